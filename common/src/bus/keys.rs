@@ -1,0 +1,104 @@
+//! The whole Redis key schema in one place (DESIGN.md "Keys and streams"). Every per-shard key
+//! carries the shard as a hash tag `{k}`, so one shard's keys share a Redis Cluster slot and the
+//! commit script may touch them atomically.
+
+/// Builds key names under a configurable prefix (default `tw:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+/// The consumer group every hub uses on the shard command streams.
+pub const HUB_GROUP: &str = "hubs";
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Keys {
+        Keys { prefix: prefix.into() }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Signals addressed to things (or policies) of shard `k`.
+    pub fn cmd(&self, k: u32) -> String {
+        format!("{}{{{k}}}:cmd", self.prefix)
+    }
+    /// Which hub owns shard `k`, with its fencing epoch.
+    pub fn lease(&self, k: u32) -> String {
+        format!("{}{{{k}}}:lease", self.prefix)
+    }
+    /// The epoch counter handing out fencing tokens for shard `k`.
+    pub fn epoch(&self, k: u32) -> String {
+        format!("{}{{{k}}}:epoch", self.prefix)
+    }
+    pub fn thing(&self, k: u32, id: &str) -> String {
+        format!("{}{{{k}}}:thing:{id}", self.prefix)
+    }
+    pub fn policy(&self, k: u32, id: &str) -> String {
+        format!("{}{{{k}}}:policy:{id}", self.prefix)
+    }
+    /// Last command-stream entry applied in shard `k`.
+    pub fn applied(&self, k: u32) -> String {
+        format!("{}{{{k}}}:applied", self.prefix)
+    }
+    /// The event journal of shard `k`.
+    pub fn events(&self, k: u32) -> String {
+        format!("{}{{{k}}}:events", self.prefix)
+    }
+    /// Last journal entry of shard `k` whose response and fan-out were sent.
+    pub fn fanned(&self, k: u32) -> String {
+        format!("{}{{{k}}}:fanned", self.prefix)
+    }
+    /// Deliveries for gateway node `n`.
+    pub fn node(&self, n: &str) -> String {
+        format!("{}node:{n}", self.prefix)
+    }
+    /// Liveness of gateway node `n`.
+    pub fn node_alive(&self, n: &str) -> String {
+        format!("{}node:{n}:alive", self.prefix)
+    }
+    /// Node `n`'s subscriptions: field `<session>:<kind>` → subscription record.
+    pub fn subs_hash(&self, n: &str) -> String {
+        format!("{}subs:{n}", self.prefix)
+    }
+    /// Pattern matching every node's subscription hash.
+    pub fn subs_hash_pattern(&self) -> String {
+        format!("{}subs:*", self.prefix)
+    }
+    /// Subscription changes of all nodes, tailed by every hub.
+    pub fn subs_stream(&self) -> String {
+        format!("{}subs", self.prefix)
+    }
+    /// Policy revisions written by any hub, tailed by every hub to drop cached enforcers.
+    pub fn policy_updates(&self) -> String {
+        format!("{}policy-updates", self.prefix)
+    }
+    /// Liveness of hub `h`, used to spread shards over live hubs.
+    pub fn hub_alive(&self, h: &str) -> String {
+        format!("{}hub:{h}:alive", self.prefix)
+    }
+    pub fn hub_alive_pattern(&self) -> String {
+        format!("{}hub:*:alive", self.prefix)
+    }
+    /// Acknowledgement labels declared by sessions, cluster-wide (label → node:session).
+    pub fn ack_labels(&self) -> String {
+        format!("{}ack-labels", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_keys_carry_the_shard_as_a_hash_tag() {
+        let k = Keys::new("tw:");
+        assert_eq!(k.cmd(17), "tw:{17}:cmd");
+        assert_eq!(k.thing(3, "org.x:y"), "tw:{3}:thing:org.x:y");
+        assert_eq!(k.events(0), "tw:{0}:events");
+        assert_eq!(k.node("n1"), "tw:node:n1");
+        assert_eq!(k.subs_hash("n1"), "tw:subs:n1");
+        assert_eq!(Keys::new("x-").lease(63), "x-{63}:lease");
+    }
+}

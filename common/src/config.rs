@@ -1,0 +1,158 @@
+//! Loading configuration the same way in every binary: built-in defaults, then an optional file
+//! (TOML or YAML, by extension), then `TWINWIRE_*` environment variables with `__` between levels
+//! (`TWINWIRE_REDIS__URL` → `redis.url`). The environment is a parameter so loading is testable.
+//!
+//! Structs deserialized from here use `#[serde(deny_unknown_fields)]`, so a misspelt key stops
+//! the process at start with a message naming it instead of being silently ignored.
+
+use config::{Config, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const ENV_PREFIX: &str = "TWINWIRE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+    }
+}
+
+/// Layers `defaults` (TOML text), the file at `file` and the `TWINWIRE_*` variables of `env`.
+/// `list_keys` names keys whose environment value is a comma-separated list.
+pub fn load<T: DeserializeOwned>(
+    defaults: &str,
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+    list_keys: &[&str],
+) -> Result<T, ConfigError> {
+    let mut b = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::Load(format!("the file {} does not exist", path.display())));
+        }
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml") | Some("yml") => FileFormat::Yaml,
+            Some("toml") => FileFormat::Toml,
+            _ => return Err(ConfigError::Load(format!("{}: use a .toml, .yaml or .yml file", path.display()))),
+        };
+        b = b.add_source(File::from(path).format(format));
+    }
+    let ours: HashMap<String, String> =
+        env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_"))).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut e = Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__").try_parsing(true).source(Some(ours));
+    if !list_keys.is_empty() {
+        e = e.list_separator(",");
+        for k in list_keys {
+            e = e.with_list_parse_key(k);
+        }
+    }
+    b = b.add_source(e);
+    let cfg = b.build().map_err(|e| ConfigError::Load(e.to_string()))?;
+    cfg.try_deserialize::<T>().map_err(|e| ConfigError::Load(e.to_string()))
+}
+
+/// Shared settings of the Redis connection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key (default `tw:`), so several clusters can share one Redis.
+    pub prefix: String,
+}
+
+impl RedisConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://") || self.url.starts_with("unix://")) {
+            return Err(ConfigError::invalid("redis.url", format!("'{}' is not a redis:// URL", self.url)));
+        }
+        if self.prefix.is_empty() || self.prefix.contains(['{', '}', ' ']) {
+            return Err(ConfigError::invalid("redis.prefix", "must be non-empty without braces or spaces"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        redis: RedisConfig,
+        http: Http,
+    }
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Http {
+        port: u16,
+        tags: Vec<String>,
+    }
+
+    const DEFAULTS: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\n[http]\nport = 8080\ntags = []\n";
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults_with_double_underscore_levels() {
+        let s: Sample = load(
+            DEFAULTS,
+            None,
+            &env(&[("TWINWIRE_REDIS__URL", "redis://10.0.0.1:7000"), ("TWINWIRE_HTTP__PORT", "9000"), ("OTHER", "x")]),
+            &["http.tags"],
+        )
+        .unwrap();
+        assert_eq!(s.redis.url, "redis://10.0.0.1:7000");
+        assert_eq!(s.http.port, 9000);
+    }
+
+    #[test]
+    fn environment_lists_split_on_commas() {
+        let s: Sample = load(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__TAGS", "a,b")]), &["http.tags"]).unwrap();
+        assert_eq!(s.http.tags, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = load::<Sample>(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__PROT", "1")]), &[]).unwrap_err().to_string();
+        assert!(e.contains("prot"), "{e}");
+        let e = load::<Sample>(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__PORT", "eighty")]), &[]).unwrap_err().to_string();
+        assert!(e.contains("http.port"), "{e}");
+    }
+
+    #[test]
+    fn files_override_defaults_and_env_overrides_files() {
+        let dir = std::env::temp_dir().join(format!("twcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = dir.join("c.yaml");
+        std::fs::write(&yaml, "http:\n  port: 7000\n").unwrap();
+        let s: Sample = load(DEFAULTS, Some(&yaml), &env(&[]), &[]).unwrap();
+        assert_eq!(s.http.port, 7000);
+        let s: Sample = load(DEFAULTS, Some(&yaml), &env(&[("TWINWIRE_HTTP__PORT", "7001")]), &[]).unwrap();
+        assert_eq!(s.http.port, 7001);
+        let toml = dir.join("c.toml");
+        std::fs::write(&toml, "[redis]\nnope = 1\n").unwrap();
+        let e = load::<Sample>(DEFAULTS, Some(&toml), &env(&[]), &[]).unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+        assert!(load::<Sample>(DEFAULTS, Some(&dir.join("missing.toml")), &env(&[]), &[]).is_err());
+    }
+
+    #[test]
+    fn redis_config_validation_names_the_key() {
+        let bad = RedisConfig { url: "http://x".into(), prefix: "tw:".into() };
+        assert!(bad.validate().unwrap_err().to_string().contains("redis.url"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Everything the gateway and the hub must agree on: the Ditto Protocol (envelope, topics, headers,
+//! errors, control frames), the things model, RQL filters, policies, the shard function and the
+//! Redis bus schema, and how configuration is loaded.
+
+pub mod bus;
+pub mod config;
+pub mod error;
+pub mod policy;
+pub mod protocol;
+pub mod rql;
+pub mod things;
+
+pub use error::{DittoError, Error};

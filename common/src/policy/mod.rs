@@ -1,0 +1,1 @@
+//! Policies (placeholder; being written).

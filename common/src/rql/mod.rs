@@ -1,0 +1,1 @@
+//! RQL filters (placeholder; being written).
