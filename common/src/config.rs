@@ -22,7 +22,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -37,18 +40,33 @@ pub fn load<T: DeserializeOwned>(
     let mut b = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(ConfigError::Load(format!("the file {} does not exist", path.display())));
+            return Err(ConfigError::Load(format!(
+                "the file {} does not exist",
+                path.display()
+            )));
         }
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("yaml") | Some("yml") => FileFormat::Yaml,
             Some("toml") => FileFormat::Toml,
-            _ => return Err(ConfigError::Load(format!("{}: use a .toml, .yaml or .yml file", path.display()))),
+            _ => {
+                return Err(ConfigError::Load(format!(
+                    "{}: use a .toml, .yaml or .yml file",
+                    path.display()
+                )))
+            }
         };
         b = b.add_source(File::from(path).format(format));
     }
-    let ours: HashMap<String, String> =
-        env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_"))).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut e = Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__").try_parsing(true).source(Some(ours));
+    let ours: HashMap<String, String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut e = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(ours));
     if !list_keys.is_empty() {
         e = e.list_separator(",");
         for k in list_keys {
@@ -57,7 +75,8 @@ pub fn load<T: DeserializeOwned>(
     }
     b = b.add_source(e);
     let cfg = b.build().map_err(|e| ConfigError::Load(e.to_string()))?;
-    cfg.try_deserialize::<T>().map_err(|e| ConfigError::Load(e.to_string()))
+    cfg.try_deserialize::<T>()
+        .map_err(|e| ConfigError::Load(e.to_string()))
 }
 
 /// Shared settings of the Redis connection.
@@ -68,15 +87,52 @@ pub struct RedisConfig {
     pub url: String,
     /// Prefix of every key (default `tw:`), so several clusters can share one Redis.
     pub prefix: String,
+    /// How long one Redis round trip may take before the caller gives up (and a client gets a
+    /// 503-class error instead of silence).
+    pub command_timeout_ms: u64,
+}
+
+/// How entities are spread over shards. Every gateway and hub of a cluster must agree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardsConfig {
+    pub count: u32,
+}
+
+impl ShardsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=4096).contains(&self.count) {
+            return Err(ConfigError::invalid(
+                "shards.count",
+                "must be between 1 and 4096",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl RedisConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://") || self.url.starts_with("unix://")) {
-            return Err(ConfigError::invalid("redis.url", format!("'{}' is not a redis:// URL", self.url)));
+        if !(self.url.starts_with("redis://")
+            || self.url.starts_with("rediss://")
+            || self.url.starts_with("unix://"))
+        {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                format!("'{}' is not a redis:// URL", self.url),
+            ));
         }
         if self.prefix.is_empty() || self.prefix.contains(['{', '}', ' ']) {
-            return Err(ConfigError::invalid("redis.prefix", "must be non-empty without braces or spaces"));
+            return Err(ConfigError::invalid(
+                "redis.prefix",
+                "must be non-empty without braces or spaces",
+            ));
+        }
+        if self.command_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "redis.command_timeout_ms",
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -100,10 +156,13 @@ mod tests {
         tags: Vec<String>,
     }
 
-    const DEFAULTS: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\n[http]\nport = 8080\ntags = []\n";
+    const DEFAULTS: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\ncommand_timeout_ms = 1000\n[http]\nport = 8080\ntags = []\n";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -111,7 +170,11 @@ mod tests {
         let s: Sample = load(
             DEFAULTS,
             None,
-            &env(&[("TWINWIRE_REDIS__URL", "redis://10.0.0.1:7000"), ("TWINWIRE_HTTP__PORT", "9000"), ("OTHER", "x")]),
+            &env(&[
+                ("TWINWIRE_REDIS__URL", "redis://10.0.0.1:7000"),
+                ("TWINWIRE_HTTP__PORT", "9000"),
+                ("OTHER", "x"),
+            ]),
             &["http.tags"],
         )
         .unwrap();
@@ -121,15 +184,30 @@ mod tests {
 
     #[test]
     fn environment_lists_split_on_commas() {
-        let s: Sample = load(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__TAGS", "a,b")]), &["http.tags"]).unwrap();
+        let s: Sample = load(
+            DEFAULTS,
+            None,
+            &env(&[("TWINWIRE_HTTP__TAGS", "a,b")]),
+            &["http.tags"],
+        )
+        .unwrap();
         assert_eq!(s.http.tags, vec!["a", "b"]);
     }
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let e = load::<Sample>(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__PROT", "1")]), &[]).unwrap_err().to_string();
+        let e = load::<Sample>(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__PROT", "1")]), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("prot"), "{e}");
-        let e = load::<Sample>(DEFAULTS, None, &env(&[("TWINWIRE_HTTP__PORT", "eighty")]), &[]).unwrap_err().to_string();
+        let e = load::<Sample>(
+            DEFAULTS,
+            None,
+            &env(&[("TWINWIRE_HTTP__PORT", "eighty")]),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("http.port"), "{e}");
     }
 
@@ -141,18 +219,34 @@ mod tests {
         std::fs::write(&yaml, "http:\n  port: 7000\n").unwrap();
         let s: Sample = load(DEFAULTS, Some(&yaml), &env(&[]), &[]).unwrap();
         assert_eq!(s.http.port, 7000);
-        let s: Sample = load(DEFAULTS, Some(&yaml), &env(&[("TWINWIRE_HTTP__PORT", "7001")]), &[]).unwrap();
+        let s: Sample = load(
+            DEFAULTS,
+            Some(&yaml),
+            &env(&[("TWINWIRE_HTTP__PORT", "7001")]),
+            &[],
+        )
+        .unwrap();
         assert_eq!(s.http.port, 7001);
         let toml = dir.join("c.toml");
         std::fs::write(&toml, "[redis]\nnope = 1\n").unwrap();
-        let e = load::<Sample>(DEFAULTS, Some(&toml), &env(&[]), &[]).unwrap_err().to_string();
+        let e = load::<Sample>(DEFAULTS, Some(&toml), &env(&[]), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope"), "{e}");
         assert!(load::<Sample>(DEFAULTS, Some(&dir.join("missing.toml")), &env(&[]), &[]).is_err());
     }
 
     #[test]
     fn redis_config_validation_names_the_key() {
-        let bad = RedisConfig { url: "http://x".into(), prefix: "tw:".into() };
-        assert!(bad.validate().unwrap_err().to_string().contains("redis.url"));
+        let bad = RedisConfig {
+            url: "http://x".into(),
+            prefix: "tw:".into(),
+            command_timeout_ms: 1,
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("redis.url"));
     }
 }

@@ -17,22 +17,48 @@ pub enum Error {
     JsonNotAnObject(String),
     #[error("Empty json.")]
     JsonEmpty,
-    #[error("JSON did not include required <{0}> field!")]
+    #[error("JSON did not include required </{0}> field!")]
     JsonFieldMissing(&'static str),
+    /// A command that needs a `value` had none (Ditto's `JsonParseException` without message).
+    #[error("")]
+    ValueMissing,
+    /// Ditto's fallback for malformed input, carrying the underlying message.
+    #[error("{0}")]
+    JsonFormatInvalid(String),
+    /// A value of the wrong JSON type (Ditto's fallback `json.format.invalid` with the Java text).
+    #[error("This JSON value is not {expected}: {value}")]
+    ValueWrongType {
+        expected: &'static str,
+        value: String,
+    },
     #[error("Value <{value}> for <{field}> is not of type <{expected}>!")]
-    JsonFieldWrongType { field: &'static str, value: String, expected: &'static str },
+    JsonFieldWrongType {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("The topic path '{topic}' is not supported.")]
     UnknownTopicPath { topic: String, description: String },
-    #[error("The path '{path}' is not supported.")]
+    #[error("The path '{path}' does not correspond to any known command, response or event.")]
     UnknownPath { path: String },
+    #[error("The topic '{topic}' is not supported in combination with the path '{path}'")]
+    UnsupportedTopicPath { topic: String, path: String },
     #[error("The signal with topic '{topic}' is not supported.")]
     UnknownSignal { topic: String },
     #[error("{0}")]
     IllegalAdaptable(String),
-    #[error("The header '{name}' has an invalid value: {reason}")]
-    HeaderInvalid { name: String, reason: String },
+    #[error("The value '{value}' of the header '{name}' is not a valid {kind}.")]
+    HeaderInvalid {
+        name: String,
+        value: String,
+        kind: String,
+    },
     #[error("The headers are too large: {size} bytes, the limit is {max} bytes.")]
     HeadersTooLarge { size: usize, max: usize },
+    #[error("The Content-Type header was empty or not present. Please set Content-Type header to \"application/merge-patch+json\" for this resource")]
+    MergeContentTypeMissing,
+    #[error("The Media-Type <{0}> is not supported for this resource.")]
+    MediaTypeUnsupported(String),
 
     // --- WebSocket binding (reference §1) ---
     #[error("{0}")]
@@ -44,7 +70,10 @@ pub enum Error {
 
     // --- authentication and session (reference §1.6, §1.7, §2.1, §2.2) ---
     #[error("{message}")]
-    AuthenticationFailed { message: String, description: Option<String> },
+    AuthenticationFailed {
+        message: String,
+        description: Option<String>,
+    },
     #[error("The requested resource is not supported by version '{0}'.")]
     ApiVersionNotSupported(String),
     #[error("The websocket session expired because the JWT used for authentication has expired.")]
@@ -65,19 +94,27 @@ pub enum Error {
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
     ThingNotFound(String),
+    #[error("The Thing with ID '{thing}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing.")]
+    ThingPolicyMissing { thing: String, policy: String },
     #[error("The Thing with ID '{0}' already exists")]
     ThingConflict(String),
-    #[error("The size of '{size}' bytes exceeds the maximal allowed Thing size of '{max}' bytes.")]
+    #[error("The size of '{}' kB exceeds the maximal allowed Thing size of '{}' kB.", kb(*size), kb(*max))]
     ThingTooLarge { size: usize, max: usize },
     #[error("Thing ID '{0}' is not valid!")]
     ThingIdInvalid(String),
-    #[error("The Thing ID in the value <{in_value}> does not match the Thing ID <{in_topic}> of the topic.")]
+    #[error("The Thing ID in the thing JSON is not equal to the Thing ID in the topic path.")]
     ThingIdNotSettable { in_topic: String, in_value: String },
+    #[error("The Thing ID of a Thing cannot be deleted.")]
+    ThingIdNotDeletable,
+    #[error("The Policy ID of a Thing cannot be deleted.")]
+    PolicyIdNotDeletable,
+    #[error("{0}")]
+    MergeInvalid(String),
     #[error("The Thing with ID '{0}' could not be modified as the requester had insufficient permissions to modify it.")]
     ThingNotModifiable(String),
-    #[error("The Policy ID of the Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
+    #[error("The Policy ID of the Thing with ID <{0}> could not be found or requester had insufficient permissions to access it.")]
     PolicyIdNotFound(String),
-    #[error("The Definition of the Thing with ID '{0}' could not be found or the requester had insufficient permissions to access it.")]
+    #[error("The Definition of the Thing with ID <{0}> could not be found or the requester had insufficient permissions to access it.")]
     DefinitionNotFound(String),
     #[error("The Attributes of the Thing with ID '{0}' could not be found or the requester had insufficient permissions to access it.")]
     AttributesNotFound(String),
@@ -87,32 +124,70 @@ pub enum Error {
     FeaturesNotFound(String),
     #[error("The Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
     FeatureNotFound { thing: String, feature: String },
-    #[error("The Definition of the Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
+    #[error("The Definition of the Feature with ID '{feature}' on the Thing with ID '{thing}' does not exist or the requester had insufficient permissions to access it.")]
     FeatureDefinitionNotFound { thing: String, feature: String },
-    #[error("The Properties of the Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
+    #[error("The Properties of the Feature with ID '{feature}' on the Thing with ID '{thing}' do not exist or the requester had insufficient permissions to access it.")]
     FeaturePropertiesNotFound { thing: String, feature: String },
-    #[error("The Property with JSON Pointer '{pointer}' of the Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
-    FeaturePropertyNotFound { thing: String, feature: String, pointer: String },
-    #[error("The desired properties of the Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
+    #[error("The Property with JSON Pointer '{pointer}' of the Feature with ID '{feature}' on the Thing with ID '{thing}' does not exist or the requester had insufficient permissions to access it.")]
+    FeaturePropertyNotFound {
+        thing: String,
+        feature: String,
+        pointer: String,
+    },
+    #[error("The desired properties of the Feature with ID '{feature}' on the Thing with ID '{thing}' do not exist or the requester had insufficient permissions to access it.")]
     FeatureDesiredPropertiesNotFound { thing: String, feature: String },
-    #[error("The desired property with JSON Pointer '{pointer}' of the Feature with ID '{feature}' on the Thing with ID '{thing}' could not be found or the requester had insufficient permissions to access it.")]
-    FeatureDesiredPropertyNotFound { thing: String, feature: String, pointer: String },
+    #[error("The desired property with JSON Pointer '{pointer}' of the Feature with ID '{feature}' on the Thing with ID '{thing}' does not exist or the requester had insufficient permissions to access it.")]
+    FeatureDesiredPropertyNotFound {
+        thing: String,
+        feature: String,
+        pointer: String,
+    },
     #[error("The comparison of precondition header '{header}' for the requested Thing resource evaluated to false. Header value: '{value}', actual entity-tag: '{actual}'.")]
-    PreconditionFailed { header: &'static str, value: String, actual: String },
+    PreconditionFailed {
+        header: &'static str,
+        value: String,
+        actual: String,
+    },
     #[error("The comparison of precondition header '{header}' for the requested Thing resource evaluated to false. Expected: '{value}' not to match actual: '{actual}'.")]
-    PreconditionNotModified { header: &'static str, value: String, actual: String },
-    #[error("The JSON pointer '{0}' is invalid.")]
+    PreconditionNotModified {
+        header: &'static str,
+        value: String,
+        actual: String,
+    },
+    #[error("{message}")]
+    NotModifiable { code: &'static str, message: String },
+    #[error("The JSON pointer <{0}> is invalid!")]
     PointerInvalid(String),
-    #[error("The value <{0}> is not a valid JSON object.")]
-    ValueNotAnObject(String),
-    #[error("The Feature ID '{0}' is not valid.")]
-    FeatureIdInvalid(String),
-    #[error("The definition '{0}' is invalid.")]
+    #[error("The JSON key <{key}> is invalid!")]
+    JsonKeyInvalid { key: String, reason: &'static str },
+    #[error("Feature Definition must not be empty!")]
+    FeatureDefinitionEmpty,
+    #[error("Definition identifier <{0}> is invalid!")]
     DefinitionInvalid(String),
+    #[error("The required list of thing ids was missing.")]
+    ThingIdsMissing,
 
     // --- policies (reference §3.5); the policy module owns their texts ---
     #[error("{message}")]
-    Policy { status: u16, code: Cow<'static, str>, message: String, description: Option<String> },
+    Policy {
+        status: u16,
+        code: Cow<'static, str>,
+        message: String,
+        description: Option<String>,
+    },
+}
+
+impl From<crate::policy::PolicyError> for Error {
+    /// The policy module names its own codes and texts (they follow Ditto's policy exceptions);
+    /// they travel through this enum unchanged.
+    fn from(e: crate::policy::PolicyError) -> Error {
+        Error::Policy {
+            status: e.status,
+            code: Cow::Borrowed(e.code),
+            message: e.message,
+            description: e.description,
+        }
+    }
 }
 
 /// A Ditto error as it travels on the wire: the `value` of an error response.
@@ -129,12 +204,20 @@ impl DittoError {
         let mut m = Map::new();
         m.insert("status".into(), json!(self.status));
         m.insert("error".into(), json!(self.error));
-        m.insert("message".into(), json!(self.message));
+        // Ditto leaves null fields out: an exception without message has no "message" key.
+        if !self.message.is_empty() {
+            m.insert("message".into(), json!(self.message));
+        }
         if let Some(d) = &self.description {
             m.insert("description".into(), json!(d));
         }
         Value::Object(m)
     }
+}
+
+/// Sizes in kB as Ditto's messages print `chars / 1024.0`.
+fn kb(n: usize) -> String {
+    crate::format::java_number(n as f64 / 1024.0)
 }
 
 fn d(s: &str) -> Option<String> {
@@ -152,13 +235,23 @@ impl Error {
                 d("Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format."),
             ),
             JsonEmpty => (400, "json.format.invalid", d("Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format.")),
-            JsonFieldMissing(_) => (400, "json.field.missing", d("Ensure that all required JSON fields are present.")),
+            JsonFieldMissing(_) => (400, "json.field.missing", d("Check if all required JSON fields were set.")),
             JsonFieldWrongType { .. } => (400, "json.format.invalid", d("Check if the JSON was valid and if it was in required format.")),
+            ValueMissing => (
+                400,
+                "json.invalid",
+                d("Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format."),
+            ),
+            ValueWrongType { .. } | JsonFormatInvalid(_) => (400, "json.format.invalid", None),
+            MergeContentTypeMissing | MediaTypeUnsupported(_) => (415, "mediatype.unsupported", d("Allowed Media-Type is: <application/merge-patch+json>.")),
             UnknownTopicPath { description, .. } => (400, "protocoladapter:unknown.topicpath", Some(description.clone())),
-            UnknownPath { .. } => (400, "protocoladapter:unknown.path", d("Check if the path is correct and valid for the topic.")),
+            UnknownPath { .. } => (400, "protocoladapter:unknown.path", d("Check if the path is correct.")),
+            UnsupportedTopicPath { .. } => (400, "protocoladapter:unknown.topicpath", d("Check if the topic path is correct.")),
             UnknownSignal { .. } => (400, "protocoladapter:unknown.signal", d("Check if the topic is a supported signal.")),
             IllegalAdaptable(_) => (422, "protocoladapter:illegal.adaptable", d("Check if the message was in the required format.")),
-            HeaderInvalid { .. } => (400, "header.invalid", d("Verify that the header has the correct syntax.")),
+            HeaderInvalid { name, kind, .. } => {
+                (400, "header.invalid", Some(format!("Verify that the value of the header '{name}' is a valid '{kind}' and try again.")))
+            }
             HeadersTooLarge { .. } => (431, "headers.too.large", d("Reduce the size of the headers.")),
             RqlInvalid(_) => (
                 400,
@@ -187,26 +280,43 @@ impl Error {
             ServiceUnavailable(_) => (503, "gateway:service.unavailable", d("The service is temporarily unavailable; retry the request.")),
             TooManyRequests => (429, "too.many.requests", d("Try again soon.")),
             Internal(_) => (500, "gateway:internalerror", d("Please contact the service team.")),
-            ThingNotFound(_) => (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
+            ThingNotFound(_) | ThingPolicyMissing { .. } => {
+                (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))
+            }
             ThingConflict(_) => (409, "things:thing.conflict", d("Choose another Thing ID")),
-            ThingTooLarge { .. } => (413, "things:thing.toolarge", d("Reduce the size of the Thing or store data in another Thing.")),
+            ThingTooLarge { .. } => (413, "things:thing.toolarge", d("Reduce the Thing size in the bounds of the specified limit")),
             ThingIdInvalid(_) => (
                 400,
                 "things:id.invalid",
                 d("It must conform to the namespaced entity ID notation (see Ditto documentation)"),
             ),
-            ThingIdNotSettable { .. } => (400, "things:id.notsettable", d("Either delete the Thing ID from the value or use the same Thing ID as in the topic.")),
+            ThingIdNotSettable { .. } => (
+                400,
+                "things:id.notsettable",
+                d("Either delete the Thing ID from the thing JSON or use the same Thing ID as in the topic path."),
+            ),
+            ThingIdNotDeletable => (400, "things:id.notdeletable", d("Remove the Thing ID entry from the request body and retry the request.")),
+            PolicyIdNotDeletable => (400, "things:policyId.notdeletable", d("Remove Policy ID entry from the request body and retry the request.")),
+            MergeInvalid(_) => (400, "things:merge.invalid", None),
             ThingNotModifiable(_) => (403, "things:thing.notmodifiable", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
-            PolicyIdNotFound(_) => (404, "things:policyid.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
-            DefinitionNotFound(_) => (404, "things:definition.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
-            AttributesNotFound(_) => (404, "things:attributes.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
+            PolicyIdNotFound(_) => (404, "things:policyId.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions.")),
+            DefinitionNotFound(_) => (
+                404,
+                "things:definition.notfound",
+                d("Check if the ID of the thing and the key of your requested definition was correct and you have sufficient permissions."),
+            ),
+            AttributesNotFound(_) => (404, "things:attributes.notfound", d("Check if the ID of the Thing was correct and you have sufficient permissions.")),
             AttributeNotFound { .. } => (
                 404,
                 "things:attribute.notfound",
-                d("Check if the ID of the Thing and the key of your requested attribute was correct and you have sufficient permissions."),
+                d("Check if the ID of the thing and the key of your requested attribute was correct and you have sufficient permissions."),
             ),
             FeaturesNotFound(_) => (404, "things:features.notfound", d("Check if the ID of the Thing was correct and you have sufficient permissions.")),
-            FeatureNotFound { .. } => (404, "things:feature.notfound", d("Check if the ID of the Thing and the Feature ID was correct and you have sufficient permissions.")),
+            FeatureNotFound { .. } => (
+                404,
+                "things:feature.notfound",
+                d("Check if the ID of the Thing and the ID of your requested Feature was correct and you have sufficient permissions."),
+            ),
             FeatureDefinitionNotFound { .. } => (
                 404,
                 "things:feature.definition.notfound",
@@ -234,15 +344,30 @@ impl Error {
             ),
             PreconditionFailed { .. } => (412, "things:precondition.failed", d("The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")),
             PreconditionNotModified { .. } => (304, "things:precondition.notmodified", d("The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")),
-            PointerInvalid(_) => (400, "json.pointer.invalid", d("Check if the JSON pointer is valid: slash-separated keys, none of them empty.")),
-            ValueNotAnObject(_) => (400, "json.invalid", d("Check if the value is a JSON object.")),
-            FeatureIdInvalid(_) => (400, "things:feature.id.invalid", d("A Feature ID must not be empty and must not contain a slash.")),
-            DefinitionInvalid(_) => (400, "things:definition.identifier.invalid", d("A definition is 'namespace:name:version'.")),
+            NotModifiable { code, .. } => (403, code, d("Check if the ID of the Thing and the resource was correct and you have sufficient permissions.")),
+            PointerInvalid(_) => (400, "json.pointer.invalid", d("Consecutive slashes in JSON pointers are not supported.")),
+            JsonKeyInvalid { reason, .. } => (400, "json.key.invalid", d(reason)),
+            FeatureDefinitionEmpty => (
+                400,
+                "things:feature.definition.empty",
+                d("A Feature Definition must contain at least one element. It can however also be set to null or deleted completely."),
+            ),
+            DefinitionInvalid(_) => (
+                400,
+                "things:definition.identifier.invalid",
+                d("An identifier is a string of the form 'namespace:name:version' or a URL."),
+            ),
+            ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
             Policy { status, code, description, .. } => {
                 return DittoError { status: *status, error: code.clone(), message: self.to_string(), description: description.clone() }
             }
         };
-        DittoError { status, error: Cow::Borrowed(code), message: self.to_string(), description }
+        DittoError {
+            status,
+            error: Cow::Borrowed(code),
+            message: self.to_string(),
+            description,
+        }
     }
 }
 
@@ -255,7 +380,14 @@ mod tests {
         let table: Vec<(Error, u16, &str, &str)> = vec![
             (Error::JsonNotParsable("HELLO".into()), 400, "json.invalid", "Failed to parse JSON string 'HELLO'!"),
             (Error::JsonEmpty, 400, "json.format.invalid", "Empty json."),
-            (Error::JsonFieldMissing("topic"), 400, "json.field.missing", "JSON did not include required <topic> field!"),
+            (Error::JsonFieldMissing("topic"), 400, "json.field.missing", "JSON did not include required </topic> field!"),
+            (
+                Error::ThingTooLarge { size: 102401, max: 102400 },
+                413,
+                "things:thing.toolarge",
+                "The size of '100.001' kB exceeds the maximal allowed Thing size of '100' kB.",
+            ),
+            (Error::ThingTooLarge { size: 2048 * 1024, max: 102400 }, 413, "things:thing.toolarge", "The size of '2,048' kB exceeds the maximal allowed Thing size of '100' kB."),
             (Error::RqlInvalid("boom".into()), 400, "rql.expression.invalid", "boom"),
             (Error::ThingNotFound("a:b".into()), 404, "things:thing.notfound", "The Thing with ID 'a:b' could not be found or requester had insufficient permissions to access it."),
             (Error::ThingConflict("a:b".into()), 409, "things:thing.conflict", "The Thing with ID 'a:b' already exists"),
@@ -270,7 +402,10 @@ mod tests {
         ];
         for (err, status, code, message) in table {
             let de = err.to_ditto();
-            assert_eq!((de.status, de.error.as_ref(), de.message.as_str()), (status, code, message));
+            assert_eq!(
+                (de.status, de.error.as_ref(), de.message.as_str()),
+                (status, code, message)
+            );
             let j = de.to_json();
             assert_eq!(j["status"], status);
             assert_eq!(j["error"], code);
@@ -278,9 +413,21 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_value_is_json_invalid_without_a_message_as_in_ditto() {
+        let j = Error::ValueMissing.to_ditto().to_json();
+        assert_eq!(j["error"], "json.invalid");
+        assert!(j.get("message").is_none());
+    }
+
+    #[test]
     fn description_is_left_out_of_the_json_when_absent() {
-        let j = Error::SessionClosed("the JWT is invalid".into()).to_ditto().to_json();
+        let j = Error::SessionClosed("the JWT is invalid".into())
+            .to_ditto()
+            .to_json();
         assert!(j.get("description").is_none());
-        assert_eq!(j["message"], "The websocket session was closed because the JWT is invalid.");
+        assert_eq!(
+            j["message"],
+            "The websocket session was closed because the JWT is invalid."
+        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod config;
 pub mod error;
+pub mod format;
 pub mod policy;
 pub mod protocol;
 pub mod rql;

@@ -1,1 +1,162 @@
-//! placeholder
+//! The twinwire gateway: terminates Ditto WebSocket sessions, authenticates them, forwards their
+//! signals to the hub tier over Redis and writes back what the hubs deliver. It keeps nothing that
+//! must survive its own death. `main.rs` only loads configuration and calls [`run`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod node;
+pub mod session;
+
+use crate::auth::Authenticator;
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::node::publisher::{BusWrite, Publisher};
+use crate::node::Node;
+use crate::session::SessionControl;
+use actix_web::{web, App, HttpServer};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Queued bus writes before sessions get "too many requests".
+const PUBLISH_QUEUE: usize = 65_536;
+
+fn connection(
+    client: &redis::Client,
+    response_timeout: Option<Duration>,
+) -> Result<ConnectionManager, GatewayError> {
+    let cfg = ConnectionManagerConfig::new()
+        .set_response_timeout(response_timeout)
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    Ok(ConnectionManager::new_lazy_with_config(
+        client.clone(),
+        cfg,
+    )?)
+}
+
+fn random_node_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("gw-{}", &u[..12])
+}
+
+/// Runs a gateway until `shutdown` resolves, then drains: `/ready` turns false, no new sessions are
+/// accepted, sessions are closed with 1001 spread over `drain.period_secs`, the node deregisters.
+pub async fn run(
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    // HTTPS to JWT issuers (discovery, JWKS) uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let node_id = if config.node.id.is_empty() {
+        random_node_id()
+    } else {
+        config.node.id.clone()
+    };
+    let client = redis::Client::open(config.redis.url.as_str())?;
+    let timeout = Duration::from_millis(config.redis.command_timeout_ms);
+    let metrics = Arc::new(Metrics::new());
+    let publisher = Publisher::spawn(
+        connection(&client, Some(timeout))?,
+        twinwire_common::bus::Keys::new(config.redis.prefix.clone()),
+        node_id.clone(),
+        timeout,
+        PUBLISH_QUEUE,
+        metrics.clone(),
+    );
+    let auth = Authenticator::new(&config.auth)?;
+    let node = Arc::new(Node::new(
+        node_id.clone(),
+        config.clone(),
+        publisher,
+        metrics,
+        auth,
+    ));
+    // Blocking reads need a connection of their own with no response timeout.
+    actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
+    actix_web::rt::spawn(node::liveness::run(
+        node.clone(),
+        connection(&client, Some(timeout))?,
+    ));
+
+    let data = web::Data::new(node.clone());
+    let mut public = HttpServer::new({
+        let data = data.clone();
+        move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/ws/{version}", web::get().to(http::ws::upgrade))
+        }
+    })
+    .max_connections(config.http.max_connections)
+    .backlog(4096)
+    .disable_signals()
+    .shutdown_timeout(1);
+    if config.http.workers > 0 {
+        public = public.workers(config.http.workers);
+    }
+    let public = public
+        .bind((config.http.bind.as_str(), config.http.port))?
+        .run();
+    let admin = HttpServer::new({
+        let data = data.clone();
+        move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(http::admin::routes)
+        }
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind((config.admin.bind.as_str(), config.admin.port))?
+    .run();
+    let public_handle = public.handle();
+    let admin_handle = admin.handle();
+    actix_web::rt::spawn(public);
+    actix_web::rt::spawn(admin);
+    tracing::info!(node = %node_id, http = config.http.port, admin = config.admin.port, "gateway started");
+
+    shutdown.await;
+    tracing::info!(node = %node_id, "draining");
+    node.draining.store(true, Ordering::Relaxed);
+    public_handle.pause().await;
+    drain(&node, Duration::from_secs(config.drain.period_secs)).await;
+    if let Err(e) = node.publisher.write_confirmed(BusWrite::Deregister).await {
+        tracing::warn!(error = %e, "deregistering failed; hubs will drop this node when its liveness key lapses");
+    }
+    public_handle.stop(true).await;
+    admin_handle.stop(true).await;
+    tracing::info!(node = %node_id, "gateway stopped");
+    Ok(())
+}
+
+/// Closes every session with 1001, spread evenly over `period` so clients do not all reconnect at
+/// the same instant.
+async fn drain(node: &Node, period: Duration) {
+    let ids = node.registry.session_ids();
+    if ids.is_empty() {
+        return;
+    }
+    let step = period / (ids.len() as u32).max(1);
+    for id in ids {
+        if let Some(h) = node.registry.get(id) {
+            h.control.do_send(SessionControl::Drain);
+        }
+        if !step.is_zero() {
+            tokio::time::sleep(step).await;
+        }
+    }
+    // Give the last close frames a moment to leave.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while node.registry.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

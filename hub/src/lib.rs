@@ -1,1 +1,91 @@
-//! placeholder
+//! The twinwire hub: owns twins and policies by shard, applies commands with Ditto's semantics
+//! and policies, persists them atomically with their events, and fans events out to every
+//! matching session on every gateway node. `main.rs` only loads configuration and calls [`run`].
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod fanout;
+pub mod metrics;
+pub mod policies;
+pub mod processor;
+pub mod registry;
+pub mod shard;
+pub mod store;
+pub mod things;
+
+use crate::config::HubConfig;
+use crate::error::HubError;
+use crate::metrics::Metrics;
+use actix_web::{web, App, HttpServer};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use twinwire_common::bus::Keys;
+
+fn connection(
+    client: &redis::Client,
+    response_timeout: Option<Duration>,
+) -> Result<ConnectionManager, HubError> {
+    let cfg = ConnectionManagerConfig::new()
+        .set_response_timeout(response_timeout)
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    Ok(ConnectionManager::new_lazy_with_config(
+        client.clone(),
+        cfg,
+    )?)
+}
+
+/// Runs a hub until `shutdown` resolves, then gives its shard leases back.
+pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Result<(), HubError> {
+    let hub_id = if config.hub.id.is_empty() {
+        format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    } else {
+        config.hub.id.clone()
+    };
+    let client = redis::Client::open(config.redis.url.as_str())?;
+    let timeout = Duration::from_millis(config.redis.command_timeout_ms);
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let store = store::Store::new(
+        connection(&client, Some(timeout))?,
+        Keys::new(config.redis.prefix.clone()),
+        timeout,
+        config.journal.max_len,
+    );
+    // The blocking reads get a connection of their own, without a response timeout.
+    let reader = connection(&client, None)?;
+    let processor = processor::Processor::new(
+        config.clone(),
+        hub_id.clone(),
+        metrics.clone(),
+        store,
+        reader,
+        ready.clone(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = actix_web::rt::spawn(processor.run(stop.clone()));
+
+    let state = web::Data::new(admin::AdminState { metrics, ready });
+    let admin =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(admin::routes))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .bind((config.admin.bind.as_str(), config.admin.port))?
+            .run();
+    let admin_handle = admin.handle();
+    actix_web::rt::spawn(admin);
+    tracing::info!(hub = %hub_id, admin = config.admin.port, "hub started");
+
+    shutdown.await;
+    tracing::info!(hub = %hub_id, "stopping");
+    stop.store(true, Ordering::Relaxed);
+    let _ = worker.await;
+    admin_handle.stop(true).await;
+    Ok(())
+}

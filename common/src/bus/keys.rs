@@ -13,7 +13,9 @@ pub const HUB_GROUP: &str = "hubs";
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Keys {
-        Keys { prefix: prefix.into() }
+        Keys {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -74,12 +76,10 @@ impl Keys {
     pub fn policy_updates(&self) -> String {
         format!("{}policy-updates", self.prefix)
     }
-    /// Liveness of hub `h`, used to spread shards over live hubs.
-    pub fn hub_alive(&self, h: &str) -> String {
-        format!("{}hub:{h}:alive", self.prefix)
-    }
-    pub fn hub_alive_pattern(&self) -> String {
-        format!("{}hub:*:alive", self.prefix)
+    /// Live hubs: a sorted set of hub ids scored by when their liveness lapses (ms since the
+    /// epoch), used to spread shards evenly over live hubs.
+    pub fn hubs(&self) -> String {
+        format!("{}hubs", self.prefix)
     }
     /// Acknowledgement labels declared by sessions, cluster-wide (label → node:session).
     pub fn ack_labels(&self) -> String {

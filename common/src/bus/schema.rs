@@ -51,7 +51,11 @@ impl JournalPos {
     pub fn parse(s: &str) -> Option<JournalPos> {
         let (shard, id) = s.split_once('/')?;
         let (ms, seq) = parse_stream_id(id)?;
-        Some(JournalPos { shard: shard.parse().ok()?, ms, seq })
+        Some(JournalPos {
+            shard: shard.parse().ok()?,
+            ms,
+            seq,
+        })
     }
 
     /// The stream-id part, comparable with other ids of the same shard.
@@ -76,11 +80,28 @@ pub fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
     /// The answer to one signal, for one session.
-    Response { session: u64, frame: String, pos: Option<JournalPos> },
-    /// One signal for many sessions: each group of sessions sees the same frame.
-    Fanout { kind: StreamingKind, pos: Option<JournalPos>, written_ms: u64, groups: Vec<(Vec<u64>, String)> },
+    Response {
+        session: u64,
+        frame: String,
+        pos: Option<JournalPos>,
+    },
+    /// One signal for every session of the listed subscription groups (see [`SubRecord::group_key`]):
+    /// each entry pairs group keys with the frame their sessions see. `exclude` is the session that
+    /// caused the signal, which never receives it.
+    Fanout {
+        kind: StreamingKind,
+        pos: Option<JournalPos>,
+        written_ms: u64,
+        exclude: Option<u64>,
+        groups: Vec<(Vec<String>, String)>,
+    },
     /// Close a session, with a WebSocket close code and reason, after sending an optional frame.
-    Close { session: u64, code: u16, reason: String, frame: Option<String> },
+    Close {
+        session: u64,
+        code: u16,
+        reason: String,
+        frame: Option<String>,
+    },
 }
 
 mod field {
@@ -92,6 +113,8 @@ mod field {
     pub const TIME: &str = "t";
     pub const CODE: &str = "c";
     pub const REASON: &str = "r";
+    pub const GROUPS: &str = "g";
+    pub const EXCLUDE: &str = "e";
 }
 
 /// Why a delivery entry could not be decoded.
@@ -104,7 +127,11 @@ impl Delivery {
     pub fn to_fields(&self) -> Vec<(String, String)> {
         let mut f: Vec<(String, String)> = Vec::new();
         match self {
-            Delivery::Response { session, frame, pos } => {
+            Delivery::Response {
+                session,
+                frame,
+                pos,
+            } => {
                 f.push((field::KIND.into(), "r".into()));
                 f.push((field::SESSION.into(), session.to_string()));
                 if let Some(p) = pos {
@@ -112,20 +139,33 @@ impl Delivery {
                 }
                 f.push((field::FRAME.into(), frame.clone()));
             }
-            Delivery::Fanout { kind, pos, written_ms, groups } => {
+            Delivery::Fanout {
+                kind,
+                pos,
+                written_ms,
+                exclude,
+                groups,
+            } => {
                 f.push((field::KIND.into(), "f".into()));
                 f.push((field::STREAM.into(), kind.as_str().into()));
                 if let Some(p) = pos {
                     f.push((field::POS.into(), p.to_string()));
                 }
                 f.push((field::TIME.into(), written_ms.to_string()));
-                for (i, (sessions, frame)) in groups.iter().enumerate() {
-                    let ids: Vec<String> = sessions.iter().map(u64::to_string).collect();
-                    f.push((format!("{}{i}", field::SESSION), ids.join(",")));
+                if let Some(e) = exclude {
+                    f.push((field::EXCLUDE.into(), e.to_string()));
+                }
+                for (i, (keys, frame)) in groups.iter().enumerate() {
+                    f.push((format!("{}{i}", field::GROUPS), keys.join(",")));
                     f.push((format!("{}{i}", field::FRAME), frame.clone()));
                 }
             }
-            Delivery::Close { session, code, reason, frame } => {
+            Delivery::Close {
+                session,
+                code,
+                reason,
+                frame,
+            } => {
                 f.push((field::KIND.into(), "c".into()));
                 f.push((field::SESSION.into(), session.to_string()));
                 f.push((field::CODE.into(), code.to_string()));
@@ -152,29 +192,37 @@ impl Delivery {
         let mut time = 0;
         let mut code = None;
         let mut reason = String::new();
-        let mut group_sessions: Vec<(usize, Vec<u64>)> = Vec::new();
+        let mut exclude = None;
+        let mut group_keys: Vec<(usize, Vec<String>)> = Vec::new();
         let mut group_frames: Vec<(usize, String)> = Vec::new();
         for (k, v) in fields {
             match k {
                 field::KIND => kind = Some(v),
                 field::SESSION => session = Some(v.parse::<u64>().map_err(|_| err("session id"))?),
                 field::FRAME => frame = Some(v),
-                field::POS => pos = Some(JournalPos::parse(&v).ok_or_else(|| err("journal position"))?),
-                field::STREAM => stream = Some(StreamingKind::parse(&v).ok_or_else(|| err("streaming kind"))?),
+                field::POS => {
+                    pos = Some(JournalPos::parse(&v).ok_or_else(|| err("journal position"))?)
+                }
+                field::STREAM => {
+                    stream = Some(StreamingKind::parse(&v).ok_or_else(|| err("streaming kind"))?)
+                }
                 field::TIME => time = v.parse().map_err(|_| err("time"))?,
                 field::CODE => code = Some(v.parse::<u16>().map_err(|_| err("close code"))?),
                 field::REASON => reason = v,
+                field::EXCLUDE => {
+                    exclude = Some(v.parse::<u64>().map_err(|_| err("excluded session"))?)
+                }
                 other => {
                     let (prefix, idx) = other.split_at(1);
                     let idx: usize = idx.parse().map_err(|_| err("field name"))?;
                     match prefix {
-                        field::SESSION => {
-                            let ids = if v.is_empty() {
-                                Vec::new()
-                            } else {
-                                v.split(',').map(str::parse).collect::<Result<Vec<u64>, _>>().map_err(|_| err("session list"))?
-                            };
-                            group_sessions.push((idx, ids));
+                        field::GROUPS => {
+                            let keys = v
+                                .split(',')
+                                .filter(|k| !k.is_empty())
+                                .map(str::to_owned)
+                                .collect();
+                            group_keys.push((idx, keys));
                         }
                         field::FRAME => group_frames.push((idx, v)),
                         _ => return Err(err("unknown field")),
@@ -189,15 +237,28 @@ impl Delivery {
                 pos,
             }),
             Some("f") => {
-                group_sessions.sort_by_key(|g| g.0);
+                group_keys.sort_by_key(|g| g.0);
                 group_frames.sort_by_key(|g| g.0);
-                if group_sessions.len() != group_frames.len()
-                    || group_sessions.iter().zip(&group_frames).any(|(a, b)| a.0 != b.0)
+                if group_keys.len() != group_frames.len()
+                    || group_keys
+                        .iter()
+                        .zip(&group_frames)
+                        .any(|(a, b)| a.0 != b.0)
                 {
                     return Err(err("groups do not pair up"));
                 }
-                let groups = group_sessions.into_iter().zip(group_frames).map(|((_, s), (_, f))| (s, f)).collect();
-                Ok(Delivery::Fanout { kind: stream.ok_or_else(|| err("missing kind"))?, pos, written_ms: time, groups })
+                let groups = group_keys
+                    .into_iter()
+                    .zip(group_frames)
+                    .map(|((_, s), (_, f))| (s, f))
+                    .collect();
+                Ok(Delivery::Fanout {
+                    kind: stream.ok_or_else(|| err("missing kind"))?,
+                    pos,
+                    written_ms: time,
+                    exclude,
+                    groups,
+                })
             }
             Some("c") => Ok(Delivery::Close {
                 session: session.ok_or_else(|| err("missing session"))?,
@@ -234,6 +295,36 @@ fn default_api() -> u8 {
     2
 }
 
+impl SubRecord {
+    /// The subscription group this record belongs to for `kind`: every session whose subscription
+    /// has the same subjects, namespaces, filter, extraFields, API version and declared acks sees
+    /// exactly the same signals, so hubs decide (and serialize) once per group and gateways expand
+    /// groups to their own sessions. A SHA-256 of a canonical form, so every process computes the
+    /// same key and distinct subscriptions never share one.
+    pub fn group_key(&self, kind: StreamingKind) -> String {
+        use sha2::{Digest, Sha256};
+        let mut subjects = self.subjects.clone();
+        subjects.sort();
+        let mut namespaces = self.namespaces.clone();
+        namespaces.sort();
+        namespaces.dedup();
+        let mut acks = self.declared_acks.clone();
+        acks.sort();
+        let canonical = serde_json::json!([
+            kind.as_str(),
+            subjects,
+            namespaces,
+            self.filter,
+            self.extra_fields,
+            self.api_version,
+            acks
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        // 128 bits, hex: short on the wire, collision-free in practice.
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// The hash field of a subscription: `<session>:<kind>`.
 pub fn sub_field(session: u64, kind: StreamingKind) -> String {
     format!("{session}:{}", kind.as_str())
@@ -248,9 +339,18 @@ pub fn parse_sub_field(field: &str) -> Option<(u64, StreamingKind)> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubChange {
     /// A session subscribed (or replaced its subscription) of one kind.
-    Add { node: String, session: u64, kind: StreamingKind, record: SubRecord },
+    Add {
+        node: String,
+        session: u64,
+        kind: StreamingKind,
+        record: SubRecord,
+    },
     /// A session stopped one kind.
-    Remove { node: String, session: u64, kind: StreamingKind },
+    Remove {
+        node: String,
+        session: u64,
+        kind: StreamingKind,
+    },
     /// A session ended: all its kinds are gone.
     SessionEnd { node: String, session: u64 },
     /// A node rewrote its whole hash (after reconnecting to Redis): reload it.
@@ -262,18 +362,39 @@ pub enum SubChange {
 impl SubChange {
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
         match self {
-            SubChange::Add { node, session, kind, record } => vec![
+            SubChange::Add {
+                node,
+                session,
+                kind,
+                record,
+            } => vec![
                 ("op", "add".into()),
                 ("n", node.clone()),
                 ("s", session.to_string()),
                 ("k", kind.as_str().into()),
                 // A record of strings always serializes.
-                ("d", serde_json::to_string(record).expect("record serializes")),
+                (
+                    "d",
+                    serde_json::to_string(record).expect("record serializes"),
+                ),
             ],
-            SubChange::Remove { node, session, kind } => {
-                vec![("op", "del".into()), ("n", node.clone()), ("s", session.to_string()), ("k", kind.as_str().into())]
+            SubChange::Remove {
+                node,
+                session,
+                kind,
+            } => {
+                vec![
+                    ("op", "del".into()),
+                    ("n", node.clone()),
+                    ("s", session.to_string()),
+                    ("k", kind.as_str().into()),
+                ]
             }
-            SubChange::SessionEnd { node, session } => vec![("op", "end".into()), ("n", node.clone()), ("s", session.to_string())],
+            SubChange::SessionEnd { node, session } => vec![
+                ("op", "end".into()),
+                ("n", node.clone()),
+                ("s", session.to_string()),
+            ],
             SubChange::NodeReset { node } => vec![("op", "reset".into()), ("n", node.clone())],
             SubChange::NodeGone { node } => vec![("op", "gone".into()), ("n", node.clone())],
         }
@@ -302,8 +423,15 @@ impl SubChange {
                 kind: kind?,
                 record: serde_json::from_str(&data?).ok()?,
             },
-            "del" => SubChange::Remove { node, session: session?, kind: kind? },
-            "end" => SubChange::SessionEnd { node, session: session? },
+            "del" => SubChange::Remove {
+                node,
+                session: session?,
+                kind: kind?,
+            },
+            "end" => SubChange::SessionEnd {
+                node,
+                session: session?,
+            },
             "reset" => SubChange::NodeReset { node },
             "gone" => SubChange::NodeGone { node },
             _ => return None,
@@ -321,21 +449,50 @@ mod tests {
 
     #[test]
     fn deliveries_round_trip_through_fields() {
-        let pos = Some(JournalPos { shard: 7, ms: 1700000000000, seq: 3 });
+        let pos = Some(JournalPos {
+            shard: 7,
+            ms: 1700000000000,
+            seq: 3,
+        });
         let table = vec![
-            Delivery::Response { session: 42, frame: "{\"a\":1}".into(), pos: None },
-            Delivery::Response { session: 42, frame: "x".into(), pos },
+            Delivery::Response {
+                session: 42,
+                frame: "{\"a\":1}".into(),
+                pos: None,
+            },
+            Delivery::Response {
+                session: 42,
+                frame: "x".into(),
+                pos,
+            },
             Delivery::Fanout {
                 kind: StreamingKind::Events,
                 pos,
                 written_ms: 17,
-                groups: vec![(vec![1, 2, 3], "f0".into()), (vec![9], "f1".into())],
+                exclude: Some(4),
+                groups: vec![
+                    (vec!["a1".into(), "b2".into()], "f0".into()),
+                    (vec!["c3".into()], "f1".into()),
+                ],
             },
-            Delivery::Close { session: 5, code: 1000, reason: "bye".into(), frame: Some("{}".into()) },
+            Delivery::Fanout {
+                kind: StreamingKind::Messages,
+                pos: None,
+                written_ms: 0,
+                exclude: None,
+                groups: vec![],
+            },
+            Delivery::Close {
+                session: 5,
+                code: 1000,
+                reason: "bye".into(),
+                frame: Some("{}".into()),
+            },
         ];
         for d in table {
             let fields = owned(d.to_fields());
-            let back = Delivery::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone()))).unwrap();
+            let back =
+                Delivery::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone()))).unwrap();
             assert_eq!(back, d);
         }
     }
@@ -345,22 +502,37 @@ mod tests {
         let bad: Vec<Vec<(&str, &str)>> = vec![
             vec![("k", "r"), ("f", "x")],
             vec![("k", "r"), ("s", "nan"), ("f", "x")],
-            vec![("k", "f"), ("x", "events"), ("s0", "1"), ("f1", "x")],
+            vec![("k", "f"), ("x", "events"), ("g0", "1"), ("f1", "x")],
             vec![("k", "z")],
             vec![("k", "f"), ("x", "nope")],
         ];
         for fields in bad {
-            assert!(Delivery::from_fields(fields.iter().map(|(k, v)| (*k, v.to_string()))).is_err(), "{fields:?}");
+            assert!(
+                Delivery::from_fields(fields.iter().map(|(k, v)| (*k, v.to_string()))).is_err(),
+                "{fields:?}"
+            );
         }
     }
 
     #[test]
     fn journal_positions_print_and_parse() {
-        let p = JournalPos { shard: 3, ms: 10, seq: 2 };
+        let p = JournalPos {
+            shard: 3,
+            ms: 10,
+            seq: 2,
+        };
         assert_eq!(p.to_string(), "3/10-2");
         assert_eq!(JournalPos::parse("3/10-2"), Some(p));
         assert_eq!(JournalPos::parse("3/10"), None);
-        assert!(JournalPos { shard: 3, ms: 10, seq: 3 }.id() > p.id());
+        assert!(
+            JournalPos {
+                shard: 3,
+                ms: 10,
+                seq: 3
+            }
+            .id()
+                > p.id()
+        );
     }
 
     #[test]
@@ -374,16 +546,62 @@ mod tests {
             declared_acks: vec![],
         };
         let table = vec![
-            SubChange::Add { node: "n1".into(), session: 4, kind: StreamingKind::Events, record: rec },
-            SubChange::Remove { node: "n1".into(), session: 4, kind: StreamingKind::Messages },
-            SubChange::SessionEnd { node: "n1".into(), session: 4 },
+            SubChange::Add {
+                node: "n1".into(),
+                session: 4,
+                kind: StreamingKind::Events,
+                record: rec,
+            },
+            SubChange::Remove {
+                node: "n1".into(),
+                session: 4,
+                kind: StreamingKind::Messages,
+            },
+            SubChange::SessionEnd {
+                node: "n1".into(),
+                session: 4,
+            },
             SubChange::NodeReset { node: "n1".into() },
             SubChange::NodeGone { node: "n2".into() },
         ];
         for c in table {
             let f = c.to_fields();
-            assert_eq!(SubChange::from_fields(f.iter().map(|(k, v)| (*k, v.clone()))), Some(c));
+            assert_eq!(
+                SubChange::from_fields(f.iter().map(|(k, v)| (*k, v.clone()))),
+                Some(c)
+            );
         }
-        assert_eq!(parse_sub_field(&sub_field(12, StreamingKind::LiveCommands)), Some((12, StreamingKind::LiveCommands)));
+        assert_eq!(
+            parse_sub_field(&sub_field(12, StreamingKind::LiveCommands)),
+            Some((12, StreamingKind::LiveCommands))
+        );
+    }
+
+    #[test]
+    fn group_keys_ignore_order_and_separate_everything_that_changes_visibility() {
+        let base = SubRecord {
+            subjects: vec!["a:1".into(), "b:2".into()],
+            namespaces: vec!["x".into(), "y".into()],
+            filter: None,
+            extra_fields: None,
+            api_version: 2,
+            declared_acks: vec![],
+        };
+        let k = base.group_key(StreamingKind::Events);
+        assert_eq!(k.len(), 32);
+        let mut reordered = base.clone();
+        reordered.subjects.reverse();
+        reordered.namespaces.reverse();
+        assert_eq!(reordered.group_key(StreamingKind::Events), k);
+        let mut other = base.clone();
+        other.subjects.push("c:3".into());
+        assert_ne!(other.group_key(StreamingKind::Events), k);
+        let mut other = base.clone();
+        other.filter = Some("exists(attributes/a)".into());
+        assert_ne!(other.group_key(StreamingKind::Events), k);
+        let mut other = base.clone();
+        other.extra_fields = Some("attributes".into());
+        assert_ne!(other.group_key(StreamingKind::Events), k);
+        assert_ne!(base.group_key(StreamingKind::Messages), k);
     }
 }

@@ -14,7 +14,10 @@ mod tests {
 
     #[test]
     fn shard_is_stable_and_in_range() {
-        assert_eq!(shard_of("org.example:demo", 64), shard_of("org.example:demo", 64));
+        assert_eq!(
+            shard_of("org.example:demo", 64),
+            shard_of("org.example:demo", 64)
+        );
         for i in 0..1000 {
             assert!(shard_of(&format!("ns:thing-{i}"), 64) < 64);
         }

@@ -77,9 +77,16 @@ pub struct StartParams {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    Start { kind: StreamingKind, params: StartParams },
-    Stop { kind: StreamingKind },
-    JwtToken { token: String },
+    Start {
+        kind: StreamingKind,
+        params: StartParams,
+    },
+    Stop {
+        kind: StreamingKind,
+    },
+    JwtToken {
+        token: String,
+    },
 }
 
 impl Control {
@@ -104,7 +111,12 @@ pub fn parse_control(text: &str) -> Option<Result<Control, Error>> {
                 for (k, v) in params {
                     match k.as_str() {
                         "namespaces" => {
-                            p.namespaces = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+                            p.namespaces = v
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_owned)
+                                .collect()
                         }
                         "filter" => p.filter = Some(v),
                         "extraFields" => p.extra_fields = Some(v),
@@ -147,7 +159,10 @@ fn parse_params(text: &str) -> Result<Vec<(String, String)>, Error> {
         None => return Ok(Vec::new()),
         Some(pair) => pair,
     };
-    let invalid = |reason: String| Error::ProtocolParameterInvalid { message: head.to_owned(), reason };
+    let invalid = |reason: String| Error::ProtocolParameterInvalid {
+        message: head.to_owned(),
+        reason,
+    };
     if query.is_empty() {
         return Err(invalid("the parameter string after '?' is empty".into()));
     }
@@ -161,14 +176,18 @@ fn parse_params(text: &str) -> Result<Vec<(String, String)>, Error> {
             return Err(invalid(format!("the parameter '{part}' has no '='")));
         }
         if let Some(bad) = broken_escape(part) {
-            return Err(invalid(format!("the parameter '{part}' has a broken escape '{bad}'")));
+            return Err(invalid(format!(
+                "the parameter '{part}' has a broken escape '{bad}'"
+            )));
         }
         // form_urlencoded splits at the first '=' and decodes '+' as space, like Java's URLDecoder.
         let Some((k, v)) = form_urlencoded::parse(part.as_bytes()).next() else {
             return Err(invalid(format!("the parameter '{part}' cannot be decoded")));
         };
         if !seen.insert(k.to_string()) {
-            return Err(invalid(format!("the parameter '{k}' is given more than once")));
+            return Err(invalid(format!(
+                "the parameter '{k}' is given more than once"
+            )));
         }
         out.push((k.into_owned(), v.into_owned()));
     }
@@ -182,7 +201,8 @@ fn broken_escape(part: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 let end = (i + 3).min(bytes.len());
                 return Some(String::from_utf8_lossy(&bytes[i..end]).into_owned());
@@ -199,7 +219,12 @@ fn broken_escape(part: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn start(kind: StreamingKind, namespaces: &[&str], filter: Option<&str>, extra: Option<&str>) -> Control {
+    fn start(
+        kind: StreamingKind,
+        namespaces: &[&str],
+        filter: Option<&str>,
+        extra: Option<&str>,
+    ) -> Control {
         Control::Start {
             kind,
             params: StartParams {
@@ -217,28 +242,73 @@ mod tests {
         let table: Vec<(&str, Control)> = vec![
             ("START-SEND-EVENTS", start(Events, &[], None, None)),
             ("START-SEND-MESSAGES", start(Messages, &[], None, None)),
-            ("START-SEND-LIVE-COMMANDS", start(LiveCommands, &[], None, None)),
+            (
+                "START-SEND-LIVE-COMMANDS",
+                start(LiveCommands, &[], None, None),
+            ),
             ("START-SEND-LIVE-EVENTS", start(LiveEvents, &[], None, None)),
             ("STOP-SEND-EVENTS", Control::Stop { kind: Events }),
-            ("STOP-SEND-LIVE-EVENTS?whatever", Control::Stop { kind: LiveEvents }),
+            (
+                "STOP-SEND-LIVE-EVENTS?whatever",
+                Control::Stop { kind: LiveEvents },
+            ),
             ("START-SEND-EVENTSfoo", start(Events, &[], None, None)),
             (
                 "START-SEND-EVENTS?namespaces=org.eclipse.ditto&filter=gt(attributes/counter,42)",
-                start(Events, &["org.eclipse.ditto"], Some("gt(attributes/counter,42)"), None),
+                start(
+                    Events,
+                    &["org.eclipse.ditto"],
+                    Some("gt(attributes/counter,42)"),
+                    None,
+                ),
             ),
-            ("START-SEND-EVENTS?namespaces=a,b", start(Events, &["a", "b"], None, None)),
-            ("START-SEND-EVENTS?namespaces=", start(Events, &[], None, None)),
-            ("START-SEND-EVENTS?filter=", start(Events, &[], Some(""), None)),
+            (
+                "START-SEND-EVENTS?namespaces=a,b",
+                start(Events, &["a", "b"], None, None),
+            ),
+            (
+                "START-SEND-EVENTS?namespaces=",
+                start(Events, &[], None, None),
+            ),
+            (
+                "START-SEND-EVENTS?filter=",
+                start(Events, &[], Some(""), None),
+            ),
             (
                 "START-SEND-EVENTS?extraFields=attributes/counter,features/ConnectionStatus",
-                start(Events, &[], None, Some("attributes/counter,features/ConnectionStatus")),
+                start(
+                    Events,
+                    &[],
+                    None,
+                    Some("attributes/counter,features/ConnectionStatus"),
+                ),
             ),
-            ("START-SEND-EVENTS?filter=eq(attributes/a,%22x%26y%22)", start(Events, &[], Some("eq(attributes/a,\"x&y\")"), None)),
-            ("START-SEND-EVENTS?filter=gt(_modified,time:now+1h)", start(Events, &[], Some("gt(_modified,time:now 1h)"), None)),
-            ("START-SEND-EVENTS?filter=gt(_modified,time:now%2B1h)", start(Events, &[], Some("gt(_modified,time:now+1h)"), None)),
-            ("START-SEND-EVENTS?unknown=1&namespaces=x", start(Events, &["x"], None, None)),
-            ("START-SEND-POLICY-ANNOUNCEMENTS?filter=eq(a,1)", start(PolicyAnnouncements, &[], None, None)),
-            ("JWT-TOKEN?jwtToken=abc.def.ghi", Control::JwtToken { token: "abc.def.ghi".into() }),
+            (
+                "START-SEND-EVENTS?filter=eq(attributes/a,%22x%26y%22)",
+                start(Events, &[], Some("eq(attributes/a,\"x&y\")"), None),
+            ),
+            (
+                "START-SEND-EVENTS?filter=gt(_modified,time:now+1h)",
+                start(Events, &[], Some("gt(_modified,time:now 1h)"), None),
+            ),
+            (
+                "START-SEND-EVENTS?filter=gt(_modified,time:now%2B1h)",
+                start(Events, &[], Some("gt(_modified,time:now+1h)"), None),
+            ),
+            (
+                "START-SEND-EVENTS?unknown=1&namespaces=x",
+                start(Events, &["x"], None, None),
+            ),
+            (
+                "START-SEND-POLICY-ANNOUNCEMENTS?filter=eq(a,1)",
+                start(PolicyAnnouncements, &[], None, None),
+            ),
+            (
+                "JWT-TOKEN?jwtToken=abc.def.ghi",
+                Control::JwtToken {
+                    token: "abc.def.ghi".into(),
+                },
+            ),
         ];
         for (text, expected) in table {
             assert_eq!(parse_control(text).unwrap().unwrap(), expected, "{text}");
@@ -247,8 +317,13 @@ mod tests {
 
     #[test]
     fn correlation_id_parameter_is_kept_for_errors() {
-        match parse_control("START-SEND-EVENTS?correlation-id=abc&filter=x").unwrap().unwrap() {
-            Control::Start { params, .. } => assert_eq!(params.correlation_id.as_deref(), Some("abc")),
+        match parse_control("START-SEND-EVENTS?correlation-id=abc&filter=x")
+            .unwrap()
+            .unwrap()
+        {
+            Control::Start { params, .. } => {
+                assert_eq!(params.correlation_id.as_deref(), Some("abc"))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -274,16 +349,50 @@ mod tests {
 
     #[test]
     fn other_text_is_not_a_control_frame() {
-        for text in ["", "start-send-events", " START-SEND-EVENTS", "{\"topic\":1}", "HELLO", "START-SEND"] {
+        for text in [
+            "",
+            "start-send-events",
+            " START-SEND-EVENTS",
+            "{\"topic\":1}",
+            "HELLO",
+            "START-SEND",
+        ] {
             assert!(parse_control(text).is_none(), "{text}");
         }
     }
 
     #[test]
     fn acks_are_the_bare_identifier_plus_ack() {
-        assert_eq!(parse_control("START-SEND-EVENTS?namespaces=x").unwrap().unwrap().ack().unwrap(), "START-SEND-EVENTS:ACK");
-        assert_eq!(parse_control("START-SEND-EVENTSfoo").unwrap().unwrap().ack().unwrap(), "START-SEND-EVENTS:ACK");
-        assert_eq!(parse_control("STOP-SEND-LIVE-COMMANDS").unwrap().unwrap().ack().unwrap(), "STOP-SEND-LIVE-COMMANDS:ACK");
-        assert_eq!(parse_control("JWT-TOKEN?jwtToken=x").unwrap().unwrap().ack(), None);
+        assert_eq!(
+            parse_control("START-SEND-EVENTS?namespaces=x")
+                .unwrap()
+                .unwrap()
+                .ack()
+                .unwrap(),
+            "START-SEND-EVENTS:ACK"
+        );
+        assert_eq!(
+            parse_control("START-SEND-EVENTSfoo")
+                .unwrap()
+                .unwrap()
+                .ack()
+                .unwrap(),
+            "START-SEND-EVENTS:ACK"
+        );
+        assert_eq!(
+            parse_control("STOP-SEND-LIVE-COMMANDS")
+                .unwrap()
+                .unwrap()
+                .ack()
+                .unwrap(),
+            "STOP-SEND-LIVE-COMMANDS:ACK"
+        );
+        assert_eq!(
+            parse_control("JWT-TOKEN?jwtToken=x")
+                .unwrap()
+                .unwrap()
+                .ack(),
+            None
+        );
     }
 }

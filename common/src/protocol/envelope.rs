@@ -55,7 +55,10 @@ pub struct EnvelopeError {
 
 impl From<Error> for EnvelopeError {
     fn from(error: Error) -> Self {
-        EnvelopeError { error, headers: Headers::new() }
+        EnvelopeError {
+            error,
+            headers: Headers::new(),
+        }
     }
 }
 
@@ -65,7 +68,8 @@ impl Envelope {
         if text.trim().is_empty() {
             return Err(Error::JsonEmpty.into());
         }
-        let value: Value = serde_json::from_str(text).map_err(|_| Error::JsonNotParsable(excerpt(text)))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| Error::JsonNotParsable(excerpt(text)))?;
         match value {
             Value::Object(map) => Envelope::from_map(map),
             _ => Err(Error::JsonNotAnObject(excerpt(text)).into()),
@@ -79,36 +83,62 @@ impl Envelope {
             None | Some(Value::Null) => Headers::new(),
             Some(Value::Object(h)) => h.into_iter().collect(),
             Some(other) => {
-                return Err(Error::JsonFieldWrongType { field: "headers", value: other.to_string(), expected: "JsonObject" }.into())
+                return Err(Error::JsonFieldWrongType {
+                    field: "headers",
+                    value: other.to_string(),
+                    expected: "JsonObject",
+                }
+                .into())
             }
         };
-        let fail = |error: Error, headers: &Headers| EnvelopeError { error, headers: headers.clone() };
+        let fail = |error: Error, headers: &Headers| EnvelopeError {
+            error,
+            headers: headers.clone(),
+        };
         let topic = match map.remove("topic") {
             Some(Value::String(s)) => s,
-            None | Some(Value::Null) => return Err(fail(Error::JsonFieldMissing("topic"), &headers)),
+            None | Some(Value::Null) => {
+                return Err(fail(Error::JsonFieldMissing("topic"), &headers))
+            }
             Some(other) => {
                 return Err(fail(
-                    Error::JsonFieldWrongType { field: "topic", value: other.to_string(), expected: "String" },
+                    Error::JsonFieldWrongType {
+                        field: "topic",
+                        value: other.to_string(),
+                        expected: "String",
+                    },
                     &headers,
                 ))
             }
         };
         let path = match map.remove("path") {
             Some(Value::String(s)) => s,
-            None | Some(Value::Null) => return Err(fail(Error::JsonFieldMissing("path"), &headers)),
+            None | Some(Value::Null) => {
+                return Err(fail(Error::JsonFieldMissing("path"), &headers))
+            }
             Some(other) => {
                 return Err(fail(
-                    Error::JsonFieldWrongType { field: "path", value: other.to_string(), expected: "String" },
+                    Error::JsonFieldWrongType {
+                        field: "path",
+                        value: other.to_string(),
+                        expected: "String",
+                    },
                     &headers,
                 ))
             }
         };
         let status = match map.remove("status") {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => n.as_u64().map(|s| s as u16),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => {
+                n.as_u64().map(|s| s as u16)
+            }
             Some(other) => {
                 return Err(fail(
-                    Error::JsonFieldWrongType { field: "status", value: other.to_string(), expected: "HTTP status code" },
+                    Error::JsonFieldWrongType {
+                        field: "status",
+                        value: other.to_string(),
+                        expected: "HTTP status code",
+                    },
                     &headers,
                 ))
             }
@@ -117,28 +147,56 @@ impl Envelope {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
             Some(other) => {
-                return Err(fail(Error::JsonFieldWrongType { field: "revision", value: other.to_string(), expected: "long" }, &headers))
+                return Err(fail(
+                    Error::JsonFieldWrongType {
+                        field: "revision",
+                        value: other.to_string(),
+                        expected: "long",
+                    },
+                    &headers,
+                ))
             }
         };
         let timestamp = match map.remove("timestamp") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
             Some(other) => {
-                return Err(fail(Error::JsonFieldWrongType { field: "timestamp", value: other.to_string(), expected: "String" }, &headers))
+                return Err(fail(
+                    Error::JsonFieldWrongType {
+                        field: "timestamp",
+                        value: other.to_string(),
+                        expected: "String",
+                    },
+                    &headers,
+                ))
             }
         };
         let fields = match map.remove("fields") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
             Some(other) => {
-                return Err(fail(Error::JsonFieldWrongType { field: "fields", value: other.to_string(), expected: "String" }, &headers))
+                return Err(fail(
+                    Error::JsonFieldWrongType {
+                        field: "fields",
+                        value: other.to_string(),
+                        expected: "String",
+                    },
+                    &headers,
+                ))
             }
         };
         let extra = match map.remove("extra") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Object(_)) => Some(v),
             Some(other) => {
-                return Err(fail(Error::JsonFieldWrongType { field: "extra", value: other.to_string(), expected: "JsonObject" }, &headers))
+                return Err(fail(
+                    Error::JsonFieldWrongType {
+                        field: "extra",
+                        value: other.to_string(),
+                        expected: "JsonObject",
+                    },
+                    &headers,
+                ))
             }
         };
         Ok(Envelope {
@@ -175,8 +233,14 @@ mod tests {
     fn js_client_create_frame_parses_with_capitalised_content_type() {
         let frame = r#"{"topic":"org.example/demo-thing/things/twin/commands/create","headers":{"version":2,"Content-Type":"application/json","correlation-id":"43506ddc"},"path":"/","value":{"thingId":"org.example:demo-thing"}}"#;
         let e = Envelope::parse(frame).unwrap();
-        assert_eq!(e.topic, "org.example/demo-thing/things/twin/commands/create");
-        assert_eq!(e.headers.get_str("content-type").unwrap(), "application/json");
+        assert_eq!(
+            e.topic,
+            "org.example/demo-thing/things/twin/commands/create"
+        );
+        assert_eq!(
+            e.headers.get_str("content-type").unwrap(),
+            "application/json"
+        );
         assert_eq!(e.headers.correlation_id().unwrap(), "43506ddc");
         assert_eq!(e.value, Some(json!({"thingId": "org.example:demo-thing"})));
         assert!(!e.is_response());
@@ -188,8 +252,16 @@ mod tests {
             ("HELLO", Error::JsonNotParsable("HELLO".into()), None),
             ("", Error::JsonEmpty, None),
             ("[1,2]", Error::JsonNotAnObject("[1,2]".into()), None),
-            (r#"{"path":"/","headers":{"correlation-id":"c1"}}"#, Error::JsonFieldMissing("topic"), Some("c1")),
-            (r#"{"topic":"a/b/things/twin/commands/retrieve","headers":{"correlation-id":"c2"}}"#, Error::JsonFieldMissing("path"), Some("c2")),
+            (
+                r#"{"path":"/","headers":{"correlation-id":"c1"}}"#,
+                Error::JsonFieldMissing("topic"),
+                Some("c1"),
+            ),
+            (
+                r#"{"topic":"a/b/things/twin/commands/retrieve","headers":{"correlation-id":"c2"}}"#,
+                Error::JsonFieldMissing("path"),
+                Some("c2"),
+            ),
         ];
         for (frame, error, cid) in table {
             let e = Envelope::parse(frame).unwrap_err();
@@ -200,14 +272,31 @@ mod tests {
 
     #[test]
     fn a_status_outside_http_range_is_rejected() {
-        let e = Envelope::parse(r#"{"topic":"a/b/things/twin/commands/retrieve","path":"/","status":42}"#).unwrap_err();
-        assert!(matches!(e.error, Error::JsonFieldWrongType { field: "status", .. }));
+        let e = Envelope::parse(
+            r#"{"topic":"a/b/things/twin/commands/retrieve","path":"/","status":42}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e.error,
+            Error::JsonFieldWrongType {
+                field: "status",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn serialization_omits_absent_fields() {
-        let e = Envelope { topic: "t".into(), path: "/".into(), status: Some(204), ..Default::default() };
-        assert_eq!(e.to_json_string(), r#"{"topic":"t","path":"/","status":204}"#);
+        let e = Envelope {
+            topic: "t".into(),
+            path: "/".into(),
+            status: Some(204),
+            ..Default::default()
+        };
+        assert_eq!(
+            e.to_json_string(),
+            r#"{"topic":"t","path":"/","status":204}"#
+        );
     }
 
     #[test]

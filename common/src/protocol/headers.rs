@@ -18,6 +18,7 @@ pub mod names {
     pub const IF_MATCH: &str = "if-match";
     pub const IF_NONE_MATCH: &str = "if-none-match";
     pub const ETAG: &str = "etag";
+    pub const ENTITY_REVISION: &str = "entity-revision";
     pub const CHANNEL: &str = "channel";
     pub const DITTO_ORIGINATOR: &str = "ditto-originator";
     pub const DITTO_WEAK_ACK: &str = "ditto-weak-ack";
@@ -25,7 +26,13 @@ pub mod names {
 
 /// Headers that only Ditto's cluster may set; they are dropped from client input so a client can
 /// never smuggle authorization data (Ditto marks them "not readable from external").
-const INTERNAL_PREFIXES: &[&str] = &["ditto-read-subjects", "ditto-auth", "ditto-origin", "ditto-partial", "ditto-internal"];
+const INTERNAL_PREFIXES: &[&str] = &[
+    "ditto-read-subjects",
+    "ditto-auth",
+    "ditto-origin",
+    "ditto-partial",
+    "ditto-internal",
+];
 
 /// Case-insensitive, case-preserving header map. Small (a handful of entries), so a vector with a
 /// linear scan beats hashing.
@@ -48,7 +55,9 @@ impl Headers {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k.eq_ignore_ascii_case(name))
+        self.entries
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -77,6 +86,13 @@ impl Headers {
             Some(i) => self.entries[i].1 = value,
             None => self.entries.push((name, value)),
         }
+    }
+
+    /// Sets a header the server defines (content-type, etag, ...) under its canonical lower-case
+    /// name, replacing any differently cased one the client sent.
+    pub fn set(&mut self, name: &'static str, value: impl Into<Value>) {
+        self.remove(name);
+        self.entries.push((name.to_owned(), value.into()));
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
@@ -123,11 +139,25 @@ impl Headers {
     }
 
     /// Headers for a response or event derived from a command's headers: everything the client sent
-    /// except what only steers the request (Ditto echoes the command's headers into its responses).
+    /// except what Ditto never writes back out (`writeToExternal=false` in `DittoHeaderDefinition`).
     pub fn for_response(&self) -> Headers {
+        const NOT_ECHOED: &[&str] = &[
+            names::IF_MATCH,
+            names::IF_NONE_MATCH,
+            "if-equal",
+            "accept",
+            "authorization",
+            "condition",
+            "live-channel-condition",
+            "put-metadata",
+            "get-metadata",
+            "delete-metadata",
+            "declared-acks",
+            "allow-policy-lockout",
+        ];
         let mut h = self.clone();
-        h.remove(names::IF_MATCH);
-        h.remove(names::IF_NONE_MATCH);
+        h.entries
+            .retain(|(k, _)| !NOT_ECHOED.iter().any(|n| k.eq_ignore_ascii_case(n)));
         h
     }
 }
@@ -179,17 +209,26 @@ mod tests {
 
     #[test]
     fn lookup_ignores_case_and_output_keeps_the_senders_spelling() {
-        let h: Headers = serde_json::from_value(json!({"Content-Type": "application/json", "version": 2})).unwrap();
+        let h: Headers =
+            serde_json::from_value(json!({"Content-Type": "application/json", "version": 2}))
+                .unwrap();
         assert_eq!(h.get_str("content-type").unwrap(), "application/json");
         assert_eq!(h.get_str("VERSION").unwrap(), "2");
-        assert_eq!(serde_json::to_value(&h).unwrap(), json!({"Content-Type": "application/json", "version": 2}));
+        assert_eq!(
+            serde_json::to_value(&h).unwrap(),
+            json!({"Content-Type": "application/json", "version": 2})
+        );
     }
 
     #[test]
     fn insert_replaces_a_differently_cased_key_in_place() {
-        let mut h: Headers = serde_json::from_value(json!({"Correlation-Id": "a", "x": "1"})).unwrap();
+        let mut h: Headers =
+            serde_json::from_value(json!({"Correlation-Id": "a", "x": "1"})).unwrap();
         h.insert("correlation-id", "b");
-        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"Correlation-Id":"b","x":"1"}"#);
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            r#"{"Correlation-Id":"b","x":"1"}"#
+        );
     }
 
     #[test]
@@ -209,9 +248,14 @@ mod tests {
 
     #[test]
     fn internal_headers_are_stripped_from_client_input() {
-        let mut h: Headers =
-            serde_json::from_value(json!({"ditto-read-subjects": ["x"], "Ditto-Origin": "y", "correlation-id": "c"})).unwrap();
+        let mut h: Headers = serde_json::from_value(
+            json!({"ditto-read-subjects": ["x"], "Ditto-Origin": "y", "correlation-id": "c"}),
+        )
+        .unwrap();
         h.strip_internal();
-        assert_eq!(serde_json::to_value(&h).unwrap(), json!({"correlation-id": "c"}));
+        assert_eq!(
+            serde_json::to_value(&h).unwrap(),
+            json!({"correlation-id": "c"})
+        );
     }
 }

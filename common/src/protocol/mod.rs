@@ -18,8 +18,10 @@ use crate::error::Error;
 pub const UNKNOWN_ENTITY: (&str, &str) = ("unknown", "unknown");
 
 /// An error response frame (reference §3.4): topic `{ns}/{name}/things/{channel}/errors` (or
-/// `…/policies/errors`), path `/`, the error as value and its status on top.
-pub fn error_envelope(error: &Error, about: Option<&Topic>, headers: Headers) -> Envelope {
+/// `…/policies/errors`), path `/`, the error as value and its status on top. Ditto forces
+/// `content-type: application/json` on every error's headers.
+pub fn error_envelope(error: &Error, about: Option<&Topic>, mut headers: Headers) -> Envelope {
+    headers.set(headers::names::CONTENT_TYPE, "application/json");
     let topic = match about {
         Some(t) => Topic::errors(&t.namespace, &t.name, t.group, t.channel),
         None => Topic::errors(UNKNOWN_ENTITY.0, UNKNOWN_ENTITY.1, Group::Things, None),
@@ -42,11 +44,15 @@ mod tests {
 
     #[test]
     fn errors_without_an_entity_use_the_unknown_topic() {
-        let e = error_envelope(&Error::JsonNotParsable("HELLO".into()), None, Headers::new());
+        let e = error_envelope(
+            &Error::JsonNotParsable("HELLO".into()),
+            None,
+            Headers::new(),
+        );
         let v: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
         assert_eq!(
             v,
-            json!({"topic":"unknown/unknown/things/twin/errors","path":"/","value":{"status":400,"error":"json.invalid",
+            json!({"topic":"unknown/unknown/things/twin/errors","headers":{"content-type":"application/json"},"path":"/","value":{"status":400,"error":"json.invalid",
                 "message":"Failed to parse JSON string 'HELLO'!",
                 "description":"Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format."},"status":400})
         );

@@ -157,7 +157,11 @@ impl Action {
     pub fn is_event(self) -> bool {
         matches!(
             self,
-            Action::Created | Action::Modified | Action::Merged | Action::Migrated | Action::Deleted
+            Action::Created
+                | Action::Modified
+                | Action::Merged
+                | Action::Migrated
+                | Action::Deleted
         )
     }
 }
@@ -178,7 +182,13 @@ pub struct Topic {
 
 impl Topic {
     /// A thing topic with a command or event action.
-    pub fn thing(namespace: &str, name: &str, channel: Channel, criterion: Criterion, action: Action) -> Topic {
+    pub fn thing(
+        namespace: &str,
+        name: &str,
+        channel: Channel,
+        criterion: Criterion,
+        action: Action,
+    ) -> Topic {
         Topic {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -220,21 +230,31 @@ impl Topic {
     /// Parses a topic path. Errors are `protocoladapter:unknown.topicpath`, naming the part that is
     /// wrong in the description as Ditto's `UnknownTopicPathException` does.
     pub fn parse(topic: &str) -> Result<Topic, Error> {
-        let unknown = |description: String| Error::UnknownTopicPath { topic: topic.to_owned(), description };
+        let unknown = |description: String| Error::UnknownTopicPath {
+            topic: topic.to_owned(),
+            description,
+        };
         let mut parts = topic.splitn(4, '/');
         let namespace = parts.next().unwrap_or_default();
         let (Some(name), Some(group_str)) = (parts.next(), parts.next()) else {
-            return Err(unknown("A topic path must contain at least a namespace, an entity name and a group.".into()));
+            return Err(unknown(
+                "A topic path must contain at least a namespace, an entity name and a group."
+                    .into(),
+            ));
         };
         if name.is_empty() {
             return Err(unknown("The entity name must not be empty.".into()));
         }
-        let group = Group::parse(group_str).ok_or_else(|| unknown(format!("Group name <{group_str}> is unknown.")))?;
+        let group = Group::parse(group_str)
+            .ok_or_else(|| unknown(format!("Group name <{group_str}> is unknown.")))?;
         let rest = parts.next().unwrap_or("");
         let mut rest_parts = rest.splitn(2, '/');
         let channel = if group == Group::Things {
             let c = rest_parts.next().unwrap_or("");
-            Some(Channel::parse(c).ok_or_else(|| unknown(format!("Channel name <{c}> is unknown.")))?)
+            Some(
+                Channel::parse(c)
+                    .ok_or_else(|| unknown(format!("Channel name <{c}> is unknown.")))?,
+            )
         } else {
             None
         };
@@ -250,8 +270,8 @@ impl Topic {
                 (t.next().unwrap_or(""), t.next())
             }
         };
-        let criterion =
-            Criterion::parse(criterion_str).ok_or_else(|| unknown(format!("Criterion name <{criterion_str}> is unknown.")))?;
+        let criterion = Criterion::parse(criterion_str)
+            .ok_or_else(|| unknown(format!("Criterion name <{criterion_str}> is unknown.")))?;
         let mut t = Topic {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -264,20 +284,25 @@ impl Topic {
         match criterion {
             Criterion::Commands | Criterion::Events => {
                 let a = tail.unwrap_or("");
-                let action = Action::parse(a).ok_or_else(|| unknown(format!("Action name <{a}> is unknown.")))?;
+                let action = Action::parse(a)
+                    .ok_or_else(|| unknown(format!("Action name <{a}> is unknown.")))?;
                 let fits = match criterion {
                     Criterion::Commands => action.is_command(),
                     _ => action.is_event(),
                 };
                 if !fits {
-                    return Err(unknown(format!("Action name <{a}> is unknown for criterion <{criterion_str}>.")));
+                    return Err(unknown(format!(
+                        "Action name <{a}> is unknown for criterion <{criterion_str}>."
+                    )));
                 }
                 t.action = Some(action);
             }
             Criterion::Messages | Criterion::Announcements => {
                 let s = tail.unwrap_or("");
                 if s.is_empty() {
-                    return Err(unknown(format!("A subject is required for criterion <{criterion_str}>.")));
+                    return Err(unknown(format!(
+                        "A subject is required for criterion <{criterion_str}>."
+                    )));
                 }
                 t.subject = Some(s.to_owned());
             }
@@ -286,7 +311,9 @@ impl Topic {
             }
             Criterion::Errors => {
                 if let Some(extra) = tail.filter(|s| !s.is_empty()) {
-                    return Err(unknown(format!("Criterion <errors> takes no action, found <{extra}>.")));
+                    return Err(unknown(format!(
+                        "Criterion <errors> takes no action, found <{extra}>."
+                    )));
                 }
             }
         }
@@ -296,7 +323,13 @@ impl Topic {
 
 impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.name, self.group.as_str())?;
+        write!(
+            f,
+            "{}/{}/{}",
+            self.namespace,
+            self.name,
+            self.group.as_str()
+        )?;
         if let Some(c) = self.channel {
             write!(f, "/{}", c.as_str())?;
         }
@@ -318,21 +351,108 @@ mod tests {
     #[test]
     fn valid_topics_parse_and_print_back_unchanged() {
         let table = [
-            ("org.example/demo/things/twin/commands/create", Group::Things, Some(Channel::Twin), Criterion::Commands, Some(Action::Create), None),
-            ("org.example/demo/things/twin/events/modified", Group::Things, Some(Channel::Twin), Criterion::Events, Some(Action::Modified), None),
-            ("org.example/_/things/twin/commands/retrieve", Group::Things, Some(Channel::Twin), Criterion::Commands, Some(Action::Retrieve), None),
-            ("org.example/demo/things/live/messages/ask/deep/er", Group::Things, Some(Channel::Live), Criterion::Messages, None, Some("ask/deep/er")),
-            ("org.example/demo/things/twin/acks/custom:label", Group::Things, Some(Channel::Twin), Criterion::Acks, None, Some("custom:label")),
-            ("org.example/demo/things/twin/acks", Group::Things, Some(Channel::Twin), Criterion::Acks, None, None),
-            ("org.example/demo/things/live/errors", Group::Things, Some(Channel::Live), Criterion::Errors, None, None),
-            ("org.example/pol/policies/commands/modify", Group::Policies, None, Criterion::Commands, Some(Action::Modify), None),
-            ("org.example/pol/policies/errors", Group::Policies, None, Criterion::Errors, None, None),
-            ("/demo/things/twin/commands/create", Group::Things, Some(Channel::Twin), Criterion::Commands, Some(Action::Create), None),
-            ("org.example/demo/things/twin/commands/checkPermissions", Group::Things, Some(Channel::Twin), Criterion::Commands, Some(Action::CheckPermissions), None),
+            (
+                "org.example/demo/things/twin/commands/create",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Commands,
+                Some(Action::Create),
+                None,
+            ),
+            (
+                "org.example/demo/things/twin/events/modified",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Events,
+                Some(Action::Modified),
+                None,
+            ),
+            (
+                "org.example/_/things/twin/commands/retrieve",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Commands,
+                Some(Action::Retrieve),
+                None,
+            ),
+            (
+                "org.example/demo/things/live/messages/ask/deep/er",
+                Group::Things,
+                Some(Channel::Live),
+                Criterion::Messages,
+                None,
+                Some("ask/deep/er"),
+            ),
+            (
+                "org.example/demo/things/twin/acks/custom:label",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Acks,
+                None,
+                Some("custom:label"),
+            ),
+            (
+                "org.example/demo/things/twin/acks",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Acks,
+                None,
+                None,
+            ),
+            (
+                "org.example/demo/things/live/errors",
+                Group::Things,
+                Some(Channel::Live),
+                Criterion::Errors,
+                None,
+                None,
+            ),
+            (
+                "org.example/pol/policies/commands/modify",
+                Group::Policies,
+                None,
+                Criterion::Commands,
+                Some(Action::Modify),
+                None,
+            ),
+            (
+                "org.example/pol/policies/errors",
+                Group::Policies,
+                None,
+                Criterion::Errors,
+                None,
+                None,
+            ),
+            (
+                "/demo/things/twin/commands/create",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Commands,
+                Some(Action::Create),
+                None,
+            ),
+            (
+                "org.example/demo/things/twin/commands/checkPermissions",
+                Group::Things,
+                Some(Channel::Twin),
+                Criterion::Commands,
+                Some(Action::CheckPermissions),
+                None,
+            ),
         ];
         for (s, group, channel, criterion, action, subject) in table {
             let t = Topic::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-            assert_eq!((t.group, t.channel, t.criterion, t.action, t.subject.as_deref()), (group, channel, criterion, action, subject), "{s}");
+            assert_eq!(
+                (
+                    t.group,
+                    t.channel,
+                    t.criterion,
+                    t.action,
+                    t.subject.as_deref()
+                ),
+                (group, channel, criterion, action, subject),
+                "{s}"
+            );
             assert_eq!(t.to_string(), s);
         }
     }
@@ -340,20 +460,53 @@ mod tests {
     #[test]
     fn invalid_topics_name_the_wrong_part() {
         let table = [
-            ("org.example/demo/thingz/twin/commands/create", "Group name <thingz> is unknown."),
-            ("org.example/demo/things/tween/commands/create", "Channel name <tween> is unknown."),
-            ("org.example/demo/things/twin/commandz/create", "Criterion name <commandz> is unknown."),
-            ("org.example/demo/things/twin/commands/crate", "Action name <crate> is unknown."),
-            ("org.example/demo/things/twin/commands/created", "Action name <created> is unknown for criterion <commands>."),
-            ("org.example/demo/things/twin/events/create", "Action name <create> is unknown for criterion <events>."),
-            ("org.example/demo/things/live/messages", "A subject is required for criterion <messages>."),
-            ("org.example/demo", "A topic path must contain at least a namespace, an entity name and a group."),
-            ("", "A topic path must contain at least a namespace, an entity name and a group."),
-            ("org.example//things/twin/commands/create", "The entity name must not be empty."),
+            (
+                "org.example/demo/thingz/twin/commands/create",
+                "Group name <thingz> is unknown.",
+            ),
+            (
+                "org.example/demo/things/tween/commands/create",
+                "Channel name <tween> is unknown.",
+            ),
+            (
+                "org.example/demo/things/twin/commandz/create",
+                "Criterion name <commandz> is unknown.",
+            ),
+            (
+                "org.example/demo/things/twin/commands/crate",
+                "Action name <crate> is unknown.",
+            ),
+            (
+                "org.example/demo/things/twin/commands/created",
+                "Action name <created> is unknown for criterion <commands>.",
+            ),
+            (
+                "org.example/demo/things/twin/events/create",
+                "Action name <create> is unknown for criterion <events>.",
+            ),
+            (
+                "org.example/demo/things/live/messages",
+                "A subject is required for criterion <messages>.",
+            ),
+            (
+                "org.example/demo",
+                "A topic path must contain at least a namespace, an entity name and a group.",
+            ),
+            (
+                "",
+                "A topic path must contain at least a namespace, an entity name and a group.",
+            ),
+            (
+                "org.example//things/twin/commands/create",
+                "The entity name must not be empty.",
+            ),
         ];
         for (s, description) in table {
             match Topic::parse(s) {
-                Err(Error::UnknownTopicPath { topic, description: d }) => {
+                Err(Error::UnknownTopicPath {
+                    topic,
+                    description: d,
+                }) => {
                     assert_eq!(topic, s);
                     assert_eq!(d, description, "{s}");
                 }
@@ -364,8 +517,17 @@ mod tests {
 
     #[test]
     fn error_topics_keep_the_channel_for_things_and_drop_it_for_policies() {
-        assert_eq!(Topic::errors("a", "b", Group::Things, Some(Channel::Live)).to_string(), "a/b/things/live/errors");
-        assert_eq!(Topic::errors("a", "b", Group::Things, None).to_string(), "a/b/things/twin/errors");
-        assert_eq!(Topic::errors("a", "b", Group::Policies, Some(Channel::Twin)).to_string(), "a/b/policies/errors");
+        assert_eq!(
+            Topic::errors("a", "b", Group::Things, Some(Channel::Live)).to_string(),
+            "a/b/things/live/errors"
+        );
+        assert_eq!(
+            Topic::errors("a", "b", Group::Things, None).to_string(),
+            "a/b/things/twin/errors"
+        );
+        assert_eq!(
+            Topic::errors("a", "b", Group::Policies, Some(Channel::Twin)).to_string(),
+            "a/b/policies/errors"
+        );
     }
 }

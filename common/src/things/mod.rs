@@ -2,6 +2,7 @@
 //! selectors. Command semantics (create, modify, merge...) live in the hub, which owns the twins.
 
 pub mod id;
+pub mod keys;
 pub mod pointer;
 pub mod resource;
 pub mod selector;

@@ -19,11 +19,19 @@ impl Pointer {
 
     /// Parses a slash-separated pointer; a leading slash is optional and empty segments are skipped.
     pub fn parse(s: &str) -> Pointer {
-        Pointer { segments: s.split('/').filter(|p| !p.is_empty()).map(str::to_owned).collect() }
+        Pointer {
+            segments: s
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
     }
 
     pub fn from_segments<I: IntoIterator<Item = S>, S: Into<String>>(segments: I) -> Pointer {
-        Pointer { segments: segments.into_iter().map(Into::into).collect() }
+        Pointer {
+            segments: segments.into_iter().map(Into::into).collect(),
+        }
     }
 
     pub fn segments(&self) -> &[String] {
@@ -48,7 +56,9 @@ impl Pointer {
 
     /// The pointer without its first `n` segments.
     pub fn skip(&self, n: usize) -> Pointer {
-        Pointer { segments: self.segments.iter().skip(n).cloned().collect() }
+        Pointer {
+            segments: self.segments.iter().skip(n).cloned().collect(),
+        }
     }
 
     pub fn join(&self, other: &Pointer) -> Pointer {
@@ -63,7 +73,12 @@ impl Pointer {
 
     /// True when `self` is `other` or lies below it.
     pub fn starts_with(&self, other: &Pointer) -> bool {
-        self.segments.len() >= other.segments.len() && self.segments.iter().zip(&other.segments).all(|(a, b)| a == b)
+        self.segments.len() >= other.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| a == b)
     }
 
     pub fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
@@ -82,7 +97,9 @@ impl Pointer {
         };
         let mut cur = root;
         for s in parents {
-            cur = ensure_object(cur).entry(s.clone()).or_insert_with(|| Value::Object(Map::new()));
+            cur = ensure_object(cur)
+                .entry(s.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
         }
         ensure_object(cur).insert(last.clone(), value)
     }
@@ -128,7 +145,14 @@ mod tests {
 
     #[test]
     fn parsing_skips_empty_segments_like_ditto() {
-        let table = [("/", "/"), ("", "/"), ("/a/b", "/a/b"), ("a/b", "/a/b"), ("/a//b/", "/a/b"), ("//x", "/x")];
+        let table = [
+            ("/", "/"),
+            ("", "/"),
+            ("/a/b", "/a/b"),
+            ("a/b", "/a/b"),
+            ("/a//b/", "/a/b"),
+            ("//x", "/x"),
+        ];
         for (input, expected) in table {
             assert_eq!(Pointer::parse(input).to_string(), expected, "{input}");
         }
@@ -145,13 +169,62 @@ mod tests {
             returned: Option<Value>,
         }
         let cases = [
-            Case { start: json!({}), op: "set", ptr: "/a/b", value: json!(1), after: json!({"a": {"b": 1}}), returned: None },
-            Case { start: json!({"a": 5}), op: "set", ptr: "/a/b", value: json!(1), after: json!({"a": {"b": 1}}), returned: None },
-            Case { start: json!({"a": {"b": 1}}), op: "set", ptr: "/a/b", value: json!(2), after: json!({"a": {"b": 2}}), returned: Some(json!(1)) },
-            Case { start: json!({"a": 1}), op: "set", ptr: "/", value: json!({"z": 0}), after: json!({"z": 0}), returned: Some(json!({"a": 1})) },
-            Case { start: json!({"a": {"b": 1, "c": 2}}), op: "remove", ptr: "/a/b", value: Value::Null, after: json!({"a": {"c": 2}}), returned: Some(json!(1)) },
-            Case { start: json!({"a": {"c": 2}}), op: "remove", ptr: "/a/x/y", value: Value::Null, after: json!({"a": {"c": 2}}), returned: None },
-            Case { start: json!({"a": [1, 2]}), op: "remove", ptr: "/a/0", value: Value::Null, after: json!({"a": [1, 2]}), returned: None },
+            Case {
+                start: json!({}),
+                op: "set",
+                ptr: "/a/b",
+                value: json!(1),
+                after: json!({"a": {"b": 1}}),
+                returned: None,
+            },
+            Case {
+                start: json!({"a": 5}),
+                op: "set",
+                ptr: "/a/b",
+                value: json!(1),
+                after: json!({"a": {"b": 1}}),
+                returned: None,
+            },
+            Case {
+                start: json!({"a": {"b": 1}}),
+                op: "set",
+                ptr: "/a/b",
+                value: json!(2),
+                after: json!({"a": {"b": 2}}),
+                returned: Some(json!(1)),
+            },
+            Case {
+                start: json!({"a": 1}),
+                op: "set",
+                ptr: "/",
+                value: json!({"z": 0}),
+                after: json!({"z": 0}),
+                returned: Some(json!({"a": 1})),
+            },
+            Case {
+                start: json!({"a": {"b": 1, "c": 2}}),
+                op: "remove",
+                ptr: "/a/b",
+                value: Value::Null,
+                after: json!({"a": {"c": 2}}),
+                returned: Some(json!(1)),
+            },
+            Case {
+                start: json!({"a": {"c": 2}}),
+                op: "remove",
+                ptr: "/a/x/y",
+                value: Value::Null,
+                after: json!({"a": {"c": 2}}),
+                returned: None,
+            },
+            Case {
+                start: json!({"a": [1, 2]}),
+                op: "remove",
+                ptr: "/a/0",
+                value: Value::Null,
+                after: json!({"a": [1, 2]}),
+                returned: None,
+            },
         ];
         for c in cases {
             let mut v = c.start.clone();

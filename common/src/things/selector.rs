@@ -120,10 +120,26 @@ mod tests {
     fn selectors_expand_parentheses() {
         let table = [
             ("attributes", vec!["/attributes"]),
-            ("thingId,attributes/model", vec!["/thingId", "/attributes/model"]),
-            ("attributes(model,make)", vec!["/attributes/model", "/attributes/make"]),
-            ("features(f1/properties(a,b),f2)", vec!["/features/f1/properties/a", "/features/f1/properties/b", "/features/f2"]),
-            (" attributes , _revision ", vec!["/attributes", "/_revision"]),
+            (
+                "thingId,attributes/model",
+                vec!["/thingId", "/attributes/model"],
+            ),
+            (
+                "attributes(model,make)",
+                vec!["/attributes/model", "/attributes/make"],
+            ),
+            (
+                "features(f1/properties(a,b),f2)",
+                vec![
+                    "/features/f1/properties/a",
+                    "/features/f1/properties/b",
+                    "/features/f2",
+                ],
+            ),
+            (
+                " attributes , _revision ",
+                vec!["/attributes", "/_revision"],
+            ),
         ];
         for (input, expected) in table {
             let s = FieldSelector::parse(input).unwrap();
@@ -134,8 +150,21 @@ mod tests {
 
     #[test]
     fn malformed_selectors_are_field_selection_invalid() {
-        for input in ["", ",", "attributes(", "attributes)", "a(b))", "a(b)c", "a,,b", "/"] {
-            assert_eq!(FieldSelector::parse(input), Err(Error::FieldSelectionInvalid(input.into())), "{input}");
+        for input in [
+            "",
+            ",",
+            "attributes(",
+            "attributes)",
+            "a(b))",
+            "a(b)c",
+            "a,,b",
+            "/",
+        ] {
+            assert_eq!(
+                FieldSelector::parse(input),
+                Err(Error::FieldSelectionInvalid(input.into())),
+                "{input}"
+            );
         }
     }
 
@@ -143,7 +172,9 @@ mod tests {
     fn apply_keeps_only_selected_existing_parts_and_expands_wildcards() {
         let thing = json!({"thingId": "a:b", "attributes": {"model": "x", "make": "y", "other": 1},
             "features": {"f1": {"properties": {"unit": "C", "v": 1}}, "f2": {"properties": {"unit": "F"}}, "f3": {}}});
-        let s = FieldSelector::parse("thingId,attributes(model,missing),features/*/properties/unit").unwrap();
+        let s =
+            FieldSelector::parse("thingId,attributes(model,missing),features/*/properties/unit")
+                .unwrap();
         assert_eq!(
             s.apply(&thing),
             json!({"thingId": "a:b", "attributes": {"model": "x"},

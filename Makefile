@@ -1,0 +1,44 @@
+# twinwire: `make run` starts Redis, a hub and two gateways; `make test` installs what it needs,
+# builds once and runs every test. See README.md.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+DEBIAN_DEPS := redis-server:redis-server redis-cli:redis-tools
+
+.PHONY: run build build-release test test-deps lint fmt clippy bench clean
+
+build:
+	$(CARGO) build --workspace --bins
+
+build-release:
+	$(CARGO) build --release --workspace --bins
+
+run: build-release
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
+	deploy/local/run.sh
+
+test-deps:
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm
+	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+
+# One build of the binaries, then every test (unit and end-to-end) against it.
+test: test-deps build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .data tests/js/node_modules

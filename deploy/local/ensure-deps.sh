@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what running and testing twinwire needs and is missing: Debian packages (after one
+# `apt-get update`) and the Node packages of the client tests. Safe to run repeatedly.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+want_pkgs=()
+for spec in "$@"; do
+  tool="${spec%%:*}"; pkg="${spec##*:}"
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+    want_pkgs+=("$pkg")
+  fi
+done
+if [ "${#want_pkgs[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing: ${want_pkgs[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want_pkgs[@]}" >/dev/null
+fi

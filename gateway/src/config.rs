@@ -1,0 +1,402 @@
+//! The gateway's configuration: one struct, built-in defaults, a `validate()` that runs before
+//! anything starts. Loaded by `twinwire_common::config::load` (defaults < file < `TWINWIRE_*`).
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use twinwire_common::config::{load, ConfigError, RedisConfig, ShardsConfig};
+
+/// The built-in defaults; every key the gateway reads appears here.
+pub const DEFAULTS: &str = r#"
+[node]
+id = ""
+
+[http]
+bind = "0.0.0.0"
+port = 8080
+workers = 0
+max_connections = 250000
+
+[admin]
+bind = "0.0.0.0"
+port = 9080
+
+[redis]
+url = "redis://127.0.0.1:6379"
+prefix = "tw:"
+command_timeout_ms = 2000
+
+[shards]
+count = 64
+
+[auth.basic]
+htpasswd_file = ""
+realm = "twinwire"
+
+[auth.pre_authenticated]
+enabled = false
+trusted_proxies = []
+
+[auth.jwt]
+issuers = []
+leeway_secs = 30
+jwks_refresh_secs = 300
+
+[ws]
+ping_idle_secs = 30
+client_timeout_secs = 90
+max_message_bytes = 1048576
+outbound_queue = 512
+command_timeout_ms = 60000
+
+[drain]
+period_secs = 10
+
+[log]
+level = "info"
+format = "text"
+"#;
+
+/// Keys whose environment value is a comma-separated list.
+pub const LIST_KEYS: &[&str] = &["auth.pre_authenticated.trusted_proxies"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub node: NodeConfig,
+    pub http: HttpConfig,
+    pub admin: AdminConfig,
+    pub redis: RedisConfig,
+    pub shards: ShardsConfig,
+    pub auth: AuthConfig,
+    pub ws: WsConfig,
+    pub drain: DrainConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This gateway's node id on the bus. Empty: a fresh random id per start, because a restarted
+    /// gateway is a new node (DESIGN.md "Sharding, failover, liveness").
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: String,
+    /// The public port: WebSocket endpoints and the HTTP API.
+    pub port: u16,
+    /// actix worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Connections per worker beyond which new ones wait.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub bind: String,
+    /// `/metrics`, `/alive`, `/ready`.
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub basic: BasicAuthConfig,
+    pub pre_authenticated: PreAuthConfig,
+    pub jwt: JwtConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// An htpasswd file with bcrypt entries (`htpasswd -B`); empty disables HTTP Basic.
+    pub htpasswd_file: String,
+    pub realm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreAuthConfig {
+    /// Trust `x-ditto-pre-authenticated` at all.
+    pub enabled: bool,
+    /// Peer addresses (IPs or CIDRs) allowed to send it.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub issuers: Vec<JwtIssuerConfig>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// How long fetched keys are trusted before they are fetched again.
+    pub jwks_refresh_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerConfig {
+    /// The `iss` claim to accept.
+    pub issuer: String,
+    /// Subjects become `<subject_prefix>:<sub>`.
+    pub subject_prefix: String,
+    /// Accepted `aud` values; empty accepts any.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// A local JWKS file; alternative to discovery.
+    #[serde(default)]
+    pub jwks_file: String,
+    /// Base URL whose `/.well-known/openid-configuration` names the `jwks_uri`; default: `issuer`.
+    #[serde(default)]
+    pub discovery_url: String,
+    /// Allowed algorithms among RS256, ES256, HS256.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// The shared secret for HS256; only used when HS256 is listed.
+    #[serde(default)]
+    pub hs256_secret: String,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// Ping a session after this long without outgoing traffic (Ditto: 30 s).
+    pub ping_idle_secs: u64,
+    /// Close a session after this long without any incoming frame (pongs count).
+    pub client_timeout_secs: u64,
+    /// Largest accepted message, after joining fragments.
+    pub max_message_bytes: usize,
+    /// Frames queued for one session before it counts as a slow consumer and is closed.
+    pub outbound_queue: usize,
+    /// Default and maximum wait for an answer to a signal that is routed to other sessions.
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainConfig {
+    /// On SIGTERM, sessions are closed spread over this period.
+    pub period_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter directive, e.g. `info` or `twinwire_gateway=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl GatewayConfig {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let c: GatewayConfig = load(DEFAULTS, file, env, LIST_KEYS)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.redis.validate()?;
+        self.shards.validate()?;
+        if self.http.port != 0 && self.http.port == self.admin.port {
+            return Err(ConfigError::invalid(
+                "admin.port",
+                "must differ from http.port",
+            ));
+        }
+        if self.ws.ping_idle_secs == 0 {
+            return Err(ConfigError::invalid(
+                "ws.ping_idle_secs",
+                "must be positive",
+            ));
+        }
+        // At least two pings fit into the timeout, so one lost pong does not end a healthy session.
+        if self.ws.client_timeout_secs < 2 * self.ws.ping_idle_secs {
+            return Err(ConfigError::invalid(
+                "ws.client_timeout_secs",
+                "must be at least twice ws.ping_idle_secs",
+            ));
+        }
+        if self.ws.max_message_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "ws.max_message_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.ws.outbound_queue == 0 {
+            return Err(ConfigError::invalid(
+                "ws.outbound_queue",
+                "must be positive",
+            ));
+        }
+        if self.ws.command_timeout_ms == 0 || self.ws.command_timeout_ms > 600_000 {
+            return Err(ConfigError::invalid(
+                "ws.command_timeout_ms",
+                "must be between 1 and 600000",
+            ));
+        }
+        if !self.auth.basic.htpasswd_file.is_empty()
+            && !Path::new(&self.auth.basic.htpasswd_file).is_file()
+        {
+            return Err(ConfigError::invalid(
+                "auth.basic.htpasswd_file",
+                format!("{} is not a readable file", self.auth.basic.htpasswd_file),
+            ));
+        }
+        if self.auth.pre_authenticated.enabled
+            && self.auth.pre_authenticated.trusted_proxies.is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "auth.pre_authenticated.trusted_proxies",
+                "must list at least one address when pre-authentication is enabled",
+            ));
+        }
+        for (i, p) in self
+            .auth
+            .pre_authenticated
+            .trusted_proxies
+            .iter()
+            .enumerate()
+        {
+            if crate::auth::preauth::parse_cidr(p).is_none() {
+                return Err(ConfigError::invalid(
+                    &format!("auth.pre_authenticated.trusted_proxies[{i}]"),
+                    format!("'{p}' is not an IP or CIDR"),
+                ));
+            }
+        }
+        for (i, iss) in self.auth.jwt.issuers.iter().enumerate() {
+            let key = |k: &str| format!("auth.jwt.issuers[{i}].{k}");
+            if iss.issuer.is_empty() {
+                return Err(ConfigError::invalid(&key("issuer"), "must not be empty"));
+            }
+            if iss.subject_prefix.is_empty() || iss.subject_prefix.contains(':') {
+                return Err(ConfigError::invalid(
+                    &key("subject_prefix"),
+                    "must be non-empty without ':'",
+                ));
+            }
+            for a in &iss.algorithms {
+                if !["RS256", "ES256", "HS256"].contains(&a.as_str()) {
+                    return Err(ConfigError::invalid(
+                        &key("algorithms"),
+                        format!("unsupported algorithm '{a}'"),
+                    ));
+                }
+            }
+            if iss.algorithms.iter().any(|a| a == "HS256") && iss.hs256_secret.is_empty() {
+                return Err(ConfigError::invalid(
+                    &key("hs256_secret"),
+                    "is required when HS256 is allowed",
+                ));
+            }
+        }
+        if self.auth.basic.htpasswd_file.is_empty()
+            && self.auth.jwt.issuers.is_empty()
+            && !self.auth.pre_authenticated.enabled
+        {
+            return Err(ConfigError::invalid(
+                "auth",
+                "no authentication is configured: set auth.basic.htpasswd_file, auth.jwt.issuers or auth.pre_authenticated",
+            ));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "must be 'text' or 'json'",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn with_htpasswd(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let f = std::env::temp_dir().join(format!("tw-gw-cfg-{}.htpasswd", std::process::id()));
+        std::fs::write(&f, "").unwrap();
+        let mut e = env(extra);
+        e.insert(
+            "TWINWIRE_AUTH__BASIC__HTPASSWD_FILE".into(),
+            f.display().to_string(),
+        );
+        e
+    }
+
+    #[test]
+    fn defaults_load_when_an_authentication_method_is_set() {
+        let c = GatewayConfig::load(None, &with_htpasswd(&[])).unwrap();
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(c.admin.port, 9080);
+        assert_eq!(c.shards.count, 64);
+        assert_eq!(c.redis.prefix, "tw:");
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_name_the_key() {
+        let table = [
+            (vec![("TWINWIRE_HTTP__PORT", "http")], "http.port"),
+            (vec![("TWINWIRE_HTTP__PROT", "1")], "prot"),
+            (vec![("TWINWIRE_REDIS__URL", "localhost:6379")], "redis.url"),
+            (vec![("TWINWIRE_ADMIN__PORT", "8080")], "admin.port"),
+            (
+                vec![("TWINWIRE_WS__CLIENT_TIMEOUT_SECS", "40")],
+                "ws.client_timeout_secs",
+            ),
+            (
+                vec![("TWINWIRE_AUTH__PRE_AUTHENTICATED__ENABLED", "true")],
+                "auth.pre_authenticated.trusted_proxies",
+            ),
+            (
+                vec![(
+                    "TWINWIRE_AUTH__PRE_AUTHENTICATED__TRUSTED_PROXIES",
+                    "nonsense",
+                )],
+                "trusted_proxies[0]",
+            ),
+            (
+                vec![(
+                    "TWINWIRE_AUTH__BASIC__HTPASSWD_FILE",
+                    "/nonexistent/htpasswd",
+                )],
+                "auth.basic.htpasswd_file",
+            ),
+        ];
+        for (pairs, key) in table {
+            let mut e = with_htpasswd(&[]);
+            for (k, v) in pairs {
+                e.insert(k.to_string(), v.to_string());
+            }
+            let err = GatewayConfig::load(None, &e).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn no_authentication_at_all_is_refused() {
+        let err = GatewayConfig::load(None, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no authentication is configured"), "{err}");
+    }
+}

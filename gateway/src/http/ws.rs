@@ -1,0 +1,95 @@
+//! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
+//! connection upgraded and a session actor started (reference §2.1, §2.2).
+
+use super::error_response;
+use crate::node::Node;
+use crate::session::{SessionInit, WsSession};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use twinwire_common::protocol::Headers;
+use twinwire_common::Error;
+
+/// Query parameters of the upgrade that become headers of every signal of the session
+/// (Ditto `http.query-params-as-headers`, reference §2.3).
+const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
+    "accept",
+    "channel",
+    "correlation-id",
+    "requested-acks",
+    "declared-acks",
+    "response-required",
+    "timeout",
+    "live-channel-timeout-strategy",
+    "allow-policy-lockout",
+    "condition",
+    "live-channel-condition",
+    "at-historical-revision",
+    "at-historical-timestamp",
+    "dry-run",
+];
+
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    version: web::Path<String>,
+    node: web::Data<Arc<Node>>,
+) -> HttpResponse {
+    let api_version: u8 = match version.as_str() {
+        "2" => 2,
+        v => return error_response(&Error::ApiVersionNotSupported(v.to_owned())),
+    };
+    if node.draining.load(Ordering::Relaxed) {
+        return error_response(&Error::ServiceUnavailable(
+            "This gateway is shutting down; connect again.".into(),
+        ));
+    }
+    let auth = match node.auth.authenticate(&req).await {
+        Ok(a) => a,
+        Err(f) => {
+            node.metrics
+                .auth_failures
+                .with_label_values(&[f.reason])
+                .inc();
+            let mut resp = error_response(&f.error);
+            if node.auth.basic_enabled() {
+                if let Ok(v) =
+                    header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
+                {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            return resp;
+        }
+    };
+    let mut session_headers = Headers::new();
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if QUERY_PARAMS_AS_HEADERS.contains(&k.as_ref()) {
+            session_headers.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    let connection_id = req
+        .headers()
+        .get("x-correlation-id")
+        .or_else(|| req.headers().get("correlation-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (response, session, stream) = match actix_ws::handle(&req, body) {
+        Ok(t) => t,
+        Err(e) => return e.error_response(),
+    };
+    let max = node.config.ws.max_message_bytes;
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    let init = SessionInit {
+        auth,
+        api_version,
+        session_headers,
+        connection_id,
+    };
+    WsSession::start(node.get_ref().clone(), init, session, stream);
+    response
+}

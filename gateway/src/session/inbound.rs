@@ -1,0 +1,216 @@
+//! What a session does with a text frame from its client: control frames go to the subscription
+//! logic, everything else is parsed once as a Ditto Protocol envelope, checked, and forwarded to
+//! the shard that owns its entity. Every failure is answered with Ditto's error frame; none ends
+//! the session.
+
+use super::WsSession;
+use crate::node::publisher::BusWrite;
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use twinwire_common::bus::{shard_of, BusCommand, Origin};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{
+    parse_control, Channel, Control, Criterion, Envelope, EnvelopeError, Group, Headers, Topic,
+};
+use twinwire_common::things::EntityId;
+use twinwire_common::Error;
+
+/// Ditto's limit on the headers of one signal (`ditto-limits.conf`, 5 kB).
+pub const MAX_HEADER_BYTES: usize = 5 * 1024;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl WsSession {
+    pub(super) fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        if let Some(control) = parse_control(&text) {
+            self.node
+                .metrics
+                .frames_in
+                .with_label_values(&["control"])
+                .inc();
+            match control {
+                Ok(Control::Start { kind, params }) => self.start_streaming(kind, params, ctx),
+                Ok(Control::Stop { kind }) => self.stop_streaming(kind, ctx),
+                Ok(Control::JwtToken { token }) => self.refresh_token(token, ctx),
+                Err(e) => {
+                    let h = self.connection_headers();
+                    self.send_error(ctx, &e, None, h)
+                }
+            }
+            return;
+        }
+        match Envelope::parse(&text) {
+            Ok(env) => {
+                self.node
+                    .metrics
+                    .frames_in
+                    .with_label_values(&["signal"])
+                    .inc();
+                self.on_signal(env, ctx);
+            }
+            Err(EnvelopeError { error, headers }) => {
+                self.node
+                    .metrics
+                    .frames_in
+                    .with_label_values(&["invalid"])
+                    .inc();
+                // An empty frame answers with the connection's correlation-id (reference §2.6).
+                let headers = if matches!(error, Error::JsonEmpty) {
+                    self.connection_headers()
+                } else {
+                    headers.for_response()
+                };
+                self.send_error(ctx, &error, None, headers);
+            }
+        }
+    }
+
+    /// Headers naming only the connection's correlation-id.
+    pub(super) fn connection_headers(&self) -> Headers {
+        let mut h = Headers::new();
+        h.insert(names::CORRELATION_ID, self.init.connection_id.clone());
+        h
+    }
+
+    fn on_signal(&mut self, mut env: Envelope, ctx: &mut Context<Self>) {
+        env.headers.strip_internal();
+        let topic = match Topic::parse(&env.topic) {
+            Ok(t) => t,
+            Err(e) => {
+                let h = env.headers.for_response();
+                return self.send_error(ctx, &e, None, h);
+            }
+        };
+        // Connection-level headers sit under the message's own (reference §2.3).
+        for (k, v) in self.init.session_headers.iter() {
+            if !env.headers.contains(k) {
+                env.headers.insert(k.to_owned(), v.clone());
+            }
+        }
+        if !env.headers.contains(names::CORRELATION_ID) {
+            env.headers
+                .insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
+        }
+        let size = env.headers.byte_size();
+        if size > MAX_HEADER_BYTES {
+            let h = env.headers.for_response();
+            return self.send_error(
+                ctx,
+                &Error::HeadersTooLarge {
+                    size,
+                    max: MAX_HEADER_BYTES,
+                },
+                Some(&topic),
+                h,
+            );
+        }
+        match self.route(&topic, &env) {
+            Ok(shard) => self.forward(shard, topic, env, ctx),
+            Err(e) => {
+                if env.headers.response_required() {
+                    let h = env.headers.for_response();
+                    self.send_error(ctx, &e, Some(&topic), h);
+                }
+            }
+        }
+    }
+
+    /// The shard a signal goes to, or why it cannot be accepted here.
+    fn route(&self, topic: &Topic, env: &Envelope) -> Result<u32, Error> {
+        let shards = self.node.config.shards.count;
+        let entity = |t: &Topic| -> Result<String, Error> {
+            let id = t.entity_id();
+            EntityId::parse(&id)
+                .map(|_| id.clone())
+                .ok_or(Error::ThingIdInvalid(id))
+        };
+        match (topic.group, topic.channel, topic.criterion) {
+            (Group::Things, Some(Channel::Twin), Criterion::Commands) if !env.is_response() => {
+                if topic.is_wildcard_name() {
+                    // Only retrieve has a wildcard form (RetrieveThings).
+                    if topic.action != Some(twinwire_common::protocol::Action::Retrieve) {
+                        return Err(Error::UnknownTopicPath {
+                            topic: env.topic.clone(),
+                            description: "Check if the topic path is correct.".into(),
+                        });
+                    }
+                    // RetrieveThings: any shard can answer from committed state; use the first id's.
+                    let first = env
+                        .value
+                        .as_ref()
+                        .and_then(|v| v.get("thingIds"))
+                        .and_then(|v| v.as_array())
+                        .and_then(|a| a.first())
+                        .and_then(|v| v.as_str())
+                        .unwrap_or(&topic.namespace)
+                        .to_owned();
+                    return Ok(shard_of(&first, shards));
+                }
+                Ok(shard_of(&entity(topic)?, shards))
+            }
+            (Group::Policies, None, Criterion::Commands) if !env.is_response() => {
+                Ok(shard_of(&entity(topic)?, shards))
+            }
+            _ => Err(Error::UnknownSignal {
+                topic: env.topic.clone(),
+            }),
+        }
+    }
+
+    /// Hands a signal to the bus. A failed or refused write is answered at once with a 503/429
+    /// error, so the client is never left waiting for a response that cannot come.
+    fn forward(&mut self, shard: u32, topic: Topic, env: Envelope, ctx: &mut Context<Self>) {
+        let response_required = env.headers.response_required();
+        let error_headers = if response_required {
+            Some(env.headers.for_response())
+        } else {
+            None
+        };
+        let cmd = BusCommand {
+            origin: Origin {
+                node: self.node.id.clone(),
+                session: self.id,
+            },
+            subjects: self.init.auth.subjects.clone(),
+            api_version: self.init.api_version,
+            envelope: env,
+            accepted_ms: now_ms(),
+        };
+        // Plain data always serializes.
+        let payload = serde_json::to_string(&cmd).expect("command serializes");
+        match self
+            .node
+            .publisher
+            .write(BusWrite::Command { shard, payload })
+        {
+            Ok(done) => {
+                let timeout = Duration::from_millis(self.node.config.redis.command_timeout_ms * 2);
+                ctx.spawn(
+                    async move { tokio::time::timeout(timeout, done).await }
+                        .into_actor(self)
+                        .map(move |res, act, ctx| {
+                            let failed = match res {
+                                Ok(Ok(Ok(()))) => None,
+                                Ok(Ok(Err(e))) => Some(e.to_protocol()),
+                                _ => Some(crate::error::GatewayError::BusClosed.to_protocol()),
+                            };
+                            if let (Some(e), Some(h)) = (failed, error_headers) {
+                                act.send_error(ctx, &e, Some(&topic), h);
+                            }
+                        }),
+                );
+            }
+            Err(e) => {
+                if let Some(h) = error_headers {
+                    self.send_error(ctx, &e.to_protocol(), Some(&topic), h);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! One actix actor per WebSocket session: it reads the client's frames, answers control frames,
+//! forwards signals to the bus, and writes what the node's inbox delivers. Its mailbox is the
+//! session's bounded outbound queue: the inbox uses `try_send`, and a full mailbox marks a slow
+//! consumer, which is closed rather than allowed to slow anyone else.
+
+mod inbound;
+mod subscriptions;
+
+use crate::auth::AuthContext;
+use crate::node::registry::SessionHandle;
+use crate::node::Node;
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use twinwire_common::bus::SubRecord;
+use twinwire_common::protocol::{error_envelope, Headers, StreamingKind, Topic};
+use twinwire_common::Error;
+
+/// How often a session looks at its idle timers, at most: pings go out between `ping_idle` and
+/// `ping_idle + check` after the last outgoing frame, where `check` is this or half of
+/// `ping_idle`, whichever is shorter (so the check interval is at most half the timeout).
+const HEARTBEAT_CHECK: Duration = Duration::from_secs(10);
+
+/// Close code for a client that stopped reading (RFC 6455 1008, policy violation).
+pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+
+/// A frame from the bus for this session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The serialized frame, shared with every other session receiving it.
+    pub frame: ByteString,
+    /// The subscription kind it was delivered for; `None` for responses.
+    pub kind: Option<StreamingKind>,
+    /// When the hub wrote it, ms since the epoch (0 if unknown).
+    pub written_ms: u64,
+}
+
+/// Orders from the node to a session.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum SessionControl {
+    /// Send `frame` if given, then close with `code` and `reason`.
+    Close {
+        code: u16,
+        reason: String,
+        frame: Option<ByteString>,
+    },
+    /// The gateway is shutting down: close with 1001 (going away).
+    Drain,
+    /// The outbound queue overflowed.
+    SlowConsumer,
+}
+
+/// What a session is: who it is and what it asked for at connect time.
+pub struct SessionInit {
+    pub auth: AuthContext,
+    pub api_version: u8,
+    /// Query parameters of the upgrade that act as headers of every signal (reference §2.3).
+    pub session_headers: Headers,
+    /// The connection correlation-id (Ditto's `x-correlation-id` of the upgrade, or random).
+    pub connection_id: String,
+}
+
+/// One frame waiting to be written.
+enum Out {
+    Text(ByteString),
+    Ping,
+    Pong(bytes::Bytes),
+    Close(CloseReason),
+}
+
+pub struct WsSession {
+    id: u64,
+    node: Arc<Node>,
+    init: SessionInit,
+    ws: actix_ws::Session,
+    kill: CancellationToken,
+    subs: [Option<SubRecord>; 5],
+    last_in: Instant,
+    last_out: Instant,
+    close_code: u16,
+    /// The timer ending the session when its JWT expires.
+    expiry: Option<SpawnHandle>,
+    /// Frames produced while a write is in flight, in order. Writes go out one at a time through
+    /// `ctx.wait`, which both keeps their order (actix runs concurrent waits newest-first) and
+    /// stops the actor taking mail while the socket is full.
+    outq: VecDeque<Out>,
+    writing: bool,
+    closing: bool,
+}
+
+impl WsSession {
+    /// Starts the actor on the current arbiter, reading `stream`.
+    pub fn start<S>(
+        node: Arc<Node>,
+        init: SessionInit,
+        ws: actix_ws::Session,
+        stream: S,
+    ) -> Addr<WsSession>
+    where
+        S: futures_util::Stream<Item = Result<AggregatedMessage, ProtocolError>> + 'static,
+    {
+        let id = node.next_id();
+        WsSession::create(move |ctx| {
+            ctx.add_stream(stream);
+            WsSession {
+                id,
+                node,
+                init,
+                ws,
+                kill: CancellationToken::new(),
+                subs: Default::default(),
+                last_in: Instant::now(),
+                last_out: Instant::now(),
+                close_code: 1006,
+                expiry: None,
+                outq: VecDeque::new(),
+                writing: false,
+                closing: false,
+            }
+        })
+    }
+
+    fn sub_slot(kind: StreamingKind) -> usize {
+        match kind {
+            StreamingKind::Events => 0,
+            StreamingKind::Messages => 1,
+            StreamingKind::LiveCommands => 2,
+            StreamingKind::LiveEvents => 3,
+            StreamingKind::PolicyAnnouncements => 4,
+        }
+    }
+
+    fn subscribed(&self, kind: StreamingKind) -> bool {
+        self.subs[Self::sub_slot(kind)].is_some()
+    }
+
+    /// Queues a text frame.
+    fn send_text(&mut self, ctx: &mut Context<Self>, text: ByteString, label: &'static str) {
+        self.node
+            .metrics
+            .frames_out
+            .with_label_values(&[label])
+            .inc();
+        self.node.metrics.bytes_out.inc_by(text.len() as u64);
+        self.push(ctx, Out::Text(text));
+    }
+
+    fn push(&mut self, ctx: &mut Context<Self>, out: Out) {
+        if self.closing {
+            return;
+        }
+        if matches!(out, Out::Close(_)) {
+            self.closing = true;
+        }
+        self.last_out = Instant::now();
+        self.outq.push_back(out);
+        if !self.writing {
+            self.pump(ctx);
+        }
+    }
+
+    /// Writes the next queued frame; while the socket's buffer is full the actor waits here (and
+    /// so stops taking mail), which is what turns a slow client into a full mailbox.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let Some(out) = self.outq.pop_front() else {
+            self.writing = false;
+            return;
+        };
+        self.writing = true;
+        let is_close = matches!(out, Out::Close(_));
+        let mut ws = self.ws.clone();
+        let kill = self.kill.clone();
+        let fut = async move {
+            let send = async {
+                match out {
+                    Out::Text(t) => ws.text(t).await,
+                    Out::Ping => ws.ping(b"").await,
+                    Out::Pong(p) => ws.pong(&p).await,
+                    Out::Close(r) => ws.close(Some(r)).await,
+                }
+            };
+            tokio::select! {
+                r = send => r.is_ok(),
+                _ = kill.cancelled() => false,
+            }
+        };
+        ctx.wait(fut.into_actor(self).map(move |ok, act, ctx| {
+            if !ok || is_close {
+                act.abort(ctx);
+            } else {
+                act.pump(ctx);
+            }
+        }));
+    }
+
+    fn send_ping(&mut self, ctx: &mut Context<Self>) {
+        self.push(ctx, Out::Ping);
+    }
+
+    /// Sends an error response frame.
+    fn send_error(
+        &mut self,
+        ctx: &mut Context<Self>,
+        error: &Error,
+        about: Option<&Topic>,
+        headers: Headers,
+    ) {
+        let env = error_envelope(error, about, headers);
+        self.send_text(ctx, env.to_json_string().into(), "error");
+    }
+
+    /// Closes with `code` and `reason` after everything queued so far, then stops.
+    fn close(&mut self, ctx: &mut Context<Self>, code: u16, reason: &str) {
+        if self.closing {
+            return;
+        }
+        self.close_code = code;
+        let reason = CloseReason {
+            code: CloseCode::from(code),
+            description: (!reason.is_empty()).then(|| reason.to_owned()),
+        };
+        self.push(ctx, Out::Close(reason));
+    }
+
+    /// Ends the session at once: the socket is gone, the client does not read, or the close frame
+    /// went out. Pending writes are dropped with the actor's context.
+    fn abort(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let cfg = &self.node.config.ws;
+        if self.last_in.elapsed() > Duration::from_secs(cfg.client_timeout_secs) {
+            tracing::debug!(session = self.id, "client stopped answering pings; closing");
+            self.close_code = 1001;
+            self.abort(ctx);
+            return;
+        }
+        if self.last_out.elapsed() >= Duration::from_secs(cfg.ping_idle_secs) {
+            self.send_ping(ctx);
+        }
+    }
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.node.config.ws.outbound_queue);
+        self.node.registry.insert_session(
+            self.id,
+            SessionHandle {
+                deliver: ctx.address().recipient(),
+                control: ctx.address().recipient(),
+                kill: self.kill.clone(),
+            },
+        );
+        self.node
+            .metrics
+            .sessions
+            .with_label_values(&["connected"])
+            .inc();
+        self.node.metrics.connections_accepted.inc();
+        let check =
+            HEARTBEAT_CHECK.min(Duration::from_secs(self.node.config.ws.ping_idle_secs) / 2);
+        ctx.run_interval(check, |act, ctx| act.heartbeat(ctx));
+        self.arm_expiry(ctx);
+        tracing::debug!(session = self.id, subjects = ?self.init.auth.subjects, "session started");
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if self.kill.is_cancelled() {
+            self.close_code = CLOSE_SLOW_CONSUMER;
+            tracing::info!(
+                session = self.id,
+                "slow consumer: outbound queue overflowed; closed"
+            );
+            // Best effort: the close frame only gets out if the socket takes it soon.
+            let ws = self.ws.clone();
+            let reason = CloseReason {
+                code: CloseCode::Policy,
+                description: Some("slow consumer: outbound queue overflow".into()),
+            };
+            actix::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), ws.close(Some(reason))).await;
+            });
+        }
+        let kinds = self.node.registry.remove_session(self.id);
+        for (i, s) in self.subs.iter().enumerate() {
+            if s.is_some() {
+                self.node
+                    .metrics
+                    .sessions
+                    .with_label_values(&[StreamingKind::ALL[i].as_str()])
+                    .dec();
+            }
+        }
+        self.node
+            .metrics
+            .sessions
+            .with_label_values(&["connected"])
+            .dec();
+        self.node
+            .metrics
+            .connections_closed
+            .with_label_values(&[&self.close_code.to_string()])
+            .inc();
+        if !kinds.is_empty() {
+            let _ = self.node.publisher.write_unconfirmed(
+                crate::node::publisher::BusWrite::SessionEnd {
+                    session: self.id,
+                    kinds,
+                },
+            );
+        }
+        tracing::debug!(session = self.id, code = self.close_code, "session ended");
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_in = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => {
+                self.node.metrics.bytes_in.inc_by(text.len() as u64);
+                self.on_text(text, ctx);
+            }
+            Ok(AggregatedMessage::Binary(b)) => {
+                // Ditto drops binary frames without a reply (reference §1.1).
+                self.node.metrics.bytes_in.inc_by(b.len() as u64);
+                self.node
+                    .metrics
+                    .frames_in
+                    .with_label_values(&["binary"])
+                    .inc();
+            }
+            Ok(AggregatedMessage::Ping(p)) => self.push(ctx, Out::Pong(p)),
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(reason)) => {
+                // Echo the peer's code, as Ditto's WebSocket engine does (reference §2.7).
+                let code = reason.as_ref().map(|r| u16::from(r.code)).unwrap_or(1000);
+                self.close(ctx, code, "");
+            }
+            Err(ProtocolError::Overflow) => {
+                let max = self.node.config.ws.max_message_bytes;
+                self.close(ctx, 1009, &format!("message larger than {max} bytes"));
+            }
+            Err(e) => {
+                tracing::debug!(session = self.id, error = %e, "WebSocket protocol error");
+                self.close(ctx, 1002, "protocol error");
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        if self.kill.is_cancelled() {
+            return;
+        }
+        // A STOP may have overtaken deliveries already on their way: drop them here.
+        if let Some(kind) = msg.kind {
+            if !self.subscribed(kind) {
+                return;
+            }
+        }
+        let label = match msg.kind {
+            None => "response",
+            Some(StreamingKind::Events) => "event",
+            Some(StreamingKind::Messages) => "message",
+            Some(StreamingKind::LiveCommands) => "live_command",
+            Some(StreamingKind::LiveEvents) => "live_event",
+            Some(StreamingKind::PolicyAnnouncements) => "announcement",
+        };
+        self.send_text(ctx, msg.frame, label);
+    }
+}
+
+impl Handler<SessionControl> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionControl, ctx: &mut Self::Context) {
+        match msg {
+            SessionControl::Close {
+                code,
+                reason,
+                frame,
+            } => {
+                if let Some(f) = frame {
+                    self.send_text(ctx, f, "error");
+                }
+                self.close(ctx, code, &reason);
+            }
+            SessionControl::Drain => self.close(ctx, 1001, "gateway shutting down"),
+            SessionControl::SlowConsumer => {
+                // The inbox already cancelled `kill`; normally the pending write noticed first and
+                // the actor is stopping. If not (it was idle), stop now.
+                ctx.stop();
+            }
+        }
+    }
+}

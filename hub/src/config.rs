@@ -1,0 +1,185 @@
+//! The hub's configuration: one struct, built-in defaults, a `validate()` that runs before anything
+//! starts. Loaded by `twinwire_common::config::load` (defaults < file < `TWINWIRE_*`).
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use twinwire_common::config::{load, ConfigError, RedisConfig, ShardsConfig};
+
+/// The built-in defaults; every key the hub reads appears here.
+pub const DEFAULTS: &str = r#"
+[hub]
+id = ""
+batch_size = 256
+lease_ms = 10000
+max_cached_twins = 200000
+
+[admin]
+bind = "0.0.0.0"
+port = 9090
+
+[redis]
+url = "redis://127.0.0.1:6379"
+prefix = "tw:"
+command_timeout_ms = 5000
+
+[shards]
+count = 64
+
+[limits]
+thing_bytes = 102400
+policy_bytes = 102400
+message_bytes = 256000
+
+[journal]
+max_len = 100000
+
+[log]
+level = "info"
+format = "text"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    pub hub: HubSection,
+    pub admin: AdminConfig,
+    pub redis: RedisConfig,
+    pub shards: ShardsConfig,
+    pub limits: LimitsConfig,
+    pub journal: JournalConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSection {
+    /// This hub's id in leases and the consumer group; empty means random per start.
+    pub id: String,
+    /// Command-stream entries read per round.
+    pub batch_size: usize,
+    /// How long a shard lease lasts without renewal; renewed every third of it.
+    pub lease_ms: u64,
+    /// Twins kept in memory; beyond it the least recently used are dropped.
+    pub max_cached_twins: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub bind: String,
+    /// `/metrics`, `/alive`, `/ready`.
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Ditto's thing size limit (100 kB): larger ones get `things:thing.toolarge` (413).
+    pub thing_bytes: usize,
+    /// Ditto's policy size limit (100 kB).
+    pub policy_bytes: usize,
+    /// Ditto's message payload limit (250 kB).
+    pub message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Approximate number of events kept per shard journal.
+    pub max_len: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: String,
+}
+
+impl HubConfig {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<HubConfig, ConfigError> {
+        let c: HubConfig = load(DEFAULTS, file, env, &[])?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.redis.validate()?;
+        self.shards.validate()?;
+        if self.hub.batch_size == 0 || self.hub.batch_size > 10_000 {
+            return Err(ConfigError::invalid(
+                "hub.batch_size",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.hub.lease_ms < 1000 {
+            return Err(ConfigError::invalid(
+                "hub.lease_ms",
+                "must be at least 1000",
+            ));
+        }
+        if self.hub.max_cached_twins == 0 {
+            return Err(ConfigError::invalid(
+                "hub.max_cached_twins",
+                "must be positive",
+            ));
+        }
+        if self.limits.thing_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "limits.thing_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.journal.max_len < 100 {
+            return Err(ConfigError::invalid(
+                "journal.max_len",
+                "must be at least 100",
+            ));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "must be 'text' or 'json'",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = HubConfig::load(None, &env(&[])).unwrap();
+        assert_eq!(c.shards.count, 64);
+        assert_eq!(c.limits.thing_bytes, 102400);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_name_the_key() {
+        for (k, v, key) in [
+            ("TWINWIRE_HUB__LEASE_MS", "10", "hub.lease_ms"),
+            ("TWINWIRE_HUB__LEASE", "10", "lease"),
+            ("TWINWIRE_SHARDS__COUNT", "0", "shards.count"),
+            ("TWINWIRE_ADMIN__PORT", "x", "admin.port"),
+        ] {
+            let e = HubConfig::load(None, &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The hub's error enum: failures of its own machinery. Protocol errors a client sees are
+//! `twinwire_common::Error`; this is what can go wrong around them.
+
+use twinwire_common::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("shard {0}: the lease is held by another hub (fenced)")]
+    Fenced(u32),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("redis did not answer within {0} ms")]
+    Timeout(u64),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,168 @@
+//! The hub's Prometheus metrics, served on its admin port. Names follow
+//! `twinwire_hub_<what>_<unit>`; label values come from small fixed sets.
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub commands: IntCounterVec,
+    pub events: IntCounter,
+    pub deliveries: IntCounterVec,
+    pub filter_evaluations: IntCounter,
+    pub shards_owned: IntGauge,
+    pub lease_changes: IntCounterVec,
+    pub takeovers: IntCounter,
+    pub replayed_entries: IntCounter,
+    pub skipped_applied: IntCounter,
+    pub subscription_groups: IntGaugeVec,
+    pub subscriptions: IntGaugeVec,
+    pub redis_errors: IntCounterVec,
+    pub batch_duration: Histogram,
+    pub batch_size: Histogram,
+    pub command_latency: Histogram,
+    pub cached_twins: IntGauge,
+    pub build_info: IntGaugeVec,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+impl Metrics {
+    // Metric definitions are constants; registering them into a fresh registry cannot fail.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let cv = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let c =
+            |name: &str, help: &str| reg(&r, IntCounter::new(name, help).expect("valid metric"));
+        let gv = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &r,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let h = |name: &str, help: &str, start: f64, factor: f64, n: usize| {
+            reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(name, help)
+                        .buckets(exponential_buckets(start, factor, n).expect("valid buckets")),
+                )
+                .expect("valid metric"),
+            )
+        };
+        let build_info = gv("twinwire_hub_build_info", "Build information", &["version"]);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Metrics {
+            commands: cv(
+                "twinwire_hub_commands_total",
+                "Signals processed, by outcome",
+                &["outcome"],
+            ),
+            events: c("twinwire_hub_events_total", "Thing events journaled"),
+            deliveries: cv(
+                "twinwire_hub_deliveries_total",
+                "Delivery entries written to gateway node streams, by kind",
+                &["kind"],
+            ),
+            filter_evaluations: c(
+                "twinwire_hub_filter_evaluations_total",
+                "RQL filter evaluations (once per subscription group and signal)",
+            ),
+            shards_owned: reg(
+                &r,
+                IntGauge::new(
+                    "twinwire_hub_shards_owned",
+                    "Shards whose lease this hub holds",
+                )
+                .expect("valid metric"),
+            ),
+            lease_changes: cv(
+                "twinwire_hub_lease_changes_total",
+                "Shard leases acquired, released or lost",
+                &["change"],
+            ),
+            takeovers: c(
+                "twinwire_hub_takeovers_total",
+                "Shards taken over with replay of an earlier owner's unfinished work",
+            ),
+            replayed_entries: c(
+                "twinwire_hub_replayed_entries_total",
+                "Journal entries whose response and fan-out were re-sent after a takeover",
+            ),
+            skipped_applied: c(
+                "twinwire_hub_skipped_applied_total",
+                "Pending command entries skipped because they were already applied",
+            ),
+            subscription_groups: gv(
+                "twinwire_hub_subscription_groups",
+                "Distinct subscription groups in the registry, by kind",
+                &["kind"],
+            ),
+            subscriptions: gv(
+                "twinwire_hub_subscriptions",
+                "Subscriptions in the registry, by kind",
+                &["kind"],
+            ),
+            redis_errors: cv(
+                "twinwire_hub_redis_errors_total",
+                "Failed Redis operations, by operation",
+                &["op"],
+            ),
+            batch_duration: h(
+                "twinwire_hub_batch_duration_seconds",
+                "Time to process one batch of command entries",
+                0.0005,
+                2.0,
+                16,
+            ),
+            batch_size: h(
+                "twinwire_hub_batch_size",
+                "Command entries per batch",
+                1.0,
+                2.0,
+                12,
+            ),
+            command_latency: h(
+                "twinwire_hub_command_latency_seconds",
+                "From a gateway accepting a signal to its response being written",
+                0.0005,
+                2.0,
+                16,
+            ),
+            cached_twins: reg(
+                &r,
+                IntGauge::new("twinwire_hub_cached_twins", "Twins held in memory")
+                    .expect("valid metric"),
+            ),
+            build_info,
+            registry: r,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding gathered families into a Vec cannot fail.
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("metrics encode");
+        String::from_utf8(buf).expect("metrics are UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,175 @@
+//! Policies as the hub uses them: stored documents with revisions, and a cache of compiled
+//! enforcers keyed by policy id. Writers announce every new revision on `tw:policy-updates`; every
+//! hub catches up on it before handling a batch, so a policy change takes effect for commands and
+//! live sessions at once (issue: "compiled enforcers are invalidated by revision").
+
+use crate::error::HubError;
+use crate::store::Store;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use twinwire_common::bus::{shard_of, Keys};
+use twinwire_common::policy::{Enforcer, Policy};
+
+/// The stored form of a policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    #[serde(rename = "p")]
+    pub json: Value,
+    #[serde(rename = "r")]
+    pub revision: i64,
+    #[serde(rename = "c")]
+    pub created: String,
+    #[serde(rename = "m")]
+    pub modified: String,
+}
+
+/// A policy ready for use.
+pub struct CachedPolicy {
+    pub id: String,
+    pub stored: StoredPolicy,
+    pub policy: Policy,
+    pub enforcer: Enforcer,
+}
+
+impl CachedPolicy {
+    pub fn new(id: &str, stored: StoredPolicy) -> Result<CachedPolicy, HubError> {
+        let policy = Policy::from_json(id, &stored.json)
+            .map_err(|e| HubError::Corrupt(format!("policy {id}: {}", e.message)))?;
+        let enforcer = Enforcer::new(&policy);
+        Ok(CachedPolicy {
+            id: id.to_owned(),
+            stored,
+            policy,
+            enforcer,
+        })
+    }
+
+    pub fn etag(&self) -> String {
+        format!("\"rev:{}\"", self.stored.revision)
+    }
+}
+
+pub struct PolicyCache {
+    keys: Keys,
+    shards: u32,
+    cached: HashMap<String, Arc<CachedPolicy>>,
+    last_update: String,
+}
+
+/// Entries of the policy-update stream kept (approximately).
+pub const UPDATES_MAXLEN: usize = 100_000;
+
+impl PolicyCache {
+    pub fn new(keys: Keys, shards: u32) -> PolicyCache {
+        PolicyCache {
+            keys,
+            shards,
+            cached: HashMap::new(),
+            last_update: "0-0".into(),
+        }
+    }
+
+    pub fn key(&self, id: &str) -> String {
+        self.keys.policy(shard_of(id, self.shards), id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<CachedPolicy>> {
+        self.cached.get(id).cloned()
+    }
+
+    pub fn put(&mut self, p: CachedPolicy) -> Arc<CachedPolicy> {
+        let a = Arc::new(p);
+        self.cached.insert(a.id.clone(), a.clone());
+        a
+    }
+
+    pub fn forget(&mut self, id: &str) {
+        self.cached.remove(id);
+    }
+
+    /// Loads the policies in `ids` that are not cached.
+    pub async fn prefetch(&mut self, store: &mut Store, ids: &[String]) -> Result<(), HubError> {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.cached.contains_key(*id))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = missing.iter().map(|id| self.key(id)).collect();
+        let values = store.get_many(&keys).await?;
+        for (id, v) in missing.iter().zip(values) {
+            if let Some(s) = v {
+                let stored: StoredPolicy = serde_json::from_str(&s)
+                    .map_err(|e| HubError::Corrupt(format!("policy {id}: {e}")))?;
+                match CachedPolicy::new(id, stored) {
+                    Ok(p) => {
+                        self.put(p);
+                    }
+                    Err(e) => {
+                        tracing::warn!(policy = %id, error = %e, "stored policy does not parse; treating it as absent")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts tailing policy updates from now.
+    pub async fn start(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.policy_updates())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        self.last_update = tail
+            .ids
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| "0-0".into());
+        Ok(())
+    }
+
+    /// Drops cached policies that another writer changed since the last call.
+    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+        loop {
+            let opts = StreamReadOptions::default().count(1000);
+            let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(
+                conn,
+                &[self.keys.policy_updates()],
+                &[&self.last_update],
+                &opts,
+            )
+            .await?;
+            let entries: Vec<_> = reply
+                .map(|r| r.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|k| k.ids)
+                .collect();
+            let n = entries.len();
+            for e in entries {
+                self.last_update = e.id.clone();
+                let id: Option<String> = e.get("id");
+                let rev: Option<i64> = e.get("rev");
+                if let Some(id) = id {
+                    let current = self.cached.get(&id).map(|p| p.stored.revision);
+                    if current != rev {
+                        self.cached.remove(&id);
+                    }
+                }
+            }
+            if n < 1000 {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Every session's subscriptions, cluster-wide, held by every hub (DESIGN.md §3). Subscriptions
+//! with identical parameters form one group (`SubRecord::group_key`); a group's filter is compiled
+//! once and evaluated once per signal, and the group remembers on which nodes it has members, so
+//! fan-out cost follows the number of distinct subscriptions, not of sessions.
+//!
+//! Loading notes the last id of `tw:subs`, reads every node's hash, then tails the stream from the
+//! noted id, so no change falls in between. The processor calls [`Registry::catch_up`] after reading
+//! a batch of commands and before fanning it out (the causality rule).
+
+use crate::error::HubError;
+use crate::metrics::Metrics;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use twinwire_common::bus::schema::parse_sub_field;
+use twinwire_common::bus::{Keys, SubChange, SubRecord};
+use twinwire_common::protocol::StreamingKind;
+use twinwire_common::rql;
+use twinwire_common::things::FieldSelector;
+
+/// Subscription changes read per catch-up round.
+const CATCH_UP_COUNT: usize = 10_000;
+
+/// Sessions with the same subscription parameters.
+pub struct Group {
+    pub key: String,
+    pub kind: StreamingKind,
+    pub record: SubRecord,
+    /// The compiled filter; `Err` when it does not compile, and then nothing matches.
+    pub filter: Option<Result<rql::Filter, ()>>,
+    pub extra: Option<FieldSelector>,
+    /// Members per gateway node.
+    pub nodes: HashMap<String, u32>,
+}
+
+impl Group {
+    fn new(key: String, kind: StreamingKind, record: SubRecord) -> Group {
+        let filter = record
+            .filter
+            .as_deref()
+            .map(|f| rql::parse(f).map_err(|_| ()));
+        let extra = record
+            .extra_fields
+            .as_deref()
+            .and_then(|x| FieldSelector::parse(x).ok());
+        Group {
+            key,
+            kind,
+            record,
+            filter,
+            extra,
+            nodes: HashMap::new(),
+        }
+    }
+
+    /// Namespace rule of reference §5.1: exact match, or no namespaces given.
+    pub fn wants_namespace(&self, ns: &str) -> bool {
+        self.record.namespaces.is_empty() || self.record.namespaces.iter().any(|n| n == ns)
+    }
+}
+
+pub struct Registry {
+    keys: Keys,
+    metrics: Arc<Metrics>,
+    groups: HashMap<String, Group>,
+    by_kind: HashMap<StreamingKind, HashSet<String>>,
+    /// (node, session, kind) → group key.
+    members: HashMap<(String, u64, StreamingKind), String>,
+    /// Position in `tw:subs` up to which changes are applied.
+    last_id: String,
+    /// Nodes that reset their hash and must be reloaded.
+    reload: HashSet<String>,
+}
+
+impl Registry {
+    pub fn new(keys: Keys, metrics: Arc<Metrics>) -> Registry {
+        Registry {
+            keys,
+            metrics,
+            groups: HashMap::new(),
+            by_kind: HashMap::new(),
+            members: HashMap::new(),
+            last_id: "0-0".into(),
+            reload: HashSet::new(),
+        }
+    }
+
+    /// Groups of one kind.
+    pub fn groups(&self, kind: StreamingKind) -> impl Iterator<Item = &Group> {
+        self.by_kind
+            .get(&kind)
+            .into_iter()
+            .flat_map(|keys| keys.iter().filter_map(|k| self.groups.get(k)))
+    }
+
+    pub fn nodes(&self) -> HashSet<String> {
+        self.members.keys().map(|(n, _, _)| n.clone()).collect()
+    }
+
+    fn add(&mut self, node: &str, session: u64, kind: StreamingKind, record: SubRecord) {
+        let key = record.group_key(kind);
+        let member = (node.to_owned(), session, kind);
+        if let Some(old) = self.members.get(&member) {
+            if *old == key {
+                return;
+            }
+            self.remove(node, session, kind);
+        }
+        let group = self
+            .groups
+            .entry(key.clone())
+            .or_insert_with(|| Group::new(key.clone(), kind, record));
+        *group.nodes.entry(node.to_owned()).or_insert(0) += 1;
+        self.by_kind.entry(kind).or_default().insert(key.clone());
+        self.members.insert(member, key);
+    }
+
+    fn remove(&mut self, node: &str, session: u64, kind: StreamingKind) {
+        let Some(key) = self.members.remove(&(node.to_owned(), session, kind)) else {
+            return;
+        };
+        let mut empty = false;
+        if let Some(g) = self.groups.get_mut(&key) {
+            if let Some(n) = g.nodes.get_mut(node) {
+                *n -= 1;
+                if *n == 0 {
+                    g.nodes.remove(node);
+                }
+            }
+            empty = g.nodes.is_empty();
+        }
+        if empty {
+            self.groups.remove(&key);
+            if let Some(set) = self.by_kind.get_mut(&kind) {
+                set.remove(&key);
+            }
+        }
+    }
+
+    /// Drops every subscription of `node`.
+    pub fn drop_node(&mut self, node: &str) {
+        let gone: Vec<(u64, StreamingKind)> = self
+            .members
+            .keys()
+            .filter(|(n, _, _)| n == node)
+            .map(|(_, s, k)| (*s, *k))
+            .collect();
+        for (s, k) in gone {
+            self.remove(node, s, k);
+        }
+    }
+
+    pub fn apply(&mut self, change: SubChange) {
+        match change {
+            SubChange::Add {
+                node,
+                session,
+                kind,
+                record,
+            } => self.add(&node, session, kind, record),
+            SubChange::Remove {
+                node,
+                session,
+                kind,
+            } => self.remove(&node, session, kind),
+            SubChange::SessionEnd { node, session } => {
+                for k in StreamingKind::ALL {
+                    self.remove(&node, session, k);
+                }
+            }
+            SubChange::NodeReset { node } => {
+                self.drop_node(&node);
+                self.reload.insert(node);
+            }
+            SubChange::NodeGone { node } => {
+                self.drop_node(&node);
+                self.reload.remove(&node);
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        for k in StreamingKind::ALL {
+            let groups = self.by_kind.get(&k).map(HashSet::len).unwrap_or(0);
+            self.metrics
+                .subscription_groups
+                .with_label_values(&[k.as_str()])
+                .set(groups as i64);
+        }
+        let mut per_kind: HashMap<StreamingKind, i64> = HashMap::new();
+        for (_, _, k) in self.members.keys() {
+            *per_kind.entry(*k).or_default() += 1;
+        }
+        for k in StreamingKind::ALL {
+            self.metrics
+                .subscriptions
+                .with_label_values(&[k.as_str()])
+                .set(per_kind.get(&k).copied().unwrap_or(0));
+        }
+    }
+
+    async fn load_node(
+        &mut self,
+        conn: &mut ConnectionManager,
+        node: &str,
+    ) -> Result<(), HubError> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys.subs_hash(node))
+            .query_async(conn)
+            .await?;
+        for (field, json) in fields {
+            let (Some((session, kind)), Ok(record)) = (
+                parse_sub_field(&field),
+                serde_json::from_str::<SubRecord>(&json),
+            ) else {
+                tracing::warn!(node, field, "skipping malformed subscription record");
+                continue;
+            };
+            self.add(node, session, kind, record);
+        }
+        Ok(())
+    }
+
+    /// Loads every node's subscriptions, remembering where the change stream stood before.
+    pub async fn load(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.subs_stream())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        self.last_id = tail
+            .ids
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| "0-0".into());
+        let prefix = self.keys.subs_hash("");
+        let mut nodes = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(self.keys.subs_hash_pattern())
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await?;
+            nodes.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
+            );
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for n in nodes {
+            self.load_node(conn, &n).await?;
+        }
+        self.update_gauges();
+        tracing::info!(
+            groups = self.groups.len(),
+            subscriptions = self.members.len(),
+            "subscription registry loaded"
+        );
+        Ok(())
+    }
+
+    /// Applies every subscription change written so far.
+    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+        let key = self.keys.subs_stream();
+        let mut changed = false;
+        loop {
+            let opts = StreamReadOptions::default().count(CATCH_UP_COUNT);
+            let reply: Option<StreamReadReply> =
+                redis::AsyncCommands::xread_options(conn, &[&key], &[&self.last_id], &opts).await?;
+            let entries: Vec<_> = reply
+                .map(|r| r.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|k| k.ids)
+                .collect();
+            let n = entries.len();
+            for e in entries {
+                self.last_id = e.id.clone();
+                let fields = e.map.into_iter().filter_map(|(k, v)| match v {
+                    redis::Value::BulkString(b) => String::from_utf8(b).ok().map(|s| (k, s)),
+                    _ => None,
+                });
+                let fields: Vec<(String, String)> = fields.collect();
+                match SubChange::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
+                    Some(c) => {
+                        self.apply(c);
+                        changed = true;
+                    }
+                    None => {
+                        tracing::warn!(id = %self.last_id, "skipping malformed subscription change")
+                    }
+                }
+            }
+            if n < CATCH_UP_COUNT {
+                break;
+            }
+        }
+        let reload: Vec<String> = self.reload.drain().collect();
+        for node in reload {
+            self.load_node(conn, &node).await?;
+            changed = true;
+        }
+        if changed {
+            self.update_gauges();
+        }
+        Ok(())
+    }
+
+    /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.
+    pub async fn reap_dead_nodes(
+        &mut self,
+        conn: &mut ConnectionManager,
+    ) -> Result<Vec<String>, HubError> {
+        let nodes: Vec<String> = self.nodes().into_iter().collect();
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for n in &nodes {
+            pipe.cmd("EXISTS").arg(self.keys.node_alive(n));
+        }
+        let alive: Vec<bool> = pipe.query_async(conn).await?;
+        let dead: Vec<String> = nodes
+            .into_iter()
+            .zip(alive)
+            .filter(|(_, a)| !a)
+            .map(|(n, _)| n)
+            .collect();
+        for n in &dead {
+            tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
+            // Announce it, so every hub drops the node, then remove its keys.
+            let change = SubChange::NodeGone { node: n.clone() };
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(self.keys.subs_stream()).arg("*");
+            for (k, v) in change.to_fields() {
+                cmd.arg(k).arg(v);
+            }
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd).ignore();
+            pipe.cmd("DEL").arg(self.keys.subs_hash(n)).ignore();
+            pipe.cmd("DEL").arg(self.keys.node(n)).ignore();
+            pipe.query_async::<()>(conn).await?;
+            self.drop_node(n);
+        }
+        if !dead.is_empty() {
+            self.update_gauges();
+        }
+        Ok(dead)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(subjects: &[&str], filter: Option<&str>) -> SubRecord {
+        SubRecord {
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            namespaces: vec![],
+            filter: filter.map(str::to_owned),
+            extra_fields: None,
+            api_version: 2,
+            declared_acks: vec![],
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::new(Keys::new("tw:"), Arc::new(Metrics::new()))
+    }
+
+    fn add(r: &mut Registry, node: &str, session: u64, record: SubRecord) {
+        r.apply(SubChange::Add {
+            node: node.into(),
+            session,
+            kind: StreamingKind::Events,
+            record,
+        });
+    }
+
+    #[test]
+    fn identical_subscriptions_share_a_group_that_counts_members_per_node() {
+        let mut r = registry();
+        add(&mut r, "n1", 1, rec(&["a:1"], None));
+        add(&mut r, "n1", 2, rec(&["a:1"], None));
+        add(&mut r, "n2", 3, rec(&["a:1"], None));
+        add(&mut r, "n2", 4, rec(&["b:2"], None));
+        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        assert_eq!(groups.len(), 2);
+        let g = r
+            .groups(StreamingKind::Events)
+            .find(|g| g.record.subjects == ["a:1"])
+            .unwrap();
+        assert_eq!(g.nodes.get("n1"), Some(&2));
+        assert_eq!(g.nodes.get("n2"), Some(&1));
+        assert_eq!(r.groups(StreamingKind::Messages).count(), 0);
+    }
+
+    #[test]
+    fn removals_session_ends_and_node_loss_empty_groups() {
+        let mut r = registry();
+        add(&mut r, "n1", 1, rec(&["a:1"], None));
+        add(&mut r, "n1", 2, rec(&["a:1"], Some("exists(attributes/a)")));
+        add(&mut r, "n2", 3, rec(&["a:1"], None));
+        r.apply(SubChange::Remove {
+            node: "n1".into(),
+            session: 1,
+            kind: StreamingKind::Events,
+        });
+        r.apply(SubChange::SessionEnd {
+            node: "n1".into(),
+            session: 2,
+        });
+        assert_eq!(r.groups(StreamingKind::Events).count(), 1);
+        r.apply(SubChange::NodeGone { node: "n2".into() });
+        assert_eq!(r.groups(StreamingKind::Events).count(), 0);
+        assert!(r.members.is_empty());
+    }
+
+    #[test]
+    fn resubscribing_with_other_parameters_moves_the_session() {
+        let mut r = registry();
+        add(&mut r, "n1", 1, rec(&["a:1"], None));
+        add(&mut r, "n1", 1, rec(&["a:1"], Some("exists(attributes/a)")));
+        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            groups[0].record.filter.as_deref(),
+            Some("exists(attributes/a)")
+        );
+        assert!(matches!(groups[0].filter, Some(Ok(_))));
+    }
+
+    #[test]
+    fn a_filter_that_does_not_compile_is_kept_as_broken() {
+        let mut r = registry();
+        add(&mut r, "n1", 1, rec(&["a:1"], Some("eq(")));
+        assert!(matches!(
+            r.groups(StreamingKind::Events).next().unwrap().filter,
+            Some(Err(()))
+        ));
+    }
+}

@@ -1,0 +1,215 @@
+//! Shard leases (DESIGN.md "Sharding, failover, liveness"): a hub owns shard k while it holds
+//! `tw:{k}:lease` (`SET NX PX`, renewed at a third of the lease). Each acquisition takes a new
+//! epoch from `tw:{k}:epoch`; the lease value `<hub>:<epoch>` is the fencing token every commit
+//! checks, so a paused former owner can never overwrite a new owner's work. Hubs announce
+//! themselves in a sorted set and take at most ceil(S / live hubs) shards each, so shards spread out
+//! and move when a hub dies or joins.
+
+use crate::error::HubError;
+use redis::aio::ConnectionManager;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use twinwire_common::bus::Keys;
+
+const ACQUIRE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local e = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. e, 'PX', ARGV[2])
+return e
+"#;
+
+const RENEW: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+struct Lease {
+    token: String,
+    renewed: Instant,
+}
+
+/// What one tick changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub acquired: Vec<u32>,
+    pub lost: Vec<u32>,
+    pub released: Vec<u32>,
+}
+
+pub struct Leases {
+    hub_id: String,
+    keys: Keys,
+    shards: u32,
+    lease: Duration,
+    owned: BTreeMap<u32, Lease>,
+    acquire: redis::Script,
+    renew: redis::Script,
+    release: redis::Script,
+    /// Shards this hub must not take again before the given instant (it just gave them away).
+    cooldown: BTreeMap<u32, Instant>,
+}
+
+impl Leases {
+    pub fn new(hub_id: String, keys: Keys, shards: u32, lease: Duration) -> Leases {
+        Leases {
+            hub_id,
+            keys,
+            shards,
+            lease,
+            owned: BTreeMap::new(),
+            acquire: redis::Script::new(ACQUIRE),
+            renew: redis::Script::new(RENEW),
+            release: redis::Script::new(RELEASE),
+            cooldown: BTreeMap::new(),
+        }
+    }
+
+    /// How often `tick` should run.
+    pub fn tick_interval(&self) -> Duration {
+        self.lease / 3
+    }
+
+    /// The fencing token for `shard` while this hub may still act as its owner: held and renewed
+    /// recently enough that it cannot have expired (a commit is fenced in Redis regardless).
+    pub fn token(&self, shard: u32) -> Option<&str> {
+        self.owned
+            .get(&shard)
+            .filter(|l| l.renewed.elapsed() < self.lease * 2 / 3)
+            .map(|l| l.token.as_str())
+    }
+
+    pub fn owned(&self) -> Vec<u32> {
+        self.owned.keys().copied().collect()
+    }
+
+    /// Renews owned leases, gives away shards beyond this hub's fair share, and takes free ones
+    /// up to it.
+    pub async fn tick(
+        &mut self,
+        conn: &mut ConnectionManager,
+        may_acquire: bool,
+    ) -> Result<Changes, HubError> {
+        let mut changes = Changes::default();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let hubs_key = self.keys.hubs();
+        let (_, _, live): ((), (), usize) = redis::pipe()
+            .cmd("ZADD")
+            .arg(&hubs_key)
+            .arg(now_ms + self.lease.as_millis() as i64)
+            .arg(&self.hub_id)
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&hubs_key)
+            .arg("-inf")
+            .arg(now_ms)
+            .cmd("ZCARD")
+            .arg(&hubs_key)
+            .query_async(conn)
+            .await?;
+
+        let started = Instant::now();
+        let shards: Vec<u32> = self.owned.keys().copied().collect();
+        if !shards.is_empty() {
+            let mut pipe = redis::pipe();
+            for s in &shards {
+                let mut inv = self.renew.prepare_invoke();
+                inv.key(self.keys.lease(*s))
+                    .arg(&self.owned[s].token)
+                    .arg(self.lease.as_millis() as u64);
+                pipe.invoke_script(&inv);
+            }
+            // Scripts are loaded on first use; a pipeline of EVALSHA needs them loaded.
+            self.renew.prepare_invoke().load_async(conn).await?;
+            let results: Vec<i64> = pipe.query_async(conn).await?;
+            for (s, ok) in shards.iter().zip(results) {
+                if ok == 1 {
+                    if let Some(l) = self.owned.get_mut(s) {
+                        l.renewed = started;
+                    }
+                } else {
+                    self.owned.remove(s);
+                    changes.lost.push(*s);
+                }
+            }
+        }
+
+        let target = (self.shards as usize).div_ceil(live.max(1));
+        while self.owned.len() > target {
+            // Give away the highest shards; the others keep their owner.
+            let Some((&s, _)) = self.owned.iter().next_back() else {
+                break;
+            };
+            self.release_one(conn, s).await?;
+            self.cooldown.insert(s, Instant::now() + self.lease);
+            changes.released.push(s);
+        }
+        self.cooldown.retain(|_, until| *until > Instant::now());
+        if may_acquire && self.owned.len() < target {
+            // Start at an offset derived from the hub id so hubs do not all race for shard 0.
+            let offset = crc32fast::hash(self.hub_id.as_bytes()) % self.shards;
+            for i in 0..self.shards {
+                if self.owned.len() >= target {
+                    break;
+                }
+                let s = (offset + i) % self.shards;
+                if self.owned.contains_key(&s) || self.cooldown.contains_key(&s) {
+                    continue;
+                }
+                let mut inv = self.acquire.prepare_invoke();
+                inv.key(self.keys.lease(s))
+                    .key(self.keys.epoch(s))
+                    .arg(&self.hub_id)
+                    .arg(self.lease.as_millis() as u64);
+                let epoch: Option<i64> = inv.invoke_async(conn).await?;
+                if let Some(e) = epoch {
+                    self.owned.insert(
+                        s,
+                        Lease {
+                            token: format!("{}:{e}", self.hub_id),
+                            renewed: Instant::now(),
+                        },
+                    );
+                    changes.acquired.push(s);
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn release_one(
+        &mut self,
+        conn: &mut ConnectionManager,
+        shard: u32,
+    ) -> Result<(), HubError> {
+        if let Some(l) = self.owned.remove(&shard) {
+            let mut inv = self.release.prepare_invoke();
+            inv.key(self.keys.lease(shard)).arg(&l.token);
+            let _: i64 = inv.invoke_async(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives every lease back (graceful shutdown) and leaves the live-hub set.
+    pub async fn release_all(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+        let shards = self.owned();
+        for s in shards {
+            self.release_one(conn, s).await?;
+        }
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.keys.hubs())
+            .arg(&self.hub_id)
+            .query_async(conn)
+            .await?;
+        Ok(())
+    }
+}

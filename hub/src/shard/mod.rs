@@ -1,0 +1,3 @@
+//! Shards: who owns which, and taking one over.
+
+pub mod lease;

@@ -1,0 +1,444 @@
+//! A thing command end to end inside the hub: which policy governs it (the thing's, or for a new
+//! thing an inline `_policy`, a referenced `policyId` or Ditto's default policy), the access check
+//! through that policy, the semantics of `apply`, and the response and event it produces.
+
+use super::apply::{apply, Access, FullAccess, Limits, Outcome, Request};
+use super::twin::Twin;
+use crate::policies::{CachedPolicy, PolicyCache, StoredPolicy};
+use serde_json::Value;
+use std::sync::Arc;
+use twinwire_common::bus::BusCommand;
+use twinwire_common::policy::{Enforcer, Permission, Policy};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{Action, Channel, Criterion, Envelope, Headers, Topic};
+use twinwire_common::things::{FieldSelector, Pointer, ThingResource};
+use twinwire_common::Error;
+
+/// A thing's access through its policy for one requester.
+pub struct PolicyAccess<'a> {
+    pub enforcer: &'a Enforcer,
+    pub subjects: &'a [String],
+}
+
+impl Access for PolicyAccess<'_> {
+    fn read_partial(&self, ptr: &Pointer) -> bool {
+        self.enforcer
+            .has_partial(self.subjects, "thing", &ptr.to_string(), Permission::Read)
+    }
+    fn write(&self, ptr: &Pointer) -> bool {
+        self.enforcer
+            .has_unrestricted(self.subjects, "thing", &ptr.to_string(), Permission::Write)
+    }
+    fn view(&self, ptr: &Pointer, value: &Value) -> Option<Value> {
+        self.enforcer
+            .readable_view(self.subjects, "thing", &ptr.to_string(), value)
+    }
+}
+
+/// A thing whose policy is gone: nobody may do anything (Ditto treats it as inaccessible).
+pub struct NoAccess;
+
+impl Access for NoAccess {
+    fn read_partial(&self, _: &Pointer) -> bool {
+        false
+    }
+    fn write(&self, _: &Pointer) -> bool {
+        false
+    }
+    fn view(&self, _: &Pointer, _: &Value) -> Option<Value> {
+        None
+    }
+}
+
+/// An event as journaled: enough to fan it out again after a takeover.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventRecord {
+    #[serde(rename = "i")]
+    pub thing_id: String,
+    #[serde(rename = "t")]
+    pub topic: String,
+    #[serde(rename = "p")]
+    pub path: String,
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(rename = "r")]
+    pub revision: i64,
+    #[serde(rename = "s")]
+    pub timestamp: String,
+    #[serde(rename = "h")]
+    pub headers: Headers,
+}
+
+/// What a command changed.
+pub struct Change {
+    pub thing_id: String,
+    /// The twin afterwards; None when deleted.
+    pub twin: Option<Twin>,
+    /// A policy created together with the thing.
+    pub new_policy: Option<Arc<CachedPolicy>>,
+    pub event: EventRecord,
+}
+
+pub struct Handled {
+    /// The success response (errors are the caller's to build).
+    pub response: Envelope,
+    pub change: Option<Change>,
+}
+
+/// Headers of an event caused by a command: the command's own (Ditto builds events with the
+/// command's headers, correlation-id included), the originator, and the content type Ditto forces
+/// for events with a value. `requested-acks` is left to acknowledgement handling.
+pub fn event_headers(
+    cmd_headers: &Headers,
+    subjects: &[String],
+    action: Action,
+    has_value: bool,
+) -> Headers {
+    let mut h = cmd_headers.for_response();
+    h.remove(names::REQUESTED_ACKS);
+    if has_value {
+        let ct = if action == Action::Merged {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        h.set(names::CONTENT_TYPE, ct);
+    }
+    if let Some(first) = subjects.first() {
+        h.set(names::DITTO_ORIGINATOR, first.clone());
+    }
+    h
+}
+
+/// A success response: the command's headers echoed, plus what Ditto adds (`etag`,
+/// `entity-revision`, `ditto-originator`, a forced content type).
+#[allow(clippy::too_many_arguments)]
+fn success(
+    topic: &Topic,
+    path: &str,
+    headers: &Headers,
+    subjects: &[String],
+    status: u16,
+    value: Option<Value>,
+    revision: Option<i64>,
+    etag: Option<String>,
+    merge: bool,
+) -> Envelope {
+    let mut h = headers.for_response();
+    h.remove(names::REQUESTED_ACKS);
+    if let Some(e) = etag {
+        h.set(names::ETAG, e);
+    }
+    if let Some(r) = revision {
+        h.set(names::ENTITY_REVISION, r);
+    }
+    if let Some(first) = subjects.first() {
+        h.set(names::DITTO_ORIGINATOR, first.clone());
+    }
+    h.set(
+        names::CONTENT_TYPE,
+        if merge {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        },
+    );
+    Envelope {
+        topic: topic.to_string(),
+        headers: h,
+        path: path.to_owned(),
+        value,
+        status: Some(status),
+        ..Default::default()
+    }
+}
+
+fn not_creatable(message: String, description: &str) -> Error {
+    Error::Policy {
+        status: 400,
+        code: "things:thing.notcreatable".into(),
+        message,
+        description: Some(description.to_owned()),
+    }
+}
+
+/// Which policy a new thing gets (reference: Ditto's `ThingEnforcerActor` / policy creation):
+/// an inline `_policy` (created with the thing's id), a referenced existing `policyId`, or a new
+/// default policy with the thing's id, which must not exist yet.
+fn policy_for_new_thing(
+    thing_id: &str,
+    value: Option<&Value>,
+    subjects: &[String],
+    policies: &PolicyCache,
+    now: &str,
+) -> Result<(Arc<CachedPolicy>, bool), Error> {
+    let named = value
+        .and_then(|v| v.get("policyId"))
+        .and_then(Value::as_str);
+    let inline = value.and_then(|v| v.get("_policy"));
+    if let Some(inline) = inline {
+        if named.is_some() {
+            return Err(Error::Policy {
+                status: 400,
+                code: "things:policy.id.notallowed".into(),
+                message: format!("The Thing with ID '{thing_id}' could not be modified as it contained an inline Policy with an ID or a Policy ID and a Policy"),
+                description: Some("If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON. If you want to create a Thing with inline Policy, no Policy ID is allowed as it will be created with the Thing ID.".into()),
+            });
+        }
+        if policies.get(thing_id).is_some() {
+            return Err(not_creatable(
+                format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
+                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+            ));
+        }
+        let policy = Policy::from_json(thing_id, inline)?;
+        return Ok((Arc::new(new_cached(thing_id, policy, now)), true));
+    }
+    if let Some(policy_id) = named {
+        return match policies.get(policy_id) {
+            Some(existing) => Ok((existing, false)),
+            None => Err(not_creatable(
+                format!("The Thing with ID '{thing_id}' could not be created as the Policy with ID '{policy_id}' is not existing."),
+                "Check if the ID of the Policy you created the Thing with is correct and that the Policy is existing.",
+            )),
+        };
+    }
+    if policies.get(thing_id).is_some() {
+        return Err(not_creatable(
+            format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
+            "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+        ));
+    }
+    let policy = Policy::default_for_thing(thing_id, subjects);
+    Ok((Arc::new(new_cached(thing_id, policy, now)), true))
+}
+
+fn new_cached(id: &str, policy: Policy, now: &str) -> CachedPolicy {
+    let stored = StoredPolicy {
+        json: policy.to_json(),
+        revision: 1,
+        created: now.to_owned(),
+        modified: now.to_owned(),
+    };
+    CachedPolicy {
+        id: id.to_owned(),
+        enforcer: Enforcer::new(&policy),
+        policy,
+        stored,
+    }
+}
+
+/// Handles one twin-channel thing command against `twin` (the current state, None if absent).
+pub fn handle(
+    cmd: &BusCommand,
+    topic: &Topic,
+    twin: Option<&Twin>,
+    policies: &PolicyCache,
+    now: &str,
+    limits: &Limits,
+) -> Result<Handled, Error> {
+    let env = &cmd.envelope;
+    let thing_id = topic.entity_id();
+    let action = topic.action.ok_or_else(|| Error::UnknownSignal {
+        topic: env.topic.clone(),
+    })?;
+    let resource = ThingResource::parse(&env.path)?;
+    let fields = env
+        .fields
+        .as_deref()
+        .map(FieldSelector::parse)
+        .transpose()?;
+    let creating = twin.is_none()
+        && resource == ThingResource::Thing
+        && matches!(action, Action::Create | Action::Modify | Action::Merge);
+    let req = Request {
+        topic: &env.topic,
+        thing_id: &thing_id,
+        action,
+        resource: &resource,
+        value: env.value.as_ref(),
+        headers: &env.headers,
+        fields: fields.as_ref(),
+    };
+    if twin.is_some()
+        && resource == ThingResource::Thing
+        && env
+            .value
+            .as_ref()
+            .is_some_and(|v| v.get("_policy").is_some())
+    {
+        return Err(Error::Policy {
+            status: 400,
+            code: "things:policy.notallowed".into(),
+            message: format!("The Thing with ID '{thing_id}' could not be modified as it contained an inline Policy"),
+            description: Some("Once a Thing with inline Policy is created it can't be modified with another Policy. Use the Policy resources to modify the existing Policy.".into()),
+        });
+    }
+
+    let (outcome, new_policy) = if creating {
+        let (policy, is_new) =
+            policy_for_new_thing(&thing_id, env.value.as_ref(), &cmd.subjects, policies, now)?;
+        // The requester must be allowed to write the new thing under the policy it will have.
+        let access = PolicyAccess {
+            enforcer: &policy.enforcer,
+            subjects: &cmd.subjects,
+        };
+        if !access.write(&Pointer::root()) {
+            return Err(if is_new {
+                Error::Policy {
+                    status: 400,
+                    code: "things:policy.invalid".into(),
+                    message: format!("The Policy specified for the Thing with ID '{thing_id}' is invalid."),
+                    description: Some("It must contain at least one Subject with the following permission(s): 'WRITE'!".into()),
+                }
+            } else {
+                resource.not_modifiable(&thing_id, false)
+            });
+        }
+        let mut value = env.value.clone();
+        if let Some(Value::Object(m)) = value.as_mut() {
+            m.remove("_policy");
+            m.insert("policyId".into(), Value::String(policy.id.clone()));
+        }
+        if action == Action::Merge {
+            if let Some(Value::Object(m)) = value.as_mut() {
+                m.insert("policyId".into(), Value::String(policy.id.clone()));
+            }
+        }
+        let req = Request {
+            value: value.as_ref(),
+            ..req
+        };
+        (
+            apply(None, &req, &FullAccess, now, limits)?,
+            is_new.then_some(policy),
+        )
+    } else {
+        let policy_id = twin.and_then(Twin::policy_id);
+        let cached = policy_id.and_then(|p| policies.get(p));
+        let outcome = match (&cached, twin) {
+            (Some(p), _) => apply(
+                twin,
+                &req,
+                &PolicyAccess {
+                    enforcer: &p.enforcer,
+                    subjects: &cmd.subjects,
+                },
+                now,
+                limits,
+            )?,
+            (None, Some(_)) => {
+                // The thing exists but its policy is gone: Ditto makes it inaccessible.
+                let policy = policy_id.unwrap_or_default().to_owned();
+                return Err(match action {
+                    Action::Retrieve => Error::ThingPolicyMissing { thing: thing_id, policy },
+                    _ => Error::NotModifiable {
+                        code: "things:thing.notmodifiable",
+                        message: format!("The Thing with ID '{thing_id}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing."),
+                    },
+                });
+            }
+            (None, None) => apply(None, &req, &NoAccess, now, limits)?,
+        };
+        if let (Outcome::Changed { twin: Some(t), .. }, ThingResource::PolicyId) =
+            (&outcome, &resource)
+        {
+            // A thing may only be moved to a policy that exists.
+            if let Some(p) = t.policy_id().filter(|p| policies.get(p).is_none()) {
+                return Err(Error::Policy {
+                    status: 400,
+                    code: "things:policy.notallowed".into(),
+                    message: format!("The Thing with ID '{thing_id}' could not be modified as the Policy with ID '{p}' is not existing."),
+                    description: Some("Create the Policy first, then set the Thing's policyId to it.".into()),
+                });
+            }
+        }
+        (outcome, None)
+    };
+
+    let merge = action == Action::Merge;
+    Ok(match outcome {
+        Outcome::Read { value, etag } => {
+            let revision = twin.map(|t| t.revision);
+            Handled {
+                response: success(
+                    topic,
+                    &env.path,
+                    &env.headers,
+                    &cmd.subjects,
+                    200,
+                    Some(value),
+                    revision,
+                    Some(etag),
+                    false,
+                ),
+                change: None,
+            }
+        }
+        Outcome::Changed {
+            status,
+            value,
+            twin: new_twin,
+            event,
+            event_value,
+        } => {
+            let (revision, timestamp) = match &new_twin {
+                Some(t) => (t.revision, t.modified.clone()),
+                None => (twin.map(|t| t.revision + 1).unwrap_or(1), now.to_owned()),
+            };
+            let etag = new_twin
+                .as_ref()
+                .filter(|_| resource == ThingResource::Thing)
+                .map(Twin::etag);
+            let event_topic = Topic::thing(
+                &topic.namespace,
+                &topic.name,
+                Channel::Twin,
+                Criterion::Events,
+                event,
+            );
+            // A modify or merge that created the thing answers as a create (Ditto's
+            // ModifyToCreateThingTransformer).
+            let response_topic = if creating {
+                Topic::thing(
+                    &topic.namespace,
+                    &topic.name,
+                    Channel::Twin,
+                    Criterion::Commands,
+                    Action::Create,
+                )
+            } else {
+                topic.clone()
+            };
+            let record = EventRecord {
+                thing_id: thing_id.clone(),
+                topic: event_topic.to_string(),
+                path: Pointer::parse(&env.path).to_string(),
+                headers: event_headers(&env.headers, &cmd.subjects, event, event_value.is_some()),
+                value: event_value,
+                revision,
+                timestamp,
+            };
+            let deleted = new_twin.is_none();
+            Handled {
+                response: success(
+                    &response_topic,
+                    &env.path,
+                    &env.headers,
+                    &cmd.subjects,
+                    status,
+                    value,
+                    (!deleted).then_some(revision),
+                    etag,
+                    merge && !creating,
+                ),
+                change: Some(Change {
+                    thing_id,
+                    twin: new_twin,
+                    new_policy,
+                    event: record,
+                }),
+            }
+        }
+    })
+}

@@ -1,0 +1,5 @@
+//! Twins and the twin-channel thing commands.
+
+pub mod apply;
+pub mod command;
+pub mod twin;

@@ -1,0 +1,100 @@
+//! Scenarios driven by the official Eclipse Ditto JavaScript client
+//! (`@eclipse-ditto/ditto-javascript-client-node`, installed by `make test` into tests/js) against
+//! a real cluster. Each scenario prints one JSON object per line; the test asserts them.
+
+use serde_json::Value;
+use std::process::Command;
+use twinwire_tests::{repo_root, require_tool, Cluster, ClusterOptions};
+
+/// Runs `tests/js/scenarios/<name>.js` with `env` and returns its output lines as JSON.
+pub fn run_scenario(name: &str, env: &[(&str, String)]) -> Vec<Value> {
+    let node = require_tool(
+        "node",
+        "install Node.js (the machine's node, or Debian's nodejs)",
+    );
+    let dir = repo_root().join("tests/js");
+    assert!(
+        dir.join("node_modules/@eclipse-ditto/ditto-javascript-client-node")
+            .is_dir(),
+        "the Ditto JS client is not installed: run `make test-deps` (npm ci in tests/js)"
+    );
+    let mut cmd = Command::new(node);
+    cmd.current_dir(&dir).arg(format!("scenarios/{name}.js"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // The client honours proxy variables and would leave loopback (reference/ditto-js-client.md §1).
+    for k in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"] {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scenario {name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("scenario {name} printed non-JSON ({e}): {l}\n{stderr}"))
+        })
+        .collect()
+}
+
+fn step<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["step"] == name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ditto_js_client_on_node_two_receives_events_of_changes_made_on_node_one() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let node = |i: usize| format!("127.0.0.1:{}", c.gateways[i].http_port);
+    let lines = run_scenario(
+        "twin_events",
+        &[
+            ("NODE1", node(0)),
+            ("NODE2", node(1)),
+            ("THING_ID", "org.example:js-demo".into()),
+        ],
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("unhandledRejection").is_none() && l.get("error").is_none()),
+        "{lines:?}"
+    );
+    let created = step(&lines, "created");
+    assert_eq!(created.len(), 1, "{lines:?}");
+    assert_eq!(created[0]["status"], 201);
+    assert_eq!(created[0]["thingId"], "org.example:js-demo");
+    assert_eq!(
+        created[0]["attributes"],
+        serde_json::json!({"location": "lab"})
+    );
+    assert_eq!(
+        step(&lines, "putAttribute")[0]["status"],
+        201,
+        "a new attribute is created: {lines:?}"
+    );
+    let got = step(&lines, "getThing");
+    assert_eq!(
+        got[0]["attributes"],
+        serde_json::json!({"location": "lab", "temperature": 21.5})
+    );
+    let events = step(&lines, "event");
+    assert_eq!(events.len(), 2, "{lines:?}");
+    assert_eq!(
+        (events[0]["action"].clone(), events[0]["path"].clone()),
+        ("created".into(), "/".into())
+    );
+    assert_eq!(events[0]["value"]["attributes"]["location"], "lab");
+    assert_eq!(
+        (events[1]["action"].clone(), events[1]["path"].clone()),
+        ("created".into(), "/attributes/temperature".into())
+    );
+    assert_eq!(events[1]["value"], 21.5);
+}
