@@ -33,7 +33,7 @@ use twinwire_common::bus::schema::parse_stream_id;
 use twinwire_common::bus::{
     shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, CMD_FIELD, HUB_GROUP,
 };
-use twinwire_common::policy::EventView;
+use twinwire_common::policy::{EventView, Permission};
 use twinwire_common::protocol::{
     error_envelope, Action, Criterion, Envelope, Group, StreamingKind, Topic,
 };
@@ -822,6 +822,9 @@ impl Processor {
             (Group::Things, Criterion::Commands) => {
                 self.handle_thing(shard, cmd, &topic, now, writes, policy_updates, &mut item)
             }
+            (Group::Policies, Criterion::Commands) => {
+                self.handle_policy(shard, cmd, &topic, now, writes, policy_updates)
+            }
             _ => Err(Error::UnknownSignal {
                 topic: cmd.envelope.topic.clone(),
             }),
@@ -908,6 +911,48 @@ impl Processor {
         Ok(handled.response.to_json_string())
     }
 
+    /// A policies command; policies live in the shard of their own id.
+    fn handle_policy(
+        &mut self,
+        shard: u32,
+        cmd: &BusCommand,
+        topic: &Topic,
+        now: &str,
+        writes: &mut Vec<Write>,
+        policy_updates: &mut Vec<(String, i64)>,
+    ) -> Result<String, Error> {
+        let id = topic.entity_id();
+        let current = self.policies.get(&id);
+        let handled = crate::policies::command::handle(
+            cmd,
+            topic,
+            current.as_ref(),
+            now,
+            self.cfg.limits.policy_bytes,
+        )?;
+        if let Some(change) = handled.change {
+            let key = self.keys.policy(shard, &change.id);
+            match change.policy {
+                Some(p) => {
+                    // Plain data always serializes.
+                    writes.push(Write::Put {
+                        key,
+                        value: serde_json::to_string(&p.stored).expect("policy serializes"),
+                    });
+                    policy_updates.push((change.id, p.stored.revision));
+                    self.policies.put_arc(p);
+                }
+                None => {
+                    writes.push(Write::Delete { key });
+                    // A revision no policy has: every hub drops its cached copy.
+                    policy_updates.push((change.id.clone(), -1));
+                    self.policies.forget(&change.id);
+                }
+            }
+        }
+        Ok(handled.response.to_json_string())
+    }
+
     /// RetrieveThings (`<ns>/_/things/twin/commands/retrieve` with `{"thingIds": [...]}`): the
     /// readable view of each listed thing, in the order asked, leaving out missing and unreadable ones.
     fn retrieve_things(&self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
@@ -961,11 +1006,16 @@ impl Processor {
                 Some(sel) => sel.apply(&twin.with_special_fields()),
                 None => twin.thing.clone(),
             };
-            if let Some(v) = policy
+            // Ditto leaves out things the requester may not read at all.
+            if policy
                 .enforcer
-                .readable_view(&cmd.subjects, "thing", "/", &source)
+                .has_partial(&cmd.subjects, "thing", "/", Permission::Read)
             {
-                out.push(v);
+                out.push(
+                    policy
+                        .enforcer
+                        .retrieve_view(&cmd.subjects, "thing", "/", &source),
+                );
             }
         }
         let mut headers = env.headers.for_response();

@@ -32,8 +32,10 @@ pub trait Access {
     fn read_partial(&self, ptr: &Pointer) -> bool;
     /// WRITE on `ptr` and everything below it.
     fn write(&self, ptr: &Pointer) -> bool;
-    /// The readable part of `value`, which sits at `ptr`; None when nothing is readable.
-    fn view(&self, ptr: &Pointer, value: &Value) -> Option<Value>;
+    /// What a retrieve at `ptr` answers for `value`, once `read_partial(ptr)` allowed it: objects
+    /// cut to their readable part (Ditto keeps `thingId` and the `_` metadata fields for readers of
+    /// any part of the thing), other values as they are.
+    fn retrieve_view(&self, ptr: &Pointer, value: &Value) -> Value;
 }
 
 /// Everything allowed: for tests, and for the thing a requester is creating right now.
@@ -46,8 +48,8 @@ impl Access for FullAccess {
     fn write(&self, _: &Pointer) -> bool {
         true
     }
-    fn view(&self, _: &Pointer, value: &Value) -> Option<Value> {
-        Some(value.clone())
+    fn retrieve_view(&self, _: &Pointer, value: &Value) -> Value {
+        value.clone()
     }
 }
 
@@ -221,26 +223,15 @@ fn retrieve(
     let not_found = || req.resource.not_found(req.thing_id);
     let value = match (req.fields, req.resource) {
         (Some(sel), ThingResource::Thing) => {
-            let full = twin.with_special_fields();
-            let selected = sel.apply(&full);
-            // Special fields are metadata every reader of the thing may see (Ditto returns them
-            // to anyone with READ on some part of the thing).
-            let mut view = access
-                .view(ptr, &selected)
-                .unwrap_or_else(|| Value::Object(Map::new()));
-            if let (Value::Object(v), Value::Object(s)) = (&mut view, &selected) {
-                for (k, val) in s {
-                    if k.starts_with('_') {
-                        v.insert(k.clone(), val.clone());
-                    }
-                }
-            }
-            view
+            access.retrieve_view(ptr, &sel.apply(&twin.with_special_fields()))
         }
         (sel, _) => {
             require_feature(twin, req)?;
             let raw = ptr.get(&twin.thing).ok_or_else(not_found)?;
-            let v = access.view(ptr, raw).ok_or_else(not_found)?;
+            if !access.read_partial(ptr) {
+                return Err(not_found());
+            }
+            let v = access.retrieve_view(ptr, raw);
             match sel {
                 Some(sel) if v.is_object() => sel.apply(&v),
                 _ => v,
@@ -646,9 +637,7 @@ fn delete(
         });
     }
     require_feature(twin, req)?;
-    let readable = ptr
-        .get(&twin.thing)
-        .is_some_and(|v| access.view(ptr, v).is_some());
+    let readable = ptr.get(&twin.thing).is_some() && access.read_partial(ptr);
     if !readable {
         return Err(req.resource.not_found(req.thing_id));
     }
@@ -1480,17 +1469,11 @@ mod tests {
         fn write(&self, _: &Pointer) -> bool {
             false
         }
-        fn view(&self, p: &Pointer, v: &Value) -> Option<Value> {
-            let attrs = Pointer::parse("/attributes");
-            if p.starts_with(&attrs) {
-                return Some(v.clone());
-            }
+        fn retrieve_view(&self, p: &Pointer, v: &Value) -> Value {
             if p.is_root() {
-                return Some(
-                    json!({"thingId": v["thingId"], "attributes": v.get("attributes").cloned().unwrap_or(json!({}))}),
-                );
+                return json!({"thingId": v["thingId"], "attributes": v.get("attributes").cloned().unwrap_or(json!({}))});
             }
-            None
+            v.clone()
         }
     }
 

@@ -29,9 +29,9 @@ impl Access for PolicyAccess<'_> {
         self.enforcer
             .has_unrestricted(self.subjects, "thing", &ptr.to_string(), Permission::Write)
     }
-    fn view(&self, ptr: &Pointer, value: &Value) -> Option<Value> {
+    fn retrieve_view(&self, ptr: &Pointer, value: &Value) -> Value {
         self.enforcer
-            .readable_view(self.subjects, "thing", &ptr.to_string(), value)
+            .retrieve_view(self.subjects, "thing", &ptr.to_string(), value)
     }
 }
 
@@ -45,8 +45,8 @@ impl Access for NoAccess {
     fn write(&self, _: &Pointer) -> bool {
         false
     }
-    fn view(&self, _: &Pointer, _: &Value) -> Option<Value> {
-        None
+    fn retrieve_view(&self, _: &Pointer, _: &Value) -> Value {
+        Value::Object(serde_json::Map::new())
     }
 }
 

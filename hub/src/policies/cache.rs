@@ -37,7 +37,7 @@ pub struct CachedPolicy {
 
 impl CachedPolicy {
     pub fn new(id: &str, stored: StoredPolicy) -> Result<CachedPolicy, HubError> {
-        let policy = Policy::from_json(id, &stored.json)
+        let policy = Policy::from_stored_json(&stored.json)
             .map_err(|e| HubError::Corrupt(format!("policy {id}: {}", e.message)))?;
         let enforcer = Enforcer::new(&policy);
         Ok(CachedPolicy {
@@ -85,6 +85,10 @@ impl PolicyCache {
         let a = Arc::new(p);
         self.cached.insert(a.id.clone(), a.clone());
         a
+    }
+
+    pub fn put_arc(&mut self, p: Arc<CachedPolicy>) {
+        self.cached.insert(p.id.clone(), p);
     }
 
     pub fn forget(&mut self, id: &str) {
