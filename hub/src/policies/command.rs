@@ -130,7 +130,7 @@ pub struct HandledPolicy {
     pub change: Option<PolicyChange>,
 }
 
-fn value_of<'a>(env: &'a Envelope) -> Result<&'a Value, Error> {
+fn value_of(env: &Envelope) -> Result<&Value, Error> {
     env.value.as_ref().ok_or(Error::ValueMissing)
 }
 
