@@ -98,3 +98,60 @@ async fn ditto_js_client_on_node_two_receives_events_of_changes_made_on_node_one
     );
     assert_eq!(events[1]["value"], 21.5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ditto_js_client_sees_partial_events_for_partial_read_and_nothing_without_read() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut alice = c.connect(0, "alice").await;
+    let policy = serde_json::json!({"entries": {
+        "owner": {"subjects": {"nginx:alice": {"type": "test"}}, "resources": {"thing:/": {"grant": ["READ", "WRITE"], "revoke": []}, "policy:/": {"grant": ["READ", "WRITE"], "revoke": []}}},
+        "reader": {"subjects": {"nginx:bob": {"type": "test"}}, "resources": {"thing:/attributes": {"grant": ["READ"], "revoke": []}}}}});
+    let r = alice.request(serde_json::json!({"topic": "org.example/js-partial/policies/commands/create", "path": "/", "value": policy})).await;
+    assert_eq!(r["status"], 201, "{r}");
+    let node = |i: usize| format!("127.0.0.1:{}", c.gateways[i].http_port);
+    let lines = run_scenario(
+        "partial_events",
+        &[
+            ("NODE1", node(0)),
+            ("NODE2", node(1)),
+            ("THING_ID", "org.example:js-partial".into()),
+        ],
+    );
+    assert!(
+        lines.iter().all(|l| l.get("unhandledRejection").is_none()
+            && (l.get("step").is_some() || l.get("error").is_none())),
+        "{lines:?}"
+    );
+    assert_eq!(step(&lines, "thing")[0]["status"], 201, "{lines:?}");
+    let bob = step(&lines, "bob");
+    let seen: Vec<(Value, Value, Value)> = bob
+        .iter()
+        .map(|e| (e["action"].clone(), e["path"].clone(), e["value"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "created".into(),
+                "/".into(),
+                serde_json::json!({"thingId": "org.example:js-partial", "attributes": {"room": "lab"}})
+            ),
+            ("modified".into(), "/attributes/room".into(), "hall".into()),
+        ],
+        "bob sees only attributes, and not the feature change"
+    );
+    assert!(
+        step(&lines, "carol").is_empty(),
+        "carol may read nothing: {lines:?}"
+    );
+    assert_eq!(
+        step(&lines, "bobGet")[0]["thing"]["_attributes"],
+        serde_json::json!({"room": "hall"}),
+        "{lines:?}"
+    );
+    assert_eq!(
+        step(&lines, "carolGet")[0]["error"],
+        "things:thing.notfound",
+        "{lines:?}"
+    );
+}
