@@ -39,6 +39,10 @@ pub trait Visibility {
     fn view(&self, subjects: &[String]) -> EventView;
     /// The readable part of `value` located at `path` of the thing.
     fn readable(&self, subjects: &[String], path: &Pointer, value: &Value) -> Option<Value>;
+    /// A whole thing as API 1 sessions see it (`acl` in place of `policyId`).
+    fn v1_thing(&self, thing: Value) -> Value {
+        thing
+    }
 }
 
 /// `topic:*`, `resource:*` and `entity:*` for a signal (reference §4.4).
@@ -174,15 +178,23 @@ pub fn fan_out(
         if !group.wants_namespace(&sig.topic.namespace) {
             continue;
         }
+        // ACLs exist only for API 1: API 2 sessions never hear of them.
+        let api1 = group.record.api_version == 1;
+        if !api1 && sig.path.starts_with("/acl") {
+            continue;
+        }
         let view = views
             .entry(group.record.subjects.as_slice())
             .or_insert_with(|| vis.view(&group.record.subjects))
             .clone();
-        let value = match view {
+        let mut value = match view {
             EventView::Hidden => continue,
             EventView::Full => sig.value.cloned(),
             EventView::Partial(v) => Some(v),
         };
+        if api1 && sig.path == "/" {
+            value = value.map(|v| vis.v1_thing(v));
+        }
         let extra = group.extra.as_ref().zip(sig.twin).and_then(|(sel, twin)| {
             let selected = sel.apply(&twin.with_special_fields());
             vis.readable(&group.record.subjects, &Pointer::root(), &selected)

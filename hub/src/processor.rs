@@ -124,6 +124,9 @@ impl Visibility for EventVisibility<'_> {
                 .readable_view(subjects, "thing", &path.to_string(), value)
         })
     }
+    fn v1_thing(&self, thing: Value) -> Value {
+        crate::things::v1::to_v1_thing(&thing, self.policy.map(|p| &p.policy))
+    }
 }
 
 pub struct Processor {
@@ -1011,11 +1014,15 @@ impl Processor {
                 .enforcer
                 .has_partial(&cmd.subjects, "thing", "/", Permission::Read)
             {
-                out.push(
-                    policy
-                        .enforcer
-                        .retrieve_view(&cmd.subjects, "thing", "/", &source),
-                );
+                let view = policy
+                    .enforcer
+                    .retrieve_view(&cmd.subjects, "thing", "/", &source);
+                // API 1 clients see the ACL in place of the policy id.
+                out.push(if cmd.api_version == 1 {
+                    crate::things::v1::to_v1_thing(&view, Some(&policy.policy))
+                } else {
+                    view
+                });
             }
         }
         let mut headers = env.headers.for_response();

@@ -37,6 +37,7 @@ pub async fn upgrade(
 ) -> HttpResponse {
     let api_version: u8 = match version.as_str() {
         "2" => 2,
+        "1" => 1,
         v => return error_response(&Error::ApiVersionNotSupported(v.to_owned())),
     };
     if node.draining.load(Ordering::Relaxed) {

@@ -4,6 +4,7 @@
 
 use super::apply::{apply, Access, FullAccess, Limits, Outcome, Request};
 use super::twin::Twin;
+use super::v1;
 use crate::policies::{CachedPolicy, PolicyCache, StoredPolicy};
 use serde_json::Value;
 use std::sync::Arc;
@@ -242,6 +243,12 @@ pub fn handle(
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
         topic: env.topic.clone(),
     })?;
+    let api1 = cmd.api_version == 1;
+    if api1 {
+        if let Some(acl) = v1::acl_path(&env.path) {
+            return handle_acl(cmd, topic, twin, policies, now, acl);
+        }
+    }
     let resource = ThingResource::parse(&env.path)?;
     let fields = env
         .fields
@@ -276,8 +283,11 @@ pub fn handle(
     }
 
     let (outcome, new_policy) = if creating {
-        let (policy, is_new) =
-            policy_for_new_thing(&thing_id, env.value.as_ref(), &cmd.subjects, policies, now)?;
+        let (policy, is_new) = if api1 {
+            v1_policy_for_new_thing(&thing_id, env.value.as_ref(), &cmd.subjects, policies, now)?
+        } else {
+            policy_for_new_thing(&thing_id, env.value.as_ref(), &cmd.subjects, policies, now)?
+        };
         // The requester must be allowed to write the new thing under the policy it will have.
         let access = PolicyAccess {
             enforcer: &policy.enforcer,
@@ -298,6 +308,7 @@ pub fn handle(
         let mut value = env.value.clone();
         if let Some(Value::Object(m)) = value.as_mut() {
             m.remove("_policy");
+            m.remove("acl");
             m.insert("policyId".into(), Value::String(policy.id.clone()));
         }
         if action == Action::Merge {
@@ -357,6 +368,34 @@ pub fn handle(
     };
 
     let merge = action == Action::Merge;
+    // API 1 clients see whole things with their `acl` in place of the `policyId`.
+    let outcome = if api1 && resource == ThingResource::Thing {
+        let policy = new_policy
+            .clone()
+            .or_else(|| twin.and_then(Twin::policy_id).and_then(|p| policies.get(p)));
+        let v1 = |v: Value| v1::to_v1_thing(&v, policy.as_ref().map(|p| &p.policy));
+        match outcome {
+            Outcome::Read { value, etag } => Outcome::Read {
+                value: v1(value),
+                etag,
+            },
+            Outcome::Changed {
+                status,
+                value,
+                twin,
+                event,
+                event_value,
+            } => Outcome::Changed {
+                status,
+                value: value.map(v1),
+                twin,
+                event,
+                event_value,
+            },
+        }
+    } else {
+        outcome
+    };
     Ok(match outcome {
         Outcome::Read { value, etag } => {
             let revision = twin.map(|t| t.revision);
@@ -440,5 +479,168 @@ pub fn handle(
                 }),
             }
         }
+    })
+}
+
+/// A new API 1 thing's policy: its ACL (or the creator's default ACL) as a policy under the thing's
+/// id. A leftover policy of that id (from a deleted thing) is replaced only by someone allowed to
+/// write it, so a v1 create can never take over another owner's policy.
+fn v1_policy_for_new_thing(
+    thing_id: &str,
+    value: Option<&Value>,
+    subjects: &[String],
+    policies: &PolicyCache,
+    now: &str,
+) -> Result<(Arc<CachedPolicy>, bool), Error> {
+    let policy = v1::creation_policy(thing_id, value, subjects)?;
+    if let Some(existing) = policies.get(thing_id) {
+        if !v1::may_administrate(&existing.enforcer, subjects) {
+            return Err(not_creatable(
+                format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
+                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+            ));
+        }
+        return Ok((
+            v1::cached(
+                thing_id,
+                policy,
+                existing.stored.revision + 1,
+                &existing.stored.created,
+                now,
+            ),
+            true,
+        ));
+    }
+    Ok((v1::cached(thing_id, policy, 1, now, now), true))
+}
+
+/// `/acl` and `/acl/<subject>` of an API 1 thing: retrieving needs READ on the thing, changing
+/// needs ADMINISTRATE; a change rewrites the thing's ACL policy and is a `modified` event of the thing.
+fn handle_acl(
+    cmd: &BusCommand,
+    topic: &Topic,
+    twin: Option<&Twin>,
+    policies: &PolicyCache,
+    now: &str,
+    path: v1::AclPath,
+) -> Result<Handled, Error> {
+    let env = &cmd.envelope;
+    let thing_id = topic.entity_id();
+    let not_found = || Error::ThingNotFound(thing_id.clone());
+    let twin = twin.ok_or_else(not_found)?;
+    let policy = twin
+        .policy_id()
+        .and_then(|p| policies.get(p))
+        .ok_or_else(not_found)?;
+    if !policy
+        .enforcer
+        .has_partial(&cmd.subjects, "thing", "/", Permission::Read)
+    {
+        return Err(not_found());
+    }
+    let action = topic.action.unwrap_or(Action::Retrieve);
+    let acl = twinwire_common::policy::acl_from_policy(&policy.policy);
+    if action == Action::Retrieve {
+        let value = match &path {
+            v1::AclPath::Whole => acl,
+            v1::AclPath::Entry(s) => acl.get(s).cloned().ok_or_else(|| Error::Policy {
+                status: 404,
+                code: "things:acl.notfound".into(),
+                message: format!("The ACL entry for the Authorization Subject '{s}' on the Thing with ID '{thing_id}' could not be found."),
+                description: Some("Check if the Authorization Subject was correct.".into()),
+            })?,
+        };
+        return Ok(Handled {
+            response: success(
+                topic,
+                &env.path,
+                &env.headers,
+                &cmd.subjects,
+                200,
+                Some(value),
+                Some(twin.revision),
+                None,
+                false,
+            ),
+            change: None,
+        });
+    }
+    if !matches!(action, Action::Modify | Action::Delete) {
+        return Err(Error::UnsupportedTopicPath {
+            topic: env.topic.clone(),
+            path: env.path.clone(),
+        });
+    }
+    if !v1::may_administrate(&policy.enforcer, &cmd.subjects) {
+        return Err(Error::NotModifiable {
+            code: "things:acl.notmodifiable",
+            message: format!("The ACL of the Thing with ID '{thing_id}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required)."),
+        });
+    }
+    let value = if action == Action::Modify {
+        Some(env.value.as_ref().ok_or(Error::ValueMissing)?)
+    } else {
+        None
+    };
+    let existed = match &path {
+        v1::AclPath::Whole => true,
+        v1::AclPath::Entry(s) => acl.get(s).is_some(),
+    };
+    let new_acl = v1::changed_acl(&policy.policy, &path, value)?;
+    let new_policy = twinwire_common::policy::policy_from_acl(&thing_id, &new_acl)?;
+    let cached = v1::cached(
+        &thing_id,
+        new_policy,
+        policy.stored.revision + 1,
+        &policy.stored.created,
+        now,
+    );
+    let new_twin = Twin {
+        thing: twin.thing.clone(),
+        revision: twin.revision + 1,
+        created: twin.created.clone(),
+        modified: now.to_owned(),
+    };
+    let (status, event) = match (action, existed) {
+        (Action::Delete, _) => (204, Action::Deleted),
+        (_, true) => (204, Action::Modified),
+        (_, false) => (201, Action::Created),
+    };
+    let event_value = value.cloned();
+    let record = EventRecord {
+        thing_id: thing_id.clone(),
+        topic: Topic::thing(
+            &topic.namespace,
+            &topic.name,
+            Channel::Twin,
+            Criterion::Events,
+            event,
+        )
+        .to_string(),
+        path: Pointer::parse(&env.path).to_string(),
+        headers: event_headers(&env.headers, &cmd.subjects, event, event_value.is_some()),
+        value: event_value.clone(),
+        revision: new_twin.revision,
+        timestamp: now.to_owned(),
+    };
+    let response_value = if status == 201 { event_value } else { None };
+    Ok(Handled {
+        response: success(
+            topic,
+            &env.path,
+            &env.headers,
+            &cmd.subjects,
+            status,
+            response_value,
+            Some(new_twin.revision),
+            None,
+            false,
+        ),
+        change: Some(Change {
+            thing_id,
+            twin: Some(new_twin),
+            new_policy: Some(cached),
+            event: record,
+        }),
     })
 }

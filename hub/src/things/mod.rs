@@ -3,3 +3,4 @@
 pub mod apply;
 pub mod command;
 pub mod twin;
+pub mod v1;
