@@ -88,6 +88,10 @@ pub enum Error {
     ServiceUnavailable(String),
     #[error("You made too many requests.")]
     TooManyRequests,
+    #[error("For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.")]
+    AcksWithoutResponse,
+    #[error("The timeout <{ms}ms> is not inside its allowed bounds <0ms - {max_ms}ms>")]
+    TimeoutInvalid { ms: u64, max_ms: u64 },
     #[error("An unknown error occurred.")]
     Internal(String),
 
@@ -279,6 +283,8 @@ impl Error {
             CommandTimeout(_) => (408, "command.timeout", d("Try increasing the command timeout.")),
             ServiceUnavailable(_) => (503, "gateway:service.unavailable", d("The service is temporarily unavailable; retry the request.")),
             TooManyRequests => (429, "too.many.requests", d("Try again soon.")),
+            TimeoutInvalid { .. } => (400, "timeout.invalid", d("Please choose a valid timeout.")),
+            AcksWithoutResponse => (400, "header.invalid", d("Please set 'requested-acks' to [] or 'response-required' to true.")),
             Internal(_) => (500, "gateway:internalerror", d("Please contact the service team.")),
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))

@@ -9,7 +9,7 @@ use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use twinwire_common::bus::{Delivery, JournalPos, Origin};
+use twinwire_common::bus::{Delivery, JournalPos, Origin, Reply};
 use twinwire_common::policy::EventView;
 use twinwire_common::protocol::{Envelope, Headers, StreamingKind, Topic};
 use twinwire_common::rql::PlaceholderSource;
@@ -32,6 +32,8 @@ pub struct Signal<'a> {
     pub twin: Option<&'a Twin>,
     pub pos: Option<JournalPos>,
     pub written_ms: u64,
+    /// Where receivers answer, for live signals that want a response.
+    pub reply: Option<Reply>,
 }
 
 /// What a set of subjects may see of the signal, and what it may read of the twin.
@@ -99,8 +101,16 @@ pub fn synthetic_thing(sig: &Signal) -> Value {
     if let Some(t) = sig.timestamp {
         m.insert("_modified".into(), Value::String(t.to_owned()));
     }
+    // Messages and live commands are not thing events: Ditto filters them against an empty thing
+    // (plus extra), so only placeholders and extraFields can match.
+    if matches!(
+        sig.kind,
+        StreamingKind::Messages | StreamingKind::LiveCommands
+    ) {
+        return Value::Object(Map::new());
+    }
     let mut thing = Value::Object(m);
-    if sig.kind == StreamingKind::Events {
+    if matches!(sig.kind, StreamingKind::Events | StreamingKind::LiveEvents) {
         if let Some(v) = sig.value {
             let v = if sig.topic.action == Some(twinwire_common::protocol::Action::Merged) {
                 strip_nulls(v)
@@ -262,6 +272,7 @@ pub fn fan_out(
                 written_ms: sig.written_ms,
                 exclude,
                 groups,
+                reply: sig.reply.clone(),
             },
         ));
     }

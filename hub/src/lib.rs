@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod live;
 pub mod metrics;
 pub mod policies;
 pub mod processor;

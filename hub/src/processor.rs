@@ -35,7 +35,7 @@ use twinwire_common::bus::{
 };
 use twinwire_common::policy::{EventView, Permission};
 use twinwire_common::protocol::{
-    error_envelope, Action, Criterion, Envelope, Group, StreamingKind, Topic,
+    error_envelope, Action, Channel, Criterion, Envelope, Group, StreamingKind, Topic,
 };
 use twinwire_common::things::FieldSelector;
 use twinwire_common::things::Pointer;
@@ -75,6 +75,10 @@ struct Item {
     response: Option<String>,
     accepted_ms: u64,
     event: Option<EventWithState>,
+    /// Deliveries of a live signal (not journaled: at most once, as in Ditto).
+    live: Vec<(String, Delivery)>,
+    /// The command was a live signal, so its sender matches the answer against a pending request.
+    live_signal: bool,
 }
 
 fn now_ms() -> u64 {
@@ -413,6 +417,7 @@ impl Processor {
                             session: j.origin.session,
                             frame: r.clone(),
                             pos: Some(pos),
+                            live: false,
                         },
                     ));
                 }
@@ -724,12 +729,15 @@ impl Processor {
                         session: it.origin.session,
                         frame: r.clone(),
                         pos,
+                        // A refused live signal settles the sender's pending request.
+                        live: it.live_signal,
                     },
                 ));
                 self.metrics
                     .command_latency
                     .observe(written_ms.saturating_sub(it.accepted_ms) as f64 / 1000.0);
             }
+            outputs.extend(it.live.iter().cloned());
             if let Some((ev, twin, policy)) = &it.event {
                 outputs.extend(self.fan_event(
                     ev,
@@ -798,6 +806,8 @@ impl Processor {
             response: None,
             accepted_ms: cmd.accepted_ms,
             event: None,
+            live: Vec::new(),
+            live_signal: false,
         };
         let respond = cmd.envelope.headers.response_required();
         let topic = match topic {
@@ -818,16 +828,30 @@ impl Processor {
                 return item;
             }
         };
-        let result = match (topic.group, topic.criterion) {
-            (Group::Things, Criterion::Commands) if topic.is_wildcard_name() => {
-                self.retrieve_things(cmd, &topic)
+        let result = match (topic.group, topic.channel, topic.criterion) {
+            (Group::Things, Some(Channel::Twin), Criterion::Commands)
+                if topic.is_wildcard_name() =>
+            {
+                self.retrieve_things(cmd, &topic).map(Some)
             }
-            (Group::Things, Criterion::Commands) => {
-                self.handle_thing(shard, cmd, &topic, now, writes, policy_updates, &mut item)
+            (Group::Things, Some(Channel::Twin), Criterion::Commands) => self
+                .handle_thing(shard, cmd, &topic, now, writes, policy_updates, &mut item)
+                .map(Some),
+            (
+                Group::Things,
+                Some(Channel::Live),
+                Criterion::Messages | Criterion::Commands | Criterion::Events,
+            ) => {
+                // Answered by whoever receives it; only a refusal is answered here.
+                item.live_signal = true;
+                self.handle_live(shard, cmd, &topic).map(|deliveries| {
+                    item.live = deliveries;
+                    None
+                })
             }
-            (Group::Policies, Criterion::Commands) => {
-                self.handle_policy(shard, cmd, &topic, now, writes, policy_updates)
-            }
+            (Group::Policies, _, Criterion::Commands) => self
+                .handle_policy(shard, cmd, &topic, now, writes, policy_updates)
+                .map(Some),
             _ => Err(Error::UnknownSignal {
                 topic: cmd.envelope.topic.clone(),
             }),
@@ -836,7 +860,7 @@ impl Processor {
             Ok(response) => {
                 self.metrics.commands.with_label_values(&["ok"]).inc();
                 if respond {
-                    item.response = Some(response);
+                    item.response = response;
                 }
             }
             Err(e) => {
@@ -912,6 +936,49 @@ impl Processor {
             item.event = Some((change.event, twin, policy));
         }
         Ok(handled.response.to_json_string())
+    }
+
+    /// A message, live command or live event: authorized against the thing's policy and fanned out.
+    fn handle_live(
+        &mut self,
+        shard: u32,
+        cmd: &BusCommand,
+        topic: &Topic,
+    ) -> Result<Vec<(String, Delivery)>, Error> {
+        let thing_id = topic.entity_id();
+        let twin = self
+            .twins
+            .get(&shard)
+            .and_then(|c| c.get(&thing_id))
+            .cloned()
+            .flatten();
+        let policy = twin
+            .as_ref()
+            .and_then(|t| t.policy_id())
+            .and_then(|p| self.policies.get(p));
+        let mut evaluations = 0;
+        let out = crate::live::handle(
+            cmd,
+            topic,
+            twin.as_deref(),
+            policy.as_deref(),
+            &self.registry,
+            self.cfg.limits.message_bytes,
+            &mut evaluations,
+        );
+        self.metrics.filter_evaluations.inc_by(evaluations);
+        if let Ok(d) = &out {
+            let kind = match topic.criterion {
+                Criterion::Messages => "message",
+                Criterion::Commands => "live_command",
+                _ => "live_event",
+            };
+            self.metrics
+                .deliveries
+                .with_label_values(&[kind])
+                .inc_by(d.len() as u64);
+        }
+        out
     }
 
     /// A policies command; policies live in the shard of their own id.
@@ -1066,6 +1133,7 @@ impl Processor {
             twin,
             pos,
             written_ms: now_ms(),
+            reply: None,
         };
         let vis = EventVisibility {
             policy,

@@ -155,3 +155,70 @@ async fn ditto_js_client_sees_partial_events_for_partial_read_and_nothing_withou
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ditto_js_live_client_gets_answers_from_a_device_on_the_other_node() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut alice = c.connect(0, "alice").await;
+    let r = alice
+        .request(serde_json::json!({"topic": "org.example/js-live/things/twin/commands/create", "path": "/", "value": {"attributes": {"on": true}}}))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    // A device on node 2: plain WebSocket, answers messages and live commands by hand.
+    let mut dev = c.connect(1, "alice").await;
+    dev.subscribe("START-SEND-MESSAGES", "START-SEND-MESSAGES:ACK")
+        .await;
+    dev.subscribe("START-SEND-LIVE-COMMANDS", "START-SEND-LIVE-COMMANDS:ACK")
+        .await;
+    let device = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let m = dev.recv_json().await;
+            seen.push(m["topic"].clone());
+            let cid = m["headers"]["correlation-id"].clone();
+            let answer = if m["topic"].as_str().unwrap().contains("/messages/") {
+                serde_json::json!({"topic": m["topic"], "headers": {"correlation-id": cid, "content-type": "application/json"}, "path": "/outbox/messages/ask", "value": {"answer": 42}, "status": 200})
+            } else {
+                serde_json::json!({"topic": m["topic"], "headers": {"correlation-id": cid, "content-type": "application/json"}, "path": "/",
+                    "value": {"thingId": "org.example:js-live", "attributes": {"on": "from-device"}}, "status": 200})
+            };
+            dev.send_json(&answer).await;
+        }
+        seen
+    });
+    let node1 = format!("127.0.0.1:{}", c.gateways[0].http_port);
+    let lines = tokio::task::spawn_blocking(move || {
+        run_scenario(
+            "live",
+            &[("NODE1", node1), ("THING_ID", "org.example:js-live".into())],
+        )
+    })
+    .await
+    .unwrap();
+    let seen = device.await.unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            Value::from("org.example/js-live/things/live/messages/ask"),
+            Value::from("org.example/js-live/things/live/commands/retrieve")
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("error").is_none() && l.get("unhandledRejection").is_none()),
+        "{lines:?}"
+    );
+    let m = step(&lines, "message");
+    assert_eq!(
+        (m[0]["status"].clone(), m[0]["body"].clone()),
+        (Value::from(200), serde_json::json!({"answer": 42})),
+        "{lines:?}"
+    );
+    let g = step(&lines, "liveGet");
+    assert_eq!(
+        g[0]["attributes"],
+        serde_json::json!({"on": "from-device"}),
+        "{lines:?}"
+    );
+}

@@ -5,5 +5,7 @@ pub mod schema;
 pub mod shard;
 
 pub use keys::{Keys, HUB_GROUP};
-pub use schema::{BusCommand, Delivery, JournalPos, Origin, SubChange, SubRecord, CMD_FIELD};
+pub use schema::{
+    BusCommand, Delivery, JournalPos, Origin, Reply, SubChange, SubRecord, CMD_FIELD,
+};
 pub use shard::{shard_of, DEFAULT_SHARDS};

@@ -76,14 +76,25 @@ pub fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
+/// Where the answer to a delivered live signal goes: the session (or HTTP request) that sent it,
+/// and its correlation-id. Receivers keep it to route their response straight to the sender's
+/// node, as Ditto's per-session acknowledgement forwarder does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub origin: Origin,
+    pub correlation_id: String,
+}
+
 /// One entry of a node's delivery stream `tw:node:<n>`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// The answer to one signal, for one session.
+    /// The answer to one signal, for one session. `live` marks answers from other sessions (live
+    /// responses, acknowledgements), which the receiving session matches against what it asked.
     Response {
         session: u64,
         frame: String,
         pos: Option<JournalPos>,
+        live: bool,
     },
     /// One signal for every session of the listed subscription groups (see [`SubRecord::group_key`]):
     /// each entry pairs group keys with the frame their sessions see. `exclude` is the session that
@@ -94,6 +105,8 @@ pub enum Delivery {
         written_ms: u64,
         exclude: Option<u64>,
         groups: Vec<(Vec<String>, String)>,
+        /// Where receivers send their answer (live signals that want a response).
+        reply: Option<Reply>,
     },
     /// Close a session, with a WebSocket close code and reason, after sending an optional frame.
     Close {
@@ -115,6 +128,10 @@ mod field {
     pub const REASON: &str = "r";
     pub const GROUPS: &str = "g";
     pub const EXCLUDE: &str = "e";
+    pub const LIVE: &str = "l";
+    pub const REPLY_NODE: &str = "rn";
+    pub const REPLY_SESSION: &str = "rs";
+    pub const REPLY_CID: &str = "rc";
 }
 
 /// Why a delivery entry could not be decoded.
@@ -131,11 +148,15 @@ impl Delivery {
                 session,
                 frame,
                 pos,
+                live,
             } => {
                 f.push((field::KIND.into(), "r".into()));
                 f.push((field::SESSION.into(), session.to_string()));
                 if let Some(p) = pos {
                     f.push((field::POS.into(), p.to_string()));
+                }
+                if *live {
+                    f.push((field::LIVE.into(), "1".into()));
                 }
                 f.push((field::FRAME.into(), frame.clone()));
             }
@@ -145,7 +166,13 @@ impl Delivery {
                 written_ms,
                 exclude,
                 groups,
+                reply,
             } => {
+                if let Some(r) = reply {
+                    f.push((field::REPLY_NODE.into(), r.origin.node.clone()));
+                    f.push((field::REPLY_SESSION.into(), r.origin.session.to_string()));
+                    f.push((field::REPLY_CID.into(), r.correlation_id.clone()));
+                }
                 f.push((field::KIND.into(), "f".into()));
                 f.push((field::STREAM.into(), kind.as_str().into()));
                 if let Some(p) = pos {
@@ -193,6 +220,8 @@ impl Delivery {
         let mut code = None;
         let mut reason = String::new();
         let mut exclude = None;
+        let mut live = false;
+        let (mut reply_node, mut reply_session, mut reply_cid) = (None, None, None);
         let mut group_keys: Vec<(usize, Vec<String>)> = Vec::new();
         let mut group_frames: Vec<(usize, String)> = Vec::new();
         for (k, v) in fields {
@@ -212,6 +241,12 @@ impl Delivery {
                 field::EXCLUDE => {
                     exclude = Some(v.parse::<u64>().map_err(|_| err("excluded session"))?)
                 }
+                field::LIVE => live = v == "1",
+                field::REPLY_NODE => reply_node = Some(v),
+                field::REPLY_SESSION => {
+                    reply_session = Some(v.parse::<u64>().map_err(|_| err("reply session"))?)
+                }
+                field::REPLY_CID => reply_cid = Some(v),
                 other => {
                     let (prefix, idx) = other.split_at(1);
                     let idx: usize = idx.parse().map_err(|_| err("field name"))?;
@@ -235,6 +270,7 @@ impl Delivery {
                 session: session.ok_or_else(|| err("missing session"))?,
                 frame: frame.ok_or_else(|| err("missing frame"))?,
                 pos,
+                live,
             }),
             Some("f") => {
                 group_keys.sort_by_key(|g| g.0);
@@ -252,12 +288,21 @@ impl Delivery {
                     .zip(group_frames)
                     .map(|((_, s), (_, f))| (s, f))
                     .collect();
+                let reply = match (reply_node, reply_session, reply_cid) {
+                    (Some(node), Some(session), Some(correlation_id)) => Some(Reply {
+                        origin: Origin { node, session },
+                        correlation_id,
+                    }),
+                    (None, None, None) => None,
+                    _ => return Err(err("incomplete reply address")),
+                };
                 Ok(Delivery::Fanout {
                     kind: stream.ok_or_else(|| err("missing kind"))?,
                     pos,
                     written_ms: time,
                     exclude,
                     groups,
+                    reply,
                 })
             }
             Some("c") => Ok(Delivery::Close {
@@ -459,11 +504,13 @@ mod tests {
                 session: 42,
                 frame: "{\"a\":1}".into(),
                 pos: None,
+                live: false,
             },
             Delivery::Response {
                 session: 42,
                 frame: "x".into(),
                 pos,
+                live: true,
             },
             Delivery::Fanout {
                 kind: StreamingKind::Events,
@@ -474,6 +521,7 @@ mod tests {
                     (vec!["a1".into(), "b2".into()], "f0".into()),
                     (vec!["c3".into()], "f1".into()),
                 ],
+                reply: None,
             },
             Delivery::Fanout {
                 kind: StreamingKind::Messages,
@@ -481,6 +529,13 @@ mod tests {
                 written_ms: 0,
                 exclude: None,
                 groups: vec![],
+                reply: Some(Reply {
+                    origin: Origin {
+                        node: "n1".into(),
+                        session: 9,
+                    },
+                    correlation_id: "c-1".into(),
+                }),
             },
             Delivery::Close {
                 session: 5,

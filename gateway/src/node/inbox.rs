@@ -116,25 +116,29 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
             session,
             frame,
             pos,
+            live,
         } => {
             if pos.is_some_and(|p| dedup.check(p, true)) {
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
             let frame = ByteString::from(frame);
-            node.registry.with(|r| {
-                if let Some(h) = r.sessions.get(&session) {
-                    deliver(
-                        node,
-                        h,
-                        Deliver {
-                            frame,
-                            kind: None,
-                            written_ms: 0,
-                        },
-                    );
-                }
-            });
+            let handle = node.registry.get(session);
+            match handle {
+                Some(h) => deliver(
+                    node,
+                    &h,
+                    Deliver {
+                        frame,
+                        kind: None,
+                        written_ms: 0,
+                        reply: None,
+                        live,
+                    },
+                ),
+                // Not a session: an HTTP request waiting for its answer, if it has not given up.
+                None => node.complete_waiter(session, frame),
+            }
         }
         Delivery::Fanout {
             kind,
@@ -142,6 +146,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
             written_ms,
             exclude,
             groups,
+            reply,
         } => {
             if pos.is_some_and(|p| dedup.check(p, false)) {
                 node.metrics.deliveries_deduplicated.inc();
@@ -172,6 +177,8 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                                         frame: frame.clone(),
                                         kind: Some(kind),
                                         written_ms,
+                                        reply: reply.clone(),
+                                        live: false,
                                     },
                                 );
                             }

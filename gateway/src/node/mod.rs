@@ -29,6 +29,10 @@ pub struct Node {
     /// The last Redis round trip of the liveness loop succeeded.
     pub redis_ok: AtomicBool,
     next_id: AtomicU64,
+    /// HTTP requests waiting for their answer from the bus, by request id.
+    waiters: parking_lot::Mutex<
+        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<bytestring::ByteString>>,
+    >,
 }
 
 impl Node {
@@ -50,12 +54,31 @@ impl Node {
             draining: AtomicBool::new(false),
             redis_ok: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            waiters: Default::default(),
         }
     }
 
     /// A node-unique id for a session or an HTTP request awaiting an answer.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers an HTTP request waiting for the answer addressed to `id`.
+    pub fn add_waiter(&self, id: u64) -> tokio::sync::oneshot::Receiver<bytestring::ByteString> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters.lock().insert(id, tx);
+        rx
+    }
+
+    pub fn remove_waiter(&self, id: u64) {
+        self.waiters.lock().remove(&id);
+    }
+
+    /// Hands an answer to the HTTP request `id`; the first answer wins, later ones are dropped.
+    pub fn complete_waiter(&self, id: u64, frame: bytestring::ByteString) {
+        if let Some(tx) = self.waiters.lock().remove(&id) {
+            let _ = tx.send(frame);
+        }
     }
 
     pub fn ready(&self) -> bool {

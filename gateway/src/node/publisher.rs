@@ -17,6 +17,8 @@ const MAX_BATCH: usize = 512;
 /// Approximate bound on the subscription-change stream; hubs load the hashes on start, so the
 /// stream only has to cover the time a running hub may lag behind.
 const SUBS_STREAM_MAXLEN: usize = 1_000_000;
+/// Approximate bound of a node's delivery stream (the hubs use the same).
+const NODE_STREAM_MAXLEN: usize = 200_000;
 
 /// One write to the bus.
 #[derive(Debug, Clone)]
@@ -49,6 +51,11 @@ pub enum BusWrite {
     },
     /// This node leaves: drop its subscriptions and tell the hubs.
     Deregister,
+    /// A delivery for another node (a live response or acknowledgement for its sender).
+    Deliver {
+        node: String,
+        delivery: twinwire_common::bus::Delivery,
+    },
 }
 
 type Done = oneshot::Sender<Result<(), GatewayError>>;
@@ -224,6 +231,22 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
                 .arg("MINID")
                 .arg(min_id)
                 .ignore();
+        }
+        BusWrite::Deliver {
+            node: target,
+            delivery,
+        } => {
+            let c = pipe
+                .cmd("XADD")
+                .arg(keys.node(target))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(NODE_STREAM_MAXLEN)
+                .arg("*");
+            for (k, v) in delivery.to_fields() {
+                c.arg(k).arg(v);
+            }
+            c.ignore();
         }
         BusWrite::Deregister => {
             pipe.cmd("DEL").arg(keys.subs_hash(node)).ignore();

@@ -110,7 +110,22 @@ impl WsSession {
                 h,
             );
         }
-        match self.route(&topic, &env) {
+        // A response from the client: the answer to a live signal it received.
+        if env.is_response() && topic.group == Group::Things && topic.channel == Some(Channel::Live)
+        {
+            return self.forward_answer(env);
+        }
+        let routed = self.route(&topic, &env).and_then(|shard| {
+            self.check_headers(&env)?;
+            // The sender of a live command or message waits for its answer here.
+            let live_request = topic.channel == Some(Channel::Live)
+                && matches!(topic.criterion, Criterion::Messages | Criterion::Commands);
+            if live_request && env.headers.response_required() {
+                self.expect_answer(ctx, &topic, &env)?;
+            }
+            Ok(shard)
+        });
+        match routed {
             Ok(shard) => self.forward(shard, topic, env, ctx),
             Err(e) => {
                 if env.headers.response_required() {
@@ -119,6 +134,20 @@ impl WsSession {
                 }
             }
         }
+    }
+
+    /// The WebSocket's header rules (reference §7): asking for acknowledgements while refusing a
+    /// response is contradictory and refused.
+    fn check_headers(&self, env: &Envelope) -> Result<(), Error> {
+        let wants_acks = match env.headers.get(names::REQUESTED_ACKS) {
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(serde_json::Value::String(s)) => !s.trim().is_empty() && s.trim() != "[]",
+            _ => false,
+        };
+        if wants_acks && !env.headers.response_required() {
+            return Err(Error::AcksWithoutResponse);
+        }
+        Ok(())
     }
 
     /// The shard a signal goes to, or why it cannot be accepted here.
@@ -157,6 +186,13 @@ impl WsSession {
             (Group::Policies, None, Criterion::Commands) if !env.is_response() => {
                 Ok(shard_of(&entity(topic)?, shards))
             }
+            // Messages, live commands and live events go through the thing's shard, whose owner
+            // holds the policy.
+            (
+                Group::Things,
+                Some(Channel::Live),
+                Criterion::Messages | Criterion::Commands | Criterion::Events,
+            ) if !env.is_response() => Ok(shard_of(&entity(topic)?, shards)),
             _ => Err(Error::UnknownSignal {
                 topic: env.topic.clone(),
             }),

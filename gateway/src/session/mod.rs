@@ -4,6 +4,7 @@
 //! consumer, which is closed rather than allowed to slow anyone else.
 
 mod inbound;
+mod live;
 mod subscriptions;
 
 use crate::auth::AuthContext;
@@ -38,6 +39,11 @@ pub struct Deliver {
     pub kind: Option<StreamingKind>,
     /// When the hub wrote it, ms since the epoch (0 if unknown).
     pub written_ms: u64,
+    /// For a live signal that wants an answer: where this session's response goes.
+    pub reply: Option<twinwire_common::bus::Reply>,
+    /// An answer from another session (live response, acknowledgement), to be matched against
+    /// what this session asked before it is written.
+    pub live: bool,
 }
 
 /// Orders from the node to a session.
@@ -92,6 +98,8 @@ pub struct WsSession {
     outq: VecDeque<Out>,
     writing: bool,
     closing: bool,
+    /// Live requests waiting for answers, and where answers to received live signals go.
+    live: live::LiveState,
 }
 
 impl WsSession {
@@ -122,6 +130,7 @@ impl WsSession {
                 outq: VecDeque::new(),
                 writing: false,
                 closing: false,
+                live: live::LiveState::default(),
             }
         })
     }
@@ -376,6 +385,12 @@ impl Handler<Deliver> for WsSession {
             if !self.subscribed(kind) {
                 return;
             }
+        }
+        if msg.live {
+            return self.on_live_answer(msg.frame, ctx);
+        }
+        if let Some(reply) = msg.reply {
+            self.remember_reply(reply);
         }
         let label = match msg.kind {
             None => "response",

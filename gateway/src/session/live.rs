@@ -1,0 +1,373 @@
+//! Live signals from one session's side (reference §6.2, §6.3). As a sender, the session owns its
+//! pending requests: the first fitting answer is written to the client, later ones are dropped, an
+//! answer of the wrong kind is discarded (and named in the 408), and when the timeout passes the
+//! client gets `command.timeout`. As a receiver, it remembers where each received signal's answer
+//! goes (Ditto's acknowledgement forwarder), so a device's response travels straight to the
+//! sender's node without passing a hub.
+
+use super::WsSession;
+use crate::node::publisher::BusWrite;
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use twinwire_common::bus::{Delivery, Origin, Reply};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{Action, Criterion, Envelope, Headers, Topic};
+use twinwire_common::things::{Pointer, ThingResource};
+use twinwire_common::Error;
+
+/// How long a received signal's reply address is kept (Ditto's forwarder fallback timeout).
+const FORWARDER_TTL: Duration = Duration::from_secs(65);
+/// Reply addresses kept per session at most; beyond it the oldest expired ones are dropped first.
+const MAX_FORWARDERS: usize = 4096;
+/// Requests a session may have waiting for answers at once.
+const MAX_PENDING: usize = 4096;
+
+/// A live request waiting for its answer.
+pub(super) struct Pending {
+    topic: Topic,
+    path: Pointer,
+    timeout_ms: u64,
+    /// Why the last answer was discarded, for the 408's description.
+    invalid: Option<String>,
+    timer: SpawnHandle,
+}
+
+#[derive(Default)]
+pub(super) struct LiveState {
+    pending: HashMap<String, Pending>,
+    forwarders: HashMap<String, (Origin, Instant)>,
+}
+
+/// Parses Ditto's `timeout` header: a number with an optional unit `ms`, `s` or `m` (seconds
+/// when none).
+pub fn parse_timeout(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+/// The timeout of a signal: its header, at most `max`, `max` by default.
+pub fn timeout_of(headers: &Headers, max: Duration) -> Result<Duration, Error> {
+    match headers.get_str(names::TIMEOUT) {
+        None => Ok(max),
+        Some(v) => match parse_timeout(&v) {
+            Some(t) if t <= max => Ok(t),
+            Some(t) => Err(Error::TimeoutInvalid {
+                ms: t.as_millis() as u64,
+                max_ms: max.as_millis() as u64,
+            }),
+            None => Err(Error::HeaderInvalid {
+                name: names::TIMEOUT.into(),
+                value: v.into_owned(),
+                kind: "duration".into(),
+            }),
+        },
+    }
+}
+
+/// Ditto's type name of a thing command or response (`things.commands:retrieveThing`), for the
+/// description of a discarded answer.
+fn type_name(topic: &Topic, path: &str, response: bool) -> String {
+    if topic.criterion == Criterion::Messages {
+        let which = if path.contains("/features/") {
+            "Feature"
+        } else {
+            "Thing"
+        };
+        return format!(
+            "messages.{}:send{which}Message",
+            if response { "responses" } else { "commands" }
+        );
+    }
+    if topic.criterion == Criterion::Errors {
+        return "things.errors:thing".into();
+    }
+    let noun = match ThingResource::parse(path) {
+        Ok(ThingResource::Thing) => "Thing",
+        Ok(ThingResource::PolicyId) => "PolicyId",
+        Ok(ThingResource::Definition) => "ThingDefinition",
+        Ok(ThingResource::Attributes) => "Attributes",
+        Ok(ThingResource::Attribute(_)) => "Attribute",
+        Ok(ThingResource::Features) => "Features",
+        Ok(ThingResource::Feature(_)) => "Feature",
+        Ok(ThingResource::FeatureDefinition(_)) => "FeatureDefinition",
+        Ok(ThingResource::FeatureProperties(_)) => "FeatureProperties",
+        Ok(ThingResource::FeatureProperty(..)) => "FeatureProperty",
+        Ok(ThingResource::FeatureDesiredProperties(_)) => "FeatureDesiredProperties",
+        Ok(ThingResource::FeatureDesiredProperty(..)) => "FeatureDesiredProperty",
+        Err(_) => "Thing",
+    };
+    let action = topic.action.map(Action::as_str).unwrap_or("unknown");
+    format!(
+        "things.{}:{action}{noun}",
+        if response { "responses" } else { "commands" }
+    )
+}
+
+/// Ditto's `CommandAndCommandResponseMatchingValidator`: same entity, a related type (or an
+/// error), same resource path. `Err` carries the detail named in the 408.
+fn validate(request: &Pending, answer: &Envelope) -> Result<(), String> {
+    let Ok(t) = Topic::parse(&answer.topic) else {
+        return Err(format!(
+            "The topic path <{}> of the live response is not valid.",
+            answer.topic
+        ));
+    };
+    if t.namespace != request.topic.namespace || t.name != request.topic.name {
+        return Err(format!(
+            "Entity ID of live response <{}> differs from entity ID of command <{}>.",
+            t.entity_id(),
+            request.topic.entity_id()
+        ));
+    }
+    if t.criterion == Criterion::Errors {
+        return Ok(());
+    }
+    let related = match request.topic.criterion {
+        Criterion::Messages => {
+            t.criterion == Criterion::Messages && t.subject == request.topic.subject
+        }
+        _ => t.criterion == Criterion::Commands && t.action == request.topic.action,
+    };
+    if !related {
+        return Err(format!(
+            "Type of live response <{}> is not related to type of command <{}>.",
+            type_name(&t, &answer.path, true),
+            type_name(&request.topic, &request.path.to_string(), false)
+        ));
+    }
+    // Message answers may name the inbox or the outbox; commands must answer on the same path.
+    if request.topic.criterion != Criterion::Messages
+        && Pointer::parse(&answer.path) != request.path
+    {
+        return Err(format!(
+            "Resource path of live response <{}> differs from resource path of command <{}>.",
+            Pointer::parse(&answer.path),
+            request.path
+        ));
+    }
+    Ok(())
+}
+
+impl WsSession {
+    /// Registers a live request that wants an answer; `Err` when its headers are refused.
+    pub(super) fn expect_answer(
+        &mut self,
+        ctx: &mut Context<Self>,
+        topic: &Topic,
+        env: &Envelope,
+    ) -> Result<(), Error> {
+        let max = Duration::from_millis(self.node.config.ws.command_timeout_ms);
+        let timeout = timeout_of(&env.headers, max)?;
+        if timeout.is_zero() {
+            return Err(Error::HeaderInvalid {
+                name: names::TIMEOUT.into(),
+                value: "0".into(),
+                kind: "timeout for a signal that requires a response".into(),
+            });
+        }
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return Ok(());
+        };
+        if self.live.pending.len() >= MAX_PENDING {
+            return Err(Error::TooManyRequests);
+        }
+        let key = cid.clone();
+        let timer = ctx.run_later(timeout, move |act, ctx| act.live_timed_out(ctx, &key));
+        if let Some(old) = self.live.pending.insert(
+            cid,
+            Pending {
+                topic: topic.clone(),
+                path: Pointer::parse(&env.path),
+                timeout_ms: timeout.as_millis() as u64,
+                invalid: None,
+                timer,
+            },
+        ) {
+            ctx.cancel_future(old.timer);
+        }
+        Ok(())
+    }
+
+    fn live_timed_out(&mut self, ctx: &mut Context<Self>, cid: &str) {
+        let Some(p) = self.live.pending.remove(cid) else {
+            return;
+        };
+        let mut h = Headers::new();
+        h.insert(names::CORRELATION_ID, cid.to_owned());
+        let err = Error::CommandTimeout(p.timeout_ms);
+        let mut env = twinwire_common::protocol::error_envelope(&err, Some(&p.topic), h);
+        if let (Some(detail), Some(v)) = (p.invalid, env.value.as_mut()) {
+            v["description"] = format!("Received no appropriate live response within the specified timeout. An invalid response was received, though: {detail}").into();
+        }
+        self.send_text(ctx, env.to_json_string().into(), "error");
+    }
+
+    /// An answer from another session (or a hub's refusal) to one of this session's requests.
+    pub(super) fn on_live_answer(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
+        let Ok(env) = Envelope::parse(&frame) else {
+            return;
+        };
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return;
+        };
+        let Some(p) = self.live.pending.get_mut(&cid) else {
+            // Late, or a second answer: only the first one reaches the client (Ditto).
+            return;
+        };
+        match validate(p, &env) {
+            Ok(()) => {
+                if let Some(p) = self.live.pending.remove(&cid) {
+                    ctx.cancel_future(p.timer);
+                }
+                self.send_text(ctx, frame, "response");
+            }
+            Err(detail) => {
+                tracing::debug!(session = self.id, %detail, "discarding an invalid live response");
+                p.invalid = Some(detail);
+            }
+        }
+    }
+
+    /// Keeps where the answer to a received live signal goes.
+    pub(super) fn remember_reply(&mut self, reply: Reply) {
+        let now = Instant::now();
+        if self.live.forwarders.len() >= MAX_FORWARDERS {
+            self.live.forwarders.retain(|_, (_, until)| *until > now);
+            if self.live.forwarders.len() >= MAX_FORWARDERS {
+                return;
+            }
+        }
+        self.live
+            .forwarders
+            .insert(reply.correlation_id, (reply.origin, now + FORWARDER_TTL));
+    }
+
+    /// A response from this session's client to a live signal it received: sent to the sender's
+    /// node. Answers to nothing this session received are dropped, as Ditto drops them.
+    pub(super) fn forward_answer(&mut self, env: Envelope) {
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return;
+        };
+        let Some((origin, until)) = self.live.forwarders.remove(&cid) else {
+            tracing::debug!(
+                session = self.id,
+                cid,
+                "dropping a response nobody waits for"
+            );
+            return;
+        };
+        if until < Instant::now() {
+            return;
+        }
+        let delivery = Delivery::Response {
+            session: origin.session,
+            frame: env.to_json_string(),
+            pos: None,
+            live: true,
+        };
+        if let Err(e) = self.node.publisher.write_unconfirmed(BusWrite::Deliver {
+            node: origin.node,
+            delivery,
+        }) {
+            tracing::warn!(session = self.id, error = %e, "could not forward a live response");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_like_dittos_durations() {
+        let table = [
+            ("10", Some(10_000)),
+            ("10s", Some(10_000)),
+            ("500ms", Some(500)),
+            ("1m", Some(60_000)),
+            ("0", Some(0)),
+            ("x", None),
+            ("-1", None),
+            ("5h", None),
+        ];
+        for (v, ms) in table {
+            assert_eq!(parse_timeout(v).map(|d| d.as_millis() as u64), ms, "{v}");
+        }
+        let mut h = Headers::new();
+        h.insert("timeout", "61s");
+        assert!(matches!(
+            timeout_of(&h, Duration::from_secs(60)),
+            Err(Error::TimeoutInvalid {
+                ms: 61_000,
+                max_ms: 60_000
+            })
+        ));
+    }
+
+    fn pending(topic: &str, path: &str) -> Pending {
+        // A SpawnHandle is only a number; the default one is never cancelled here.
+        Pending {
+            topic: Topic::parse(topic).unwrap(),
+            path: Pointer::parse(path),
+            timeout_ms: 1,
+            invalid: None,
+            timer: SpawnHandle::default(),
+        }
+    }
+
+    fn answer(topic: &str, path: &str) -> Envelope {
+        Envelope {
+            topic: topic.into(),
+            path: path.into(),
+            status: Some(200),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn answers_must_fit_the_request_as_ditto_validates_them() {
+        let retrieve = pending("a/b/things/live/commands/retrieve", "/");
+        assert!(validate(&retrieve, &answer("a/b/things/live/commands/retrieve", "/")).is_ok());
+        assert!(validate(&retrieve, &answer("a/b/things/live/errors", "/")).is_ok());
+        let e = validate(
+            &retrieve,
+            &answer("a/b/things/live/commands/modify", "/attributes/x"),
+        )
+        .unwrap_err();
+        assert_eq!(e, "Type of live response <things.responses:modifyAttribute> is not related to type of command <things.commands:retrieveThing>.");
+        assert!(
+            validate(&retrieve, &answer("a/c/things/live/commands/retrieve", "/"))
+                .unwrap_err()
+                .starts_with("Entity ID")
+        );
+        assert!(validate(
+            &retrieve,
+            &answer("a/b/things/live/commands/retrieve", "/attributes")
+        )
+        .unwrap_err()
+        .starts_with("Resource path"));
+        let msg = pending("a/b/things/live/messages/ask", "/inbox/messages/ask");
+        assert!(validate(
+            &msg,
+            &answer("a/b/things/live/messages/ask", "/outbox/messages/ask")
+        )
+        .is_ok());
+        assert!(validate(
+            &msg,
+            &answer("a/b/things/live/messages/other", "/inbox/messages/other")
+        )
+        .is_err());
+    }
+}

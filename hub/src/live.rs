@@ -1,0 +1,272 @@
+//! Messages, live commands and live events (reference §6): routed through the thing's shard, whose
+//! owner holds the policy. The sender needs WRITE on the `message:` resource (messages), or the
+//! permission the twin command would need (live commands), or WRITE on the changed path (live
+//! events); receivers need READ there, granted and not revoked (Ditto `LiveSignalEnforcement`).
+//! Nothing is stored: delivery is at most once, as in Ditto. Signals that want an answer carry a
+//! reply address, so the receiving session sends its response straight to the sender's node.
+
+use crate::fanout::{fan_out, Signal, Visibility};
+use crate::policies::CachedPolicy;
+use crate::registry::Registry;
+use crate::things::twin::Twin;
+use serde_json::Value;
+use twinwire_common::bus::{BusCommand, Delivery, Reply};
+use twinwire_common::policy::{EventView, Permission};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{Action, Criterion, Envelope, StreamingKind, Topic};
+use twinwire_common::things::{Pointer, ThingResource};
+use twinwire_common::Error;
+
+/// What a live signal addresses, for permission checks: a `message:` or a `thing:` path.
+struct Target {
+    rtype: &'static str,
+    path: String,
+}
+
+fn send_not_allowed(thing_id: &str) -> Error {
+    Error::Policy {
+        status: 403,
+        code: "messages:send.notallowed".into(),
+        message: format!("You are not allowed to send messages for the Thing with id '{thing_id}'!"),
+        description: Some(
+            "Please make sure that the Thing exists and that you have WRITE permissions on the message resource in the policy of the Thing."
+                .into(),
+        ),
+    }
+}
+
+/// Checks a message's path against its topic: `/inbox|outbox/messages/<subject>`, optionally
+/// below `/features/<id>`.
+fn message_target(topic: &Topic, path: &str) -> Result<Target, Error> {
+    let subject = topic.subject.as_deref().unwrap_or_default();
+    let p = path.trim_start_matches('/');
+    let rest = match p.strip_prefix("features/") {
+        Some(r) => r.split_once('/').map(|(_, r)| r).unwrap_or(""),
+        None => p,
+    };
+    let ok = ["inbox/messages/", "outbox/messages/"]
+        .iter()
+        .any(|prefix| rest.strip_prefix(prefix) == Some(subject));
+    if !ok {
+        return Err(Error::UnknownPath {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Target {
+        rtype: "message",
+        path: format!("/{p}"),
+    })
+}
+
+/// Ditto's message payload limit, measured like its size validator (characters of the payload).
+fn check_message_size(value: Option<&Value>, max: usize) -> Result<(), Error> {
+    let size = value.map(|v| match v {
+        Value::String(s) => s.chars().count(),
+        other => other.to_string().chars().count(),
+    });
+    match size {
+        Some(n) if n > max => Err(Error::Policy {
+            status: 413,
+            code: "messages:payload.toolarge".into(),
+            message: format!(
+                "The message payload size of '{}' kB exceeds the maximal allowed size of '{}' kB.",
+                twinwire_common::format::java_number(n as f64 / 1024.0),
+                twinwire_common::format::java_number(max as f64 / 1024.0)
+            ),
+            description: Some(
+                "Reduce the message payload in the bounds of the specified limit".into(),
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+struct LiveVisibility<'a> {
+    policy: &'a CachedPolicy,
+    rtype: &'static str,
+    path: &'a str,
+}
+
+impl Visibility for LiveVisibility<'_> {
+    fn view(&self, subjects: &[String]) -> EventView {
+        if self
+            .policy
+            .enforcer
+            .can_receive_live(subjects, self.rtype, self.path)
+        {
+            EventView::Full
+        } else {
+            EventView::Hidden
+        }
+    }
+    fn readable(&self, subjects: &[String], path: &Pointer, value: &Value) -> Option<Value> {
+        self.policy
+            .enforcer
+            .readable_view(subjects, "thing", &path.to_string(), value)
+    }
+}
+
+/// Authorizes a live signal and returns its deliveries (one per node with receivers).
+pub fn handle(
+    cmd: &BusCommand,
+    topic: &Topic,
+    twin: Option<&Twin>,
+    policy: Option<&CachedPolicy>,
+    registry: &Registry,
+    max_message_bytes: usize,
+    filter_evaluations: &mut u64,
+) -> Result<Vec<(String, Delivery)>, Error> {
+    let env = &cmd.envelope;
+    let thing_id = topic.entity_id();
+    let subjects = &cmd.subjects;
+    let (kind, target) = match topic.criterion {
+        Criterion::Messages => (StreamingKind::Messages, message_target(topic, &env.path)?),
+        Criterion::Commands => {
+            let resource = ThingResource::parse(&env.path)?;
+            if topic.action == Some(Action::Create) {
+                return Err(Error::Policy {
+                    status: 405,
+                    code: "things:thing.notcreatable".into(),
+                    message: "Thing could not be created via channel <live>.".into(),
+                    description: Some("Creating a thing via <live> channel is not supported. If you want to create a digital twin instead, please use channel <twin>.".into()),
+                });
+            }
+            let _ = resource;
+            (
+                StreamingKind::LiveCommands,
+                Target {
+                    rtype: "thing",
+                    path: Pointer::parse(&env.path).to_string(),
+                },
+            )
+        }
+        Criterion::Events => {
+            ThingResource::parse(&env.path)?;
+            (
+                StreamingKind::LiveEvents,
+                Target {
+                    rtype: "thing",
+                    path: Pointer::parse(&env.path).to_string(),
+                },
+            )
+        }
+        _ => {
+            return Err(Error::UnknownSignal {
+                topic: env.topic.clone(),
+            })
+        }
+    };
+    // Without a twin there is no policy, and nobody may send anything about it.
+    let (Some(twin), Some(policy)) = (twin, policy) else {
+        return Err(match kind {
+            StreamingKind::Messages => send_not_allowed(&thing_id),
+            _ => Error::ThingNotFound(thing_id),
+        });
+    };
+    let enforcer = &policy.enforcer;
+    let allowed = match (kind, topic.action) {
+        (StreamingKind::LiveCommands, Some(Action::Retrieve)) => {
+            enforcer.has_partial(subjects, "thing", &target.path, Permission::Read)
+        }
+        _ => enforcer.has_unrestricted(subjects, target.rtype, &target.path, Permission::Write),
+    };
+    if !allowed {
+        return Err(match kind {
+            StreamingKind::Messages => send_not_allowed(&thing_id),
+            _ if !enforcer.has_partial(subjects, "thing", "/", Permission::Read) => {
+                Error::ThingNotFound(thing_id)
+            }
+            _ => ThingResource::parse(&env.path)?
+                .not_modifiable(&thing_id, topic.action == Some(Action::Delete)),
+        });
+    }
+    if kind == StreamingKind::Messages {
+        check_message_size(env.value.as_ref(), max_message_bytes)?;
+    }
+    // Receivers see the signal as sent, with Ditto's originator header.
+    let mut headers = env.headers.clone();
+    if let Some(first) = subjects.first() {
+        headers.set(names::DITTO_ORIGINATOR, first.clone());
+    }
+    let wants_answer = kind != StreamingKind::LiveEvents && env.headers.response_required();
+    let reply = wants_answer.then(|| Reply {
+        origin: cmd.origin.clone(),
+        correlation_id: env
+            .headers
+            .correlation_id()
+            .map(|c| c.into_owned())
+            .unwrap_or_default(),
+    });
+    let sig = Signal {
+        kind,
+        topic,
+        thing_id: &thing_id,
+        path: &env.path,
+        value: env.value.as_ref(),
+        headers: &headers,
+        revision: None,
+        timestamp: None,
+        origin: &cmd.origin,
+        twin: Some(twin),
+        pos: None,
+        written_ms: now_ms(),
+        reply,
+    };
+    let vis = LiveVisibility {
+        policy,
+        rtype: target.rtype,
+        path: &target.path,
+    };
+    Ok(fan_out(registry, &sig, &vis, filter_evaluations))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The frame of an error answering a live signal: Ditto keeps the live channel in its topic.
+pub fn error_frame(e: &Error, topic: &Topic, env: &Envelope) -> String {
+    twinwire_common::protocol::error_envelope(e, Some(topic), env.headers.for_response())
+        .to_json_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(s: &str) -> Topic {
+        Topic::parse(s).unwrap()
+    }
+
+    #[test]
+    fn message_paths_must_match_the_topic_subject() {
+        let t = topic("org.x/y/things/live/messages/ask/deep");
+        for ok in [
+            "/inbox/messages/ask/deep",
+            "/outbox/messages/ask/deep",
+            "/features/lamp/inbox/messages/ask/deep",
+        ] {
+            assert_eq!(message_target(&t, ok).unwrap().path, ok, "{ok}");
+        }
+        for bad in [
+            "/inbox/messages/other",
+            "/inbox/ask/deep",
+            "/attributes",
+            "/features/lamp/messages/ask/deep",
+        ] {
+            assert!(message_target(&t, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn payloads_over_the_limit_are_413() {
+        let e = check_message_size(Some(&Value::String("x".repeat(300))), 256).unwrap_err();
+        assert_eq!(e.to_ditto().status, 413);
+        assert_eq!(e.to_ditto().error, "messages:payload.toolarge");
+        assert!(check_message_size(Some(&Value::String("x".repeat(256))), 256).is_ok());
+        assert!(check_message_size(None, 1).is_ok());
+    }
+}
