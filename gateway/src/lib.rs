@@ -87,12 +87,16 @@ pub async fn run(
     ));
 
     let data = web::Data::new(node.clone());
+    // HTTP bodies may be as large as a WebSocket message.
+    let max_body = config.ws.max_message_bytes;
     let mut public = HttpServer::new({
         let data = data.clone();
         move || {
             App::new()
                 .app_data(data.clone())
                 .route("/ws/{version}", web::get().to(http::ws::upgrade))
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(http::api::routes)
         }
     })
     .max_connections(config.http.max_connections)

@@ -2,6 +2,7 @@
 //! admin server (`/metrics`, `/alive`, `/ready`), and how errors become HTTP responses.
 
 pub mod admin;
+pub mod api;
 pub mod ws;
 
 use actix_web::{http::StatusCode, HttpResponse, HttpResponseBuilder};

@@ -4,7 +4,7 @@
 //! consumer, which is closed rather than allowed to slow anyone else.
 
 mod inbound;
-mod live;
+pub mod live;
 mod subscriptions;
 
 use crate::auth::AuthContext;

@@ -1,0 +1,400 @@
+//! The HTTP API on the public port (Ditto's `/api/2`), authenticated like the WebSocket:
+//! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` sends a message whose
+//! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
+//! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
+//! client sends. The request is the originator on the bus: its answer comes back to this node's
+//! inbox addressed to the request id.
+
+use super::error_response;
+use crate::node::publisher::BusWrite;
+use crate::node::Node;
+use crate::session::live::timeout_of;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use twinwire_common::bus::{shard_of, BusCommand, Origin};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{Envelope, Headers};
+use twinwire_common::things::EntityId;
+use twinwire_common::Error;
+
+/// Request headers that become Ditto headers of the signal.
+const FORWARDED_HEADERS: &[&str] = &[
+    "correlation-id",
+    "if-match",
+    "if-none-match",
+    "response-required",
+    "requested-acks",
+    "timeout",
+    "content-type",
+    "allow-policy-lockout",
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/2/{group}/{id}", web::route().to(handle))
+        .route("/api/2/{group}/{id}/{rest:.*}", web::route().to(handle));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn is_json(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json" || media.ends_with("+json")
+}
+
+fn is_text(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("text/")
+}
+
+/// A message payload as Ditto carries it in `value`: JSON as JSON, text as a string, anything
+/// else base64-encoded.
+fn message_value(content_type: &str, body: &[u8]) -> Result<Option<Value>, Error> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if is_json(content_type) {
+        return serde_json::from_slice(body).map(Some).map_err(|_| {
+            Error::JsonNotParsable(String::from_utf8_lossy(body).chars().take(1024).collect())
+        });
+    }
+    if is_text(content_type) || content_type.is_empty() {
+        if let Ok(s) = std::str::from_utf8(body) {
+            return Ok(Some(Value::String(s.to_owned())));
+        }
+    }
+    Ok(Some(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(body),
+    )))
+}
+
+/// Where a message path is: `(path, subject)` for `[features/{fid}/]{inbox|outbox}/messages/{subject}`.
+fn message_path(rest: &str) -> Option<(String, String)> {
+    let (prefix, tail) = match rest.strip_prefix("features/") {
+        Some(r) => {
+            let (fid, t) = r.split_once('/')?;
+            (format!("/features/{fid}"), t)
+        }
+        None => (String::new(), rest),
+    };
+    for direction in ["inbox", "outbox"] {
+        if let Some(subject) = tail
+            .strip_prefix(direction)
+            .and_then(|t| t.strip_prefix("/messages/"))
+        {
+            if !subject.is_empty() {
+                return Some((
+                    format!("{prefix}/{direction}/messages/{subject}"),
+                    subject.to_owned(),
+                ));
+            }
+        }
+    }
+    None
+}
+
+async fn handle(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Bytes,
+    node: web::Data<Arc<Node>>,
+) -> HttpResponse {
+    let (group, id) = path.into_inner();
+    let rest = req
+        .match_info()
+        .get("rest")
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_owned();
+    let auth = match node.auth.authenticate(&req).await {
+        Ok(a) => a,
+        Err(f) => {
+            node.metrics
+                .auth_failures
+                .with_label_values(&[f.reason])
+                .inc();
+            return error_response(&f.error);
+        }
+    };
+    match build(&req, &group, &id, &rest, &body, &node) {
+        Ok(signal) => round_trip(&node, signal, auth.subjects).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A request turned into a Ditto signal.
+struct Signal {
+    envelope: Envelope,
+    shard: u32,
+    timeout: Duration,
+    /// A message: its answer's payload keeps the answer's content type.
+    message: bool,
+}
+
+fn build(
+    req: &HttpRequest,
+    group: &str,
+    id: &str,
+    rest: &str,
+    body: &[u8],
+    node: &Node,
+) -> Result<Signal, Error> {
+    let entity = EntityId::parse(id).ok_or_else(|| match group {
+        "policies" => Error::Policy {
+            status: 400,
+            code: "policies:id.invalid".into(),
+            message: format!("Policy ID '{id}' is not valid!"),
+            description: Some(
+                "It must conform to the namespaced entity ID notation (see Ditto documentation)"
+                    .into(),
+            ),
+        },
+        _ => Error::ThingIdInvalid(id.to_owned()),
+    })?;
+    let mut headers = Headers::new();
+    for name in FORWARDED_HEADERS {
+        if let Some(v) = req.headers().get(*name).and_then(|v| v.to_str().ok()) {
+            headers.insert(*name, v.to_owned());
+        }
+    }
+    // Query parameters act as headers too (Ditto `query-params-as-headers`).
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if [
+            "timeout",
+            "response-required",
+            "requested-acks",
+            "correlation-id",
+        ]
+        .contains(&k.as_ref())
+        {
+            headers.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    if !headers.contains(names::CORRELATION_ID) {
+        headers.insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
+    }
+    let content_type = headers
+        .get_str(names::CONTENT_TYPE)
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    let max = Duration::from_millis(node.config.ws.command_timeout_ms);
+    let method = req.method().as_str();
+    let (ns, name) = (&entity.namespace, &entity.name);
+
+    if group == "things" && method == "POST" {
+        let (path, subject) = message_path(rest).ok_or_else(|| Error::UnknownPath {
+            path: format!("/{rest}"),
+        })?;
+        let timeout = timeout_of(&headers, max)?;
+        if timeout.is_zero() {
+            // Fire and forget: answered with 202 at once (Ditto).
+            headers.insert(names::RESPONSE_REQUIRED, false);
+        }
+        let envelope = Envelope {
+            topic: format!("{ns}/{name}/things/live/messages/{subject}"),
+            headers,
+            path,
+            value: message_value(&content_type, body)?,
+            ..Default::default()
+        };
+        return Ok(Signal {
+            envelope,
+            shard: shard_of(id, node.config.shards.count),
+            timeout,
+            message: true,
+        });
+    }
+    let action = match method {
+        "GET" => "retrieve",
+        "PUT" => "modify",
+        "PATCH" if group == "things" => "merge",
+        "DELETE" => "delete",
+        _ => {
+            return Err(Error::UnknownPath {
+                path: format!("{method} /api/2/{group}/{id}/{rest}"),
+            })
+        }
+    };
+    let value = if matches!(action, "modify" | "merge") {
+        if body.is_empty() {
+            return Err(Error::ValueMissing);
+        }
+        Some(serde_json::from_slice(body).map_err(|_| {
+            Error::JsonNotParsable(String::from_utf8_lossy(body).chars().take(1024).collect())
+        })?)
+    } else {
+        None
+    };
+    let topic = match group {
+        "things" => format!("{ns}/{name}/things/twin/commands/{action}"),
+        "policies" => format!("{ns}/{name}/policies/commands/{action}"),
+        _ => {
+            return Err(Error::UnknownPath {
+                path: format!("/api/2/{group}"),
+            })
+        }
+    };
+    let timeout = timeout_of(&headers, max)?;
+    let envelope = Envelope {
+        topic,
+        headers,
+        path: format!("/{rest}"),
+        value,
+        ..Default::default()
+    };
+    Ok(Signal {
+        envelope,
+        shard: shard_of(id, node.config.shards.count),
+        timeout,
+        message: false,
+    })
+}
+
+async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> HttpResponse {
+    let request_id = node.next_id();
+    let response_required = signal.envelope.headers.response_required();
+    let cid = signal
+        .envelope
+        .headers
+        .correlation_id()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    let waiter = node.add_waiter(request_id);
+    let cmd = BusCommand {
+        origin: Origin {
+            node: node.id.clone(),
+            session: request_id,
+        },
+        subjects,
+        api_version: 2,
+        envelope: signal.envelope,
+        accepted_ms: now_ms(),
+    };
+    // Plain data always serializes.
+    let payload = serde_json::to_string(&cmd).expect("command serializes");
+    let written = match node.publisher.write(BusWrite::Command {
+        shard: signal.shard,
+        payload,
+    }) {
+        Ok(done) => matches!(done.await, Ok(Ok(()))),
+        Err(_) => false,
+    };
+    if !written {
+        node.remove_waiter(request_id);
+        return error_response(&crate::error::GatewayError::BusClosed.to_protocol());
+    }
+    if !response_required {
+        node.remove_waiter(request_id);
+        return HttpResponse::Accepted()
+            .insert_header((names::CORRELATION_ID, cid))
+            .finish();
+    }
+    match tokio::time::timeout(signal.timeout, waiter).await {
+        Ok(Ok(frame)) => to_http(&frame, signal.message),
+        _ => {
+            node.remove_waiter(request_id);
+            let mut r = error_response(&Error::CommandTimeout(signal.timeout.as_millis() as u64));
+            if let Ok(v) = header::HeaderValue::from_str(&cid) {
+                r.headers_mut()
+                    .insert(header::HeaderName::from_static("correlation-id"), v);
+            }
+            r
+        }
+    }
+}
+
+/// An answer frame as an HTTP response: its status, its value as the body (in the answer's own
+/// content type for messages), and the headers that matter to HTTP clients.
+fn to_http(frame: &str, message: bool) -> HttpResponse {
+    let Ok(env) = Envelope::parse(frame) else {
+        return error_response(&Error::Internal("unreadable answer".into()));
+    };
+    let status = StatusCode::from_u16(env.status.unwrap_or(500))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut b = HttpResponseBuilder::new(status);
+    for name in [names::CORRELATION_ID, names::ETAG] {
+        if let Some(v) = env.headers.get_str(name) {
+            b.insert_header((name, v.into_owned()));
+        }
+    }
+    let content_type = env
+        .headers
+        .get_str(names::CONTENT_TYPE)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|| "application/json".into());
+    match env.value {
+        None => b.finish(),
+        Some(Value::String(s)) if message && !is_json(&content_type) => {
+            if is_text(&content_type) {
+                b.content_type(content_type).body(s)
+            } else {
+                // Binary payloads travel base64-encoded in `value`.
+                match base64::engine::general_purpose::STANDARD.decode(&s) {
+                    Ok(bytes) => b.content_type(content_type).body(bytes),
+                    Err(_) => b.content_type(content_type).body(s),
+                }
+            }
+        }
+        Some(v) => b.content_type("application/json").body(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_paths_cover_things_and_features_in_both_directions() {
+        let table = [
+            ("inbox/messages/ask", Some(("/inbox/messages/ask", "ask"))),
+            ("outbox/messages/a/b", Some(("/outbox/messages/a/b", "a/b"))),
+            (
+                "features/lamp/inbox/messages/on",
+                Some(("/features/lamp/inbox/messages/on", "on")),
+            ),
+            ("inbox/messages/", None),
+            ("attributes/x", None),
+        ];
+        for (rest, expected) in table {
+            assert_eq!(
+                message_path(rest),
+                expected.map(|(p, s)| (p.to_owned(), s.to_owned())),
+                "{rest}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_payloads_become_json_text_or_base64() {
+        assert_eq!(
+            message_value("application/json", b"{\"a\":1}").unwrap(),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert_eq!(
+            message_value("text/plain; charset=utf-8", b"hi").unwrap(),
+            Some(Value::String("hi".into()))
+        );
+        assert_eq!(
+            message_value("application/octet-stream", &[0, 255]).unwrap(),
+            Some(Value::String("AP8=".into()))
+        );
+        assert!(message_value("application/json", b"{").is_err());
+        assert_eq!(message_value("text/plain", b"").unwrap(), None);
+    }
+}
