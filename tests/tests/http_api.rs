@@ -199,15 +199,16 @@ async fn twin_routes_map_to_the_websocket_commands_with_dittos_statuses() {
     sub.subscribe("START-SEND-EVENTS", "START-SEND-EVENTS:ACK")
         .await;
     let json_ct = [("Content-Type", "application/json")];
-    let cases: Vec<(
-        &str,
-        &str,
-        Option<&str>,
-        &[(&str, &str)],
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
         u16,
         Option<Value>,
-        Option<&str>,
-    )> = vec![
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "PUT",
             "/api/2/things/org.http:t",
