@@ -90,6 +90,16 @@ pub enum Error {
     TooManyRequests,
     #[error("For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.")]
     AcksWithoutResponse,
+    #[error("One or more declared acknowledgement labels are taken by other subscribers.")]
+    AckLabelNotUnique,
+    #[error("Cannot send acknowledgement with label <{0}>, which is not declared.")]
+    AckLabelNotDeclared(String),
+    #[error("Acknowledgement label <{0}> is invalid.")]
+    AckLabelInvalid(String),
+    #[error("Correlation-id header for acknowledgement is missing.")]
+    AckCorrelationIdMissing,
+    #[error("The acknowledgement request reached the specified timeout of {}ms.", crate::format::java_number(*.0 as f64))]
+    AckRequestTimeout(u64),
     #[error("The timeout <{ms}ms> is not inside its allowed bounds <0ms - {max_ms}ms>")]
     TimeoutInvalid { ms: u64, max_ms: u64 },
     #[error("An unknown error occurred.")]
@@ -285,6 +295,27 @@ impl Error {
             TooManyRequests => (429, "too.many.requests", d("Try again soon.")),
             TimeoutInvalid { .. } => (400, "timeout.invalid", d("Please choose a valid timeout.")),
             AcksWithoutResponse => (400, "header.invalid", d("Please set 'requested-acks' to [] or 'response-required' to true.")),
+            AckLabelNotUnique => (
+                409,
+                "acknowledgement:label.not.unique",
+                d("Please ensure all other subscribers with the declared acknowledgement labels are offline."),
+            ),
+            AckLabelNotDeclared(_) => (
+                400,
+                "acknowledgement:label.not.declared",
+                d("Each connection may only send acknowledgements whose label matches one declared for the connection."),
+            ),
+            AckLabelInvalid(_) => (400, "acknowledgement:label.invalid", d("Labels must match [a-zA-Z0-9-_:]{3,100}.")),
+            AckCorrelationIdMissing => (
+                400,
+                "acknowledgement:correlation-id.missing",
+                d("Please provide the mandatory header 'correlation-id' as part of your acknowledgement"),
+            ),
+            AckRequestTimeout(_) => (
+                408,
+                "acknowledgement:request.timeout",
+                d("Try increasing the timeout and make sure that the requested acknowledgement is sent back in time."),
+            ),
             Internal(_) => (500, "gateway:internalerror", d("Please contact the service team.")),
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))

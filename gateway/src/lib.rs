@@ -78,6 +78,7 @@ pub async fn run(
         publisher,
         metrics,
         auth,
+        connection(&client, Some(timeout))?,
     ));
     // Blocking reads need a connection of their own with no response timeout.
     actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));

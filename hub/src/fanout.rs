@@ -4,14 +4,15 @@
 //! then extraFields from the twin with the group's own permissions (§5.4). Frames are serialized
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
 
-use crate::registry::Registry;
+use crate::registry::{Group, Registry};
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use twinwire_common::bus::{Delivery, JournalPos, Origin, Reply};
 use twinwire_common::policy::EventView;
-use twinwire_common::protocol::{Envelope, Headers, StreamingKind, Topic};
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{acks, Envelope, Headers, StreamingKind, Topic};
 use twinwire_common::rql::PlaceholderSource;
 use twinwire_common::things::Pointer;
 
@@ -34,6 +35,8 @@ pub struct Signal<'a> {
     pub written_ms: u64,
     /// Where receivers answer, for live signals that want a response.
     pub reply: Option<Reply>,
+    /// Custom acknowledgement labels the sender requested.
+    pub acks: &'a [String],
 }
 
 /// What a set of subjects may see of the signal, and what it may read of the twin.
@@ -168,6 +171,68 @@ fn merge_into(target: &mut Value, top: &Value) {
 }
 
 /// The deliveries for one signal, one per node with matching sessions.
+/// What one group sees of the signal; None when it sees nothing (namespace, permission, filter).
+fn group_view(
+    group: &Group,
+    sig: &Signal,
+    vis: &dyn Visibility,
+    views: &mut HashMap<Vec<String>, EventView>,
+    ph: &Placeholders,
+    base_target: &Value,
+    filter_evaluations: &mut u64,
+) -> Option<Envelope> {
+    if !group.wants_namespace(&sig.topic.namespace) {
+        return None;
+    }
+    // ACLs exist only for API 1: API 2 sessions never hear of them.
+    let api1 = group.record.api_version == 1;
+    if !api1 && sig.path.starts_with("/acl") {
+        return None;
+    }
+    let view = views
+        .entry(group.record.subjects.clone())
+        .or_insert_with(|| vis.view(&group.record.subjects))
+        .clone();
+    let mut value = match view {
+        EventView::Hidden => return None,
+        EventView::Full => sig.value.cloned(),
+        EventView::Partial(v) => Some(v),
+    };
+    if api1 && sig.path == "/" {
+        value = value.map(|v| vis.v1_thing(v));
+    }
+    let extra = group.extra.as_ref().zip(sig.twin).and_then(|(sel, twin)| {
+        let selected = sel.apply(&twin.with_special_fields());
+        vis.readable(&group.record.subjects, &Pointer::root(), &selected)
+    });
+    let extra = extra.filter(|e| e.as_object().is_some_and(|m| !m.is_empty()));
+    if let Some(f) = &group.filter {
+        *filter_evaluations += 1;
+        let matched = match f {
+            Ok(filter) => match &extra {
+                Some(x) => filter.matches(&merge_under(base_target, x), ph),
+                None => filter.matches(base_target, ph),
+            },
+            Err(()) => false,
+        };
+        if !matched {
+            return None;
+        }
+    }
+    Some(Envelope {
+        topic: ph.topic_full.clone(),
+        headers: sig.headers.clone(),
+        path: sig.path.to_owned(),
+        value,
+        extra,
+        revision: sig.revision,
+        timestamp: sig.timestamp.map(str::to_owned),
+        ..Default::default()
+    })
+}
+
+/// The deliveries for one signal, one per node with matching sessions, plus weak
+/// acknowledgements (to the sender) for requested labels whose declaring group saw nothing.
 pub fn fan_out(
     registry: &Registry,
     sig: &Signal,
@@ -183,56 +248,33 @@ pub fn fan_out(
     let mut frames: Vec<String> = Vec::new();
     let mut frame_index: HashMap<String, usize> = HashMap::new();
     let mut per_node: HashMap<&str, HashMap<usize, Vec<&str>>> = HashMap::new();
-    let mut views: HashMap<&[String], EventView> = HashMap::new();
+    let mut views: HashMap<Vec<String>, EventView> = HashMap::new();
+    let mut weak: BTreeSet<&str> = BTreeSet::new();
     for group in registry.groups(sig.kind) {
-        if !group.wants_namespace(&sig.topic.namespace) {
+        // The requested labels this group declared: they ride along in its frame (Ditto restricts
+        // `requested-acks` to each session's declared labels), or come back weak when it sees nothing.
+        let labels: Vec<&str> = group
+            .record
+            .declared_acks
+            .iter()
+            .filter(|l| sig.acks.contains(l))
+            .map(String::as_str)
+            .collect();
+        let Some(mut env) = group_view(
+            group,
+            sig,
+            vis,
+            &mut views,
+            &ph,
+            &base_target,
+            filter_evaluations,
+        ) else {
+            weak.extend(labels);
             continue;
-        }
-        // ACLs exist only for API 1: API 2 sessions never hear of them.
-        let api1 = group.record.api_version == 1;
-        if !api1 && sig.path.starts_with("/acl") {
-            continue;
-        }
-        let view = views
-            .entry(group.record.subjects.as_slice())
-            .or_insert_with(|| vis.view(&group.record.subjects))
-            .clone();
-        let mut value = match view {
-            EventView::Hidden => continue,
-            EventView::Full => sig.value.cloned(),
-            EventView::Partial(v) => Some(v),
         };
-        if api1 && sig.path == "/" {
-            value = value.map(|v| vis.v1_thing(v));
+        if !labels.is_empty() {
+            env.headers.set(names::REQUESTED_ACKS, labels);
         }
-        let extra = group.extra.as_ref().zip(sig.twin).and_then(|(sel, twin)| {
-            let selected = sel.apply(&twin.with_special_fields());
-            vis.readable(&group.record.subjects, &Pointer::root(), &selected)
-        });
-        let extra = extra.filter(|e| e.as_object().is_some_and(|m| !m.is_empty()));
-        if let Some(f) = &group.filter {
-            *filter_evaluations += 1;
-            let matched = match f {
-                Ok(filter) => match &extra {
-                    Some(x) => filter.matches(&merge_under(&base_target, x), &ph),
-                    None => filter.matches(&base_target, &ph),
-                },
-                Err(()) => false,
-            };
-            if !matched {
-                continue;
-            }
-        }
-        let env = Envelope {
-            topic: ph.topic_full.clone(),
-            headers: sig.headers.clone(),
-            path: sig.path.to_owned(),
-            value,
-            extra,
-            revision: sig.revision,
-            timestamp: sig.timestamp.map(str::to_owned),
-            ..Default::default()
-        };
         let frame = env.to_json_string();
         let idx = match frame_index.get(&frame) {
             Some(i) => *i,
@@ -277,5 +319,22 @@ pub fn fan_out(
         ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    let cid = sig
+        .headers
+        .correlation_id()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    for label in weak {
+        let frame = acks::weak(sig.topic, label, &cid).to_json_string();
+        out.push((
+            sig.origin.node.clone(),
+            Delivery::Response {
+                session: sig.origin.session,
+                frame,
+                pos: None,
+                live: true,
+            },
+        ));
+    }
     out
 }

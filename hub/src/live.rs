@@ -211,6 +211,7 @@ pub fn handle(
         pos: None,
         written_ms: now_ms(),
         reply,
+        acks: &[],
     };
     let vis = LiveVisibility {
         policy,

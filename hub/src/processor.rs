@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinwire_common::bus::schema::parse_stream_id;
 use twinwire_common::bus::{
-    shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, CMD_FIELD, HUB_GROUP,
+    shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, Reply, CMD_FIELD, HUB_GROUP,
 };
 use twinwire_common::policy::{EventView, Permission};
 use twinwire_common::protocol::{
@@ -1133,7 +1133,16 @@ impl Processor {
             twin,
             pos,
             written_ms: now_ms(),
-            reply: None,
+            // Sessions acknowledging custom labels answer straight to the sender.
+            reply: (!ev.acks.is_empty()).then(|| Reply {
+                origin: origin.clone(),
+                correlation_id: ev
+                    .headers
+                    .correlation_id()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default(),
+            }),
+            acks: &ev.acks,
         };
         let vis = EventVisibility {
             policy,

@@ -351,6 +351,12 @@ impl Registry {
             pipe.add_command(cmd).ignore();
             pipe.cmd("DEL").arg(self.keys.subs_hash(n)).ignore();
             pipe.cmd("DEL").arg(self.keys.node(n)).ignore();
+            pipe.cmd("EVAL")
+                .arg(Keys::RELEASE_NODE_LABELS)
+                .arg(1)
+                .arg(self.keys.ack_labels())
+                .arg(n)
+                .ignore();
             pipe.query_async::<()>(conn).await?;
             self.drop_node(n);
         }

@@ -81,6 +81,16 @@ impl Keys {
     pub fn hubs(&self) -> String {
         format!("{}hubs", self.prefix)
     }
+    /// Drops every acknowledgement label held by a session of node `ARGV[1]` (prefix `<node>:`).
+    pub const RELEASE_NODE_LABELS: &'static str = r#"
+local all = redis.call('HGETALL', KEYS[1])
+local prefix = ARGV[1] .. ':'
+for i = 1, #all, 2 do
+  if string.sub(all[i + 1], 1, #prefix) == prefix then redis.call('HDEL', KEYS[1], all[i]) end
+end
+return 0
+"#;
+
     /// Acknowledgement labels declared by sessions, cluster-wide (label → node:session).
     pub fn ack_labels(&self) -> String {
         format!("{}ack-labels", self.prefix)

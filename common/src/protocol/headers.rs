@@ -14,6 +14,7 @@ pub mod names {
     pub const VERSION: &str = "version";
     pub const RESPONSE_REQUIRED: &str = "response-required";
     pub const REQUESTED_ACKS: &str = "requested-acks";
+    pub const DECLARED_ACKS: &str = "declared-acks";
     pub const TIMEOUT: &str = "timeout";
     pub const IF_MATCH: &str = "if-match";
     pub const IF_NONE_MATCH: &str = "if-none-match";

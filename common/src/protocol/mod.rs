@@ -1,6 +1,7 @@
 //! The Ditto Protocol as the WebSocket binding speaks it: envelope, headers, topic paths, the
 //! plain-text control frames, and how errors become frames.
 
+pub mod acks;
 pub mod control;
 pub mod envelope;
 pub mod headers;

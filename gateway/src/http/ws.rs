@@ -85,11 +85,23 @@ pub async fn upgrade(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
+    // Acknowledgement labels the session will issue (reference §7): a JSON array or a comma list.
+    let declared_acks = session_headers
+        .get(twinwire_common::protocol::headers::names::DECLARED_ACKS)
+        .map(twinwire_common::protocol::acks::parse_labels)
+        .unwrap_or_default();
+    if let Some(bad) = declared_acks.iter().find(|l| {
+        !twinwire_common::protocol::acks::is_valid_label(l)
+            || twinwire_common::protocol::acks::is_built_in(l)
+    }) {
+        return error_response(&Error::AckLabelInvalid(bad.clone()));
+    }
     let init = SessionInit {
         auth,
         api_version,
         session_headers,
         connection_id,
+        declared_acks,
     };
     WsSession::start(node.get_ref().clone(), init, session, stream);
     response

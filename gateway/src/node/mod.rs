@@ -18,6 +18,8 @@ use twinwire_common::bus::Keys;
 /// Shared by every session and task of this gateway.
 pub struct Node {
     pub id: String,
+    /// For queries whose answers matter (acknowledgement labels); writes go through the publisher.
+    pub redis: redis::aio::ConnectionManager,
     pub keys: Keys,
     pub config: GatewayConfig,
     pub publisher: Publisher,
@@ -42,8 +44,10 @@ impl Node {
         publisher: Publisher,
         metrics: Arc<Metrics>,
         auth: Authenticator,
+        redis: redis::aio::ConnectionManager,
     ) -> Node {
         Node {
+            redis,
             keys: Keys::new(config.redis.prefix.clone()),
             id,
             config,

@@ -51,6 +51,11 @@ pub enum BusWrite {
     },
     /// This node leaves: drop its subscriptions and tell the hubs.
     Deregister,
+    /// Gives back acknowledgement labels a session held.
+    ReleaseAcks {
+        owner: String,
+        labels: Vec<String>,
+    },
     /// A delivery for another node (a live response or acknowledgement for its sender).
     Deliver {
         node: String,
@@ -232,6 +237,18 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
                 .arg(min_id)
                 .ignore();
         }
+        BusWrite::ReleaseAcks { owner, labels } => {
+            let c = pipe
+                .cmd("EVAL")
+                .arg(crate::session::RELEASE_LABELS)
+                .arg(1)
+                .arg(keys.ack_labels())
+                .arg(owner);
+            for l in labels {
+                c.arg(l);
+            }
+            c.ignore();
+        }
         BusWrite::Deliver {
             node: target,
             delivery,
@@ -249,6 +266,12 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
             c.ignore();
         }
         BusWrite::Deregister => {
+            pipe.cmd("EVAL")
+                .arg(Keys::RELEASE_NODE_LABELS)
+                .arg(1)
+                .arg(keys.ack_labels())
+                .arg(node)
+                .ignore();
             pipe.cmd("DEL").arg(keys.subs_hash(node)).ignore();
             pipe.cmd("DEL").arg(keys.node_alive(node)).ignore();
             xadd_subs(

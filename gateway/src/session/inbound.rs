@@ -93,6 +93,11 @@ impl WsSession {
                 env.headers.insert(k.to_owned(), v.clone());
             }
         }
+        // An acknowledgement from the client, for a signal it received; its correlation-id is what
+        // it acknowledges, so a missing one is an error rather than generated.
+        if topic.group == Group::Things && topic.criterion == Criterion::Acks {
+            return self.send_ack(env, &topic, ctx);
+        }
         if !env.headers.contains(names::CORRELATION_ID) {
             env.headers
                 .insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
@@ -123,12 +128,16 @@ impl WsSession {
             if live_request && env.headers.response_required() {
                 self.expect_answer(ctx, &topic, &env)?;
             }
+            if topic.channel == Some(Channel::Twin) && topic.criterion == Criterion::Commands {
+                self.expect_acks(ctx, &topic, &env)?;
+            }
             Ok(shard)
         });
         match routed {
             Ok(shard) => self.forward(shard, topic, env, ctx),
             Err(e) => {
-                if env.headers.response_required() {
+                // The acks rule is about a missing response, so it is answered regardless (Ditto).
+                if env.headers.response_required() || matches!(e, Error::AcksWithoutResponse) {
                     let h = env.headers.for_response();
                     self.send_error(ctx, &e, Some(&topic), h);
                 }

@@ -219,6 +219,10 @@ impl WsSession {
         let Ok(env) = Envelope::parse(&frame) else {
             return;
         };
+        // Acknowledgements (from other sessions, or weak ones from a hub) go to the aggregation.
+        if env.topic.contains("/acks") && self.take_ack(&env, ctx) {
+            return;
+        }
         let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
             return;
         };
@@ -252,6 +256,15 @@ impl WsSession {
         self.live
             .forwarders
             .insert(reply.correlation_id, (reply.origin, now + FORWARDER_TTL));
+    }
+
+    /// Where the answer to a received signal with correlation-id `cid` goes, while known.
+    pub(super) fn reply_origin(&self, cid: &str) -> Option<Origin> {
+        self.live
+            .forwarders
+            .get(cid)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(o, _)| o.clone())
     }
 
     /// A response from this session's client to a live signal it received: sent to the sender's

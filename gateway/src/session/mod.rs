@@ -3,6 +3,8 @@
 //! session's bounded outbound queue: the inbox uses `try_send`, and a full mailbox marks a slow
 //! consumer, which is closed rather than allowed to slow anyone else.
 
+mod acks;
+pub use acks::RELEASE_LABELS;
 mod inbound;
 pub mod live;
 mod subscriptions;
@@ -70,6 +72,8 @@ pub struct SessionInit {
     pub session_headers: Headers,
     /// The connection correlation-id (Ditto's `x-correlation-id` of the upgrade, or random).
     pub connection_id: String,
+    /// Acknowledgement labels this session declared at connect time (`declared-acks`).
+    pub declared_acks: Vec<String>,
 }
 
 /// One frame waiting to be written.
@@ -100,6 +104,8 @@ pub struct WsSession {
     closing: bool,
     /// Live requests waiting for answers, and where answers to received live signals go.
     live: live::LiveState,
+    /// Commands waiting for their requested acknowledgements.
+    acks: acks::AckState,
 }
 
 impl WsSession {
@@ -131,6 +137,7 @@ impl WsSession {
                 writing: false,
                 closing: false,
                 live: live::LiveState::default(),
+                acks: acks::AckState::default(),
             }
         })
     }
@@ -280,10 +287,12 @@ impl Actor for WsSession {
             HEARTBEAT_CHECK.min(Duration::from_secs(self.node.config.ws.ping_idle_secs) / 2);
         ctx.run_interval(check, |act, ctx| act.heartbeat(ctx));
         self.arm_expiry(ctx);
+        self.claim_declared_acks(ctx);
         tracing::debug!(session = self.id, subjects = ?self.init.auth.subjects, "session started");
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.release_declared_acks();
         if self.kill.is_cancelled() {
             self.close_code = CLOSE_SLOW_CONSUMER;
             tracing::info!(
@@ -388,6 +397,9 @@ impl Handler<Deliver> for WsSession {
         }
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
+        }
+        if msg.kind.is_none() && self.take_twin_response(&msg.frame, ctx) {
+            return;
         }
         if let Some(reply) = msg.reply {
             self.remember_reply(reply);

@@ -50,7 +50,7 @@ impl WsSession {
             filter: params.filter.clone(),
             extra_fields: params.extra_fields.clone(),
             api_version: self.init.api_version,
-            declared_acks: Vec::new(),
+            declared_acks: self.init.declared_acks.clone(),
         };
         let previous = self.subs[Self::sub_slot(kind)].clone();
         self.node.registry.set_sub(self.id, kind, record.clone());

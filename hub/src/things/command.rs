@@ -11,7 +11,7 @@ use std::sync::Arc;
 use twinwire_common::bus::BusCommand;
 use twinwire_common::policy::{Enforcer, Permission, Policy};
 use twinwire_common::protocol::headers::names;
-use twinwire_common::protocol::{Action, Channel, Criterion, Envelope, Headers, Topic};
+use twinwire_common::protocol::{acks, Action, Channel, Criterion, Envelope, Headers, Topic};
 use twinwire_common::things::{FieldSelector, Pointer, ThingResource};
 use twinwire_common::Error;
 
@@ -68,6 +68,9 @@ pub struct EventRecord {
     pub timestamp: String,
     #[serde(rename = "h")]
     pub headers: Headers,
+    /// Custom acknowledgement labels the command requested (receivers declaring them acknowledge).
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pub acks: Vec<String>,
 }
 
 /// What a command changed.
@@ -84,6 +87,17 @@ pub struct Handled {
     /// The success response (errors are the caller's to build).
     pub response: Envelope,
     pub change: Option<Change>,
+}
+
+/// The custom acknowledgement labels a command asks for (only when it wants a response: the
+/// WebSocket refuses acks without one).
+pub fn requested_custom_acks(headers: &Headers) -> Vec<String> {
+    if !headers.response_required() {
+        return Vec::new();
+    }
+    acks::requested(headers)
+        .map(|l| acks::custom(&l))
+        .unwrap_or_default()
 }
 
 /// Headers of an event caused by a command: the command's own (Ditto builds events with the
@@ -457,6 +471,7 @@ pub fn handle(
                 value: event_value,
                 revision,
                 timestamp,
+                acks: requested_custom_acks(&env.headers),
             };
             let deleted = new_twin.is_none();
             Handled {
@@ -622,6 +637,7 @@ fn handle_acl(
         value: event_value.clone(),
         revision: new_twin.revision,
         timestamp: now.to_owned(),
+        acks: requested_custom_acks(&env.headers),
     };
     let response_value = if status == 201 { event_value } else { None };
     Ok(Handled {
