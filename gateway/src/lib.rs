@@ -132,7 +132,8 @@ pub async fn run(
     shutdown.await;
     tracing::info!(node = %node_id, "draining");
     node.draining.store(true, Ordering::Relaxed);
-    public_handle.pause().await;
+    // Upgrades keep being answered, with 503, so clients learn to go elsewhere at once; `/ready`
+    // is already false for load balancers.
     drain(&node, Duration::from_secs(config.drain.period_secs)).await;
     if let Err(e) = node.publisher.write_confirmed(BusWrite::Deregister).await {
         tracing::warn!(error = %e, "deregistering failed; hubs will drop this node when its liveness key lapses");

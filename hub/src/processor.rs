@@ -151,6 +151,9 @@ pub struct Processor {
     backlog: BTreeMap<u32, VecDeque<StreamId>>,
     /// The applied marker of each owned shard, as a stream id.
     applied: HashMap<u32, (u64, u64)>,
+    /// Owned shards whose read entries may not have been handled (a round failed after reading,
+    /// or the lease looked stale): they go through the takeover path again before new reads.
+    needs_recovery: std::collections::BTreeSet<u32>,
     ready: Arc<AtomicBool>,
     limits: Limits,
 }
@@ -187,6 +190,7 @@ impl Processor {
             foreign: HashMap::new(),
             backlog: BTreeMap::new(),
             applied: HashMap::new(),
+            needs_recovery: Default::default(),
             ready,
         }
     }
@@ -227,6 +231,7 @@ impl Processor {
                 }
                 next_reap = Instant::now() + REAP_INTERVAL;
             }
+            self.recover().await;
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);
@@ -241,6 +246,8 @@ impl Processor {
                         .with_label_values(&["round"])
                         .inc();
                     tracing::warn!(error = %e, "processing round failed; retrying");
+                    // Entries this round read are now pending in our own consumer: recover them.
+                    self.needs_recovery.extend(self.leases.owned());
                     self.ready.store(false, Ordering::Relaxed);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -306,6 +313,30 @@ impl Processor {
         self.twins.remove(&shard);
         self.backlog.remove(&shard);
         self.applied.remove(&shard);
+    }
+
+    /// Runs the takeover path again for shards whose read entries may be unhandled.
+    async fn recover(&mut self) {
+        let shards: Vec<u32> = self
+            .needs_recovery
+            .iter()
+            .copied()
+            .filter(|s| self.leases.token(*s).is_some())
+            .collect();
+        for s in shards {
+            match self.take_over(s).await {
+                Ok(()) => {
+                    self.needs_recovery.remove(&s);
+                }
+                Err(e) => {
+                    tracing::warn!(shard = s, error = %e, "recovering the shard failed; retrying");
+                    return;
+                }
+            }
+        }
+        // Shards that are no longer ours are the new owner's to recover.
+        let owned: std::collections::BTreeSet<u32> = self.leases.owned().into_iter().collect();
+        self.needs_recovery.retain(|s| owned.contains(s));
     }
 
     /// Makes this hub the working owner of `shard`: finishes what the journal holds beyond
@@ -571,7 +602,9 @@ impl Processor {
     async fn process_shard(&mut self, shard: u32, entries: Vec<StreamId>) -> Result<(), HubError> {
         let started = Instant::now();
         let Some(token) = self.leases.token(shard).map(str::to_owned) else {
-            // Not ours (any more): leave the entries pending for the owner.
+            // Not ours, or the lease is not fresh: the entries stay pending. A new owner claims
+            // them; if it is still ours, recovery reads them again once the lease is renewed.
+            self.needs_recovery.insert(shard);
             return Ok(());
         };
         let applied = self.applied.get(&shard).copied().unwrap_or((0, 0));
@@ -748,6 +781,12 @@ impl Processor {
                 ));
             }
         }
+        tracing::debug!(
+            shard,
+            commands = items.len(),
+            deliveries = outputs.len(),
+            "batch applied"
+        );
         let mut pipe = redis::pipe();
         add_deliveries(&mut pipe, &self.keys, &outputs);
         if let Some(last) = journal_ids.last() {

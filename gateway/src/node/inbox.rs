@@ -63,6 +63,9 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                     .flat_map(|k| k.ids)
                     .collect();
                 node.metrics.inbox_lag.set(entries.len() as i64);
+                if !entries.is_empty() {
+                    tracing::debug!(entries = entries.len(), from = %last, "deliveries read");
+                }
                 for entry in entries {
                     last = entry.id.clone();
                     let fields = entry.map.into_iter().filter_map(|(k, v)| match v {

@@ -246,6 +246,7 @@ impl WsSession {
                                 _ => Some(crate::error::GatewayError::BusClosed.to_protocol()),
                             };
                             if let (Some(e), Some(h)) = (failed, error_headers) {
+                                tracing::debug!(session = act.id, error = %e, "signal not delivered to the bus");
                                 act.send_error(ctx, &e, Some(&topic), h);
                             }
                         }),
