@@ -14,8 +14,8 @@ pub struct Metrics {
     pub connections_closed: IntCounterVec,
     pub frames_in: IntCounterVec,
     pub frames_out: IntCounterVec,
-    pub bytes_in: IntCounter,
-    pub bytes_out: IntCounter,
+    pub bytes_in: IntCounterVec,
+    pub bytes_out: IntCounterVec,
     pub deliveries: IntCounterVec,
     pub deliveries_deduplicated: IntCounter,
     pub slow_consumer_closes: IntCounter,
@@ -27,6 +27,8 @@ pub struct Metrics {
     pub command_duration: HistogramVec,
     pub inbox_lag: IntGauge,
     pub build_info: IntGaugeVec,
+    /// 1 while `/ready` answers 200; set when scraped.
+    pub ready: IntGauge,
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -106,8 +108,8 @@ impl Metrics {
             connections_closed: counter_vec(&r, "twinwire_gateway_connections_closed_total", "WebSocket sessions ended, by close code", &["code"]),
             frames_in: counter_vec(&r, "twinwire_gateway_frames_in_total", "Frames received, by kind", &["kind"]),
             frames_out: counter_vec(&r, "twinwire_gateway_frames_out_total", "Frames sent, by kind", &["kind"]),
-            bytes_in: counter(&r, "twinwire_gateway_bytes_in_total", "Payload bytes received in text and binary frames"),
-            bytes_out: counter(&r, "twinwire_gateway_bytes_out_total", "Payload bytes sent in text frames"),
+            bytes_in: counter_vec(&r, "twinwire_gateway_bytes_in_total", "Payload bytes received in text and binary frames, by frame kind", &["kind"]),
+            bytes_out: counter_vec(&r, "twinwire_gateway_bytes_out_total", "Payload bytes sent in text frames, by frame kind", &["kind"]),
             deliveries: counter_vec(&r, "twinwire_gateway_deliveries_total", "Signals queued to sessions from the bus, by kind", &["kind"]),
             deliveries_deduplicated: counter(
                 &r,
@@ -127,6 +129,12 @@ impl Metrics {
             command_duration,
             inbox_lag,
             build_info,
+            ready: {
+                let g = IntGauge::new("twinwire_gateway_ready", "1 while the gateway is ready (Redis reachable, not draining)")
+                    .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             registry: r,
         }
     }

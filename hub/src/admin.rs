@@ -12,6 +12,9 @@ pub struct AdminState {
 }
 
 async fn metrics(s: web::Data<AdminState>) -> HttpResponse {
+    s.metrics
+        .ready
+        .set(i64::from(s.ready.load(Ordering::Relaxed)));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(s.metrics.render())

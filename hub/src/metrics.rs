@@ -20,11 +20,20 @@ pub struct Metrics {
     pub subscription_groups: IntGaugeVec,
     pub subscriptions: IntGaugeVec,
     pub redis_errors: IntCounterVec,
+    pub redis_reconnects: IntCounter,
     pub batch_duration: Histogram,
     pub batch_size: Histogram,
     pub command_latency: Histogram,
     pub cached_twins: IntGauge,
     pub build_info: IntGaugeVec,
+    /// 1 while `/ready` answers 200; set when scraped.
+    pub ready: IntGauge,
+    /// The configured shard count, so alerts can compare it with the shards owned cluster-wide.
+    pub shards_total: IntGauge,
+    /// Command-stream entries of this hub's shards not yet read (`XINFO GROUPS` lag), by group.
+    pub stream_lag: IntGaugeVec,
+    /// Command-stream entries read but not yet acknowledged, by group.
+    pub stream_pending: IntGaugeVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -120,6 +129,10 @@ impl Metrics {
                 "Failed Redis operations, by operation",
                 &["op"],
             ),
+            redis_reconnects: c(
+                "twinwire_hub_redis_reconnects_total",
+                "Times processing resumed after Redis had failed (the connection came back)",
+            ),
             batch_duration: h(
                 "twinwire_hub_batch_duration_seconds",
                 "Time to process one batch of command entries",
@@ -147,6 +160,26 @@ impl Metrics {
                     .expect("valid metric"),
             ),
             build_info,
+            ready: reg(
+                &r,
+                IntGauge::new("twinwire_hub_ready", "1 while the hub is ready (registry loaded, Redis reachable)")
+                    .expect("valid metric"),
+            ),
+            shards_total: reg(
+                &r,
+                IntGauge::new("twinwire_hub_shards_configured", "Shards configured for the cluster")
+                    .expect("valid metric"),
+            ),
+            stream_lag: gv(
+                "twinwire_hub_stream_lag_entries",
+                "Command-stream entries of the shards this hub owns not yet read, by consumer group",
+                &["group"],
+            ),
+            stream_pending: gv(
+                "twinwire_hub_stream_pending_entries",
+                "Command-stream entries of the shards this hub owns read but not yet acknowledged, by consumer group",
+                &["group"],
+            ),
             registry: r,
         }
     }

@@ -18,6 +18,7 @@ use crate::store::{Store, Write};
 use crate::things::apply::Limits;
 use crate::things::command::{self, EventRecord};
 use crate::things::twin::Twin;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions,
@@ -168,6 +169,7 @@ impl Processor {
         ready: Arc<AtomicBool>,
     ) -> Processor {
         let keys = Keys::new(cfg.redis.prefix.clone());
+        metrics.shards_total.set(i64::from(cfg.shards.count));
         Processor {
             leases: Leases::new(
                 hub_id.clone(),
@@ -197,7 +199,15 @@ impl Processor {
 
     /// Runs until `shutdown` is set, then gives back every lease.
     pub async fn run(mut self, shutdown: Arc<AtomicBool>) {
-        let mut backoff = Duration::from_millis(100);
+        // Jittered, so hubs that lost Redis together do not come back in step.
+        let retry = |max| {
+            ExponentialBuilder::new()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(max)
+                .with_jitter()
+                .without_max_times()
+        };
+        let mut backoff = retry(Duration::from_secs(5)).build();
         loop {
             let started = async {
                 let mut conn = self.store.conn().clone();
@@ -211,12 +221,14 @@ impl Processor {
                     if shutdown.load(Ordering::Relaxed) {
                         return;
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
                 }
             }
         }
         self.ready.store(true, Ordering::Relaxed);
+        let round_retry = retry(Duration::from_secs(2));
+        let mut backoff = round_retry.build();
+        let mut failing = false;
         let mut next_tick = Instant::now();
         let mut next_reap = Instant::now() + REAP_INTERVAL;
         while !shutdown.load(Ordering::Relaxed) {
@@ -238,7 +250,12 @@ impl Processor {
             match self.round(block).await {
                 Ok(()) => {
                     self.ready.store(true, Ordering::Relaxed);
-                    backoff = Duration::from_millis(100);
+                    if failing {
+                        failing = false;
+                        backoff = round_retry.build();
+                        self.metrics.redis_reconnects.inc();
+                        tracing::info!("Redis is reachable again");
+                    }
                 }
                 Err(e) => {
                     self.metrics
@@ -249,8 +266,8 @@ impl Processor {
                     // Entries this round read are now pending in our own consumer: recover them.
                     self.needs_recovery.extend(self.leases.owned());
                     self.ready.store(false, Ordering::Relaxed);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    failing = true;
+                    tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(2))).await;
                 }
             }
         }
@@ -295,9 +312,27 @@ impl Processor {
                         self.forget_shard(s);
                     }
                 }
-                self.metrics
-                    .shards_owned
-                    .set(self.leases.owned().len() as i64);
+                let owned = self.leases.owned();
+                self.metrics.shards_owned.set(owned.len() as i64);
+                match crate::shard::backlog::measure(&mut conn, &self.keys, &owned).await {
+                    Ok(b) => {
+                        self.metrics
+                            .stream_lag
+                            .with_label_values(&[HUB_GROUP])
+                            .set(b.lag as i64);
+                        self.metrics
+                            .stream_pending
+                            .with_label_values(&[HUB_GROUP])
+                            .set(b.pending as i64);
+                    }
+                    Err(e) => {
+                        self.metrics
+                            .redis_errors
+                            .with_label_values(&["backlog"])
+                            .inc();
+                        tracing::debug!(error = %e, "measuring the command streams failed");
+                    }
+                }
             }
             Err(e) => {
                 self.metrics

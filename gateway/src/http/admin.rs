@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use std::sync::Arc;
 
 async fn metrics(node: web::Data<Arc<Node>>) -> HttpResponse {
+    node.metrics.ready.set(i64::from(node.ready()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(node.metrics.render())

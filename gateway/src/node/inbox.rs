@@ -7,6 +7,7 @@ use super::publisher::BusWrite;
 use super::Node;
 use crate::session::{Deliver, SessionControl};
 use actix::prelude::SendError;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytestring::ByteString;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
@@ -46,7 +47,14 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
-    let mut backoff = RETRY_MIN;
+    // Jittered, so gateways that lost Redis together do not come back in step.
+    let retry = ExponentialBuilder::new()
+        .with_min_delay(RETRY_MIN)
+        .with_max_delay(RETRY_MAX)
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = retry.build();
+    let mut failing = false;
     loop {
         let opts = StreamReadOptions::default()
             .count(READ_COUNT)
@@ -55,7 +63,10 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
             redis::AsyncCommands::xread_options(&mut conn, &[&key], &[&last], &opts).await;
         match reply {
             Ok(reply) => {
-                backoff = RETRY_MIN;
+                if failing {
+                    failing = false;
+                    backoff = retry.build();
+                }
                 let entries: Vec<_> = reply
                     .map(|r| r.keys)
                     .unwrap_or_default()
@@ -95,8 +106,8 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                     .with_label_values(&["inbox_read"])
                     .inc();
                 tracing::warn!(error = %e, "reading the delivery stream failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(RETRY_MAX);
+                failing = true;
+                tokio::time::sleep(backoff.next().unwrap_or(RETRY_MAX)).await;
             }
         }
     }

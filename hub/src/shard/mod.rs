@@ -1,3 +1,4 @@
 //! Shards: who owns which, and taking one over.
 
+pub mod backlog;
 pub mod lease;
