@@ -64,8 +64,41 @@ impl Client {
             .expect("send binary frame");
     }
 
+    /// Sends a text frame whose payload is `bytes` as they are, valid UTF-8 or not.
+    pub async fn send_raw_text(&mut self, bytes: &[u8]) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+        let frame = WireFrame::message(bytes.to_vec(), OpCode::Data(Data::Text), true);
+        self.ws
+            .send(Message::Frame(frame))
+            .await
+            .expect("send raw text frame");
+    }
+
     pub async fn close(&mut self) {
         let _ = self.ws.close(None).await;
+    }
+
+    /// Sends `text` and then hangs up without a close frame: the TCP write side is shut down
+    /// right after the frame, so the gateway reads the frame and the end of the stream together.
+    pub async fn send_then_hang_up(mut self, text: &str) {
+        self.send(text).await;
+        if let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
+            socket2::SockRef::from(tcp)
+                .shutdown(std::net::Shutdown::Write)
+                .expect("shut down the write side");
+        }
+        // Keep reading (and so never reset the connection) until the gateway closes its side.
+        let _ = tokio::time::timeout(WAIT, async { while self.ws.next().await.is_some() {} }).await;
+    }
+
+    /// Drops the connection the way a crashed device or a lost network does: no close frame, and
+    /// the socket reset (linger 0 turns the close into an RST) rather than shut down.
+    pub fn abort(self) {
+        if let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+        }
+        drop(self);
     }
 
     /// The next data or close frame within `wait`; pings and pongs are skipped.

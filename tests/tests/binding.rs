@@ -328,3 +328,47 @@ async fn a_client_close_is_echoed_with_its_code() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_just_before_a_hang_up_are_still_handled() {
+    // A device that sends its last command (or its answer to a live command) and hangs up at once
+    // must not lose it: the frame arrives before the end of the TCP stream.
+    let c = Cluster::start(ClusterOptions {
+        gateways: 1,
+        ..Default::default()
+    })
+    .await;
+    let n = 30;
+    for i in 0..n {
+        let s = c.connect(0, "ditto").await;
+        let cmd = json!({"topic": format!("org.example/hangup-{i}/things/twin/commands/create"),
+            "headers": {"correlation-id": format!("hangup-{i}")}, "path": "/", "value": {"attributes": {"i": i}}});
+        s.send_then_hang_up(&cmd.to_string()).await;
+    }
+    let mut check = c.connect(0, "ditto").await;
+    for i in 0..n {
+        let r = check
+            .request(json!({"topic": format!("org.example/hangup-{i}/things/twin/commands/retrieve"), "path": "/attributes/i"}))
+            .await;
+        assert_eq!(
+            (r["status"].clone(), r["value"].clone()),
+            (json!(200), json!(i)),
+            "{r}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let c = Cluster::start(ClusterOptions {
+        gateways: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut s = c.connect(0, "ditto").await;
+    s.send_raw_text(b"{\"topic\": \"\xff\xfe\"}").await;
+    match s.recv_within(Duration::from_secs(5)).await {
+        Some(Frame::Close(Some((code, _)))) => assert_eq!(code, 1007),
+        other => panic!("expected close 1007, got {other:?}"),
+    }
+}

@@ -3,11 +3,21 @@
 //! a real cluster. Each scenario prints one JSON object per line; the test asserts them.
 
 use serde_json::Value;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use twinwire_tests::{repo_root, require_tool, Cluster, ClusterOptions};
+
+/// How long a scenario may run: each does a handful of round trips, so a scenario still running
+/// after this hangs on an answer that will never come.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `tests/js/scenarios/<name>.js` with `env` and returns its output lines as JSON.
 pub fn run_scenario(name: &str, env: &[(&str, String)]) -> Vec<Value> {
+    try_scenario(name, env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`run_scenario`], with a failure (exit status, hang, non-JSON output) as an error.
+pub fn try_scenario(name: &str, env: &[(&str, String)]) -> Result<Vec<Value>, String> {
     let node = require_tool(
         "node",
         "install Node.js (the machine's node, or Debian's nodejs)",
@@ -27,20 +37,38 @@ pub fn run_scenario(name: &str, env: &[(&str, String)]) -> Vec<Value> {
     for k in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"] {
         cmd.env_remove(k);
     }
-    let out = cmd.output().expect("run node");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run node");
+    let started = Instant::now();
+    let mut hung = false;
+    while child.try_wait().expect("wait for node").is_none() {
+        if started.elapsed() > SCENARIO_LIMIT {
+            let _ = child.kill();
+            hung = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("collect node's output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "scenario {name} failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    if hung {
+        return Err(format!(
+            "scenario {name} still running after {SCENARIO_LIMIT:?}, killed:\n{stdout}\n{stderr}"
+        ));
+    }
+    if !out.status.success() {
+        return Err(format!(
+            "scenario {name} failed ({}):\n{stdout}\n{stderr}",
+            out.status
+        ));
+    }
     stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("scenario {name} printed non-JSON ({e}): {l}\n{stderr}"))
+                .map_err(|e| format!("scenario {name} printed non-JSON ({e}): {l}\n{stderr}"))
         })
         .collect()
 }
@@ -174,6 +202,7 @@ async fn ditto_js_live_client_gets_answers_from_a_device_on_the_other_node() {
         let mut seen = Vec::new();
         for _ in 0..2 {
             let m = dev.recv_json().await;
+            eprintln!("device got {m}");
             seen.push(m["topic"].clone());
             let cid = m["headers"]["correlation-id"].clone();
             let answer = if m["topic"].as_str().unwrap().contains("/messages/") {
@@ -188,13 +217,17 @@ async fn ditto_js_live_client_gets_answers_from_a_device_on_the_other_node() {
     });
     let node1 = format!("127.0.0.1:{}", c.gateways[0].http_port);
     let lines = tokio::task::spawn_blocking(move || {
-        run_scenario(
+        try_scenario(
             "live",
             &[("NODE1", node1), ("THING_ID", "org.example:js-live".into())],
         )
     })
     .await
     .unwrap();
+    let lines = lines.unwrap_or_else(|e| {
+        c.dump_logs();
+        panic!("{e}")
+    });
     let seen = device.await.unwrap();
     assert_eq!(
         seen,

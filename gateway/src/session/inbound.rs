@@ -29,11 +29,7 @@ fn now_ms() -> u64 {
 impl WsSession {
     pub(super) fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
         if let Some(control) = parse_control(&text) {
-            self.node
-                .metrics
-                .frames_in
-                .with_label_values(&["control"])
-                .inc();
+            self.count_in("control", text.len());
             match control {
                 Ok(Control::Start { kind, params }) => self.start_streaming(kind, params, ctx),
                 Ok(Control::Stop { kind }) => self.stop_streaming(kind, ctx),
@@ -47,19 +43,11 @@ impl WsSession {
         }
         match Envelope::parse(&text) {
             Ok(env) => {
-                self.node
-                    .metrics
-                    .frames_in
-                    .with_label_values(&["signal"])
-                    .inc();
+                self.count_in("signal", text.len());
                 self.on_signal(env, ctx);
             }
             Err(EnvelopeError { error, headers }) => {
-                self.node
-                    .metrics
-                    .frames_in
-                    .with_label_values(&["invalid"])
-                    .inc();
+                self.count_in("invalid", text.len());
                 // An empty frame answers with the connection's correlation-id (reference §2.6).
                 let headers = if matches!(error, Error::JsonEmpty) {
                     self.connection_headers()

@@ -156,14 +156,20 @@ impl WsSession {
         self.subs[Self::sub_slot(kind)].is_some()
     }
 
+    /// Counts one received frame and its payload bytes under `kind`.
+    fn count_in(&self, kind: &'static str, len: usize) {
+        let m = &self.node.metrics;
+        m.frames_in.with_label_values(&[kind]).inc();
+        m.bytes_in.with_label_values(&[kind]).inc_by(len as u64);
+    }
+
     /// Queues a text frame.
     fn send_text(&mut self, ctx: &mut Context<Self>, text: ByteString, label: &'static str) {
-        self.node
-            .metrics
-            .frames_out
+        let m = &self.node.metrics;
+        m.frames_out.with_label_values(&[label]).inc();
+        m.bytes_out
             .with_label_values(&[label])
-            .inc();
-        self.node.metrics.bytes_out.inc_by(text.len() as u64);
+            .inc_by(text.len() as u64);
         self.push(ctx, Out::Text(text));
     }
 
@@ -346,18 +352,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
         self.last_in = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => {
-                self.node.metrics.bytes_in.inc_by(text.len() as u64);
-                self.on_text(text, ctx);
-            }
+            Ok(AggregatedMessage::Text(text)) => self.on_text(text, ctx),
             Ok(AggregatedMessage::Binary(b)) => {
                 // Ditto drops binary frames without a reply (reference §1.1).
-                self.node.metrics.bytes_in.inc_by(b.len() as u64);
-                self.node
-                    .metrics
-                    .frames_in
-                    .with_label_values(&["binary"])
-                    .inc();
+                self.count_in("binary", b.len());
             }
             Ok(AggregatedMessage::Ping(p)) => self.push(ctx, Out::Pong(p)),
             Ok(AggregatedMessage::Pong(_)) => {}
@@ -369,6 +367,16 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             Err(ProtocolError::Overflow) => {
                 let max = self.node.config.ws.max_message_bytes;
                 self.close(ctx, 1009, &format!("message larger than {max} bytes"));
+            }
+            Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.close(ctx, 1007, "text frame is not UTF-8");
+            }
+            Err(ProtocolError::Io(e)) => {
+                // The connection broke. actix-ws reports that before the frames it had already
+                // read from the socket (a device's last answer, sent just before it hung up), so
+                // keep reading: they follow, then the stream ends and `finished` stops the session.
+                tracing::debug!(session = self.id, error = %e, "connection lost");
+                self.close_code = 1006;
             }
             Err(e) => {
                 tracing::debug!(session = self.id, error = %e, "WebSocket protocol error");
