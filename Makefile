@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBIAN_DEPS := redis-server:redis-server redis-cli:redis-tools
 
-.PHONY: run build build-release test test-deps lint fmt clippy bench clean
+.PHONY: run build build-release test test-deps lint fmt clippy bench clean helm-check
 
 build:
 	$(CARGO) build --workspace --bins
@@ -18,7 +18,8 @@ run: build-release
 	deploy/local/run.sh
 
 test-deps:
-	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm nginx:nginx \
+		prometheus:prometheus promtool:prometheus
 	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 # One build of the binaries, then every test (unit and end-to-end) against it.
@@ -38,6 +39,10 @@ clippy:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Lints the Helm chart and validates its manifests (needs helm; says plainly when it is missing).
+helm-check:
+	deploy/helm-check.sh
 
 clean:
 	$(CARGO) clean
