@@ -424,9 +424,9 @@ async fn no_acknowledged_write_or_event_is_lost_across_hub_gateway_and_redis_fau
         gws_sum("twinwire_gateway_deliveries_deduplicated_total"),
         gws_sum("twinwire_gateway_redis_reconnects_total"),
     );
-    // Hub 1 took over hub 0's shards with their pending entries. Whether a hub's round fails during
-    // the Redis restart depends on where in the round the restart lands, so reconnects are only printed.
-    assert!(metric_sum(&hub_metrics[0], "twinwire_hub_takeovers_total") >= 1.0);
+    // Takeovers count only shards that had entries to replay or claim, and reconnects only rounds
+    // that failed: both depend on where the kill and the restart land, so they are only printed
+    // (the journal comparison above is what proves the takeover right).
     // Hub 2 joined and got its share.
     assert!(metric_sum(&hub_metrics[1], "twinwire_hub_shards_owned") >= 1.0);
     assert_eq!(

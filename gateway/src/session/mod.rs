@@ -30,6 +30,9 @@ const HEARTBEAT_CHECK: Duration = Duration::from_secs(10);
 
 /// Close code for a client that stopped reading (RFC 6455 1008, policy violation).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+/// How long a slow consumer's connection is kept after its queue overflowed, for the close frame
+/// to get out behind the frames already in the socket.
+const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// A frame from the bus for this session.
 #[derive(Message)]
@@ -305,15 +308,16 @@ impl Actor for WsSession {
                 session = self.id,
                 "slow consumer: outbound queue overflowed; closed"
             );
-            // Best effort: the close frame only gets out if the socket takes it soon.
+            // The close frame queues behind what the socket already holds, so it reaches a client
+            // that reads again within the grace period; one that never does is cut off then.
+            // Nothing else is queued for this session meanwhile (the actor is gone).
             let ws = self.ws.clone();
             let reason = CloseReason {
                 code: CloseCode::Policy,
                 description: Some("slow consumer: outbound queue overflow".into()),
             };
             actix::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(200), ws.close(Some(reason))).await;
+                let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, ws.close(Some(reason))).await;
             });
         }
         let kinds = self.node.registry.remove_session(self.id);
