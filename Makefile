@@ -22,6 +22,18 @@ test-deps:
 		prometheus:prometheus promtool:prometheus
 	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
+# The benchmark scenarios of BENCHMARKS.md against release builds, with the peers (Socket.IO and
+# nchan) installed here; figures land in target/bench/ (JSON and the latency/throughput PNG).
+# BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle`, `--idle 20000`.
+BENCH_DEPS := redis-benchmark:redis-tools node:nodejs npm:npm nginx:nginx-core \
+	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+bench: build-release
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) $(BENCH_DEPS)
+	@cd tests/bench/socketio && npm ci --no-audit --no-fund --loglevel=error
+	target/release/twinwire-bench $(BENCH_ARGS)
+	target/release/twinwire-bench plot
+
 # One build of the binaries, then every test (unit and end-to-end) against it.
 test: test-deps build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what running and testing twinwire needs and is missing: Debian packages (after one
-# `apt-get update`) and the Node packages of the client tests. Safe to run repeatedly.
+# Installs what running, testing and benchmarking twinwire needs and is missing: Debian packages
+# (after one `apt-get update`). Each argument is `tool:package`, where tool is a command on PATH
+# or an absolute path of a file the package installs. Safe to run repeatedly.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -8,7 +9,9 @@ root="$(cd "$here/../.." && pwd)"
 want_pkgs=()
 for spec in "$@"; do
   tool="${spec%%:*}"; pkg="${spec##*:}"
-  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+  if [ "${tool#/}" != "$tool" ]; then
+    [ -e "$tool" ] || want_pkgs+=("$pkg")
+  elif ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
     want_pkgs+=("$pkg")
   fi
 done

@@ -128,6 +128,11 @@ impl Redis {
         );
     }
 
+    /// The running server's process id (benchmarks read its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(Proc::pid)
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }

@@ -1,0 +1,179 @@
+//! `make bench`: drives a real twinwire cluster (Redis, one hub, two gateways, release builds) and
+//! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
+//! and writes the figures as JSON under `target/bench/`.
+//!
+//! `twinwire-bench [--only fanout,commands,idle,slow,floor] [--quick] [--idle N]`
+//! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
+//! `twinwire-bench floor-server PORT` (started by the bench itself)
+
+mod floor;
+mod load;
+mod peers;
+mod plot;
+mod proc_stats;
+mod scenarios;
+mod wire;
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use twinwire_tests::{free_port, Proc};
+
+fn out_dir() -> PathBuf {
+    let d = twinwire_tests::repo_root().join("target/bench");
+    std::fs::create_dir_all(&d).expect("target/bench");
+    d
+}
+
+fn save(name: &str, v: &Value) {
+    let p = out_dir().join(format!("{name}.json"));
+    std::fs::write(&p, serde_json::to_string_pretty(v).expect("json")).expect("write result");
+    println!("wrote {}", p.display());
+}
+
+/// Sessions need a descriptor each on both ends; the gateway inherits this limit too.
+fn raise_fd_limit() -> u64 {
+    let (_, hard) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+    rlimit::Resource::NOFILE
+        .set(hard, hard)
+        .expect("raise the soft NOFILE limit to the hard one");
+    hard
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if args.first().map(String::as_str) == Some("plot") {
+        let dir = out_dir();
+        let out = args
+            .get(1)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("latency-throughput.png"));
+        plot::draw(&dir, &out).unwrap_or_else(|e| panic!("plot: {e}"));
+        println!("wrote {}", out.display());
+        return;
+    }
+    if args.first().map(String::as_str) == Some("floor-server") {
+        let port = args[1].parse().expect("port");
+        return rt.block_on(floor::serve(port));
+    }
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args[i + 1].split(',').map(str::to_owned).collect());
+    let quick = args.iter().any(|a| a == "--quick");
+    let want = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    // The cluster harness finds the release binaries next to this one.
+    let exe = std::env::current_exe().expect("own path");
+    std::env::set_var("TW_BIN_DIR", exe.parent().expect("bin dir"));
+    let hard = raise_fd_limit();
+    let idle_wanted = args
+        .iter()
+        .position(|a| a == "--idle")
+        .map(|i| args[i + 1].parse().expect("--idle N"))
+        .unwrap_or(100_000usize);
+    rt.block_on(async move {
+        let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
+        let mut summary = serde_json::Map::new();
+        summary.insert("fd_limit".into(), json!(hard));
+        if want("fanout") || want("floor") || want("peers") {
+            for &subs in sizes {
+                // Events per second such that deliveries climb from 20,000/s to 1,280,000/s.
+                let base = 20_000.0 / subs as f64;
+                let rates: Vec<f64> = (0..7).map(|i| base * 2f64.powi(i)).collect();
+                if want("fanout") {
+                    for filter in [false, true] {
+                        let c = scenarios::cluster(2).await;
+                        scenarios::create_things(c.gateways[0].http_port, 0).await;
+                        let t = scenarios::twinwire_target(&c);
+                        let r: Vec<f64> = rates
+                            .iter()
+                            .map(|r| if filter { r * 10.0 } else { *r })
+                            .collect();
+                        let v = scenarios::fanout(&t, subs, filter, &r).await;
+                        let name =
+                            format!("fanout-{subs}{}", if filter { "-filter10" } else { "" });
+                        save(&name, &v);
+                        summary.insert(name, v);
+                    }
+                }
+                if want("floor") {
+                    let port = free_port();
+                    let dir = std::env::temp_dir();
+                    let server = Proc::spawn(
+                        "floor",
+                        &exe,
+                        &["floor-server".to_string(), port.to_string()],
+                        &[],
+                        &dir.join(format!("twinwire-bench-floor-{port}.log")),
+                    );
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let t = scenarios::Target {
+                        name: "floor",
+                        ports: vec![port],
+                        proto: wire::Proto::Ditto,
+                        procs: vec![("floor".into(), server.pid().expect("floor pid"))],
+                        admin_ports: Vec::new(),
+                    };
+                    let v = scenarios::fanout(&t, subs, false, &rates).await;
+                    let name = format!("floor-broadcast-{subs}");
+                    save(&name, &v);
+                    summary.insert(name, v);
+                    drop(server);
+                }
+                if want("peers") {
+                    let dir = std::env::temp_dir()
+                        .join(format!("twinwire-bench-peers-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir).expect("peers dir");
+                    for peer in ["socket.io", "nchan"] {
+                        let redis = twinwire_tests::Redis::start(&dir.join(peer)).await;
+                        let pid = redis.pid().expect("redis pid");
+                        let (procs, t) = if peer == "socket.io" {
+                            peers::socketio(redis.port, pid, &dir).await
+                        } else {
+                            let (p, t) = peers::nchan(redis.port, pid, &dir, hard).await;
+                            (vec![p], t)
+                        };
+                        let v = scenarios::fanout(&t, subs, false, &rates).await;
+                        let name = format!("{}-{subs}", peer.replace('.', ""));
+                        save(&name, &v);
+                        summary.insert(name, v);
+                        drop(procs);
+                    }
+                }
+            }
+        }
+        if want("floor") {
+            let c = scenarios::cluster(1).await;
+            let v = scenarios::redis_floor(c.redis.port);
+            save("floor-redis", &v);
+            summary.insert("floor-redis".into(), v);
+        }
+        if want("commands") {
+            let c = scenarios::cluster(2).await;
+            let v = scenarios::commands(&c).await;
+            save("commands", &v);
+            summary.insert("commands".into(), v);
+        }
+        if want("slow") {
+            let c = scenarios::cluster(2).await;
+            let v = scenarios::slow_consumer(&c).await;
+            save("slow-consumer", &v);
+            summary.insert("slow-consumer".into(), v);
+        }
+        if want("idle") {
+            let c = scenarios::cluster(1).await;
+            // Both ends of every session are on this machine: the bench holds one descriptor per
+            // session and the gateway another, each under the same limit.
+            let n = idle_wanted.min(hard.saturating_sub(1_000) as usize);
+            let v = scenarios::idle(&c, n).await;
+            save("idle", &v);
+            summary.insert("idle".into(), v);
+        }
+        save("summary", &Value::Object(summary));
+    });
+}
