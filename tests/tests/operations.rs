@@ -555,10 +555,23 @@ async fn live_gateway_and_hub_metrics_pass_promtool_check_metrics() {
         ("gateway", c.gateways[0].admin_port),
         ("hub", c.hubs[0].admin_port),
     ] {
-        let (status, body) = http_get(&format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap_or_else(|| panic!("{what} /metrics answers"));
-        assert_eq!(status, 200, "{what} /metrics");
+        // Stream lag and pending entries are sampled at each lease tick (a second here), so the
+        // hub's page is read again until that sample covers the command above.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let body = loop {
+            let (status, body) = http_get(&format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .unwrap_or_else(|| panic!("{what} /metrics answers"));
+            assert_eq!(status, 200, "{what} /metrics");
+            let sampled = what == "gateway"
+                || body
+                    .lines()
+                    .any(|l| l == "twinwire_hub_stream_lag_entries{group=\"hubs\"} 0");
+            if sampled || std::time::Instant::now() > deadline {
+                break body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         assert!(
             body.contains(&format!("twinwire_{what}_build_info{{")),
             "{what}: {body}"
