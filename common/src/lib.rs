@@ -3,6 +3,7 @@
 //! Redis bus schema, and how configuration is loaded.
 
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod format;

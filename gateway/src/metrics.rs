@@ -74,7 +74,7 @@ impl Metrics {
         let fanout_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "twinwire_gateway_fanout_latency_seconds",
-                "From the hub's journal write of a signal to its frame being queued on the session",
+                "From the hub's journal write of a signal to its frame being written to the session's WebSocket",
             )
             .buckets(exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")),
         )

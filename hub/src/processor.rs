@@ -34,6 +34,7 @@ use twinwire_common::bus::schema::parse_stream_id;
 use twinwire_common::bus::{
     shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, Reply, CMD_FIELD, HUB_GROUP,
 };
+use twinwire_common::clock::now_ms;
 use twinwire_common::policy::{EventView, Permission};
 use twinwire_common::protocol::{
     error_envelope, Action, Channel, Criterion, Envelope, Group, StreamingKind, Topic,
@@ -80,13 +81,6 @@ struct Item {
     live: Vec<(String, Delivery)>,
     /// The command was a live signal, so its sender matches the answer against a pending request.
     live_signal: bool,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Ditto's timestamps are Java `Instant.toString()`: UTC, with 0, 3, 6 or 9 fraction digits

@@ -113,6 +113,11 @@ async fn a_subscriber_that_stops_reading_is_closed_with_1008_and_nobody_else_not
         ),
         Some(1.0)
     );
+    // Every event written to the steady subscriber's socket was timed from its journal write.
+    assert!(
+        metric_sum(&m, "twinwire_gateway_fanout_latency_seconds_count") >= revisions.len() as f64,
+        "fan-out latency observed per written frame"
+    );
     println!(
         "slow_consumer: {written} events of 80 KiB; the slow subscriber got {} before its close",
         got.len()

@@ -15,8 +15,9 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use twinwire_common::bus::{shard_of, BusCommand, Origin};
+use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers};
 use twinwire_common::things::EntityId;
@@ -37,13 +38,6 @@ const FORWARDED_HEADERS: &[&str] = &[
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/2/{group}/{id}", web::route().to(handle))
         .route("/api/2/{group}/{id}/{rest:.*}", web::route().to(handle));
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn is_json(content_type: &str) -> bool {

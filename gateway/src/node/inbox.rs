@@ -113,13 +113,6 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn kind_label(kind: Option<StreamingKind>) -> &'static str {
     kind.map(StreamingKind::as_str).unwrap_or("response")
 }
@@ -165,11 +158,6 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
             if pos.is_some_and(|p| dedup.check(p, false)) {
                 node.metrics.deliveries_deduplicated.inc();
                 return;
-            }
-            if written_ms > 0 {
-                node.metrics
-                    .fanout_latency
-                    .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
             }
             node.registry.with(|r| {
                 for (keys, frame) in groups {

@@ -7,8 +7,9 @@ use super::WsSession;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use twinwire_common::bus::{shard_of, BusCommand, Origin};
+use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{
     parse_control, Channel, Control, Criterion, Envelope, EnvelopeError, Group, Headers, Topic,
@@ -18,13 +19,6 @@ use twinwire_common::Error;
 
 /// Ditto's limit on the headers of one signal (`ditto-limits.conf`, 5 kB).
 pub const MAX_HEADER_BYTES: usize = 5 * 1024;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 impl WsSession {
     pub(super) fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {

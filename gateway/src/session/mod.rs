@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::SubRecord;
+use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::{error_envelope, Headers, StreamingKind, Topic};
 use twinwire_common::Error;
 
@@ -81,7 +82,8 @@ pub struct SessionInit {
 
 /// One frame waiting to be written.
 enum Out {
-    Text(ByteString),
+    /// A text frame, and when the hub journaled the signal it carries (ms, 0 if it is none).
+    Text(ByteString, u64),
     Ping,
     Pong(bytes::Bytes),
     Close(CloseReason),
@@ -168,12 +170,24 @@ impl WsSession {
 
     /// Queues a text frame.
     fn send_text(&mut self, ctx: &mut Context<Self>, text: ByteString, label: &'static str) {
+        self.send_journaled(ctx, text, label, 0)
+    }
+
+    /// Queues a text frame of a signal the hub journaled at `written_ms`: fan-out latency is
+    /// measured when the frame is written.
+    fn send_journaled(
+        &mut self,
+        ctx: &mut Context<Self>,
+        text: ByteString,
+        label: &'static str,
+        written_ms: u64,
+    ) {
         let m = &self.node.metrics;
         m.frames_out.with_label_values(&[label]).inc();
         m.bytes_out
             .with_label_values(&[label])
             .inc_by(text.len() as u64);
-        self.push(ctx, Out::Text(text));
+        self.push(ctx, Out::Text(text, written_ms));
     }
 
     fn push(&mut self, ctx: &mut Context<Self>, out: Out) {
@@ -199,12 +213,16 @@ impl WsSession {
         };
         self.writing = true;
         let is_close = matches!(out, Out::Close(_));
+        let written_ms = match out {
+            Out::Text(_, ms) => ms,
+            _ => 0,
+        };
         let mut ws = self.ws.clone();
         let kill = self.kill.clone();
         let fut = async move {
             let send = async {
                 match out {
-                    Out::Text(t) => ws.text(t).await,
+                    Out::Text(t, _) => ws.text(t).await,
                     Out::Ping => ws.ping(b"").await,
                     Out::Pong(p) => ws.pong(&p).await,
                     Out::Close(r) => ws.close(Some(r)).await,
@@ -216,6 +234,12 @@ impl WsSession {
             }
         };
         ctx.wait(fut.into_actor(self).map(move |ok, act, ctx| {
+            if ok && written_ms > 0 {
+                act.node
+                    .metrics
+                    .fanout_latency
+                    .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
+            }
             if !ok || is_close {
                 act.abort(ctx);
             } else {
@@ -424,7 +448,7 @@ impl Handler<Deliver> for WsSession {
             Some(StreamingKind::LiveEvents) => "live_event",
             Some(StreamingKind::PolicyAnnouncements) => "announcement",
         };
-        self.send_text(ctx, msg.frame, label);
+        self.send_journaled(ctx, msg.frame, label, msg.written_ms);
     }
 }
 
