@@ -6,8 +6,29 @@ use prometheus::{
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// The kinds of frames a session writes, the `kind` label of `frames_out` and `bytes_out`.
+pub const OUT_KINDS: [&str; 8] = [
+    "response",
+    "event",
+    "message",
+    "live_command",
+    "live_event",
+    "announcement",
+    "error",
+    "ack",
+];
+
+/// The frame and byte counters of one outgoing kind, resolved once: looking a label up costs a
+/// hash and a lock, which is too much to pay per frame on the fan-out path.
+pub struct OutCounters {
+    pub frames: IntCounter,
+    pub bytes: IntCounter,
+}
+
 pub struct Metrics {
     pub registry: Registry,
+    /// `frames_out` and `bytes_out` per entry of [`OUT_KINDS`].
+    out: Vec<OutCounters>,
     /// Open sessions (`kind="connected"`) and sessions per active subscription kind.
     pub sessions: IntGaugeVec,
     pub connections_accepted: IntCounter,
@@ -102,14 +123,34 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(command_duration.clone()))
             .expect("unique metric");
+        let frames_out = counter_vec(
+            &r,
+            "twinwire_gateway_frames_out_total",
+            "Frames sent, by kind",
+            &["kind"],
+        );
+        let bytes_out = counter_vec(
+            &r,
+            "twinwire_gateway_bytes_out_total",
+            "Payload bytes sent in text frames, by frame kind",
+            &["kind"],
+        );
+        let out = OUT_KINDS
+            .iter()
+            .map(|k| OutCounters {
+                frames: frames_out.with_label_values(&[k]),
+                bytes: bytes_out.with_label_values(&[k]),
+            })
+            .collect();
         Metrics {
+            out,
             sessions,
             connections_accepted: counter(&r, "twinwire_gateway_connections_accepted_total", "WebSocket upgrades accepted"),
             connections_closed: counter_vec(&r, "twinwire_gateway_connections_closed_total", "WebSocket sessions ended, by close code", &["code"]),
             frames_in: counter_vec(&r, "twinwire_gateway_frames_in_total", "Frames received, by kind", &["kind"]),
-            frames_out: counter_vec(&r, "twinwire_gateway_frames_out_total", "Frames sent, by kind", &["kind"]),
+            frames_out,
             bytes_in: counter_vec(&r, "twinwire_gateway_bytes_in_total", "Payload bytes received in text and binary frames, by frame kind", &["kind"]),
-            bytes_out: counter_vec(&r, "twinwire_gateway_bytes_out_total", "Payload bytes sent in text frames, by frame kind", &["kind"]),
+            bytes_out,
             deliveries: counter_vec(&r, "twinwire_gateway_deliveries_total", "Signals queued to sessions from the bus, by kind", &["kind"]),
             deliveries_deduplicated: counter(
                 &r,
@@ -137,6 +178,13 @@ impl Metrics {
             },
             registry: r,
         }
+    }
+
+    /// The counters of outgoing frames of `kind` (one of [`OUT_KINDS`]).
+    pub fn out(&self, kind: &str) -> &OutCounters {
+        let i = OUT_KINDS.iter().position(|k| *k == kind);
+        debug_assert!(i.is_some(), "unknown outgoing frame kind {kind}");
+        &self.out[i.unwrap_or(0)]
     }
 
     /// The text exposition of every metric.

@@ -159,6 +159,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
+            let mut delivered = 0;
             node.registry.with(|r| {
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
@@ -172,22 +173,24 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                                 continue;
                             }
                             if let Some(h) = r.sessions.get(id) {
-                                deliver(
-                                    node,
-                                    h,
-                                    Deliver {
-                                        frame: frame.clone(),
-                                        kind: Some(kind),
-                                        written_ms,
-                                        reply: reply.clone(),
-                                        live: false,
-                                    },
-                                );
+                                let msg = Deliver {
+                                    frame: frame.clone(),
+                                    kind: Some(kind),
+                                    written_ms,
+                                    reply: reply.clone(),
+                                    live: false,
+                                };
+                                delivered += u64::from(try_deliver(node, h, msg));
                             }
                         }
                     }
                 }
             });
+            // Counted once per entry: a labelled counter costs a lookup per call.
+            node.metrics
+                .deliveries
+                .with_label_values(&[kind.as_str()])
+                .inc_by(delivered);
         }
         Delivery::Close {
             session,
@@ -208,8 +211,15 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
 
 fn deliver(node: &Node, h: &super::registry::SessionHandle, msg: Deliver) {
     let label = kind_label(msg.kind);
+    if try_deliver(node, h, msg) {
+        node.metrics.deliveries.with_label_values(&[label]).inc();
+    }
+}
+
+/// Queues `msg` on the session; false if it could not take it (a full mailbox ends the session).
+fn try_deliver(node: &Node, h: &super::registry::SessionHandle, msg: Deliver) -> bool {
     match h.deliver.try_send(msg) {
-        Ok(()) => node.metrics.deliveries.with_label_values(&[label]).inc(),
+        Ok(()) => true,
         Err(SendError::Full(_)) => {
             // A full mailbox is a client that does not read: end it now instead of letting it slow
             // down this node (DESIGN.md "Bounded queues everywhere").
@@ -218,8 +228,9 @@ fn deliver(node: &Node, h: &super::registry::SessionHandle, msg: Deliver) {
                 h.kill.cancel();
                 h.control.do_send(SessionControl::SlowConsumer);
             }
+            false
         }
-        Err(SendError::Closed(_)) => {}
+        Err(SendError::Closed(_)) => false,
     }
 }
 

@@ -34,6 +34,8 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
 /// How long a slow consumer's connection is kept after its queue overflowed, for the close frame
 /// to get out behind the frames already in the socket.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// Frames written per actor wait, at most.
+const PUMP_BURST: usize = 64;
 
 /// A frame from the bus for this session.
 #[derive(Message)]
@@ -182,11 +184,9 @@ impl WsSession {
         label: &'static str,
         written_ms: u64,
     ) {
-        let m = &self.node.metrics;
-        m.frames_out.with_label_values(&[label]).inc();
-        m.bytes_out
-            .with_label_values(&[label])
-            .inc_by(text.len() as u64);
+        let c = self.node.metrics.out(label);
+        c.frames.inc();
+        c.bytes.inc_by(text.len() as u64);
         self.push(ctx, Out::Text(text, written_ms));
     }
 
@@ -204,43 +204,62 @@ impl WsSession {
         }
     }
 
-    /// Writes the next queued frame; while the socket's buffer is full the actor waits here (and
-    /// so stops taking mail), which is what turns a slow client into a full mailbox.
+    /// Writes what is queued, a burst at a time; while the socket's buffer is full the actor waits
+    /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
+    /// One actor wait per burst rather than per frame: under load a session has several frames
+    /// queued, and each wait costs a boxed future and a pass through the actor's context.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        let Some(out) = self.outq.pop_front() else {
+        if self.outq.is_empty() {
             self.writing = false;
             return;
-        };
+        }
         self.writing = true;
-        let is_close = matches!(out, Out::Close(_));
-        let written_ms = match out {
-            Out::Text(_, ms) => ms,
-            _ => 0,
-        };
+        let mut burst = Vec::with_capacity(self.outq.len().min(PUMP_BURST));
+        while burst.len() < PUMP_BURST {
+            let Some(out) = self.outq.pop_front() else {
+                break;
+            };
+            let close = matches!(out, Out::Close(_));
+            burst.push(out);
+            if close {
+                break;
+            }
+        }
+        let closes = matches!(burst.last(), Some(Out::Close(_)));
         let mut ws = self.ws.clone();
         let kill = self.kill.clone();
+        let node = self.node.clone();
         let fut = async move {
             let send = async {
-                match out {
-                    Out::Text(t, _) => ws.text(t).await,
-                    Out::Ping => ws.ping(b"").await,
-                    Out::Pong(p) => ws.pong(&p).await,
-                    Out::Close(r) => ws.close(Some(r)).await,
+                for out in burst {
+                    let written_ms = match &out {
+                        Out::Text(_, ms) => *ms,
+                        _ => 0,
+                    };
+                    let sent = match out {
+                        Out::Text(t, _) => ws.text(t).await,
+                        Out::Ping => ws.ping(b"").await,
+                        Out::Pong(p) => ws.pong(&p).await,
+                        Out::Close(r) => ws.clone().close(Some(r)).await,
+                    };
+                    if sent.is_err() {
+                        return false;
+                    }
+                    if written_ms > 0 {
+                        node.metrics
+                            .fanout_latency
+                            .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
+                    }
                 }
+                true
             };
             tokio::select! {
-                r = send => r.is_ok(),
+                ok = send => ok,
                 _ = kill.cancelled() => false,
             }
         };
         ctx.wait(fut.into_actor(self).map(move |ok, act, ctx| {
-            if ok && written_ms > 0 {
-                act.node
-                    .metrics
-                    .fanout_latency
-                    .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
-            }
-            if !ok || is_close {
+            if !ok || closes {
                 act.abort(ctx);
             } else {
                 act.pump(ctx);

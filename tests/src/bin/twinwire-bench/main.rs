@@ -2,7 +2,7 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,commands,idle,slow,floor] [--quick] [--idle N]`
+//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
@@ -77,11 +77,18 @@ fn main() {
         .map(|i| args[i + 1].parse().expect("--idle N"))
         .unwrap_or(100_000usize);
     rt.block_on(async move {
-        let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
+        let sizes: Vec<usize> = match args.iter().position(|a| a == "--subs") {
+            Some(i) => args[i + 1]
+                .split(',')
+                .map(|n| n.parse().expect("--subs N,M"))
+                .collect(),
+            None if quick => vec![200],
+            None => vec![1_000, 10_000],
+        };
         let mut summary = serde_json::Map::new();
         summary.insert("fd_limit".into(), json!(hard));
         if want("fanout") || want("floor") || want("peers") {
-            for &subs in sizes {
+            for &subs in &sizes {
                 // Events per second such that deliveries climb from 20,000/s to 1,280,000/s.
                 let base = 20_000.0 / subs as f64;
                 let rates: Vec<f64> = (0..7).map(|i| base * 2f64.powi(i)).collect();
