@@ -16,6 +16,8 @@ pub struct Proc {
     pub name: String,
     pub log: PathBuf,
     child: Option<Child>,
+    /// Leads its own process group, whose members are killed with it.
+    group: bool,
 }
 
 impl Proc {
@@ -25,6 +27,30 @@ impl Proc {
         args: &[String],
         env: &[(String, String)],
         log: &Path,
+    ) -> Proc {
+        Self::start(name, bin, args, env, log, false)
+    }
+
+    /// [`Proc::spawn`] for a program that forks workers (nginx): it leads a process group, and
+    /// killing it kills the group. SIGKILL to nginx's master alone leaves its workers running,
+    /// still listening.
+    pub fn spawn_group(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Proc {
+        Self::start(name, bin, args, env, log, true)
+    }
+
+    fn start(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+        group: bool,
     ) -> Proc {
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -43,6 +69,9 @@ impl Proc {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if group {
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -50,6 +79,7 @@ impl Proc {
             name: name.to_owned(),
             log: log.to_path_buf(),
             child: Some(child),
+            group,
         }
     }
 
@@ -104,6 +134,11 @@ impl Proc {
 
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            if self.group {
+                let _ = Command::new("kill")
+                    .args(["-9", "--", &format!("-{}", c.id())])
+                    .status();
+            }
             let _ = c.kill();
             let _ = c.wait();
         }

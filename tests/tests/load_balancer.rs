@@ -73,7 +73,7 @@ impl Nginx {
              scgi_temp_path {d}/scgi;\n  include {d}/twinwire.conf;\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), main).expect("nginx.conf");
-        let proc = Proc::spawn(
+        let proc = Proc::spawn_group(
             "nginx",
             &bin,
             &[

@@ -127,7 +127,7 @@ pub async fn nchan(redis_port: u16, redis_pid: u32, dir: &Path, nofile: u64) -> 
             .replace("@NOFILE@", &nofile.to_string());
         let path = dir.join("nchan.conf");
         std::fs::write(&path, conf).expect("write nchan config");
-        Proc::spawn(
+        Proc::spawn_group(
             "nchan",
             &nginx,
             &[
