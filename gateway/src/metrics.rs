@@ -6,17 +6,44 @@ use prometheus::{
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-/// The kinds of frames a session writes, the `kind` label of `frames_out` and `bytes_out`.
-pub const OUT_KINDS: [&str; 8] = [
-    "response",
-    "event",
-    "message",
-    "live_command",
-    "live_event",
-    "announcement",
-    "error",
-    "ack",
-];
+/// The kinds of frames a session writes: the `kind` label of `frames_out` and `bytes_out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutKind {
+    Response,
+    Event,
+    Message,
+    LiveCommand,
+    LiveEvent,
+    Announcement,
+    Error,
+    Ack,
+}
+
+impl OutKind {
+    pub const ALL: [OutKind; 8] = [
+        OutKind::Response,
+        OutKind::Event,
+        OutKind::Message,
+        OutKind::LiveCommand,
+        OutKind::LiveEvent,
+        OutKind::Announcement,
+        OutKind::Error,
+        OutKind::Ack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutKind::Response => "response",
+            OutKind::Event => "event",
+            OutKind::Message => "message",
+            OutKind::LiveCommand => "live_command",
+            OutKind::LiveEvent => "live_event",
+            OutKind::Announcement => "announcement",
+            OutKind::Error => "error",
+            OutKind::Ack => "ack",
+        }
+    }
+}
 
 /// The frame and byte counters of one outgoing kind, resolved once: looking a label up costs a
 /// hash and a lock, which is too much to pay per frame on the fan-out path.
@@ -27,7 +54,7 @@ pub struct OutCounters {
 
 pub struct Metrics {
     pub registry: Registry,
-    /// `frames_out` and `bytes_out` per entry of [`OUT_KINDS`].
+    /// `frames_out` and `bytes_out` per [`OutKind`], in the order of `OutKind::ALL`.
     out: Vec<OutCounters>,
     /// Open sessions (`kind="connected"`) and sessions per active subscription kind.
     pub sessions: IntGaugeVec,
@@ -135,11 +162,11 @@ impl Metrics {
             "Payload bytes sent in text frames, by frame kind",
             &["kind"],
         );
-        let out = OUT_KINDS
+        let out = OutKind::ALL
             .iter()
             .map(|k| OutCounters {
-                frames: frames_out.with_label_values(&[k]),
-                bytes: bytes_out.with_label_values(&[k]),
+                frames: frames_out.with_label_values(&[k.as_str()]),
+                bytes: bytes_out.with_label_values(&[k.as_str()]),
             })
             .collect();
         Metrics {
@@ -180,11 +207,10 @@ impl Metrics {
         }
     }
 
-    /// The counters of outgoing frames of `kind` (one of [`OUT_KINDS`]).
-    pub fn out(&self, kind: &str) -> &OutCounters {
-        let i = OUT_KINDS.iter().position(|k| *k == kind);
-        debug_assert!(i.is_some(), "unknown outgoing frame kind {kind}");
-        &self.out[i.unwrap_or(0)]
+    /// The counters of outgoing frames of `kind`.
+    pub fn out(&self, kind: OutKind) -> &OutCounters {
+        // `out` was built from `OutKind::ALL`, whose order is the enum's.
+        &self.out[kind as usize]
     }
 
     /// The text exposition of every metric.

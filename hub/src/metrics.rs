@@ -29,7 +29,7 @@ pub struct Metrics {
     /// 1 while `/ready` answers 200; set when scraped.
     pub ready: IntGauge,
     /// The configured shard count, so alerts can compare it with the shards owned cluster-wide.
-    pub shards_total: IntGauge,
+    pub shards_configured: IntGauge,
     /// Command-stream entries of this hub's shards not yet read (`XINFO GROUPS` lag), by group.
     pub stream_lag: IntGaugeVec,
     /// Command-stream entries read but not yet acknowledged, by group.
@@ -165,7 +165,7 @@ impl Metrics {
                 IntGauge::new("twinwire_hub_ready", "1 while the hub is ready (registry loaded, Redis reachable)")
                     .expect("valid metric"),
             ),
-            shards_total: reg(
+            shards_configured: reg(
                 &r,
                 IntGauge::new("twinwire_hub_shards_configured", "Shards configured for the cluster")
                     .expect("valid metric"),

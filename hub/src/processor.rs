@@ -163,7 +163,7 @@ impl Processor {
         ready: Arc<AtomicBool>,
     ) -> Processor {
         let keys = Keys::new(cfg.redis.prefix.clone());
-        metrics.shards_total.set(i64::from(cfg.shards.count));
+        metrics.shards_configured.set(i64::from(cfg.shards.count));
         Processor {
             leases: Leases::new(
                 hub_id.clone(),

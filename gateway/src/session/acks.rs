@@ -8,6 +8,7 @@
 //! whoever asked.
 
 use super::WsSession;
+use crate::metrics::OutKind;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -174,7 +175,7 @@ impl WsSession {
             if let Some(w) = self.acks.waits.remove(&cid) {
                 ctx.cancel_future(w.timer);
             }
-            self.send_text(ctx, frame.clone(), "response");
+            self.send_text(ctx, frame.clone(), OutKind::Response);
             return true;
         }
         if wait.requested.iter().any(|l| l == acks::TWIN_PERSISTED) {
@@ -248,7 +249,7 @@ impl WsSession {
             entries.push((label.clone(), ack));
         }
         let env = acks::aggregate(&w.topic, w.headers, &entries);
-        self.send_text(ctx, env.to_json_string().into(), "response");
+        self.send_text(ctx, env.to_json_string().into(), OutKind::Response);
     }
 
     fn acks_timed_out(&mut self, ctx: &mut Context<Self>, cid: &str) {

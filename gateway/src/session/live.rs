@@ -6,6 +6,7 @@
 //! sender's node without passing a hub.
 
 use super::WsSession;
+use crate::metrics::OutKind;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -211,7 +212,7 @@ impl WsSession {
         if let (Some(detail), Some(v)) = (p.invalid, env.value.as_mut()) {
             v["description"] = format!("Received no appropriate live response within the specified timeout. An invalid response was received, though: {detail}").into();
         }
-        self.send_text(ctx, env.to_json_string().into(), "error");
+        self.send_text(ctx, env.to_json_string().into(), OutKind::Error);
     }
 
     /// An answer from another session (or a hub's refusal) to one of this session's requests.
@@ -235,7 +236,7 @@ impl WsSession {
                 if let Some(p) = self.live.pending.remove(&cid) {
                     ctx.cancel_future(p.timer);
                 }
-                self.send_text(ctx, frame, "response");
+                self.send_text(ctx, frame, OutKind::Response);
             }
             Err(detail) => {
                 tracing::debug!(session = self.id, %detail, "discarding an invalid live response");

@@ -10,6 +10,7 @@ pub mod live;
 mod subscriptions;
 
 use crate::auth::AuthContext;
+use crate::metrics::OutKind;
 use crate::node::registry::SessionHandle;
 use crate::node::Node;
 use actix::prelude::*;
@@ -171,7 +172,7 @@ impl WsSession {
     }
 
     /// Queues a text frame.
-    fn send_text(&mut self, ctx: &mut Context<Self>, text: ByteString, label: &'static str) {
+    fn send_text(&mut self, ctx: &mut Context<Self>, text: ByteString, label: OutKind) {
         self.send_journaled(ctx, text, label, 0)
     }
 
@@ -181,7 +182,7 @@ impl WsSession {
         &mut self,
         ctx: &mut Context<Self>,
         text: ByteString,
-        label: &'static str,
+        label: OutKind,
         written_ms: u64,
     ) {
         let c = self.node.metrics.out(label);
@@ -280,7 +281,7 @@ impl WsSession {
         headers: Headers,
     ) {
         let env = error_envelope(error, about, headers);
-        self.send_text(ctx, env.to_json_string().into(), "error");
+        self.send_text(ctx, env.to_json_string().into(), OutKind::Error);
     }
 
     /// Closes with `code` and `reason` after everything queued so far, then stops.
@@ -460,12 +461,12 @@ impl Handler<Deliver> for WsSession {
             self.remember_reply(reply);
         }
         let label = match msg.kind {
-            None => "response",
-            Some(StreamingKind::Events) => "event",
-            Some(StreamingKind::Messages) => "message",
-            Some(StreamingKind::LiveCommands) => "live_command",
-            Some(StreamingKind::LiveEvents) => "live_event",
-            Some(StreamingKind::PolicyAnnouncements) => "announcement",
+            None => OutKind::Response,
+            Some(StreamingKind::Events) => OutKind::Event,
+            Some(StreamingKind::Messages) => OutKind::Message,
+            Some(StreamingKind::LiveCommands) => OutKind::LiveCommand,
+            Some(StreamingKind::LiveEvents) => OutKind::LiveEvent,
+            Some(StreamingKind::PolicyAnnouncements) => OutKind::Announcement,
         };
         self.send_journaled(ctx, msg.frame, label, msg.written_ms);
     }
@@ -482,7 +483,7 @@ impl Handler<SessionControl> for WsSession {
                 frame,
             } => {
                 if let Some(f) = frame {
-                    self.send_text(ctx, f, "error");
+                    self.send_text(ctx, f, OutKind::Error);
                 }
                 self.close(ctx, code, &reason);
             }

@@ -4,6 +4,7 @@
 //! saw the ACK is in the fan-out of every change it causes afterwards (DESIGN.md causality rule).
 
 use super::WsSession;
+use crate::metrics::OutKind;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use twinwire_common::bus::SubRecord;
@@ -76,7 +77,11 @@ impl WsSession {
                         .inc();
                 }
                 act.subs[Self::sub_slot(kind)] = Some(record);
-                act.send_text(ctx, format!("{}:ACK", kind.start_str()).into(), "ack");
+                act.send_text(
+                    ctx,
+                    format!("{}:ACK", kind.start_str()).into(),
+                    OutKind::Ack,
+                );
             }
             Ok(Err(e)) => act.subscription_failed(kind, previous, &params, e.to_protocol(), ctx),
             Err(_) => act.subscription_failed(
@@ -123,9 +128,9 @@ impl WsSession {
             // for now, the next re-registration removes it. Ditto always ACKs a STOP.
             Ok(done) => ctx.wait(
                 done.into_actor(self)
-                    .map(move |_, act, ctx| act.send_text(ctx, ack.into(), "ack")),
+                    .map(move |_, act, ctx| act.send_text(ctx, ack.into(), OutKind::Ack)),
             ),
-            Err(_) => self.send_text(ctx, ack.into(), "ack"),
+            Err(_) => self.send_text(ctx, ack.into(), OutKind::Ack),
         }
     }
 
