@@ -4,14 +4,16 @@
 //! hub) are recognised by their journal position and dropped here, once per node.
 
 use super::publisher::BusWrite;
+use super::registry::SessionHandle;
 use super::Node;
-use crate::session::{Deliver, SessionControl};
+use crate::session::{Deliver, DeliverBatch, SessionControl};
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytestring::ByteString;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use twinwire_common::bus::{Delivery, JournalPos};
@@ -47,6 +49,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
+    let mut pending = Pending::default();
     // Jittered, so gateways that lost Redis together do not come back in step.
     let retry = ExponentialBuilder::new()
         .with_min_delay(RETRY_MIN)
@@ -86,12 +89,13 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                     let fields: Vec<(String, String)> = fields.collect();
                     match Delivery::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
                     {
-                        Ok(d) => dispatch(&node, &mut dedup, d),
+                        Ok(d) => dispatch(&node, &mut dedup, &mut pending, d),
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")
                         }
                     }
                 }
+                pending.flush(&node);
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
                     // Entries up to `last` are dispatched; keep only newer ones.
@@ -113,11 +117,107 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     }
 }
 
-fn kind_label(kind: Option<StreamingKind>) -> &'static str {
-    kind.map(StreamingKind::as_str).unwrap_or("response")
+/// Frames per batch message to one session, at most (or the session's queue bound, if lower).
+const MAX_BATCH: usize = 64;
+
+/// What one read delivers, gathered per session and sent as one batch each once the read is
+/// dispatched: a session's mailbox, wake-up and write burst are then paid per read, not per frame.
+#[derive(Default)]
+struct Pending {
+    by_session: HashMap<u64, Vec<Deliver>>,
+    /// Frames queued per kind (`kind_slot`), added to the counters once per read.
+    counts: [u64; 6],
 }
 
-fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
+/// Index into `Pending::counts`; responses come last.
+fn kind_slot(kind: Option<StreamingKind>) -> usize {
+    kind.map_or(5, |k| {
+        StreamingKind::ALL.iter().position(|x| *x == k).unwrap_or(5)
+    })
+}
+
+impl Pending {
+    /// Adds `msg` to session `id`'s batch; a full batch goes out at once.
+    fn push(&mut self, node: &Node, id: u64, h: &SessionHandle, msg: Deliver) {
+        let batch = self.by_session.entry(id).or_default();
+        batch.push(msg);
+        if batch.len() >= MAX_BATCH.min(node.config.ws.outbound_queue) {
+            let batch = std::mem::take(batch);
+            self.send(node, h, batch);
+        }
+    }
+
+    /// Sends session `id`'s batch now, ahead of a control order that must follow it.
+    fn flush_one(&mut self, node: &Node, id: u64, h: &SessionHandle) {
+        if let Some(batch) = self.by_session.remove(&id) {
+            if !batch.is_empty() {
+                self.send(node, h, batch);
+            }
+        }
+    }
+
+    /// Sends every session its batch, under one registry lock, and counts what was queued.
+    fn flush(&mut self, node: &Node) {
+        if !self.by_session.is_empty() {
+            let mut sessions = std::mem::take(&mut self.by_session);
+            node.registry.with(|r| {
+                for (id, batch) in sessions.drain() {
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    // A session that ended since its frames were gathered has no handle: dropped.
+                    if let Some(h) = r.sessions.get(&id) {
+                        self.send(node, h, batch);
+                    }
+                }
+            });
+            // Keeps the map's capacity for the next read.
+            self.by_session = sessions;
+        }
+        for (slot, n) in self.counts.iter_mut().enumerate() {
+            if *n > 0 {
+                let label = StreamingKind::ALL
+                    .get(slot)
+                    .map_or("response", |k| k.as_str());
+                node.metrics
+                    .deliveries
+                    .with_label_values(&[label])
+                    .inc_by(*n);
+                *n = 0;
+            }
+        }
+    }
+
+    /// Queues `batch` on the session. A session whose queue would pass `ws.outbound_queue` frames
+    /// (or whose mailbox is full) does not read: it is ended now instead of being allowed to slow
+    /// down this node (DESIGN.md "Bounded queues everywhere").
+    fn send(&mut self, node: &Node, h: &SessionHandle, batch: Vec<Deliver>) {
+        let n = batch.len();
+        let queued = h.queued.fetch_add(n, Ordering::Relaxed) + n;
+        let mut counts = [0u64; 6];
+        for d in &batch {
+            counts[kind_slot(d.kind)] += 1;
+        }
+        let full = queued > node.config.ws.outbound_queue
+            || match h.deliver.try_send(DeliverBatch(batch)) {
+                Ok(()) => {
+                    for (total, c) in self.counts.iter_mut().zip(counts) {
+                        *total += c;
+                    }
+                    false
+                }
+                Err(SendError::Full(_)) => true,
+                Err(SendError::Closed(_)) => false,
+            };
+        if full && !h.kill.is_cancelled() {
+            node.metrics.slow_consumer_closes.inc();
+            h.kill.cancel();
+            h.control.do_send(SessionControl::SlowConsumer);
+        }
+    }
+}
+
+fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) {
     match d {
         Delivery::Response {
             session,
@@ -130,10 +230,10 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                 return;
             }
             let frame = ByteString::from(frame);
-            let handle = node.registry.get(session);
-            match handle {
-                Some(h) => deliver(
+            match node.registry.get(session) {
+                Some(h) => pending.push(
                     node,
+                    session,
                     &h,
                     Deliver {
                         frame,
@@ -159,7 +259,6 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
-            let mut delivered = 0;
             node.registry.with(|r| {
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
@@ -180,17 +279,12 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                                     reply: reply.clone(),
                                     live: false,
                                 };
-                                delivered += u64::from(try_deliver(node, h, msg));
+                                pending.push(node, *id, h, msg);
                             }
                         }
                     }
                 }
             });
-            // Counted once per entry: a labelled counter costs a lookup per call.
-            node.metrics
-                .deliveries
-                .with_label_values(&[kind.as_str()])
-                .inc_by(delivered);
         }
         Delivery::Close {
             session,
@@ -199,6 +293,8 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
             frame,
         } => {
             if let Some(h) = node.registry.get(session) {
+                // The frames gathered before the close go first.
+                pending.flush_one(node, session, &h);
                 h.control.do_send(SessionControl::Close {
                     code,
                     reason,
@@ -206,31 +302,6 @@ fn dispatch(node: &Node, dedup: &mut Dedup, d: Delivery) {
                 });
             }
         }
-    }
-}
-
-fn deliver(node: &Node, h: &super::registry::SessionHandle, msg: Deliver) {
-    let label = kind_label(msg.kind);
-    if try_deliver(node, h, msg) {
-        node.metrics.deliveries.with_label_values(&[label]).inc();
-    }
-}
-
-/// Queues `msg` on the session; false if it could not take it (a full mailbox ends the session).
-fn try_deliver(node: &Node, h: &super::registry::SessionHandle, msg: Deliver) -> bool {
-    match h.deliver.try_send(msg) {
-        Ok(()) => true,
-        Err(SendError::Full(_)) => {
-            // A full mailbox is a client that does not read: end it now instead of letting it slow
-            // down this node (DESIGN.md "Bounded queues everywhere").
-            if !h.kill.is_cancelled() {
-                node.metrics.slow_consumer_closes.inc();
-                h.kill.cancel();
-                h.control.do_send(SessionControl::SlowConsumer);
-            }
-            false
-        }
-        Err(SendError::Closed(_)) => false,
     }
 }
 

@@ -2,10 +2,12 @@
 //! write back into Redis when the node must re-register (DESIGN.md §3, "A gateway that reconnects to
 //! Redis rewrites its whole hash").
 
-use crate::session::{Deliver, SessionControl};
+use crate::session::{DeliverBatch, SessionControl};
 use actix::Recipient;
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::SubRecord;
 use twinwire_common::protocol::StreamingKind;
@@ -13,10 +15,12 @@ use twinwire_common::protocol::StreamingKind;
 /// How the inbox reaches one session.
 #[derive(Clone)]
 pub struct SessionHandle {
-    pub deliver: Recipient<Deliver>,
+    pub deliver: Recipient<DeliverBatch>,
     pub control: Recipient<SessionControl>,
     /// Cancelled to end a session at once, even while it waits on a stuck socket.
     pub kill: CancellationToken,
+    /// Frames queued in the session's mailbox and not yet taken: its outbound queue's length.
+    pub queued: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]

@@ -1,7 +1,8 @@
 //! One actix actor per WebSocket session: it reads the client's frames, answers control frames,
 //! forwards signals to the bus, and writes what the node's inbox delivers. Its mailbox is the
-//! session's bounded outbound queue: the inbox uses `try_send`, and a full mailbox marks a slow
-//! consumer, which is closed rather than allowed to slow anyone else.
+//! session's bounded outbound queue: the inbox delivers in batches with `try_send`, counting the
+//! frames it queued in the session's handle, and a queue over its bound marks a slow consumer,
+//! which is closed rather than allowed to slow anyone else.
 
 mod acks;
 pub use acks::RELEASE_LABELS;
@@ -17,6 +18,7 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -38,9 +40,13 @@ const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Frames written per actor wait, at most.
 const PUMP_BURST: usize = 64;
 
-/// A frame from the bus for this session.
+/// Frames from the bus for this session, in stream order: the inbox sends one batch per session
+/// per read, so a session's mailbox, wake-up and write burst are paid once per batch, not per frame.
 #[derive(Message)]
 #[rtype(result = "()")]
+pub struct DeliverBatch(pub Vec<Deliver>);
+
+/// A frame from the bus for this session.
 pub struct Deliver {
     /// The serialized frame, shared with every other session receiving it.
     pub frame: ByteString,
@@ -109,7 +115,12 @@ pub struct WsSession {
     /// stops the actor taking mail while the socket is full.
     outq: VecDeque<Out>,
     writing: bool,
+    /// Set while a batch is taken in, so its frames go out in one burst rather than the first alone.
+    holding: bool,
     closing: bool,
+    /// Frames the inbox queued in the mailbox and this session has not taken yet (shared with the
+    /// session's handle, where the inbox checks it against `ws.outbound_queue`).
+    queued: Arc<AtomicUsize>,
     /// Live requests waiting for answers, and where answers to received live signals go.
     live: live::LiveState,
     /// Commands waiting for their requested acknowledgements.
@@ -143,7 +154,9 @@ impl WsSession {
                 expiry: None,
                 outq: VecDeque::new(),
                 writing: false,
+                holding: false,
                 closing: false,
+                queued: Arc::default(),
                 live: live::LiveState::default(),
                 acks: acks::AckState::default(),
             }
@@ -200,7 +213,7 @@ impl WsSession {
         }
         self.last_out = Instant::now();
         self.outq.push_back(out);
-        if !self.writing {
+        if !self.writing && !self.holding {
             self.pump(ctx);
         }
     }
@@ -328,6 +341,7 @@ impl Actor for WsSession {
                 deliver: ctx.address().recipient(),
                 control: ctx.address().recipient(),
                 kill: self.kill.clone(),
+                queued: self.queued.clone(),
             },
         );
         self.node
@@ -438,13 +452,27 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 }
 
-impl Handler<Deliver> for WsSession {
+impl Handler<DeliverBatch> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, batch: DeliverBatch, ctx: &mut Self::Context) {
+        self.queued.fetch_sub(batch.0.len(), Ordering::Relaxed);
         if self.kill.is_cancelled() {
             return;
         }
+        self.holding = true;
+        for msg in batch.0 {
+            self.deliver(msg, ctx);
+        }
+        self.holding = false;
+        if !self.writing {
+            self.pump(ctx);
+        }
+    }
+}
+
+impl WsSession {
+    fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         // A STOP may have overtaken deliveries already on their way: drop them here.
         if let Some(kind) = msg.kind {
             if !self.subscribed(kind) {

@@ -47,7 +47,7 @@ pub struct WriterCounts {
 #[allow(clippy::too_many_arguments)]
 pub async fn write_step(
     proto: Proto,
-    mut ws: Ws,
+    ws: Ws,
     rate: f64,
     dur: Duration,
     step: usize,
@@ -55,6 +55,31 @@ pub async fn write_step(
     counts: Arc<WriterCounts>,
     offset: usize,
 ) -> Ws {
+    let (mut tx, mut rx) = ws.split();
+    let pings = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    // Responses are read by a task of their own: a writer that only read between its sends fell
+    // behind at the highest rates (the subscribers' readers share the bench's two threads), and the
+    // gateway rightly closed it as a slow consumer, ending the step's commands.
+    let reader = tokio::spawn({
+        let (counts, pings, stop) = (counts.clone(), pings.clone(), stop.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    m = rx.next() => match (proto, m) {
+                        (Proto::Ditto, Some(Ok(m))) => count_response(&m, &counts),
+                        (Proto::SocketIo, Some(Ok(m))) if m.to_text().is_ok_and(|t| t == "2") => {
+                            pings.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (_, Some(Ok(_))) => {}
+                        (_, _) => break,
+                    },
+                    _ = stop.notified() => break,
+                }
+            }
+            rx
+        }
+    });
     let tick = Duration::from_millis(5);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -63,12 +88,15 @@ pub async fn write_step(
     let mut n = offset;
     while started.elapsed() < dur {
         interval.tick().await;
+        for _ in 0..pings.swap(0, Ordering::Relaxed) {
+            let _ = tx.send(Message::text("3")).await;
+        }
         owed += rate * tick.as_secs_f64();
         while owed >= 1.0 {
             owed -= 1.0;
             let k = n % THINGS;
             n += 1;
-            if ws
+            if tx
                 .send(Message::text(frame(proto, k, step, pad, n as u64)))
                 .await
                 .is_err()
@@ -81,34 +109,21 @@ pub async fn write_step(
                 counts.sent_matching.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Take the responses that arrived, without waiting.
-        while let Some(Some(Ok(m))) = futures_util::FutureExt::now_or_never(ws.next()) {
-            match proto {
-                Proto::Ditto => count_response(&m, &counts),
-                Proto::SocketIo if m.to_text().is_ok_and(|t| t == "2") => {
-                    let _ = ws.send(Message::text("3")).await;
-                }
-                _ => {}
-            }
+    }
+    if proto == Proto::Ditto {
+        // The rest of the responses, briefly (the peers answer nothing).
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while counts.ok.load(Ordering::Relaxed) + counts.errors.load(Ordering::Relaxed)
+            < counts.sent.load(Ordering::Relaxed)
+            && Instant::now() < deadline
+            && !reader.is_finished()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    if proto != Proto::Ditto {
-        // The peers answer nothing; only twinwire's responses are counted.
-        return ws;
-    }
-    // The rest of the responses, briefly.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while counts.ok.load(Ordering::Relaxed) + counts.errors.load(Ordering::Relaxed)
-        < counts.sent.load(Ordering::Relaxed)
-        && Instant::now() < deadline
-    {
-        match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
-            Ok(Some(Ok(m))) => count_response(&m, &counts),
-            Ok(_) => break,
-            Err(_) => {}
-        }
-    }
-    ws
+    stop.notify_one();
+    let rx = reader.await.expect("writer's reader task");
+    rx.reunite(tx).expect("both halves of one socket")
 }
 
 fn count_response(m: &Message, counts: &WriterCounts) {

@@ -117,14 +117,7 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{}: subscriber: {e}", t.name));
     let connect_secs = connect_started.elapsed().as_secs_f64();
-    let mut writers = Vec::new();
-    for port in &t.ports {
-        writers.push(
-            wire::connect_to(proto, Role::Pub, *port, None)
-                .await
-                .expect("writer"),
-        );
-    }
+    let mut writers = connect_writers(t).await;
     let mut steps = Vec::new();
     let mut best = 0.0f64;
     let mut plan: Vec<(f64, bool)> = rates.iter().map(|r| (*r, false)).collect();
@@ -213,6 +206,9 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         if saturated {
             // Let the backlog drain, so the next step measures itself.
             wait_quiet(&rec).await;
+            // A writer that fell behind on its responses was closed as a slow consumer; the
+            // next step gets fresh ones.
+            writers = connect_writers(t).await;
         }
         if !half && (saturated || s + 1 == rates.len()) {
             // One step at half the best delivery rate, where latency targets are judged.
@@ -268,6 +264,19 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         "slow_consumer_closes": slow_closes,
         "steps": steps,
     })
+}
+
+/// One writer per port of the target.
+async fn connect_writers(t: &Target) -> Vec<wire::Ws> {
+    let mut writers = Vec::new();
+    for port in &t.ports {
+        writers.push(
+            wire::connect_to(t.proto, Role::Pub, *port, None)
+                .await
+                .expect("writer"),
+        );
+    }
+    writers
 }
 
 /// Waits until no delivery has arrived for a second (at most a minute).
