@@ -17,4 +17,6 @@ pub enum HubError {
     Config(#[from] ConfigError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("writing a batch's deliveries did not finish: {0}")]
+    DeliveryTask(#[from] tokio::task::JoinError),
 }

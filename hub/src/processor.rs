@@ -68,6 +68,9 @@ pub struct JournalEntry {
 
 const JOURNAL_FIELD: &str = "d";
 
+/// A shard batch's deliveries being written (the pipeline of `process_shard`).
+type DeliveryWrite = tokio::task::JoinHandle<redis::RedisResult<()>>;
+
 /// An event with the twin and policy it was produced under, for its fan-out.
 type EventWithState = (EventRecord, Option<Arc<Twin>>, Option<Arc<CachedPolicy>>);
 
@@ -545,28 +548,48 @@ impl Processor {
         // The causality rule: subscriptions written before these commands are in their fan-out.
         self.registry.catch_up(&mut conn).await?;
         self.policies.catch_up(&mut conn).await?;
+        // Each shard's deliveries go out while the next shard is processed; all of them have
+        // landed before the round ends, so a shard's next batch never overtakes them.
+        let mut sending = Vec::new();
         for (shard, entries) in batch {
             if entries.is_empty() {
                 continue;
             }
-            if let Err(e) = self.process_shard(shard, entries).await {
-                tracing::warn!(shard, error = %e, "shard batch failed; recovering the shard");
-                self.forget_shard(shard);
-                if self.leases.token(shard).is_some() {
-                    // Our own pending entries and journal tell what happened; redo from there.
-                    if let Err(e) = self.take_over(shard).await {
-                        tracing::warn!(shard, error = %e, "recovery failed; retrying next round");
-                    }
-                }
-                if matches!(e, HubError::Fenced(_)) {
-                    self.metrics
-                        .lease_changes
-                        .with_label_values(&["lost"])
-                        .inc();
-                }
+            match self.process_shard(shard, entries).await {
+                Ok(Some(send)) => sending.push((shard, send)),
+                Ok(None) => {}
+                Err(e) => self.shard_failed(shard, e).await,
+            }
+        }
+        for (shard, send) in sending {
+            let failed = match send.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(HubError::from(e)),
+                Err(e) => Some(HubError::from(e)),
+            };
+            if let Some(e) = failed {
+                self.shard_failed(shard, e).await;
             }
         }
         Ok(())
+    }
+
+    /// A shard's batch failed somewhere between reading and delivering: forget what this hub
+    /// believed of the shard and redo it from Redis (its pending entries and journal).
+    async fn shard_failed(&mut self, shard: u32, e: HubError) {
+        tracing::warn!(shard, error = %e, "shard batch failed; recovering the shard");
+        self.forget_shard(shard);
+        if self.leases.token(shard).is_some() {
+            if let Err(e) = self.take_over(shard).await {
+                tracing::warn!(shard, error = %e, "recovery failed; retrying next round");
+            }
+        }
+        if matches!(e, HubError::Fenced(_)) {
+            self.metrics
+                .lease_changes
+                .with_label_values(&["lost"])
+                .inc();
+        }
     }
 
     async fn read_new(&mut self, block: Duration) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
@@ -628,13 +651,19 @@ impl Processor {
         Ok(())
     }
 
-    async fn process_shard(&mut self, shard: u32, entries: Vec<StreamId>) -> Result<(), HubError> {
+    /// Applies one shard's batch and starts writing its deliveries; the returned task ends when
+    /// they are written (`None`: nothing was done, the shard is not this hub's now).
+    async fn process_shard(
+        &mut self,
+        shard: u32,
+        entries: Vec<StreamId>,
+    ) -> Result<Option<DeliveryWrite>, HubError> {
         let started = Instant::now();
         let Some(token) = self.leases.token(shard).map(str::to_owned) else {
             // Not ours, or the lease is not fresh: the entries stay pending. A new owner claims
             // them; if it is still ours, recovery reads them again once the lease is renewed.
             self.needs_recovery.insert(shard);
-            return Ok(());
+            return Ok(None);
         };
         let applied = self.applied.get(&shard).copied().unwrap_or((0, 0));
         let mut ids = Vec::with_capacity(entries.len());
@@ -852,11 +881,12 @@ impl Processor {
                 .ignore();
         }
         let mut conn = self.store.conn().clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        self.metrics
-            .batch_duration
-            .observe(started.elapsed().as_secs_f64());
-        Ok(())
+        let batch_duration = self.metrics.batch_duration.clone();
+        Ok(Some(tokio::spawn(async move {
+            pipe.query_async::<()>(&mut conn).await?;
+            batch_duration.observe(started.elapsed().as_secs_f64());
+            Ok(())
+        })))
     }
 
     /// Handles one command; records the writes it makes and returns what to send.
