@@ -68,7 +68,23 @@ pub struct JournalEntry {
 
 const JOURNAL_FIELD: &str = "d";
 
-/// A shard batch's deliveries being written (the pipeline of `process_shard`).
+/// One shard's batch, handled and waiting for its commit.
+struct Prepared {
+    shard: u32,
+    started: Instant,
+    /// The shard lease this hub held when it handled the batch; the commit is fenced by it.
+    token: String,
+    /// The batch's command-stream entry ids, acknowledged once its deliveries are written.
+    ids: Vec<String>,
+    /// The last entry applied by this batch (`None`: only already-applied entries).
+    last_id: Option<String>,
+    items: Vec<Item>,
+    writes: Vec<Write>,
+    journal: Vec<Vec<(String, String)>>,
+    policy_updates: Vec<(String, i64)>,
+}
+
+/// A shard batch's deliveries being written (the pipeline of `finish_shard`).
 type DeliveryWrite = tokio::task::JoinHandle<redis::RedisResult<()>>;
 
 /// An event with the twin and policy it was produced under, for its fan-out.
@@ -550,14 +566,37 @@ impl Processor {
         self.policies.catch_up(&mut conn).await?;
         // Each shard's deliveries go out while the next shard is processed; all of them have
         // landed before the round ends, so a shard's next batch never overtakes them.
-        let mut sending = Vec::new();
+        let mut prepared = Vec::new();
         for (shard, entries) in batch {
             if entries.is_empty() {
                 continue;
             }
-            match self.process_shard(shard, entries).await {
-                Ok(Some(send)) => sending.push((shard, send)),
+            match self.prepare_shard(shard, entries).await {
+                Ok(Some(p)) => prepared.push(p),
                 Ok(None) => {}
+                Err(e) => self.shard_failed(shard, e).await,
+            }
+        }
+        // The shards' commits are independent (each fenced by its own lease), so they go out
+        // together, pipelined on one connection: a round costs one commit round trip, not one
+        // per shard.
+        let store = &self.store;
+        let commits = futures_util::future::join_all(prepared.iter().map(|p| async move {
+            match &p.last_id {
+                Some(last) => {
+                    store
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        }))
+        .await;
+        let mut sending = Vec::new();
+        for (p, committed) in prepared.into_iter().zip(commits) {
+            let shard = p.shard;
+            match committed {
+                Ok(journal_ids) => sending.push((shard, self.finish_shard(p, journal_ids))),
                 Err(e) => self.shard_failed(shard, e).await,
             }
         }
@@ -651,13 +690,13 @@ impl Processor {
         Ok(())
     }
 
-    /// Applies one shard's batch and starts writing its deliveries; the returned task ends when
-    /// they are written (`None`: nothing was done, the shard is not this hub's now).
-    async fn process_shard(
+    /// Handles one shard's batch up to its commit (`None`: nothing to do, the shard is not this
+    /// hub's now).
+    async fn prepare_shard(
         &mut self,
         shard: u32,
         entries: Vec<StreamId>,
-    ) -> Result<Option<DeliveryWrite>, HubError> {
+    ) -> Result<Option<Prepared>, HubError> {
         let started = Instant::now();
         let Some(token) = self.leases.token(shard).map(str::to_owned) else {
             // Not ours, or the lease is not fresh: the entries stay pending. A new owner claims
@@ -791,14 +830,31 @@ impl Processor {
                 })
             })
             .collect();
-        let journal_ids = match &last_id {
-            Some(last) => {
-                self.store
-                    .commit(shard, &token, last, &final_writes, &journal)
-                    .await?
-            }
-            None => Vec::new(),
-        };
+        Ok(Some(Prepared {
+            shard,
+            started,
+            token,
+            ids,
+            last_id,
+            items,
+            writes: final_writes,
+            journal,
+            policy_updates,
+        }))
+    }
+
+    /// After a shard's commit: starts writing its responses and fan-out; the returned task ends
+    /// when they are written.
+    fn finish_shard(&mut self, p: Prepared, journal_ids: Vec<String>) -> DeliveryWrite {
+        let Prepared {
+            shard,
+            started,
+            ids,
+            last_id,
+            items,
+            policy_updates,
+            ..
+        } = p;
         if let Some(last) = last_id.as_deref().and_then(parse_stream_id) {
             self.applied.insert(shard, last);
         }
@@ -882,11 +938,11 @@ impl Processor {
         }
         let mut conn = self.store.conn().clone();
         let batch_duration = self.metrics.batch_duration.clone();
-        Ok(Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             pipe.query_async::<()>(&mut conn).await?;
             batch_duration.observe(started.elapsed().as_secs_f64());
             Ok(())
-        })))
+        })
     }
 
     /// Handles one command; records the writes it makes and returns what to send.

@@ -76,7 +76,7 @@ impl Store {
 
     /// Commits a batch for `shard` if this hub still holds its lease (`token`).
     pub async fn commit(
-        &mut self,
+        &self,
         shard: u32,
         token: &str,
         applied_id: &str,
