@@ -206,8 +206,10 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         if saturated {
             // Let the backlog drain, so the next step measures itself.
             wait_quiet(&rec).await;
-            // A writer that fell behind on its responses was closed as a slow consumer; the
-            // next step gets fresh ones.
+        }
+        if saturated || counts.errors.load(Ordering::Relaxed) > 0 {
+            // A writer that fell behind on its responses may have been closed as a slow
+            // consumer; the next step gets fresh ones.
             writers = connect_writers(t).await;
         }
         if !half && (saturated || s + 1 == rates.len()) {
