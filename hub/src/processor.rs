@@ -597,7 +597,14 @@ impl Processor {
             let shard = p.shard;
             match committed {
                 Ok(journal_ids) => sending.push((shard, self.finish_shard(p, journal_ids))),
-                Err(e) => self.shard_failed(shard, e).await,
+                Err(e) => {
+                    // The cache holds the policies as this batch left them, which Redis never
+                    // got: read them again when next needed.
+                    for (id, _) in &p.policy_updates {
+                        self.policies.forget(id);
+                    }
+                    self.shard_failed(shard, e).await
+                }
             }
         }
         for (shard, send) in sending {
