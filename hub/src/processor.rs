@@ -564,8 +564,9 @@ impl Processor {
         // The causality rule: subscriptions written before these commands are in their fan-out.
         self.registry.catch_up(&mut conn).await?;
         self.policies.catch_up(&mut conn).await?;
-        // Each shard's deliveries go out while the next shard is processed; all of them have
-        // landed before the round ends, so a shard's next batch never overtakes them.
+        // A round handles every shard's batch, commits them all together, then writes every
+        // shard's deliveries; all of those have landed before the round ends, so a shard's next
+        // batch never overtakes them.
         let mut prepared = Vec::new();
         for (shard, entries) in batch {
             if entries.is_empty() {
