@@ -27,6 +27,17 @@ impl StreamingKind {
         StreamingKind::PolicyAnnouncements,
     ];
 
+    /// Its position in [`StreamingKind::ALL`], for tables indexed by kind.
+    pub fn index(self) -> usize {
+        match self {
+            StreamingKind::Events => 0,
+            StreamingKind::Messages => 1,
+            StreamingKind::LiveCommands => 2,
+            StreamingKind::LiveEvents => 3,
+            StreamingKind::PolicyAnnouncements => 4,
+        }
+    }
+
     pub fn start_str(self) -> &'static str {
         match self {
             StreamingKind::Events => "START-SEND-EVENTS",
@@ -218,6 +229,13 @@ fn broken_escape(part: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kinds_index_is_its_position_in_all() {
+        for (i, k) in StreamingKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
+        }
+    }
 
     fn start(
         kind: StreamingKind,

@@ -129,11 +129,9 @@ struct Pending {
     counts: [u64; 6],
 }
 
-/// Index into `Pending::counts`; responses come last.
+/// Index into `Pending::counts`: the kind's own index, responses after the last kind.
 fn kind_slot(kind: Option<StreamingKind>) -> usize {
-    kind.map_or(5, |k| {
-        StreamingKind::ALL.iter().position(|x| *x == k).unwrap_or(5)
-    })
+    kind.map_or(StreamingKind::ALL.len(), StreamingKind::index)
 }
 
 impl Pending {

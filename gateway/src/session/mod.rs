@@ -163,18 +163,8 @@ impl WsSession {
         })
     }
 
-    fn sub_slot(kind: StreamingKind) -> usize {
-        match kind {
-            StreamingKind::Events => 0,
-            StreamingKind::Messages => 1,
-            StreamingKind::LiveCommands => 2,
-            StreamingKind::LiveEvents => 3,
-            StreamingKind::PolicyAnnouncements => 4,
-        }
-    }
-
     fn subscribed(&self, kind: StreamingKind) -> bool {
-        self.subs[Self::sub_slot(kind)].is_some()
+        self.subs[kind.index()].is_some()
     }
 
     /// Counts one received frame and its payload bytes under `kind`.

@@ -53,7 +53,7 @@ impl WsSession {
             api_version: self.init.api_version,
             declared_acks: self.init.declared_acks.clone(),
         };
-        let previous = self.subs[Self::sub_slot(kind)].clone();
+        let previous = self.subs[kind.index()].clone();
         self.node.registry.set_sub(self.id, kind, record.clone());
         let done = match self.node.publisher.write(BusWrite::Subscribe {
             session: self.id,
@@ -69,14 +69,14 @@ impl WsSession {
         // sends after START is handled after the subscription exists.
         ctx.wait(done.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Ok(())) => {
-                if act.subs[Self::sub_slot(kind)].is_none() {
+                if act.subs[kind.index()].is_none() {
                     act.node
                         .metrics
                         .sessions
                         .with_label_values(&[kind.as_str()])
                         .inc();
                 }
-                act.subs[Self::sub_slot(kind)] = Some(record);
+                act.subs[kind.index()] = Some(record);
                 act.send_text(
                     ctx,
                     format!("{}:ACK", kind.start_str()).into(),
@@ -111,7 +111,7 @@ impl WsSession {
     }
 
     pub(super) fn stop_streaming(&mut self, kind: StreamingKind, ctx: &mut Context<Self>) {
-        if self.subs[Self::sub_slot(kind)].take().is_some() {
+        if self.subs[kind.index()].take().is_some() {
             self.node
                 .metrics
                 .sessions
