@@ -14,9 +14,9 @@ use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
+use crate::node::directory::SessionControl;
 use crate::node::publisher::{BusWrite, Publisher};
 use crate::node::Node;
-use crate::session::SessionControl;
 use actix_web::{web, App, HttpServer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
@@ -147,13 +147,13 @@ pub async fn run(
 /// Closes every session with 1001, spread evenly over `period` so clients do not all reconnect at
 /// the same instant.
 async fn drain(node: &Node, period: Duration) {
-    let ids = node.registry.session_ids();
+    let ids = node.sessions.session_ids();
     if ids.is_empty() {
         return;
     }
     let step = period / (ids.len() as u32).max(1);
     for id in ids {
-        if let Some(h) = node.registry.get(id) {
+        if let Some(h) = node.sessions.session(id) {
             h.control.do_send(SessionControl::Drain);
         }
         if !step.is_zero() {
@@ -162,7 +162,7 @@ async fn drain(node: &Node, period: Duration) {
     }
     // Give the last close frames a moment to leave.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while node.registry.session_count() > 0 && tokio::time::Instant::now() < deadline {
+    while node.sessions.session_count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

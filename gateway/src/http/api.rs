@@ -36,8 +36,11 @@ const FORWARDED_HEADERS: &[&str] = &[
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/2/{group}/{id}", web::route().to(handle))
-        .route("/api/2/{group}/{id}/{rest:.*}", web::route().to(handle));
+    cfg.route("/api/2/{group}/{id}", web::route().to(api_request))
+        .route(
+            "/api/2/{group}/{id}/{rest:.*}",
+            web::route().to(api_request),
+        );
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -103,7 +106,7 @@ fn message_path(rest: &str) -> Option<(String, String)> {
     None
 }
 
-async fn handle(
+async fn api_request(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: Bytes,

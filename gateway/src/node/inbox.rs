@@ -3,10 +3,9 @@
 //! hub batch produced after it (DESIGN.md §2). Replayed entries (after a shard moved to another
 //! hub) are recognised by their journal position and dropped here, once per node.
 
+use super::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
 use super::publisher::BusWrite;
-use super::registry::SessionHandle;
 use super::Node;
-use crate::session::{Deliver, DeliverBatch, SessionControl};
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytestring::ByteString;
@@ -49,7 +48,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
-    let mut pending = Pending::default();
+    let mut batches = SessionBatches::default();
     // Jittered, so gateways that lost Redis together do not come back in step.
     let retry = ExponentialBuilder::new()
         .with_min_delay(RETRY_MIN)
@@ -89,13 +88,13 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                     let fields: Vec<(String, String)> = fields.collect();
                     match Delivery::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
                     {
-                        Ok(d) => dispatch(&node, &mut dedup, &mut pending, d),
+                        Ok(d) => dispatch(&node, &mut dedup, &mut batches, d),
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")
                         }
                     }
                 }
-                pending.flush(&node);
+                batches.flush(&node);
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
                     // Entries up to `last` are dispatched; keep only newer ones.
@@ -123,18 +122,18 @@ const MAX_BATCH: usize = 64;
 /// What one read delivers, gathered per session and sent as one batch each once the read is
 /// dispatched: a session's mailbox, wake-up and write burst are then paid per read, not per frame.
 #[derive(Default)]
-struct Pending {
+struct SessionBatches {
     by_session: HashMap<u64, Vec<Deliver>>,
     /// Frames queued per kind (`kind_slot`), added to the counters once per read.
     counts: [u64; 6],
 }
 
-/// Index into `Pending::counts`: the kind's own index, responses after the last kind.
+/// Index into `SessionBatches::counts`: the kind's own index, responses after the last kind.
 fn kind_slot(kind: Option<StreamingKind>) -> usize {
     kind.map_or(StreamingKind::ALL.len(), StreamingKind::index)
 }
 
-impl Pending {
+impl SessionBatches {
     /// Adds `msg` to session `id`'s batch; a full batch goes out at once.
     fn push(&mut self, node: &Node, id: u64, h: &SessionHandle, msg: Deliver) {
         let batch = self.by_session.entry(id).or_default();
@@ -154,17 +153,17 @@ impl Pending {
         }
     }
 
-    /// Sends every session its batch, under one registry lock, and counts what was queued.
+    /// Sends every session its batch, under one directory lock, and counts what was queued.
     fn flush(&mut self, node: &Node) {
         if !self.by_session.is_empty() {
             let mut sessions = std::mem::take(&mut self.by_session);
-            node.registry.with(|r| {
+            node.sessions.read(|r| {
                 for (id, batch) in sessions.drain() {
                     if batch.is_empty() {
                         continue;
                     }
                     // A session that ended since its frames were gathered has no handle: dropped.
-                    if let Some(h) = r.sessions.get(&id) {
+                    if let Some(h) = r.session(id) {
                         self.send(node, h, batch);
                     }
                 }
@@ -215,7 +214,7 @@ impl Pending {
     }
 }
 
-fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) {
+fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Delivery) {
     match d {
         Delivery::Response {
             session,
@@ -228,8 +227,8 @@ fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) 
                 return;
             }
             let frame = ByteString::from(frame);
-            match node.registry.get(session) {
-                Some(h) => pending.push(
+            match node.sessions.session(session) {
+                Some(h) => batches.push(
                     node,
                     session,
                     &h,
@@ -257,19 +256,16 @@ fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) 
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
-            node.registry.with(|r| {
+            node.sessions.read(|r| {
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
                     let frame = ByteString::from(frame);
                     for key in &keys {
-                        let Some(members) = r.groups.get(key) else {
-                            continue;
-                        };
-                        for id in members {
-                            if Some(*id) == exclude {
+                        for id in r.group_members(key) {
+                            if Some(id) == exclude {
                                 continue;
                             }
-                            if let Some(h) = r.sessions.get(id) {
+                            if let Some(h) = r.session(id) {
                                 let msg = Deliver {
                                     frame: frame.clone(),
                                     kind: Some(kind),
@@ -277,7 +273,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) 
                                     reply: reply.clone(),
                                     live: false,
                                 };
-                                pending.push(node, *id, h, msg);
+                                batches.push(node, id, h, msg);
                             }
                         }
                     }
@@ -290,9 +286,9 @@ fn dispatch(node: &Node, dedup: &mut Dedup, pending: &mut Pending, d: Delivery) 
             reason,
             frame,
         } => {
-            if let Some(h) = node.registry.get(session) {
+            if let Some(h) = node.sessions.session(session) {
                 // The frames gathered before the close go first.
-                pending.flush_one(node, session, &h);
+                batches.flush_one(node, session, &h);
                 h.control.do_send(SessionControl::Close {
                     code,
                     reason,

@@ -21,7 +21,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if node.draining.load(Ordering::Relaxed) && node.registry.session_count() == 0 {
+        if node.draining.load(Ordering::Relaxed) && node.sessions.session_count() == 0 {
             return;
         }
         let previous: Result<Option<String>, _> = redis::cmd("SET")
@@ -60,7 +60,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
 
 async fn reregister(node: &Node) {
     node.metrics.redis_reconnects.inc();
-    let subs = node.registry.all_subs();
+    let subs = node.sessions.all_subscriptions();
     let n = subs.len();
     match node
         .publisher

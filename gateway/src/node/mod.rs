@@ -1,16 +1,20 @@
-//! This gateway as a member of the cluster: its node id, its sessions, and its tasks that talk to
-//! the bus (publisher, inbox, liveness).
+//! This gateway as a member of the cluster. `Node` is the context every session and task shares
+//! (identity, configuration, connections, the session directory, readiness); it holds state and
+//! no task. Beside it: the publisher (every write to the bus), the inbox (this node's delivery
+//! stream to its sessions), liveness (the node's key and re-registration), the session directory
+//! that sessions and inbox both depend on, and the acknowledgement-label scripts.
 
+pub mod ack_labels;
+pub mod directory;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
-pub mod registry;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
+use directory::SessionDirectory;
 use publisher::Publisher;
-use registry::Registry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use twinwire_common::bus::Keys;
@@ -23,7 +27,8 @@ pub struct Node {
     pub keys: Keys,
     pub config: GatewayConfig,
     pub publisher: Publisher,
-    pub registry: Registry,
+    /// This node's sessions and their subscriptions.
+    pub sessions: SessionDirectory,
     pub metrics: Arc<Metrics>,
     pub auth: Authenticator,
     /// Set on SIGTERM: no new sessions, `/ready` is false.
@@ -52,7 +57,7 @@ impl Node {
             id,
             config,
             publisher,
-            registry: Registry::default(),
+            sessions: SessionDirectory::default(),
             metrics,
             auth,
             draining: AtomicBool::new(false),

@@ -240,7 +240,7 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
         BusWrite::ReleaseAcks { owner, labels } => {
             let c = pipe
                 .cmd("EVAL")
-                .arg(crate::session::RELEASE_LABELS)
+                .arg(super::ack_labels::RELEASE_LABELS)
                 .arg(1)
                 .arg(keys.ack_labels())
                 .arg(owner);

@@ -1,46 +1,27 @@
 //! Acknowledgements for one session (reference §7). Labels a session declares at connect time
-//! (`declared-acks`) are unique in the whole cluster: a hash in Redis maps each label to the one
-//! session holding it, and a taken label ends the new session with
-//! `acknowledgement:label.not.unique`. As a sender, the session aggregates the acknowledgements its
-//! twin command requested (the hub's response is `twin-persisted`, other sessions' acks arrive
-//! through their reply forwarders, weak acks from the hub) into Ditto's aggregated response, with
-//! 408 entries for what did not come in time. As a receiver, it forwards its client's acks to
-//! whoever asked.
+//! (`declared-acks`) are unique in the whole cluster (`node::ack_labels`): a taken label ends the
+//! new session with `acknowledgement:label.not.unique`. As a sender, the session aggregates the
+//! acknowledgements its twin command requested (the hub's response is `twin-persisted`, other
+//! sessions' acks arrive through their reply forwarders, weak acks from the hub) into Ditto's
+//! aggregated response, with 408 entries for what did not come in time. As a receiver, it forwards
+//! its client's acks to whoever asked.
 
 use super::WsSession;
+use crate::error::GatewayError;
 use crate::metrics::OutKind;
+use crate::node::ack_labels::{self, ClaimFailed};
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::HashMap;
 use std::time::Duration;
-use twinwire_common::bus::Delivery;
 use twinwire_common::protocol::acks::{self, Ack};
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers, Topic};
 use twinwire_common::Error;
 
-/// Takes every label for `ARGV[1]` (`<node>:<session>`) or none; returns the first label someone
-/// else holds.
-const ACQUIRE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  local holder = redis.call('HGET', KEYS[1], ARGV[i])
-  if holder and holder ~= ARGV[1] then return ARGV[i] end
-end
-for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
-return false
-"#;
-
-/// Gives back the labels `ARGV[1]` still holds.
-pub const RELEASE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
-end
-return 0
-"#;
-
 /// A sent command waiting for its requested acknowledgements.
-pub(super) struct AckWait {
+struct AckWait {
     topic: Topic,
     headers: Headers,
     requested: Vec<String>,
@@ -49,9 +30,171 @@ pub(super) struct AckWait {
     timer: SpawnHandle,
 }
 
+/// This session's commands waiting for acknowledgements, by correlation-id.
 #[derive(Default)]
-pub(super) struct AckState {
+pub(super) struct AckAggregations {
     waits: HashMap<String, AckWait>,
+}
+
+/// An aggregation that is over: its timer to cancel and the response to write.
+pub(super) struct Completed {
+    pub timer: SpawnHandle,
+    pub response: ByteString,
+}
+
+/// What an answer does to the aggregations.
+pub(super) enum Taken {
+    /// Not part of any aggregation: handled as usual.
+    No,
+    /// Consumed; an aggregation may have completed with it.
+    Yes(Option<Completed>),
+}
+
+impl AckAggregations {
+    /// What a twin command that requests labels beyond `twin-persisted` waits for: its
+    /// correlation-id, the labels and the timeout; `None` when it waits for nothing.
+    pub fn admit(
+        env: &Envelope,
+        max: Duration,
+    ) -> Result<Option<(String, Vec<String>, Duration)>, Error> {
+        if !env.headers.response_required() {
+            return Ok(None);
+        }
+        let Some(requested) = acks::requested(&env.headers) else {
+            return Ok(None);
+        };
+        if acks::custom(&requested).is_empty() {
+            return Ok(None);
+        }
+        let timeout = super::live::timeout_of(&env.headers, max)?;
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return Ok(None);
+        };
+        let mut requested = requested;
+        requested.dedup();
+        Ok(Some((cid, requested, timeout)))
+    }
+
+    /// Starts aggregating for `cid`; returns the timer of an aggregation it replaces.
+    pub fn wait(
+        &mut self,
+        cid: String,
+        topic: &Topic,
+        env: &Envelope,
+        requested: Vec<String>,
+        timeout: Duration,
+        timer: SpawnHandle,
+    ) -> Option<SpawnHandle> {
+        let wait = AckWait {
+            topic: topic.clone(),
+            headers: env.headers.for_response(),
+            requested,
+            received: HashMap::new(),
+            timeout_ms: timeout.as_millis() as u64,
+            timer,
+        };
+        self.waits.insert(cid, wait).map(|old| old.timer)
+    }
+
+    /// A response from the hub: consumed when it belongs to an aggregation (it is the
+    /// `twin-persisted` acknowledgement, or an error that ends the wait).
+    pub fn twin_response(&mut self, frame: &ByteString) -> Taken {
+        if self.waits.is_empty() {
+            return Taken::No;
+        }
+        let Ok(env) = Envelope::parse(frame) else {
+            return Taken::No;
+        };
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return Taken::No;
+        };
+        let Some(wait) = self.waits.get_mut(&cid) else {
+            return Taken::No;
+        };
+        let status = env.status.unwrap_or(500);
+        if status >= 400 {
+            // A failed command produces no event, so nobody will acknowledge it: answer now (Ditto
+            // stops aggregating on an error).
+            let completed = self.waits.remove(&cid).map(|w| Completed {
+                timer: w.timer,
+                response: frame.clone(),
+            });
+            return Taken::Yes(completed);
+        }
+        if wait.requested.iter().any(|l| l == acks::TWIN_PERSISTED) {
+            wait.received.insert(
+                acks::TWIN_PERSISTED.to_owned(),
+                Ack {
+                    status,
+                    payload: env.value,
+                    headers: env.headers,
+                },
+            );
+        }
+        Taken::Yes(self.complete_if_all_in(&cid))
+    }
+
+    /// An acknowledgement from another session (or a weak one from a hub).
+    pub fn ack(&mut self, env: &Envelope) -> Taken {
+        let Ok(topic) = Topic::parse(&env.topic) else {
+            return Taken::No;
+        };
+        let Some(label) = topic.subject.clone() else {
+            return Taken::No;
+        };
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return Taken::No;
+        };
+        let Some(wait) = self.waits.get_mut(&cid) else {
+            return Taken::Yes(None);
+        };
+        if wait.requested.contains(&label) && !wait.received.contains_key(&label) {
+            let ack = Ack {
+                status: env.status.unwrap_or(500),
+                payload: env.value.clone(),
+                headers: env.headers.clone(),
+            };
+            wait.received.insert(label, ack);
+            return Taken::Yes(self.complete_if_all_in(&cid));
+        }
+        Taken::Yes(None)
+    }
+
+    fn complete_if_all_in(&mut self, cid: &str) -> Option<Completed> {
+        let done = self
+            .waits
+            .get(cid)
+            .is_some_and(|w| w.requested.iter().all(|l| w.received.contains_key(l)));
+        if done {
+            self.complete(cid)
+        } else {
+            None
+        }
+    }
+
+    /// Ends the aggregation for `cid` with what came in; what did not is a 408 entry.
+    pub fn complete(&mut self, cid: &str) -> Option<Completed> {
+        let mut w = self.waits.remove(cid)?;
+        let mut entries = Vec::with_capacity(w.requested.len());
+        for label in &w.requested {
+            let ack = w.received.remove(label).unwrap_or_else(|| {
+                let mut h = Headers::new();
+                h.insert(names::CORRELATION_ID, cid.to_owned());
+                let e = Error::AckRequestTimeout(w.timeout_ms);
+                Ack {
+                    status: 408,
+                    payload: Some(e.to_ditto().to_json()),
+                    headers: h,
+                }
+            });
+            entries.push((label.clone(), ack));
+        }
+        let env = acks::aggregate(&w.topic, w.headers, &entries);
+        Some(Completed {
+            timer: w.timer,
+            response: env.to_json_string().into(),
+        })
+    }
 }
 
 impl WsSession {
@@ -64,31 +207,24 @@ impl WsSession {
         if self.init.declared_acks.is_empty() {
             return;
         }
-        let mut conn = self.node.redis.clone();
-        let key = self.node.keys.ack_labels();
-        let owner = self.owner();
-        let labels = self.init.declared_acks.clone();
-        let timeout = Duration::from_millis(self.node.config.redis.command_timeout_ms);
-        let fut = async move {
-            let script = redis::Script::new(ACQUIRE_LABELS);
-            let mut inv = script.prepare_invoke();
-            inv.key(key).arg(owner);
-            for l in &labels {
-                inv.arg(l);
-            }
-            tokio::time::timeout(timeout, inv.invoke_async::<Option<String>>(&mut conn)).await
-        };
-        ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(Ok(None)) => {}
-            Ok(Ok(Some(taken))) => {
+        let claim = ack_labels::claim(
+            self.node.redis.clone(),
+            self.node.keys.ack_labels(),
+            self.owner(),
+            self.init.declared_acks.clone(),
+            Duration::from_millis(self.node.config.redis.command_timeout_ms),
+        );
+        ctx.wait(claim.into_actor(self).map(|res, act, ctx| match res {
+            Ok(()) => {}
+            Err(ClaimFailed::Taken(taken)) => {
                 tracing::info!(session = act.id, label = %taken, "declared acknowledgement label is taken; ending the session");
                 act.init.declared_acks.clear();
                 act.end_session(ctx, Error::AckLabelNotUnique);
             }
-            _ => {
+            Err(ClaimFailed::Unavailable) => {
                 act.init.declared_acks.clear();
                 let h = act.connection_headers();
-                act.send_error(ctx, &crate::error::GatewayError::BusClosed.to_protocol(), None, h);
+                act.send_error(ctx, &GatewayError::BusClosed.to_protocol(), None, h);
                 act.close(ctx, 1013, "acknowledgement labels could not be declared");
             }
         }));
@@ -115,145 +251,52 @@ impl WsSession {
         topic: &Topic,
         env: &Envelope,
     ) -> Result<(), Error> {
-        if !env.headers.response_required() {
-            return Ok(());
-        }
-        let Some(requested) = acks::requested(&env.headers) else {
-            return Ok(());
-        };
-        if acks::custom(&requested).is_empty() {
-            return Ok(());
-        }
         let max = Duration::from_millis(self.node.config.ws.command_timeout_ms);
-        let timeout = super::live::timeout_of(&env.headers, max)?;
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+        let Some((cid, requested, timeout)) = AckAggregations::admit(env, max)? else {
             return Ok(());
         };
         let key = cid.clone();
-        let timer = ctx.run_later(timeout, move |act, ctx| act.acks_timed_out(ctx, &key));
-        let mut requested = requested;
-        requested.dedup();
-        if let Some(old) = self.acks.waits.insert(
-            cid,
-            AckWait {
-                topic: topic.clone(),
-                headers: env.headers.for_response(),
-                requested,
-                received: HashMap::new(),
-                timeout_ms: timeout.as_millis() as u64,
-                timer,
-            },
-        ) {
-            ctx.cancel_future(old.timer);
+        let timer = ctx.run_later(timeout, move |act, ctx| {
+            let completed = act.acks.complete(&key);
+            act.write_completed(completed, ctx);
+        });
+        if let Some(old) = self.acks.wait(cid, topic, env, requested, timeout, timer) {
+            ctx.cancel_future(old);
         }
         Ok(())
     }
 
-    /// A response from the hub: consumed when it belongs to an aggregation (it is the
-    /// `twin-persisted` acknowledgement, or an error that ends the wait).
+    fn write_completed(&mut self, completed: Option<Completed>, ctx: &mut Context<Self>) {
+        if let Some(c) = completed {
+            ctx.cancel_future(c.timer);
+            self.send_text(ctx, c.response, OutKind::Response);
+        }
+    }
+
+    /// A response from the hub that an aggregation consumes; false when none does.
     pub(super) fn take_twin_response(
         &mut self,
         frame: &ByteString,
         ctx: &mut Context<Self>,
     ) -> bool {
-        if self.acks.waits.is_empty() {
-            return false;
-        }
-        let Ok(env) = Envelope::parse(frame) else {
-            return false;
-        };
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
-            return false;
-        };
-        let Some(wait) = self.acks.waits.get_mut(&cid) else {
-            return false;
-        };
-        let status = env.status.unwrap_or(500);
-        if status >= 400 {
-            // A failed command produces no event, so nobody will acknowledge it: answer now (Ditto
-            // stops aggregating on an error).
-            if let Some(w) = self.acks.waits.remove(&cid) {
-                ctx.cancel_future(w.timer);
+        match self.acks.twin_response(frame) {
+            Taken::No => false,
+            Taken::Yes(completed) => {
+                self.write_completed(completed, ctx);
+                true
             }
-            self.send_text(ctx, frame.clone(), OutKind::Response);
-            return true;
         }
-        if wait.requested.iter().any(|l| l == acks::TWIN_PERSISTED) {
-            wait.received.insert(
-                acks::TWIN_PERSISTED.to_owned(),
-                Ack {
-                    status,
-                    payload: env.value,
-                    headers: env.headers,
-                },
-            );
-        }
-        self.maybe_complete_acks(&cid, ctx);
-        true
     }
 
-    /// An acknowledgement from another session (or a weak one from a hub).
+    /// An acknowledgement for one of this session's aggregations; false when it is none.
     pub(super) fn take_ack(&mut self, env: &Envelope, ctx: &mut Context<Self>) -> bool {
-        let Ok(topic) = Topic::parse(&env.topic) else {
-            return false;
-        };
-        let Some(label) = topic.subject.clone() else {
-            return false;
-        };
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
-            return false;
-        };
-        let Some(wait) = self.acks.waits.get_mut(&cid) else {
-            return true;
-        };
-        if wait.requested.contains(&label) && !wait.received.contains_key(&label) {
-            let ack = Ack {
-                status: env.status.unwrap_or(500),
-                payload: env.value.clone(),
-                headers: env.headers.clone(),
-            };
-            wait.received.insert(label, ack);
-            self.maybe_complete_acks(&cid, ctx);
+        match self.acks.ack(env) {
+            Taken::No => false,
+            Taken::Yes(completed) => {
+                self.write_completed(completed, ctx);
+                true
+            }
         }
-        true
-    }
-
-    fn maybe_complete_acks(&mut self, cid: &str, ctx: &mut Context<Self>) {
-        let done = self
-            .acks
-            .waits
-            .get(cid)
-            .is_some_and(|w| w.requested.iter().all(|l| w.received.contains_key(l)));
-        if done {
-            self.complete_acks(cid, ctx);
-        }
-    }
-
-    fn complete_acks(&mut self, cid: &str, ctx: &mut Context<Self>) {
-        let Some(mut w) = self.acks.waits.remove(cid) else {
-            return;
-        };
-        ctx.cancel_future(w.timer);
-        let mut entries = Vec::with_capacity(w.requested.len());
-        for label in &w.requested {
-            let ack = w.received.remove(label).unwrap_or_else(|| {
-                let mut h = Headers::new();
-                h.insert(names::CORRELATION_ID, cid.to_owned());
-                let e = Error::AckRequestTimeout(w.timeout_ms);
-                Ack {
-                    status: 408,
-                    payload: Some(e.to_ditto().to_json()),
-                    headers: h,
-                }
-            });
-            entries.push((label.clone(), ack));
-        }
-        let env = acks::aggregate(&w.topic, w.headers, &entries);
-        self.send_text(ctx, env.to_json_string().into(), OutKind::Response);
-    }
-
-    fn acks_timed_out(&mut self, ctx: &mut Context<Self>, cid: &str) {
-        self.complete_acks(cid, ctx);
     }
 
     /// The client acknowledges a signal it received: checked (declared label, correlation-id)
@@ -280,7 +323,7 @@ impl WsSession {
         if !self.init.declared_acks.contains(&label) {
             return self.send_error(ctx, &Error::AckLabelNotDeclared(label), Some(topic), h);
         }
-        let Some(origin) = self.reply_origin(&cid) else {
+        let Some(origin) = self.replies.origin(&cid) else {
             tracing::debug!(
                 session = self.id,
                 cid,
@@ -288,17 +331,6 @@ impl WsSession {
             );
             return;
         };
-        let delivery = Delivery::Response {
-            session: origin.session,
-            frame: env.to_json_string(),
-            pos: None,
-            live: true,
-        };
-        if let Err(e) = self.node.publisher.write_unconfirmed(BusWrite::Deliver {
-            node: origin.node,
-            delivery,
-        }) {
-            tracing::warn!(session = self.id, error = %e, "could not forward an acknowledgement");
-        }
+        self.send_to_origin(origin, &env, "an acknowledgement");
     }
 }

@@ -4,6 +4,7 @@
 //! the session.
 
 use super::WsSession;
+use crate::error::GatewayError;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -12,7 +13,7 @@ use twinwire_common::bus::{shard_of, BusCommand, Origin};
 use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{
-    parse_control, Channel, Control, Criterion, Envelope, EnvelopeError, Group, Headers, Topic,
+    parse_control, Channel, Control, Criterion, Envelope, EnvelopeError, Group, Topic,
 };
 use twinwire_common::things::EntityId;
 use twinwire_common::Error;
@@ -51,13 +52,6 @@ impl WsSession {
                 self.send_error(ctx, &error, None, headers);
             }
         }
-    }
-
-    /// Headers naming only the connection's correlation-id.
-    pub(super) fn connection_headers(&self) -> Headers {
-        let mut h = Headers::new();
-        h.insert(names::CORRELATION_ID, self.init.connection_id.clone());
-        h
     }
 
     fn on_signal(&mut self, mut env: Envelope, ctx: &mut Context<Self>) {
@@ -102,8 +96,8 @@ impl WsSession {
         {
             return self.forward_answer(env);
         }
-        let routed = self.route(&topic, &env).and_then(|shard| {
-            self.check_headers(&env)?;
+        let routed = route(&topic, &env, self.node.config.shards.count).and_then(|shard| {
+            check_headers(&env)?;
             // The sender of a live command or message waits for its answer here.
             let live_request = topic.channel == Some(Channel::Live)
                 && matches!(topic.criterion, Criterion::Messages | Criterion::Commands);
@@ -124,69 +118,6 @@ impl WsSession {
                     self.send_error(ctx, &e, Some(&topic), h);
                 }
             }
-        }
-    }
-
-    /// The WebSocket's header rules (reference §7): asking for acknowledgements while refusing a
-    /// response is contradictory and refused.
-    fn check_headers(&self, env: &Envelope) -> Result<(), Error> {
-        let wants_acks = match env.headers.get(names::REQUESTED_ACKS) {
-            Some(serde_json::Value::Array(a)) => !a.is_empty(),
-            Some(serde_json::Value::String(s)) => !s.trim().is_empty() && s.trim() != "[]",
-            _ => false,
-        };
-        if wants_acks && !env.headers.response_required() {
-            return Err(Error::AcksWithoutResponse);
-        }
-        Ok(())
-    }
-
-    /// The shard a signal goes to, or why it cannot be accepted here.
-    fn route(&self, topic: &Topic, env: &Envelope) -> Result<u32, Error> {
-        let shards = self.node.config.shards.count;
-        let entity = |t: &Topic| -> Result<String, Error> {
-            let id = t.entity_id();
-            EntityId::parse(&id)
-                .map(|_| id.clone())
-                .ok_or(Error::ThingIdInvalid(id))
-        };
-        match (topic.group, topic.channel, topic.criterion) {
-            (Group::Things, Some(Channel::Twin), Criterion::Commands) if !env.is_response() => {
-                if topic.is_wildcard_name() {
-                    // Only retrieve has a wildcard form (RetrieveThings).
-                    if topic.action != Some(twinwire_common::protocol::Action::Retrieve) {
-                        return Err(Error::UnknownTopicPath {
-                            topic: env.topic.clone(),
-                            description: "Check if the topic path is correct.".into(),
-                        });
-                    }
-                    // RetrieveThings: any shard can answer from committed state; use the first id's.
-                    let first = env
-                        .value
-                        .as_ref()
-                        .and_then(|v| v.get("thingIds"))
-                        .and_then(|v| v.as_array())
-                        .and_then(|a| a.first())
-                        .and_then(|v| v.as_str())
-                        .unwrap_or(&topic.namespace)
-                        .to_owned();
-                    return Ok(shard_of(&first, shards));
-                }
-                Ok(shard_of(&entity(topic)?, shards))
-            }
-            (Group::Policies, None, Criterion::Commands) if !env.is_response() => {
-                Ok(shard_of(&entity(topic)?, shards))
-            }
-            // Messages, live commands and live events go through the thing's shard, whose owner
-            // holds the policy.
-            (
-                Group::Things,
-                Some(Channel::Live),
-                Criterion::Messages | Criterion::Commands | Criterion::Events,
-            ) if !env.is_response() => Ok(shard_of(&entity(topic)?, shards)),
-            _ => Err(Error::UnknownSignal {
-                topic: env.topic.clone(),
-            }),
         }
     }
 
@@ -225,7 +156,7 @@ impl WsSession {
                             let failed = match res {
                                 Ok(Ok(Ok(()))) => None,
                                 Ok(Ok(Err(e))) => Some(e.to_protocol()),
-                                _ => Some(crate::error::GatewayError::BusClosed.to_protocol()),
+                                _ => Some(GatewayError::BusClosed.to_protocol()),
                             };
                             if let (Some(e), Some(h)) = (failed, error_headers) {
                                 tracing::debug!(session = act.id, error = %e, "signal not delivered to the bus");
@@ -240,5 +171,67 @@ impl WsSession {
                 }
             }
         }
+    }
+}
+
+/// The WebSocket's header rules (reference §7): asking for acknowledgements while refusing a
+/// response is contradictory and refused.
+fn check_headers(env: &Envelope) -> Result<(), Error> {
+    let wants_acks = match env.headers.get(names::REQUESTED_ACKS) {
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
+        Some(serde_json::Value::String(s)) => !s.trim().is_empty() && s.trim() != "[]",
+        _ => false,
+    };
+    if wants_acks && !env.headers.response_required() {
+        return Err(Error::AcksWithoutResponse);
+    }
+    Ok(())
+}
+
+/// The shard a signal goes to, or why it cannot be accepted here.
+fn route(topic: &Topic, env: &Envelope, shards: u32) -> Result<u32, Error> {
+    let entity = |t: &Topic| -> Result<String, Error> {
+        let id = t.entity_id();
+        EntityId::parse(&id)
+            .map(|_| id.clone())
+            .ok_or(Error::ThingIdInvalid(id))
+    };
+    match (topic.group, topic.channel, topic.criterion) {
+        (Group::Things, Some(Channel::Twin), Criterion::Commands) if !env.is_response() => {
+            if topic.is_wildcard_name() {
+                // Only retrieve has a wildcard form (RetrieveThings).
+                if topic.action != Some(twinwire_common::protocol::Action::Retrieve) {
+                    return Err(Error::UnknownTopicPath {
+                        topic: env.topic.clone(),
+                        description: "Check if the topic path is correct.".into(),
+                    });
+                }
+                // RetrieveThings: any shard can answer from committed state; use the first id's.
+                let first = env
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.get("thingIds"))
+                    .and_then(|v| v.as_array())
+                    .and_then(|a| a.first())
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(&topic.namespace)
+                    .to_owned();
+                return Ok(shard_of(&first, shards));
+            }
+            Ok(shard_of(&entity(topic)?, shards))
+        }
+        (Group::Policies, None, Criterion::Commands) if !env.is_response() => {
+            Ok(shard_of(&entity(topic)?, shards))
+        }
+        // Messages, live commands and live events go through the thing's shard, whose owner
+        // holds the policy.
+        (
+            Group::Things,
+            Some(Channel::Live),
+            Criterion::Messages | Criterion::Commands | Criterion::Events,
+        ) if !env.is_response() => Ok(shard_of(&entity(topic)?, shards)),
+        _ => Err(Error::UnknownSignal {
+            topic: env.topic.clone(),
+        }),
     }
 }

@@ -1,32 +1,25 @@
-//! Live signals from one session's side (reference §6.2, §6.3). As a sender, the session owns its
-//! pending requests: the first fitting answer is written to the client, later ones are dropped, an
-//! answer of the wrong kind is discarded (and named in the 408), and when the timeout passes the
-//! client gets `command.timeout`. As a receiver, it remembers where each received signal's answer
-//! goes (Ditto's acknowledgement forwarder), so a device's response travels straight to the
-//! sender's node without passing a hub.
+//! Live requests from one session's side (reference §6.2, §6.3): the session as the sender of a
+//! live command or message that wants an answer. The first fitting answer is written to the
+//! client, later ones are dropped, an answer of the wrong kind is discarded (and named in the 408),
+//! and when the timeout passes the client gets `command.timeout`. (Where this session's own answers
+//! go is `replies`.)
 
 use super::WsSession;
 use crate::metrics::OutKind;
-use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-use twinwire_common::bus::{Delivery, Origin, Reply};
+use std::time::Duration;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Action, Criterion, Envelope, Headers, Topic};
 use twinwire_common::things::{Pointer, ThingResource};
 use twinwire_common::Error;
 
-/// How long a received signal's reply address is kept (Ditto's forwarder fallback timeout).
-const FORWARDER_TTL: Duration = Duration::from_secs(65);
-/// Reply addresses kept per session at most; beyond it the oldest expired ones are dropped first.
-const MAX_FORWARDERS: usize = 4096;
 /// Requests a session may have waiting for answers at once.
-const MAX_PENDING: usize = 4096;
+const MAX_WAITING: usize = 4096;
 
 /// A live request waiting for its answer.
-pub(super) struct Pending {
+pub(super) struct LiveRequest {
     topic: Topic,
     path: Pointer,
     timeout_ms: u64,
@@ -35,10 +28,98 @@ pub(super) struct Pending {
     timer: SpawnHandle,
 }
 
+/// This session's live requests waiting for answers, by correlation-id.
 #[derive(Default)]
-pub(super) struct LiveState {
-    pending: HashMap<String, Pending>,
-    forwarders: HashMap<String, (Origin, Instant)>,
+pub(super) struct LiveRequests {
+    waiting: HashMap<String, LiveRequest>,
+}
+
+/// What an answer from another session does.
+pub(super) enum Answer {
+    /// It fits a waiting request: write it, and cancel the request's timer.
+    Accepted(SpawnHandle),
+    /// It does not fit (the request keeps waiting); the detail goes into the 408.
+    Discarded(String),
+    /// Nothing waits for it (late, or a second answer): dropped, as Ditto drops it.
+    Unexpected,
+}
+
+impl LiveRequests {
+    /// Whether a live request that wants an answer is accepted: its timeout (at most `max`), and
+    /// its correlation-id (`None` when it has none, so nothing waits).
+    pub fn admit(
+        &self,
+        env: &Envelope,
+        max: Duration,
+    ) -> Result<Option<(String, Duration)>, Error> {
+        let timeout = timeout_of(&env.headers, max)?;
+        if timeout.is_zero() {
+            return Err(Error::HeaderInvalid {
+                name: names::TIMEOUT.into(),
+                value: "0".into(),
+                kind: "timeout for a signal that requires a response".into(),
+            });
+        }
+        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+            return Ok(None);
+        };
+        if self.waiting.len() >= MAX_WAITING {
+            return Err(Error::TooManyRequests);
+        }
+        Ok(Some((cid, timeout)))
+    }
+
+    /// Starts waiting for the answer to `cid`; returns the timer of a request it replaces.
+    pub fn wait(
+        &mut self,
+        cid: String,
+        topic: &Topic,
+        env: &Envelope,
+        timeout: Duration,
+        timer: SpawnHandle,
+    ) -> Option<SpawnHandle> {
+        let request = LiveRequest {
+            topic: topic.clone(),
+            path: Pointer::parse(&env.path),
+            timeout_ms: timeout.as_millis() as u64,
+            invalid: None,
+            timer,
+        };
+        self.waiting.insert(cid, request).map(|old| old.timer)
+    }
+
+    /// The `command.timeout` error for `cid`, if it still waits.
+    pub fn timed_out(&mut self, cid: &str) -> Option<Envelope> {
+        let p = self.waiting.remove(cid)?;
+        let mut h = Headers::new();
+        h.insert(names::CORRELATION_ID, cid.to_owned());
+        let err = Error::CommandTimeout(p.timeout_ms);
+        let mut env = twinwire_common::protocol::error_envelope(&err, Some(&p.topic), h);
+        if let (Some(detail), Some(v)) = (p.invalid, env.value.as_mut()) {
+            v["description"] = format!("Received no appropriate live response within the specified timeout. An invalid response was received, though: {detail}").into();
+        }
+        Some(env)
+    }
+
+    /// Matches an answer against the request it names.
+    pub fn answer(&mut self, env: &Envelope) -> Answer {
+        let Some(cid) = env.headers.correlation_id() else {
+            return Answer::Unexpected;
+        };
+        let Some(p) = self.waiting.get_mut(cid.as_ref()) else {
+            return Answer::Unexpected;
+        };
+        match validate(p, env) {
+            Ok(()) => match self.waiting.remove(cid.as_ref()) {
+                Some(p) => Answer::Accepted(p.timer),
+                None => Answer::Unexpected,
+            },
+            Err(detail) => {
+                p.invalid = Some(detail.clone());
+                Answer::Discarded(detail)
+            }
+        }
+    }
 }
 
 /// Parses Ditto's `timeout` header: a number with an optional unit `ms`, `s` or `m` (seconds
@@ -118,7 +199,7 @@ fn type_name(topic: &Topic, path: &str, response: bool) -> String {
 
 /// Ditto's `CommandAndCommandResponseMatchingValidator`: same entity, a related type (or an
 /// error), same resource path. `Err` carries the detail named in the 408.
-fn validate(request: &Pending, answer: &Envelope) -> Result<(), String> {
+fn validate(request: &LiveRequest, answer: &Envelope) -> Result<(), String> {
     let Ok(t) = Topic::parse(&answer.topic) else {
         return Err(format!(
             "The topic path <{}> of the live response is not valid.",
@@ -170,49 +251,19 @@ impl WsSession {
         env: &Envelope,
     ) -> Result<(), Error> {
         let max = Duration::from_millis(self.node.config.ws.command_timeout_ms);
-        let timeout = timeout_of(&env.headers, max)?;
-        if timeout.is_zero() {
-            return Err(Error::HeaderInvalid {
-                name: names::TIMEOUT.into(),
-                value: "0".into(),
-                kind: "timeout for a signal that requires a response".into(),
-            });
-        }
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
+        let Some((cid, timeout)) = self.live.admit(env, max)? else {
             return Ok(());
         };
-        if self.live.pending.len() >= MAX_PENDING {
-            return Err(Error::TooManyRequests);
-        }
         let key = cid.clone();
-        let timer = ctx.run_later(timeout, move |act, ctx| act.live_timed_out(ctx, &key));
-        if let Some(old) = self.live.pending.insert(
-            cid,
-            Pending {
-                topic: topic.clone(),
-                path: Pointer::parse(&env.path),
-                timeout_ms: timeout.as_millis() as u64,
-                invalid: None,
-                timer,
-            },
-        ) {
-            ctx.cancel_future(old.timer);
+        let timer = ctx.run_later(timeout, move |act, ctx| {
+            if let Some(env) = act.live.timed_out(&key) {
+                act.send_text(ctx, env.to_json_string().into(), OutKind::Error);
+            }
+        });
+        if let Some(old) = self.live.wait(cid, topic, env, timeout, timer) {
+            ctx.cancel_future(old);
         }
         Ok(())
-    }
-
-    fn live_timed_out(&mut self, ctx: &mut Context<Self>, cid: &str) {
-        let Some(p) = self.live.pending.remove(cid) else {
-            return;
-        };
-        let mut h = Headers::new();
-        h.insert(names::CORRELATION_ID, cid.to_owned());
-        let err = Error::CommandTimeout(p.timeout_ms);
-        let mut env = twinwire_common::protocol::error_envelope(&err, Some(&p.topic), h);
-        if let (Some(detail), Some(v)) = (p.invalid, env.value.as_mut()) {
-            v["description"] = format!("Received no appropriate live response within the specified timeout. An invalid response was received, though: {detail}").into();
-        }
-        self.send_text(ctx, env.to_json_string().into(), OutKind::Error);
     }
 
     /// An answer from another session (or a hub's refusal) to one of this session's requests.
@@ -224,78 +275,15 @@ impl WsSession {
         if env.topic.contains("/acks") && self.take_ack(&env, ctx) {
             return;
         }
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
-            return;
-        };
-        let Some(p) = self.live.pending.get_mut(&cid) else {
-            // Late, or a second answer: only the first one reaches the client (Ditto).
-            return;
-        };
-        match validate(p, &env) {
-            Ok(()) => {
-                if let Some(p) = self.live.pending.remove(&cid) {
-                    ctx.cancel_future(p.timer);
-                }
+        match self.live.answer(&env) {
+            Answer::Accepted(timer) => {
+                ctx.cancel_future(timer);
                 self.send_text(ctx, frame, OutKind::Response);
             }
-            Err(detail) => {
+            Answer::Discarded(detail) => {
                 tracing::debug!(session = self.id, %detail, "discarding an invalid live response");
-                p.invalid = Some(detail);
             }
-        }
-    }
-
-    /// Keeps where the answer to a received live signal goes.
-    pub(super) fn remember_reply(&mut self, reply: Reply) {
-        let now = Instant::now();
-        if self.live.forwarders.len() >= MAX_FORWARDERS {
-            self.live.forwarders.retain(|_, (_, until)| *until > now);
-            if self.live.forwarders.len() >= MAX_FORWARDERS {
-                return;
-            }
-        }
-        self.live
-            .forwarders
-            .insert(reply.correlation_id, (reply.origin, now + FORWARDER_TTL));
-    }
-
-    /// Where the answer to a received signal with correlation-id `cid` goes, while known.
-    pub(super) fn reply_origin(&self, cid: &str) -> Option<Origin> {
-        self.live
-            .forwarders
-            .get(cid)
-            .filter(|(_, until)| *until > Instant::now())
-            .map(|(o, _)| o.clone())
-    }
-
-    /// A response from this session's client to a live signal it received: sent to the sender's
-    /// node. Answers to nothing this session received are dropped, as Ditto drops them.
-    pub(super) fn forward_answer(&mut self, env: Envelope) {
-        let Some(cid) = env.headers.correlation_id().map(|c| c.into_owned()) else {
-            return;
-        };
-        let Some((origin, until)) = self.live.forwarders.remove(&cid) else {
-            tracing::debug!(
-                session = self.id,
-                cid,
-                "dropping a response nobody waits for"
-            );
-            return;
-        };
-        if until < Instant::now() {
-            return;
-        }
-        let delivery = Delivery::Response {
-            session: origin.session,
-            frame: env.to_json_string(),
-            pos: None,
-            live: true,
-        };
-        if let Err(e) = self.node.publisher.write_unconfirmed(BusWrite::Deliver {
-            node: origin.node,
-            delivery,
-        }) {
-            tracing::warn!(session = self.id, error = %e, "could not forward a live response");
+            Answer::Unexpected => {}
         }
     }
 }
@@ -330,9 +318,9 @@ mod tests {
         ));
     }
 
-    fn pending(topic: &str, path: &str) -> Pending {
+    fn request(topic: &str, path: &str) -> LiveRequest {
         // A SpawnHandle is only a number; the default one is never cancelled here.
-        Pending {
+        LiveRequest {
             topic: Topic::parse(topic).unwrap(),
             path: Pointer::parse(path),
             timeout_ms: 1,
@@ -352,7 +340,7 @@ mod tests {
 
     #[test]
     fn answers_must_fit_the_request_as_ditto_validates_them() {
-        let retrieve = pending("a/b/things/live/commands/retrieve", "/");
+        let retrieve = request("a/b/things/live/commands/retrieve", "/");
         assert!(validate(&retrieve, &answer("a/b/things/live/commands/retrieve", "/")).is_ok());
         assert!(validate(&retrieve, &answer("a/b/things/live/errors", "/")).is_ok());
         let e = validate(
@@ -372,7 +360,7 @@ mod tests {
         )
         .unwrap_err()
         .starts_with("Resource path"));
-        let msg = pending("a/b/things/live/messages/ask", "/inbox/messages/ask");
+        let msg = request("a/b/things/live/messages/ask", "/inbox/messages/ask");
         assert!(validate(
             &msg,
             &answer("a/b/things/live/messages/ask", "/outbox/messages/ask")

@@ -3,27 +3,36 @@
 //! session's bounded outbound queue: the inbox delivers in batches with `try_send`, counting the
 //! frames it queued in the session's handle, and a queue over its bound marks a slow consumer,
 //! which is closed rather than allowed to slow anyone else.
+//!
+//! This file is the actor: its state, its lifecycle and the messages it handles (defined by the
+//! node's session directory, which the session imports and which never imports the session). Each
+//! concern keeps its state in a plain struct of its own module and the actor delegates to it:
+//! `outbound` (the write queue), `inbound` (client frames to the bus), `streaming` (START/STOP),
+//! `expiry` (the JWT), `live` (requests waiting for answers), `replies` (where answers to received
+//! signals go), `acks` (acknowledgement labels and aggregation).
 
 mod acks;
-pub use acks::RELEASE_LABELS;
+mod expiry;
 mod inbound;
 pub mod live;
-mod subscriptions;
+mod outbound;
+mod replies;
+mod streaming;
 
 use crate::auth::AuthContext;
 use crate::metrics::OutKind;
-use crate::node::registry::SessionHandle;
+use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
-use std::collections::VecDeque;
+use outbound::{Out, Outbound};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use twinwire_common::bus::SubRecord;
-use twinwire_common::clock::now_ms;
+use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{error_envelope, Headers, StreamingKind, Topic};
 use twinwire_common::Error;
 
@@ -37,45 +46,6 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
 /// How long a slow consumer's connection is kept after its queue overflowed, for the close frame
 /// to get out behind the frames already in the socket.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
-/// Frames written per actor wait, at most.
-const PUMP_BURST: usize = 64;
-
-/// Frames from the bus for this session, in stream order: the inbox sends one batch per session
-/// per read, so a session's mailbox, wake-up and write burst are paid once per batch, not per frame.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DeliverBatch(pub Vec<Deliver>);
-
-/// A frame from the bus for this session.
-pub struct Deliver {
-    /// The serialized frame, shared with every other session receiving it.
-    pub frame: ByteString,
-    /// The subscription kind it was delivered for; `None` for responses.
-    pub kind: Option<StreamingKind>,
-    /// When the hub wrote it, ms since the epoch (0 if unknown).
-    pub written_ms: u64,
-    /// For a live signal that wants an answer: where this session's response goes.
-    pub reply: Option<twinwire_common::bus::Reply>,
-    /// An answer from another session (live response, acknowledgement), to be matched against
-    /// what this session asked before it is written.
-    pub live: bool,
-}
-
-/// Orders from the node to a session.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub enum SessionControl {
-    /// Send `frame` if given, then close with `code` and `reason`.
-    Close {
-        code: u16,
-        reason: String,
-        frame: Option<ByteString>,
-    },
-    /// The gateway is shutting down: close with 1001 (going away).
-    Drain,
-    /// The outbound queue overflowed.
-    SlowConsumer,
-}
 
 /// What a session is: who it is and what it asked for at connect time.
 pub struct SessionInit {
@@ -89,42 +59,29 @@ pub struct SessionInit {
     pub declared_acks: Vec<String>,
 }
 
-/// One frame waiting to be written.
-enum Out {
-    /// A text frame, and when the hub journaled the signal it carries (ms, 0 if it is none).
-    Text(ByteString, u64),
-    Ping,
-    Pong(bytes::Bytes),
-    Close(CloseReason),
-}
-
 pub struct WsSession {
     id: u64,
     node: Arc<Node>,
     init: SessionInit,
     ws: actix_ws::Session,
     kill: CancellationToken,
-    subs: [Option<SubRecord>; 5],
     last_in: Instant,
-    last_out: Instant,
     close_code: u16,
-    /// The timer ending the session when its JWT expires.
-    expiry: Option<SpawnHandle>,
-    /// Frames produced while a write is in flight, in order. Writes go out one at a time through
-    /// `ctx.wait`, which both keeps their order (actix runs concurrent waits newest-first) and
-    /// stops the actor taking mail while the socket is full.
-    outq: VecDeque<Out>,
-    writing: bool,
-    /// Set while a batch is taken in, so its frames go out in one burst rather than the first alone.
-    holding: bool,
-    closing: bool,
+    /// Frames waiting for the socket, and the writer's state.
+    outbound: Outbound,
     /// Frames the inbox queued in the mailbox and this session has not taken yet (shared with the
     /// session's handle, where the inbox checks it against `ws.outbound_queue`).
     queued: Arc<AtomicUsize>,
-    /// Live requests waiting for answers, and where answers to received live signals go.
-    live: live::LiveState,
+    /// The kinds whose START was acknowledged (the records live in the node's session directory).
+    streaming: streaming::Streaming,
+    /// The timer ending the session when its JWT expires.
+    expiry: expiry::JwtExpiry,
+    /// Live requests waiting for answers.
+    live: live::LiveRequests,
+    /// Where answers to received live signals go.
+    replies: replies::ReplyForwarders,
     /// Commands waiting for their requested acknowledgements.
-    acks: acks::AckState,
+    acks: acks::AckAggregations,
 }
 
 impl WsSession {
@@ -147,24 +104,17 @@ impl WsSession {
                 init,
                 ws,
                 kill: CancellationToken::new(),
-                subs: Default::default(),
                 last_in: Instant::now(),
-                last_out: Instant::now(),
                 close_code: 1006,
-                expiry: None,
-                outq: VecDeque::new(),
-                writing: false,
-                holding: false,
-                closing: false,
+                outbound: Outbound::default(),
                 queued: Arc::default(),
-                live: live::LiveState::default(),
-                acks: acks::AckState::default(),
+                streaming: Default::default(),
+                expiry: Default::default(),
+                live: Default::default(),
+                replies: Default::default(),
+                acks: Default::default(),
             }
         })
-    }
-
-    fn subscribed(&self, kind: StreamingKind) -> bool {
-        self.subs[kind.index()].is_some()
     }
 
     /// Counts one received frame and its payload bytes under `kind`.
@@ -172,6 +122,13 @@ impl WsSession {
         let m = &self.node.metrics;
         m.frames_in.with_label_values(&[kind]).inc();
         m.bytes_in.with_label_values(&[kind]).inc_by(len as u64);
+    }
+
+    /// Headers naming only the connection's correlation-id.
+    fn connection_headers(&self) -> Headers {
+        let mut h = Headers::new();
+        h.insert(names::CORRELATION_ID, self.init.connection_id.clone());
+        h
     }
 
     /// Queues a text frame.
@@ -195,84 +152,33 @@ impl WsSession {
     }
 
     fn push(&mut self, ctx: &mut Context<Self>, out: Out) {
-        if self.closing {
-            return;
-        }
-        if matches!(out, Out::Close(_)) {
-            self.closing = true;
-        }
-        self.last_out = Instant::now();
-        self.outq.push_back(out);
-        if !self.writing && !self.holding {
+        if self.outbound.push(out) {
             self.pump(ctx);
         }
     }
 
     /// Writes what is queued, a burst at a time; while the socket's buffer is full the actor waits
     /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
-    /// One actor wait per burst rather than per frame: under load a session has several frames
-    /// queued, and each wait costs a boxed future and a pass through the actor's context.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.outq.is_empty() {
-            self.writing = false;
+        let Some(burst) = self.outbound.next_burst() else {
             return;
-        }
-        self.writing = true;
-        let mut burst = Vec::with_capacity(self.outq.len().min(PUMP_BURST));
-        while burst.len() < PUMP_BURST {
-            let Some(out) = self.outq.pop_front() else {
-                break;
-            };
-            let close = matches!(out, Out::Close(_));
-            burst.push(out);
-            if close {
-                break;
-            }
-        }
-        let closes = matches!(burst.last(), Some(Out::Close(_)));
-        let mut ws = self.ws.clone();
-        let kill = self.kill.clone();
-        let node = self.node.clone();
-        let fut = async move {
-            let send = async {
-                for out in burst {
-                    let written_ms = match &out {
-                        Out::Text(_, ms) => *ms,
-                        _ => 0,
-                    };
-                    let sent = match out {
-                        Out::Text(t, _) => ws.text(t).await,
-                        Out::Ping => ws.ping(b"").await,
-                        Out::Pong(p) => ws.pong(&p).await,
-                        Out::Close(r) => ws.clone().close(Some(r)).await,
-                    };
-                    if sent.is_err() {
-                        return false;
-                    }
-                    if written_ms > 0 {
-                        node.metrics
-                            .fanout_latency
-                            .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
-                    }
-                }
-                true
-            };
-            tokio::select! {
-                ok = send => ok,
-                _ = kill.cancelled() => false,
-            }
         };
-        ctx.wait(fut.into_actor(self).map(move |ok, act, ctx| {
+        let closes = matches!(burst.last(), Some(Out::Close(_)));
+        let write = outbound::write_burst(
+            self.ws.clone(),
+            burst,
+            self.kill.clone(),
+            self.node.metrics.clone(),
+        );
+        ctx.wait(write.into_actor(self).map(move |ok, act, ctx| {
+            // The socket is gone, the client does not read, or the close frame went out: the
+            // session ends, and pending writes are dropped with the actor's context.
             if !ok || closes {
-                act.abort(ctx);
+                ctx.stop();
             } else {
                 act.pump(ctx);
             }
         }));
-    }
-
-    fn send_ping(&mut self, ctx: &mut Context<Self>) {
-        self.push(ctx, Out::Ping);
     }
 
     /// Sends an error response frame.
@@ -289,7 +195,7 @@ impl WsSession {
 
     /// Closes with `code` and `reason` after everything queued so far, then stops.
     fn close(&mut self, ctx: &mut Context<Self>, code: u16, reason: &str) {
-        if self.closing {
+        if self.outbound.is_closing() {
             return;
         }
         self.close_code = code;
@@ -300,10 +206,15 @@ impl WsSession {
         self.push(ctx, Out::Close(reason));
     }
 
-    /// Ends the session at once: the socket is gone, the client does not read, or the close frame
-    /// went out. Pending writes are dropped with the actor's context.
-    fn abort(&mut self, ctx: &mut Context<Self>) {
-        ctx.stop();
+    /// Sends `error` and closes with 1000 (Ditto ends such sessions normally; we also say why).
+    fn end_session(&mut self, ctx: &mut Context<Self>, error: Error) {
+        let reason = match &error {
+            Error::SessionExpired => "JWT expired".to_owned(),
+            other => other.to_ditto().error.into_owned(),
+        };
+        let h = self.connection_headers();
+        self.send_error(ctx, &error, None, h);
+        self.close(ctx, 1000, &reason);
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
@@ -311,12 +222,40 @@ impl WsSession {
         if self.last_in.elapsed() > Duration::from_secs(cfg.client_timeout_secs) {
             tracing::debug!(session = self.id, "client stopped answering pings; closing");
             self.close_code = 1001;
-            self.abort(ctx);
+            ctx.stop();
             return;
         }
-        if self.last_out.elapsed() >= Duration::from_secs(cfg.ping_idle_secs) {
-            self.send_ping(ctx);
+        if self.outbound.idle_for() >= Duration::from_secs(cfg.ping_idle_secs) {
+            self.push(ctx, Out::Ping);
         }
+    }
+
+    /// One frame of a delivered batch.
+    fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        // A STOP may have overtaken deliveries already on their way: drop them here.
+        if let Some(kind) = msg.kind {
+            if !self.streaming.is_confirmed(kind) {
+                return;
+            }
+        }
+        if msg.live {
+            return self.on_live_answer(msg.frame, ctx);
+        }
+        if msg.kind.is_none() && self.take_twin_response(&msg.frame, ctx) {
+            return;
+        }
+        if let Some(reply) = msg.reply {
+            self.replies.remember(reply);
+        }
+        let label = match msg.kind {
+            None => OutKind::Response,
+            Some(StreamingKind::Events) => OutKind::Event,
+            Some(StreamingKind::Messages) => OutKind::Message,
+            Some(StreamingKind::LiveCommands) => OutKind::LiveCommand,
+            Some(StreamingKind::LiveEvents) => OutKind::LiveEvent,
+            Some(StreamingKind::PolicyAnnouncements) => OutKind::Announcement,
+        };
+        self.send_journaled(ctx, msg.frame, label, msg.written_ms);
     }
 }
 
@@ -325,7 +264,7 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.node.config.ws.outbound_queue);
-        self.node.registry.insert_session(
+        self.node.sessions.insert_session(
             self.id,
             SessionHandle {
                 deliver: ctx.address().recipient(),
@@ -368,15 +307,13 @@ impl Actor for WsSession {
                 let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, ws.close(Some(reason))).await;
             });
         }
-        let kinds = self.node.registry.remove_session(self.id);
-        for (i, s) in self.subs.iter().enumerate() {
-            if s.is_some() {
-                self.node
-                    .metrics
-                    .sessions
-                    .with_label_values(&[StreamingKind::ALL[i].as_str()])
-                    .dec();
-            }
+        let kinds = self.node.sessions.remove_session(self.id);
+        for kind in self.streaming.confirmed_kinds() {
+            self.node
+                .metrics
+                .sessions
+                .with_label_values(&[kind.as_str()])
+                .dec();
         }
         self.node
             .metrics
@@ -389,12 +326,10 @@ impl Actor for WsSession {
             .with_label_values(&[&self.close_code.to_string()])
             .inc();
         if !kinds.is_empty() {
-            let _ = self.node.publisher.write_unconfirmed(
-                crate::node::publisher::BusWrite::SessionEnd {
-                    session: self.id,
-                    kinds,
-                },
-            );
+            let _ = self.node.publisher.write_unconfirmed(BusWrite::SessionEnd {
+                session: self.id,
+                kinds,
+            });
         }
         tracing::debug!(session = self.id, code = self.close_code, "session ended");
     }
@@ -450,43 +385,13 @@ impl Handler<DeliverBatch> for WsSession {
         if self.kill.is_cancelled() {
             return;
         }
-        self.holding = true;
+        self.outbound.begin_batch();
         for msg in batch.0 {
             self.deliver(msg, ctx);
         }
-        self.holding = false;
-        if !self.writing {
+        if self.outbound.end_batch() {
             self.pump(ctx);
         }
-    }
-}
-
-impl WsSession {
-    fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        // A STOP may have overtaken deliveries already on their way: drop them here.
-        if let Some(kind) = msg.kind {
-            if !self.subscribed(kind) {
-                return;
-            }
-        }
-        if msg.live {
-            return self.on_live_answer(msg.frame, ctx);
-        }
-        if msg.kind.is_none() && self.take_twin_response(&msg.frame, ctx) {
-            return;
-        }
-        if let Some(reply) = msg.reply {
-            self.remember_reply(reply);
-        }
-        let label = match msg.kind {
-            None => OutKind::Response,
-            Some(StreamingKind::Events) => OutKind::Event,
-            Some(StreamingKind::Messages) => OutKind::Message,
-            Some(StreamingKind::LiveCommands) => OutKind::LiveCommand,
-            Some(StreamingKind::LiveEvents) => OutKind::LiveEvent,
-            Some(StreamingKind::PolicyAnnouncements) => OutKind::Announcement,
-        };
-        self.send_journaled(ctx, msg.frame, label, msg.written_ms);
     }
 }
 

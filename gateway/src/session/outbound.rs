@@ -1,0 +1,220 @@
+//! A session's outbound queue: the frames waiting to be written to its socket, in order, and the
+//! state of the writer. Writes go out a burst at a time through the actor's `ctx.wait`, which both
+//! keeps their order (actix runs concurrent waits newest-first) and stops the actor taking mail
+//! while the socket is full: that is what turns a slow client into a full mailbox, which the inbox
+//! then closes as a slow consumer. This module decides what to write when; the actor runs the
+//! writes.
+
+use crate::metrics::Metrics;
+use actix_ws::CloseReason;
+use bytestring::ByteString;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use twinwire_common::clock::now_ms;
+
+/// Frames written per actor wait, at most. One wait per burst rather than per frame: under load a
+/// session has several frames queued, and each wait costs a boxed future and a pass through the
+/// actor's context.
+const BURST: usize = 64;
+
+/// One frame waiting to be written.
+pub enum Out {
+    /// A text frame, and when the hub journaled the signal it carries (ms, 0 if it is none).
+    Text(ByteString, u64),
+    Ping,
+    Pong(bytes::Bytes),
+    Close(CloseReason),
+}
+
+/// What the writer is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Writer {
+    /// Nothing in flight: a queued frame is written at once.
+    Idle,
+    /// A delivered batch is being taken in: its frames wait for the batch's end and leave in one
+    /// burst rather than the first alone.
+    Batching,
+    /// A burst is being written; frames queue behind it.
+    Writing,
+}
+
+/// The queue and its writer's state.
+pub struct Outbound {
+    queue: VecDeque<Out>,
+    writer: Writer,
+    /// A close frame is queued: nothing after it is accepted.
+    sealed: bool,
+    /// When the last frame was queued, for the keep-alive ping.
+    last_queued: Instant,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            queue: VecDeque::new(),
+            writer: Writer::Idle,
+            sealed: false,
+            last_queued: Instant::now(),
+        }
+    }
+}
+
+impl Outbound {
+    /// Queues `out`; true when the caller should start writing now. Frames after a close are
+    /// dropped.
+    pub fn push(&mut self, out: Out) -> bool {
+        if self.sealed {
+            return false;
+        }
+        if matches!(out, Out::Close(_)) {
+            self.sealed = true;
+        }
+        self.last_queued = Instant::now();
+        self.queue.push_back(out);
+        self.writer == Writer::Idle
+    }
+
+    /// A close frame is queued (or written): the session is ending.
+    pub fn is_closing(&self) -> bool {
+        self.sealed
+    }
+
+    /// How long since a frame was last queued.
+    pub fn idle_for(&self) -> Duration {
+        self.last_queued.elapsed()
+    }
+
+    /// A delivered batch is taken in: hold its frames until [`Outbound::end_batch`].
+    pub fn begin_batch(&mut self) {
+        if self.writer == Writer::Idle {
+            self.writer = Writer::Batching;
+        }
+    }
+
+    /// The batch is in; true when the caller should start writing now.
+    pub fn end_batch(&mut self) -> bool {
+        if self.writer == Writer::Batching {
+            self.writer = Writer::Idle;
+        }
+        self.writer == Writer::Idle
+    }
+
+    /// The next burst to write, ending at the first close frame; `None` (and the writer idle) when
+    /// the queue is empty.
+    pub fn next_burst(&mut self) -> Option<Vec<Out>> {
+        if self.queue.is_empty() {
+            self.writer = Writer::Idle;
+            return None;
+        }
+        self.writer = Writer::Writing;
+        let mut burst = Vec::with_capacity(self.queue.len().min(BURST));
+        while burst.len() < BURST {
+            let Some(out) = self.queue.pop_front() else {
+                break;
+            };
+            let close = matches!(out, Out::Close(_));
+            burst.push(out);
+            if close {
+                break;
+            }
+        }
+        Some(burst)
+    }
+}
+
+/// Writes `burst` to the socket in order; false when the socket failed or `kill` was cancelled
+/// first. Fan-out latency is observed as each journaled frame leaves.
+pub async fn write_burst(
+    mut ws: actix_ws::Session,
+    burst: Vec<Out>,
+    kill: CancellationToken,
+    metrics: std::sync::Arc<Metrics>,
+) -> bool {
+    let send = async {
+        for out in burst {
+            let written_ms = match &out {
+                Out::Text(_, ms) => *ms,
+                _ => 0,
+            };
+            let sent = match out {
+                Out::Text(t, _) => ws.text(t).await,
+                Out::Ping => ws.ping(b"").await,
+                Out::Pong(p) => ws.pong(&p).await,
+                Out::Close(r) => ws.clone().close(Some(r)).await,
+            };
+            if sent.is_err() {
+                return false;
+            }
+            if written_ms > 0 {
+                metrics
+                    .fanout_latency
+                    .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
+            }
+        }
+        true
+    };
+    tokio::select! {
+        ok = send => ok,
+        _ = kill.cancelled() => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &'static str) -> Out {
+        Out::Text(ByteString::from_static(s), 0)
+    }
+
+    fn close() -> Out {
+        Out::Close(CloseReason {
+            code: actix_ws::CloseCode::Normal,
+            description: None,
+        })
+    }
+
+    #[test]
+    fn frames_of_a_batch_wait_for_its_end_and_leave_in_one_burst() {
+        let mut q = Outbound::default();
+        q.begin_batch();
+        assert!(!q.push(text("a")));
+        assert!(!q.push(text("b")));
+        assert!(q.end_batch());
+        assert_eq!(q.next_burst().map(|b| b.len()), Some(2));
+        assert!(!q.push(text("c")), "a write is in flight");
+        q.begin_batch();
+        assert!(!q.end_batch(), "the write in flight takes the batch along");
+        assert_eq!(q.next_burst().map(|b| b.len()), Some(1));
+        assert!(q.next_burst().is_none());
+        assert!(q.push(text("d")), "an idle writer writes at once");
+    }
+
+    #[test]
+    fn a_burst_ends_at_the_close_and_nothing_is_queued_after_it() {
+        let mut q = Outbound::default();
+        q.begin_batch();
+        q.push(text("a"));
+        q.push(close());
+        assert!(q.is_closing());
+        assert!(!q.push(text("b")));
+        q.end_batch();
+        let burst = q.next_burst().unwrap();
+        assert_eq!(burst.len(), 2);
+        assert!(matches!(burst.last(), Some(Out::Close(_))));
+        assert!(q.next_burst().is_none());
+    }
+
+    #[test]
+    fn bursts_are_bounded() {
+        let mut q = Outbound::default();
+        q.begin_batch();
+        for _ in 0..BURST + 1 {
+            q.push(text("x"));
+        }
+        q.end_batch();
+        assert_eq!(q.next_burst().map(|b| b.len()), Some(BURST));
+        assert_eq!(q.next_burst().map(|b| b.len()), Some(1));
+    }
+}

@@ -1,0 +1,216 @@
+//! START-SEND-* / STOP-SEND-* for a session (reference §1.2–§1.5). A START is validated here (the
+//! RQL filter compiled once, the extraFields selector parsed), written to the node's subscription
+//! hash and the change stream, and only acknowledged once Redis confirmed the write: a client that
+//! saw the ACK is in the fan-out of every change it causes afterwards (DESIGN.md causality rule).
+//!
+//! The subscription record itself lives in one place, the node's session directory (it forms the
+//! subscription groups and is what re-registration writes back); the session keeps only which
+//! kinds it acknowledged, to drop deliveries a STOP overtook and to count its subscriptions.
+
+use super::WsSession;
+use crate::error::GatewayError;
+use crate::metrics::OutKind;
+use crate::node::publisher::BusWrite;
+use actix::prelude::*;
+use twinwire_common::bus::SubRecord;
+use twinwire_common::protocol::headers::names;
+use twinwire_common::protocol::{Headers, StartParams, StreamingKind};
+use twinwire_common::things::FieldSelector;
+use twinwire_common::{rql, Error};
+
+/// The kinds whose START this session acknowledged, indexed by [`StreamingKind::index`].
+#[derive(Default)]
+pub(super) struct Streaming {
+    confirmed: [bool; StreamingKind::ALL.len()],
+}
+
+impl Streaming {
+    pub fn is_confirmed(&self, kind: StreamingKind) -> bool {
+        self.confirmed[kind.index()]
+    }
+
+    /// Marks `kind` acknowledged; true when it was not before.
+    pub fn confirm(&mut self, kind: StreamingKind) -> bool {
+        !std::mem::replace(&mut self.confirmed[kind.index()], true)
+    }
+
+    /// Marks `kind` stopped; true when it was acknowledged.
+    pub fn end(&mut self, kind: StreamingKind) -> bool {
+        std::mem::replace(&mut self.confirmed[kind.index()], false)
+    }
+
+    pub fn confirmed_kinds(&self) -> impl Iterator<Item = StreamingKind> + '_ {
+        StreamingKind::ALL
+            .into_iter()
+            .filter(|k| self.is_confirmed(*k))
+    }
+}
+
+/// The record a START asks for, or why it is refused: an invalid filter or selector gets an error
+/// and no ACK (Ditto `StreamingSessionActor`).
+fn subscription_record(
+    params: &StartParams,
+    subjects: &[String],
+    api_version: u8,
+    declared_acks: &[String],
+) -> Result<SubRecord, Error> {
+    if let Some(f) = &params.filter {
+        rql::parse(f).map_err(|e| Error::RqlInvalid(e.message))?;
+    }
+    if let Some(x) = &params.extra_fields {
+        FieldSelector::parse(x)?;
+    }
+    Ok(SubRecord {
+        subjects: subjects.to_vec(),
+        namespaces: params.namespaces.clone(),
+        filter: params.filter.clone(),
+        extra_fields: params.extra_fields.clone(),
+        api_version,
+        declared_acks: declared_acks.to_vec(),
+    })
+}
+
+impl WsSession {
+    fn params_headers(&self, params: &StartParams) -> Headers {
+        match &params.correlation_id {
+            Some(c) => {
+                let mut h = Headers::new();
+                h.insert(names::CORRELATION_ID, c.clone());
+                h
+            }
+            None => self.connection_headers(),
+        }
+    }
+
+    pub(super) fn start_streaming(
+        &mut self,
+        kind: StreamingKind,
+        params: StartParams,
+        ctx: &mut Context<Self>,
+    ) {
+        // On refusal the previous subscription of this kind, if any, stays as it was.
+        let record = match subscription_record(
+            &params,
+            &self.init.auth.subjects,
+            self.init.api_version,
+            &self.init.declared_acks,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let h = self.params_headers(&params);
+                return self.send_error(ctx, &e, None, h);
+            }
+        };
+        let previous = self.node.sessions.subscribe(self.id, kind, record.clone());
+        let done = match self.node.publisher.write(BusWrite::Subscribe {
+            session: self.id,
+            kind,
+            record,
+        }) {
+            Ok(done) => done,
+            Err(e) => {
+                return self.subscription_failed(kind, previous, &params, e.to_protocol(), ctx)
+            }
+        };
+        // Waiting blocks this session's other frames until the write is confirmed, so what the client
+        // sends after START is handled after the subscription exists.
+        ctx.wait(done.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Ok(())) => {
+                if act.streaming.confirm(kind) {
+                    act.node
+                        .metrics
+                        .sessions
+                        .with_label_values(&[kind.as_str()])
+                        .inc();
+                }
+                act.send_text(
+                    ctx,
+                    format!("{}:ACK", kind.start_str()).into(),
+                    OutKind::Ack,
+                );
+            }
+            Ok(Err(e)) => act.subscription_failed(kind, previous, &params, e.to_protocol(), ctx),
+            Err(_) => act.subscription_failed(
+                kind,
+                previous,
+                &params,
+                GatewayError::BusClosed.to_protocol(),
+                ctx,
+            ),
+        }));
+    }
+
+    fn subscription_failed(
+        &mut self,
+        kind: StreamingKind,
+        previous: Option<SubRecord>,
+        params: &StartParams,
+        e: Error,
+        ctx: &mut Context<Self>,
+    ) {
+        self.node.sessions.restore(self.id, kind, previous);
+        let h = self.params_headers(params);
+        self.send_error(ctx, &e, None, h);
+    }
+
+    pub(super) fn stop_streaming(&mut self, kind: StreamingKind, ctx: &mut Context<Self>) {
+        if self.streaming.end(kind) {
+            self.node
+                .metrics
+                .sessions
+                .with_label_values(&[kind.as_str()])
+                .dec();
+        }
+        self.node.sessions.unsubscribe(self.id, kind);
+        let ack = format!("{}:ACK", kind.stop_str());
+        match self.node.publisher.write(BusWrite::Unsubscribe {
+            session: self.id,
+            kind,
+        }) {
+            // Deliveries of this kind are already dropped locally; if Redis keeps the stale entry
+            // for now, the next re-registration removes it. Ditto always ACKs a STOP.
+            Ok(done) => ctx.wait(
+                done.into_actor(self)
+                    .map(move |_, act, ctx| act.send_text(ctx, ack.into(), OutKind::Ack)),
+            ),
+            Err(_) => self.send_text(ctx, ack.into(), OutKind::Ack),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_is_counted_once_from_its_first_ack_to_its_stop() {
+        let mut s = Streaming::default();
+        assert!(s.confirm(StreamingKind::Events));
+        assert!(!s.confirm(StreamingKind::Events), "a changed filter");
+        assert!(s.is_confirmed(StreamingKind::Events));
+        assert!(!s.is_confirmed(StreamingKind::Messages));
+        assert_eq!(
+            s.confirmed_kinds().collect::<Vec<_>>(),
+            vec![StreamingKind::Events]
+        );
+        assert!(s.end(StreamingKind::Events));
+        assert!(!s.end(StreamingKind::Events));
+    }
+
+    #[test]
+    fn an_invalid_filter_or_selector_refuses_the_start() {
+        let params = |filter: Option<&str>, extra: Option<&str>| StartParams {
+            filter: filter.map(str::to_owned),
+            extra_fields: extra.map(str::to_owned),
+            ..Default::default()
+        };
+        let record = |p: &StartParams| subscription_record(p, &["s".into()], 2, &[]);
+        assert!(matches!(
+            record(&params(Some("eq(attributes/a"), None)),
+            Err(Error::RqlInvalid(_))
+        ));
+        assert!(record(&params(None, Some("attributes/a("))).is_err());
+        let ok = record(&params(Some("exists(attributes/a)"), Some("attributes"))).unwrap();
+        assert_eq!(ok.subjects, vec!["s".to_string()]);
+    }
+}
