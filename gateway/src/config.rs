@@ -269,7 +269,7 @@ impl GatewayConfig {
             .iter()
             .enumerate()
         {
-            if crate::auth::preauth::parse_cidr(p).is_none() {
+            if crate::cidr::parse(p).is_none() {
                 return Err(ConfigError::invalid(
                     &format!("auth.pre_authenticated.trusted_proxies[{i}]"),
                     format!("'{p}' is not an IP or CIDR"),

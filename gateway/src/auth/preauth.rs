@@ -5,16 +5,8 @@
 use super::{AuthContext, AuthFailure, AuthMethod};
 use actix_web::HttpRequest;
 use ipnet::IpNet;
-use std::net::IpAddr;
 
 pub const HEADER: &str = "x-ditto-pre-authenticated";
-
-/// An IP (as a single-address network) or a CIDR.
-pub fn parse_cidr(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
-}
 
 /// The pre-authenticated value from the header or, as Ditto also allows, the query parameter.
 pub fn header_or_param(req: &HttpRequest) -> Option<String> {
@@ -34,7 +26,10 @@ impl PreAuth {
     pub fn new(trusted: &[String]) -> PreAuth {
         // Validated at config load (`GatewayConfig::validate`).
         PreAuth {
-            trusted: trusted.iter().filter_map(|s| parse_cidr(s)).collect(),
+            trusted: trusted
+                .iter()
+                .filter_map(|s| crate::cidr::parse(s))
+                .collect(),
         }
     }
 
@@ -69,25 +64,5 @@ impl PreAuth {
             method: AuthMethod::PreAuthenticated,
             expires_at: None,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_and_networks_parse() {
-        assert!(parse_cidr("127.0.0.1")
-            .unwrap()
-            .contains(&"127.0.0.1".parse::<IpAddr>().unwrap()));
-        assert!(parse_cidr("10.0.0.0/8")
-            .unwrap()
-            .contains(&"10.2.3.4".parse::<IpAddr>().unwrap()));
-        assert!(!parse_cidr("10.0.0.0/8")
-            .unwrap()
-            .contains(&"11.2.3.4".parse::<IpAddr>().unwrap()));
-        assert!(parse_cidr("::1").is_some());
-        assert!(parse_cidr("nonsense").is_none());
     }
 }
