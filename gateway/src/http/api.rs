@@ -272,7 +272,7 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
         .correlation_id()
         .map(|c| c.into_owned())
         .unwrap_or_default();
-    let waiter = node.add_waiter(request_id);
+    let waiter = node.waiters.add(request_id);
     let cmd = BusCommand {
         origin: Origin {
             node: node.id.clone(),
@@ -293,11 +293,11 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
         Err(_) => false,
     };
     if !written {
-        node.remove_waiter(request_id);
+        node.waiters.remove(request_id);
         return error_response(&crate::error::GatewayError::BusClosed.to_protocol());
     }
     if !response_required {
-        node.remove_waiter(request_id);
+        node.waiters.remove(request_id);
         return HttpResponse::Accepted()
             .insert_header((names::CORRELATION_ID, cid))
             .finish();
@@ -305,7 +305,7 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
     match tokio::time::timeout(signal.timeout, waiter).await {
         Ok(Ok(frame)) => to_http(&frame, signal.message),
         _ => {
-            node.remove_waiter(request_id);
+            node.waiters.remove(request_id);
             let mut r = error_response(&Error::CommandTimeout(signal.timeout.as_millis() as u64));
             if let Ok(v) = header::HeaderValue::from_str(&cid) {
                 r.headers_mut()

@@ -241,7 +241,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                     },
                 ),
                 // Not a session: an HTTP request waiting for its answer, if it has not given up.
-                None => node.complete_waiter(session, frame),
+                None => node.waiters.complete(session, frame),
             }
         }
         Delivery::Fanout {

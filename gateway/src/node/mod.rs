@@ -1,14 +1,16 @@
-//! This gateway as a member of the cluster. `Node` is the context every session and task shares
-//! (identity, configuration, connections, the session directory, readiness); it holds state and
-//! no task. Beside it: the publisher (every write to the bus), the inbox (this node's delivery
-//! stream to its sessions), liveness (the node's key and re-registration), the session directory
-//! that sessions and inbox both depend on, and the acknowledgement-label scripts.
+//! This gateway as a member of the cluster. `Node` is the context every session and task shares:
+//! identity, configuration, connections, the session directory, the HTTP requests waiting for
+//! answers, readiness. It holds state and runs nothing. Beside it sit the tasks and parts that use
+//! it: the publisher (every write to the bus), the inbox (this node's delivery stream to its
+//! sessions), liveness (the node's key and re-registration), the session directory that sessions
+//! and the inbox both depend on, and the acknowledgement-label scripts.
 
 pub mod ack_labels;
 pub mod directory;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
+pub mod waiters;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
@@ -18,6 +20,7 @@ use publisher::Publisher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use twinwire_common::bus::Keys;
+use waiters::AnswerWaiters;
 
 /// Shared by every session and task of this gateway.
 pub struct Node {
@@ -36,10 +39,8 @@ pub struct Node {
     /// The last Redis round trip of the liveness loop succeeded.
     pub redis_ok: AtomicBool,
     next_id: AtomicU64,
-    /// HTTP requests waiting for their answer from the bus, by request id.
-    waiters: parking_lot::Mutex<
-        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<bytestring::ByteString>>,
-    >,
+    /// HTTP requests waiting for their answer from the bus.
+    pub waiters: AnswerWaiters,
 }
 
 impl Node {
@@ -70,24 +71,6 @@ impl Node {
     /// A node-unique id for a session or an HTTP request awaiting an answer.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Registers an HTTP request waiting for the answer addressed to `id`.
-    pub fn add_waiter(&self, id: u64) -> tokio::sync::oneshot::Receiver<bytestring::ByteString> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.waiters.lock().insert(id, tx);
-        rx
-    }
-
-    pub fn remove_waiter(&self, id: u64) {
-        self.waiters.lock().remove(&id);
-    }
-
-    /// Hands an answer to the HTTP request `id`; the first answer wins, later ones are dropped.
-    pub fn complete_waiter(&self, id: u64, frame: bytestring::ByteString) {
-        if let Some(tx) = self.waiters.lock().remove(&id) {
-            let _ = tx.send(frame);
-        }
     }
 
     pub fn ready(&self) -> bool {

@@ -334,3 +334,81 @@ impl WsSession {
         self.send_to_origin(origin, &env, "an acknowledgement");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(requested: &str) -> Envelope {
+        Envelope::parse(&format!(
+            r#"{{"topic":"a/b/things/twin/commands/modify","path":"/attributes/x","value":1,
+                "headers":{{"correlation-id":"c1","requested-acks":{requested}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn waiting(requested: &str) -> AckAggregations {
+        let env = command(requested);
+        let (cid, labels, timeout) = AckAggregations::admit(&env, Duration::from_secs(60))
+            .unwrap()
+            .expect("custom labels are aggregated");
+        let topic = Topic::parse(&env.topic).unwrap();
+        let mut a = AckAggregations::default();
+        // A SpawnHandle is only a number; the default one is never cancelled here.
+        a.wait(cid, &topic, &env, labels, timeout, SpawnHandle::default());
+        a
+    }
+
+    fn ack(label: &str, status: u16) -> Envelope {
+        Envelope::parse(&format!(
+            r#"{{"topic":"a/b/things/twin/acks/{label}","path":"/","status":{status},
+                "headers":{{"correlation-id":"c1"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_custom_labels_are_aggregated() {
+        let max = Duration::from_secs(60);
+        assert!(
+            AckAggregations::admit(&command(r#"["twin-persisted"]"#), max)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            AckAggregations::admit(&command(r#"["twin-persisted","x"]"#), max)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_aggregation_completes_when_every_label_came_in() {
+        let mut a = waiting(r#"["twin-persisted","x"]"#);
+        let persisted: ByteString = r#"{"topic":"a/b/things/twin/commands/modify","path":"/attributes/x","status":204,"headers":{"correlation-id":"c1"}}"#.into();
+        assert!(matches!(a.twin_response(&persisted), Taken::Yes(None)));
+        assert!(
+            matches!(a.ack(&ack("y", 200)), Taken::Yes(None)),
+            "not requested"
+        );
+        let Taken::Yes(Some(done)) = a.ack(&ack("x", 200)) else {
+            panic!("both labels are in");
+        };
+        assert!(done.response.contains("twin-persisted"));
+        assert!(matches!(a.twin_response(&persisted), Taken::No));
+    }
+
+    #[test]
+    fn a_failed_command_is_answered_at_once_and_a_timeout_fills_in_408() {
+        let mut a = waiting(r#"["x"]"#);
+        let failed: ByteString = r#"{"topic":"a/b/things/twin/errors","path":"/","status":403,"headers":{"correlation-id":"c1"}}"#.into();
+        let Taken::Yes(Some(done)) = a.twin_response(&failed) else {
+            panic!("an error ends the wait");
+        };
+        assert_eq!(done.response, failed);
+        let mut a = waiting(r#"["x"]"#);
+        let done = a.complete("c1").expect("still waiting");
+        assert!(done.response.contains("408"));
+        assert!(a.complete("c1").is_none());
+    }
+}
