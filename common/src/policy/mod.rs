@@ -8,7 +8,8 @@
 //!   [`Enforcer::for_namespace`] for a thing whose policy has entries limited to `namespaces`, 3.9);
 //!   `has_unrestricted` / `has_partial` for commands, `readable_view` / `retrieve_view` for responses,
 //!   `event_audience` / `event_view` for twin events, `can_receive_live` for live signals and messages.
-//! * [`PolicyError`] (`error`): every policy-related Ditto error with its code, status and texts.
+//! * Every policy-related Ditto error is a [`crate::DittoError`] built by a named constructor in
+//!   `crate::error` (its `policies` part), with Ditto's code, status and texts.
 //! * [`policy_from_acl`] (`acl`): v1 ACL → equivalent policy.
 //!
 //! The rules and their Ditto sources are listed on each item; the module's tests are table-driven per
@@ -16,7 +17,6 @@
 
 mod acl;
 mod enforcer;
-mod error;
 mod ids;
 mod model;
 mod references;
@@ -29,7 +29,6 @@ mod tests;
 
 pub use acl::{acl_from_policy, default_acl, policy_from_acl};
 pub use enforcer::Enforcer;
-pub use error::PolicyError;
 pub use ids::{
     is_valid_namespace, namespace_matches, parse_pointer, pointer_to_string, validate_label,
     validate_policy_id, validate_subject_id, ResourceKey,

@@ -3,9 +3,9 @@
 //! `ImmutableSubject`, `ImmutableResource`, `ImmutableEffectedPermissions`), plus the accessors and mutators
 //! the policies command group needs, the default policy of a new thing and the policy-writer rule.
 
-use super::error::PolicyError;
 use super::ids::{self, ResourceKey};
 use super::references;
+use crate::error::DittoError;
 use serde_json::{json, Map, Value};
 
 /// Ditto skips this key wherever it iterates entries, subjects or resources (`JsonSchemaVersion.getJsonKey()`).
@@ -46,11 +46,11 @@ const LENIENT: Rules = Rules {
 fn opt_object<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
-) -> Result<Option<&'a Map<String, Value>>, PolicyError> {
+) -> Result<Option<&'a Map<String, Value>>, DittoError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
-        Some(v) => Err(PolicyError::json_wrong_type(
+        Some(v) => Err(DittoError::json_wrong_type(
             v,
             &format!("/{key}"),
             "JsonObject",
@@ -61,11 +61,11 @@ fn opt_object<'a>(
 fn opt_array<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
-) -> Result<Option<&'a Vec<Value>>, PolicyError> {
+) -> Result<Option<&'a Vec<Value>>, DittoError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(v) => Err(PolicyError::json_wrong_type(
+        Some(v) => Err(DittoError::json_wrong_type(
             v,
             &format!("/{key}"),
             "JsonArray",
@@ -73,22 +73,18 @@ fn opt_array<'a>(
     }
 }
 
-fn opt_string<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, PolicyError> {
+fn opt_string<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, DittoError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(PolicyError::json_wrong_type(
-            v,
-            &format!("/{key}"),
-            "String",
-        )),
+        Some(v) => Err(DittoError::json_wrong_type(v, &format!("/{key}"), "String")),
     }
 }
 
-fn as_object(value: &Value) -> Result<&Map<String, Value>, PolicyError> {
+fn as_object(value: &Value) -> Result<&Map<String, Value>, DittoError> {
     value
         .as_object()
-        .ok_or_else(|| PolicyError::not_an_object(value))
+        .ok_or_else(|| DittoError::not_an_object(value))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -153,16 +149,16 @@ fn java_hash_set_order(permissions: Vec<String>) -> Vec<String> {
 
 /// Reads a `grant`/`revoke` array: required, `null` reads as empty, non-string items are dropped
 /// (`ImmutableEffectedPermissions.getPermissionsFor`).
-fn read_permissions(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, PolicyError> {
+fn read_permissions(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, DittoError> {
     match obj.get(key) {
-        None => Err(PolicyError::json_field_missing(&format!("/{key}"))),
+        None => Err(DittoError::json_field_missing(&format!("/{key}"))),
         Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(a)) => Ok(java_hash_set_order(
             a.iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect(),
         )),
-        Some(v) => Err(PolicyError::json_wrong_type(
+        Some(v) => Err(DittoError::json_wrong_type(
             v,
             &format!("/{key}"),
             "JsonArray",
@@ -197,14 +193,14 @@ impl Subject {
     }
 
     /// Parses one subject (`ImmutableSubject.fromJson`); `id` is its key in the `subjects` object.
-    pub fn from_json(id: &str, value: &Value) -> Result<Subject, PolicyError> {
+    pub fn from_json(id: &str, value: &Value) -> Result<Subject, DittoError> {
         Subject::parse(id, value, STRICT)
     }
 
-    fn parse(id: &str, value: &Value, rules: Rules) -> Result<Subject, PolicyError> {
+    fn parse(id: &str, value: &Value, rules: Rules) -> Result<Subject, DittoError> {
         let obj = as_object(value)?;
         let subject_type = opt_string(obj, "type")?.ok_or_else(|| {
-            PolicyError::json_field_missing_message(
+            DittoError::json_field_missing_message(
                 "The 'type' for the 'subject' is missing.".into(),
             )
         })?;
@@ -254,13 +250,13 @@ impl Subject {
 
 /// `Instant.parse` accepts ISO-8601 instants; `Instant.toString` prints them in UTC with `Z` and 0, 3, 6
 /// or 9 fraction digits.
-fn normalize_expiry(expiry: &str) -> Result<String, PolicyError> {
+fn normalize_expiry(expiry: &str) -> Result<String, DittoError> {
     chrono::DateTime::parse_from_rfc3339(expiry)
         .map(|t| {
             t.with_timezone(&chrono::Utc)
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
         })
-        .map_err(|_| PolicyError::subject_expiry_invalid(expiry))
+        .map_err(|_| DittoError::subject_expiry_invalid(expiry))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -299,14 +295,14 @@ impl Resource {
     }
 
     /// Parses one resource (`ImmutableResource.of(key, value)`); `key` is `type:/path`.
-    pub fn from_json(key: &str, value: &Value) -> Result<Resource, PolicyError> {
+    pub fn from_json(key: &str, value: &Value) -> Result<Resource, DittoError> {
         let key = ResourceKey::parse(key)?;
         Resource::from_key_and_json(key, value)
     }
 
-    pub fn from_key_and_json(key: ResourceKey, value: &Value) -> Result<Resource, PolicyError> {
+    pub fn from_key_and_json(key: ResourceKey, value: &Value) -> Result<Resource, DittoError> {
         let Some(obj) = value.as_object() else {
-            return Err(PolicyError::json_invalid(format!(
+            return Err(DittoError::json_invalid(format!(
                 "The JSON object for the 'permissions' (grant/revoke) of the 'resource' '{key}' is missing or not an \
                  object."
             )));
@@ -400,15 +396,15 @@ pub struct EntryReference {
 
 impl EntryReference {
     /// `ImmutableEntryReference.fromJson`.
-    fn from_json(obj: &Map<String, Value>) -> Result<EntryReference, PolicyError> {
+    fn from_json(obj: &Map<String, Value>) -> Result<EntryReference, DittoError> {
         let entry =
-            opt_string(obj, "entry")?.ok_or_else(|| PolicyError::json_field_missing("/entry"))?;
+            opt_string(obj, "entry")?.ok_or_else(|| DittoError::json_field_missing("/entry"))?;
         ids::validate_label(entry)?;
         let import = match obj.get("import") {
             None => None,
             Some(raw) => {
                 let bad = |received: String, details: &str| {
-                    PolicyError::json_invalid_described(
+                    DittoError::json_invalid_described(
                         format!(
                             "The 'import' field of an entry reference must be a non-empty string. Received: {received}."
                         ),
@@ -461,7 +457,7 @@ pub struct PolicyEntry {
 
 impl PolicyEntry {
     /// An empty entry (Ditto accepts entries without subjects or resources; they just grant nothing).
-    pub fn new(label: &str) -> Result<PolicyEntry, PolicyError> {
+    pub fn new(label: &str) -> Result<PolicyEntry, DittoError> {
         ids::validate_label(label)?;
         Ok(PolicyEntry::unchecked(label))
     }
@@ -481,11 +477,11 @@ impl PolicyEntry {
     /// Parses an entry (`ImmutablePolicyEntry.fromJson`): a ModifyPolicyEntry's value, or one member of a
     /// policy's `entries`. Since Ditto 3.9 `subjects` and `resources` are optional (entries may inherit
     /// them through `references`).
-    pub fn from_json(label: &str, value: &Value) -> Result<PolicyEntry, PolicyError> {
+    pub fn from_json(label: &str, value: &Value) -> Result<PolicyEntry, DittoError> {
         PolicyEntry::parse(label, value, STRICT)
     }
 
-    fn parse(label: &str, value: &Value, rules: Rules) -> Result<PolicyEntry, PolicyError> {
+    fn parse(label: &str, value: &Value, rules: Rules) -> Result<PolicyEntry, DittoError> {
         // ImmutablePolicy checks the value's type before the label.
         let obj = as_object(value)?;
         ids::validate_label(label)?;
@@ -506,7 +502,7 @@ impl PolicyEntry {
             Some("explicit") => Importable::Explicit,
             Some("never") => Importable::Never,
             Some(other) => {
-                return Err(PolicyError::entry_invalid(format!(
+                return Err(DittoError::entry_invalid(format!(
                     "The value '{other}' of field '/importable' is not valid. Valid values are: [implicit, explicit, \
                      never]"
                 )))
@@ -598,7 +594,7 @@ impl PolicyEntry {
     }
 
     /// Parses a `subjects` object (a ModifySubjects value).
-    pub fn subjects_from_json(value: &Value) -> Result<Vec<Subject>, PolicyError> {
+    pub fn subjects_from_json(value: &Value) -> Result<Vec<Subject>, DittoError> {
         parse_subjects(as_object(value)?, STRICT)
     }
 
@@ -645,7 +641,7 @@ impl PolicyEntry {
     }
 
     /// Parses a `resources` object (a ModifyResources value).
-    pub fn resources_from_json(value: &Value) -> Result<Vec<Resource>, PolicyError> {
+    pub fn resources_from_json(value: &Value) -> Result<Vec<Resource>, DittoError> {
         parse_resources(as_object(value)?)
     }
 
@@ -666,9 +662,9 @@ impl PolicyEntry {
     }
 
     /// Sets the namespace patterns (a ModifyPolicyEntryNamespaces value), validating them.
-    pub fn set_namespaces_json(&mut self, value: &Value) -> Result<(), PolicyError> {
+    pub fn set_namespaces_json(&mut self, value: &Value) -> Result<(), DittoError> {
         let Value::Array(a) = value else {
-            return Err(PolicyError::json_wrong_type(
+            return Err(DittoError::json_wrong_type(
                 value,
                 "/namespaces",
                 "JsonArray",
@@ -713,20 +709,20 @@ impl PolicyEntry {
     }
 }
 
-fn parse_subjects(m: &Map<String, Value>, rules: Rules) -> Result<Vec<Subject>, PolicyError> {
+fn parse_subjects(m: &Map<String, Value>, rules: Rules) -> Result<Vec<Subject>, DittoError> {
     m.iter()
         .filter(|(k, _)| k.as_str() != SCHEMA_VERSION_KEY)
         .map(|(id, v)| Subject::parse(id, v, rules))
         .collect()
 }
 
-fn parse_resources(m: &Map<String, Value>) -> Result<Vec<Resource>, PolicyError> {
+fn parse_resources(m: &Map<String, Value>) -> Result<Vec<Resource>, DittoError> {
     let mut out: Vec<Resource> = Vec::with_capacity(m.len());
     for (k, v) in m.iter().filter(|(k, _)| k.as_str() != SCHEMA_VERSION_KEY) {
         let r = Resource::from_json(k, v)?;
         // `thing:/a` and `thing:a/` are one key after normalisation (`ImmutableResources.of`).
         if out.iter().any(|o| o.key == r.key) {
-            return Err(PolicyError::entry_invalid_with(
+            return Err(DittoError::entry_invalid_with(
                 format!(
                     "There is more than one Resource with the path <{}>!",
                     r.key.path_string()
@@ -739,11 +735,11 @@ fn parse_resources(m: &Map<String, Value>) -> Result<Vec<Resource>, PolicyError>
     Ok(out)
 }
 
-fn parse_namespaces(a: &[Value]) -> Result<Vec<String>, PolicyError> {
+fn parse_namespaces(a: &[Value]) -> Result<Vec<String>, DittoError> {
     let mut out: Vec<String> = Vec::with_capacity(a.len());
     for v in a {
         let Some(s) = v.as_str() else {
-            return Err(PolicyError::entry_invalid(format!(
+            return Err(DittoError::entry_invalid(format!(
                 "The 'namespaces' array must only contain string values, but contained: {v}."
             )));
         };
@@ -756,17 +752,17 @@ fn parse_namespaces(a: &[Value]) -> Result<Vec<String>, PolicyError> {
     Ok(out)
 }
 
-fn parse_allowed_additions(a: &[Value]) -> Result<Vec<AllowedAddition>, PolicyError> {
+fn parse_allowed_additions(a: &[Value]) -> Result<Vec<AllowedAddition>, DittoError> {
     let mut out = Vec::new();
     for (i, v) in a.iter().enumerate() {
         let Some(s) = v.as_str() else {
-            return Err(PolicyError::entry_invalid(format!(
+            return Err(DittoError::entry_invalid(format!(
                 "The 'allowedAdditions' array contains a non-string element at index {i}: {v}. Every element must \
                  be a string from [subjects, resources, namespaces]."
             )));
         };
         let Some(x) = AllowedAddition::parse(s) else {
-            return Err(PolicyError::entry_invalid(format!(
+            return Err(DittoError::entry_invalid(format!(
                 "The value '{s}' is not a valid allowedAddition. Valid values are: [subjects, resources, namespaces]."
             )));
         };
@@ -777,12 +773,12 @@ fn parse_allowed_additions(a: &[Value]) -> Result<Vec<AllowedAddition>, PolicyEr
     Ok(out)
 }
 
-fn parse_references(a: &[Value]) -> Result<Vec<EntryReference>, PolicyError> {
+fn parse_references(a: &[Value]) -> Result<Vec<EntryReference>, DittoError> {
     a.iter()
         .enumerate()
         .map(|(i, v)| match v {
             Value::Object(o) => EntryReference::from_json(o),
-            other => Err(PolicyError::entry_invalid(format!(
+            other => Err(DittoError::entry_invalid(format!(
                 "The 'references' array contains a non-object element at index {i}: {other}. Every element must be \
                  a JSON object with at least an 'entry' field."
             ))),
@@ -803,7 +799,7 @@ pub struct Policy {
 
 impl Policy {
     /// An empty policy.
-    pub fn new(policy_id: &str) -> Result<Policy, PolicyError> {
+    pub fn new(policy_id: &str) -> Result<Policy, DittoError> {
         ids::validate_policy_id(policy_id)?;
         Ok(Policy {
             id: policy_id.to_owned(),
@@ -815,27 +811,27 @@ impl Policy {
     /// Parses and validates a policy as a create/modify command carries it. A `policyId` in the body must
     /// equal `policy_id` (`policies:id.notsettable`, the HTTP route's rule; Ditto's WebSocket adapter would
     /// silently take the body's ID for CreatePolicy). Unknown top-level fields (`_revision`, ...) are ignored.
-    pub fn from_json(policy_id: &str, value: &Value) -> Result<Policy, PolicyError> {
+    pub fn from_json(policy_id: &str, value: &Value) -> Result<Policy, DittoError> {
         Policy::parse(Some(policy_id), value, STRICT)
     }
 
     /// Parses a policy this service stored itself (ID taken from `policyId`), accepting subject IDs without
     /// issuer as v1 ACL policies have them.
-    pub fn from_stored_json(value: &Value) -> Result<Policy, PolicyError> {
+    pub fn from_stored_json(value: &Value) -> Result<Policy, DittoError> {
         Policy::parse(None, value, LENIENT)
     }
 
-    fn parse(policy_id: Option<&str>, value: &Value, rules: Rules) -> Result<Policy, PolicyError> {
+    fn parse(policy_id: Option<&str>, value: &Value, rules: Rules) -> Result<Policy, DittoError> {
         let obj = as_object(value)?;
         let body_id = opt_string(obj, "policyId")?;
         let id = match (policy_id, body_id) {
             (Some(expected), Some(given)) if given != expected => {
                 ids::validate_policy_id(given)?;
-                return Err(PolicyError::policy_id_not_settable());
+                return Err(DittoError::policy_id_not_settable());
             }
             (Some(expected), _) => expected,
             (None, Some(given)) => given,
-            (None, None) => return Err(PolicyError::json_field_missing("/policyId")),
+            (None, None) => return Err(DittoError::json_field_missing("/policyId")),
         };
         ids::validate_policy_id(id)?;
         let mut policy = Policy {
@@ -911,7 +907,7 @@ impl Policy {
     }
 
     /// Parses an `entries` object (a ModifyPolicyEntries value).
-    pub fn entries_from_json(value: &Value) -> Result<Vec<PolicyEntry>, PolicyError> {
+    pub fn entries_from_json(value: &Value) -> Result<Vec<PolicyEntry>, DittoError> {
         parse_entries(as_object(value)?, STRICT)
     }
 
@@ -951,23 +947,17 @@ impl Policy {
     /// Sets all imports (ModifyPolicyImports), checking what the model checks: an object of objects keyed
     /// by valid policy IDs, at most [`MAX_IMPORTS`], none naming this policy, directly or in its
     /// `transitiveImports` (`ImmutablePolicy.of`, `PolicyImportsValidator`).
-    pub fn set_imports(&mut self, imports: &Value) -> Result<(), PolicyError> {
+    pub fn set_imports(&mut self, imports: &Value) -> Result<(), DittoError> {
         let m = match imports {
             Value::Null => Map::new(),
             Value::Object(m) => m.clone(),
-            other => {
-                return Err(PolicyError::json_wrong_type(
-                    other,
-                    "/imports",
-                    "JsonObject",
-                ))
-            }
+            other => return Err(DittoError::json_wrong_type(other, "/imports", "JsonObject")),
         };
         for (imported, value) in &m {
             self.check_import(imported, value)?;
         }
         if m.len() > MAX_IMPORTS {
-            return Err(PolicyError::imports_too_large(&self.id, MAX_IMPORTS));
+            return Err(DittoError::imports_too_large(&self.id, MAX_IMPORTS));
         }
         self.imports = Some(m);
         Ok(())
@@ -978,12 +968,12 @@ impl Policy {
         &mut self,
         imported_policy_id: &str,
         value: &Value,
-    ) -> Result<bool, PolicyError> {
+    ) -> Result<bool, DittoError> {
         self.check_import(imported_policy_id, value)?;
         let imports = self.imports.get_or_insert_with(Map::new);
         let created = !imports.contains_key(imported_policy_id);
         if created && imports.len() >= MAX_IMPORTS {
-            return Err(PolicyError::imports_too_large(&self.id, MAX_IMPORTS));
+            return Err(DittoError::imports_too_large(&self.id, MAX_IMPORTS));
         }
         imports.insert(imported_policy_id.to_owned(), value.clone());
         Ok(created)
@@ -993,15 +983,15 @@ impl Policy {
         self.imports.as_mut()?.remove(imported_policy_id)
     }
 
-    fn check_import(&self, imported: &str, value: &Value) -> Result<(), PolicyError> {
+    fn check_import(&self, imported: &str, value: &Value) -> Result<(), DittoError> {
         ids::validate_policy_id(imported)?;
         let obj = as_object(value)?;
         if imported == self.id {
-            return Err(PolicyError::import_invalid());
+            return Err(DittoError::import_invalid());
         }
         if let Some(t) = opt_array(obj, "transitiveImports")? {
             if t.iter().any(|v| v.as_str() == Some(self.id.as_str())) {
-                return Err(PolicyError::import_transitive_self(&self.id));
+                return Err(DittoError::import_transitive_self(&self.id));
             }
         }
         Ok(())
@@ -1086,15 +1076,15 @@ impl Policy {
     }
 
     /// The error CreatePolicy, ModifyPolicy and ModifyPolicyEntries answer when the result has no writer.
-    pub fn ensure_policy_writer(&self) -> Result<(), PolicyError> {
+    pub fn ensure_policy_writer(&self) -> Result<(), DittoError> {
         self.policy_writer_check()
-            .map_err(|r| PolicyError::policy_modification_invalid(&self.id, Some(r)))
+            .map_err(|r| DittoError::policy_modification_invalid(&self.id, Some(r)))
     }
 
     /// The error the entry/subject/resource-level modify and delete commands answer (on entry `label`).
-    pub fn ensure_policy_writer_for_entry(&self, label: &str) -> Result<(), PolicyError> {
+    pub fn ensure_policy_writer_for_entry(&self, label: &str) -> Result<(), DittoError> {
         self.policy_writer_check()
-            .map_err(|r| PolicyError::entry_modification_invalid(&self.id, label, Some(r)))
+            .map_err(|r| DittoError::entry_modification_invalid(&self.id, label, Some(r)))
     }
 
     /// The length Ditto's size limit measures: the compact JSON, in UTF-16 units like Java's `String.length()`.
@@ -1104,10 +1094,10 @@ impl Policy {
     }
 
     /// `policies:policy.toolarge` (413) when the policy exceeds `max_bytes` (default [`DEFAULT_MAX_POLICY_SIZE`]).
-    pub fn ensure_size(&self, max_bytes: u64) -> Result<(), PolicyError> {
+    pub fn ensure_size(&self, max_bytes: u64) -> Result<(), DittoError> {
         let size = self.json_size();
         if size > max_bytes {
-            Err(PolicyError::too_large(size, max_bytes))
+            Err(DittoError::too_large(size, max_bytes))
         } else {
             Ok(())
         }
@@ -1135,7 +1125,7 @@ impl Policy {
     }
 }
 
-fn parse_entries(m: &Map<String, Value>, rules: Rules) -> Result<Vec<PolicyEntry>, PolicyError> {
+fn parse_entries(m: &Map<String, Value>, rules: Rules) -> Result<Vec<PolicyEntry>, DittoError> {
     m.iter()
         .filter(|(k, _)| k.as_str() != SCHEMA_VERSION_KEY)
         .map(|(label, v)| PolicyEntry::parse(label, v, rules))
