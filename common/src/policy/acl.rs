@@ -19,7 +19,10 @@
 
 use super::enforcer::Enforcer;
 use super::ids::{self, ResourceKey};
-use super::model::{Permission, Policy, Resource, Subject};
+use super::model::Policy;
+use super::permission::Permission;
+use super::resource::Resource;
+use super::subject::Subject;
 use crate::error::DittoError;
 use serde_json::{json, Map, Value};
 
