@@ -8,11 +8,14 @@
 //!   reference §2.6). The policy module, a port of Ditto's policy exceptions, raises these directly
 //!   through the named constructors in [`policies`]; they travel through [`Error::Ditto`] unchanged,
 //!   `href` included.
+//! * [`crate::things::ThingResource::not_modifiable`] (in `things`) names the 403 of each thing
+//!   resource.
 //!
 //! Messages and descriptions follow Ditto's exception classes so clients that match on them keep
 //! working (Ditto says to match on `status`, but users match on `error` too).
 
 mod policies;
+mod things;
 
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -302,6 +305,15 @@ fn acl_entry_not_found_message(thing: Option<&str>, subject: &str) -> String {
 }
 
 impl Error {
+    /// `protocoladapter:unknown.topicpath` with Ditto's generic description, for a topic that parses
+    /// but is not supported in its form (the parser's own errors say which part is wrong).
+    pub fn unknown_topic_path(topic: impl Into<String>) -> Error {
+        Error::UnknownTopicPath {
+            topic: topic.into(),
+            description: "Check if the topic path is correct.".into(),
+        }
+    }
+
     /// The only mapping from errors to Ditto's status, code and description.
     pub fn to_ditto(&self) -> DittoError {
         use Error::*;
