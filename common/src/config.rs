@@ -138,6 +138,37 @@ impl RedisConfig {
     }
 }
 
+/// The admin server's address (`/metrics`, `/alive`, `/ready`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub bind: String,
+    /// `/metrics`, `/alive`, `/ready`.
+    pub port: u16,
+}
+
+/// How a binary logs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter directive, e.g. `info` or `twinwire_gateway=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl LogConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !["text", "json"].contains(&self.format.as_str()) {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "must be 'text' or 'json'",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

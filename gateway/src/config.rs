@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
-use twinwire_common::config::{load, ConfigError, RedisConfig, ShardsConfig};
+use twinwire_common::config::{
+    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig,
+};
 
 /// The built-in defaults; every key the gateway reads appears here.
 pub const DEFAULTS: &str = r#"
@@ -96,14 +98,6 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    pub bind: String,
-    /// `/metrics`, `/alive`, `/ready`.
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub basic: BasicAuthConfig,
     pub pre_authenticated: PreAuthConfig,
@@ -185,15 +179,6 @@ pub struct WsConfig {
 pub struct DrainConfig {
     /// On SIGTERM, sessions are closed spread over this period.
     pub period_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// A tracing filter directive, e.g. `info` or `twinwire_gateway=debug`.
-    pub level: String,
-    /// `text` or `json`.
-    pub format: String,
 }
 
 impl GatewayConfig {
@@ -311,13 +296,7 @@ impl GatewayConfig {
                 "no authentication is configured: set auth.basic.htpasswd_file, auth.jwt.issuers or auth.pre_authenticated",
             ));
         }
-        if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err(ConfigError::invalid(
-                "log.format",
-                "must be 'text' or 'json'",
-            ));
-        }
-        Ok(())
+        self.log.validate()
     }
 }
 

@@ -19,29 +19,14 @@ use crate::node::directory::SessionControl;
 use crate::node::publisher::{BusWrite, Publisher};
 use crate::node::Node;
 use actix_web::{web, App, HttpServer};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use twinwire_common::redis_connection::connection;
 
 /// Queued bus writes before sessions get "too many requests".
 const PUBLISH_QUEUE: usize = 65_536;
-
-fn connection(
-    client: &redis::Client,
-    response_timeout: Option<Duration>,
-) -> Result<ConnectionManager, GatewayError> {
-    let cfg = ConnectionManagerConfig::new()
-        .set_response_timeout(response_timeout)
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(2));
-    Ok(ConnectionManager::new_lazy_with_config(
-        client.clone(),
-        cfg,
-    )?)
-}
 
 fn random_node_id() -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
@@ -111,19 +96,8 @@ pub async fn run(
     let public = public
         .bind((config.http.bind.as_str(), config.http.port))?
         .run();
-    let admin = HttpServer::new({
-        let data = data.clone();
-        move || {
-            App::new()
-                .app_data(data.clone())
-                .configure(http::admin::routes)
-        }
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind((config.admin.bind.as_str(), config.admin.port))?
-    .run();
+    let admin =
+        twinwire_common::admin::server(node.clone(), &config.admin.bind, config.admin.port)?;
     let public_handle = public.handle();
     let admin_handle = admin.handle();
     actix_web::rt::spawn(public);

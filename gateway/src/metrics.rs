@@ -2,8 +2,8 @@
 //! `twinwire_gateway_<what>_<unit>`; label values come from small fixed sets (never an id).
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// The kinds of frames a session writes: the `kind` label of `frames_out` and `bytes_out`.
@@ -211,16 +211,6 @@ impl Metrics {
     pub fn out(&self, kind: OutKind) -> &OutCounters {
         // `out` was built from `OutKind::ALL`, whose order is the enum's.
         &self.out[kind as usize]
-    }
-
-    /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        // Encoding gathered families into a Vec cannot fail.
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("metrics encode");
-        String::from_utf8(buf).expect("metrics are UTF-8")
     }
 }
 

@@ -1,9 +1,11 @@
-//! The hub's admin server: Prometheus metrics, liveness and readiness.
+//! What the hub's admin server (`twinwire_common::admin`) reports: its metrics, and ready once the
+//! registry is loaded and the last round reached Redis.
 
 use crate::metrics::Metrics;
-use actix_web::{web, HttpResponse};
+use prometheus::{IntGauge, Registry};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use twinwire_common::admin::Probes;
 
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
@@ -11,29 +13,14 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
 }
 
-async fn metrics(s: web::Data<AdminState>) -> HttpResponse {
-    s.metrics
-        .ready
-        .set(i64::from(s.ready.load(Ordering::Relaxed)));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(s.metrics.render())
-}
-
-async fn alive() -> HttpResponse {
-    HttpResponse::Ok().body("alive\n")
-}
-
-async fn ready(s: web::Data<AdminState>) -> HttpResponse {
-    if s.ready.load(Ordering::Relaxed) {
-        HttpResponse::Ok().body("ready\n")
-    } else {
-        HttpResponse::ServiceUnavailable().body("not ready\n")
+impl Probes for AdminState {
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
     }
-}
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics))
-        .route("/alive", web::get().to(alive))
-        .route("/ready", web::get().to(ready));
+    fn registry(&self) -> &Registry {
+        &self.metrics.registry
+    }
+    fn ready_gauge(&self) -> &IntGauge {
+        &self.metrics.ready
+    }
 }

@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
-use twinwire_common::config::{load, ConfigError, RedisConfig, ShardsConfig};
+use twinwire_common::config::{
+    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig,
+};
 
 /// The built-in defaults; every key the hub reads appears here.
 pub const DEFAULTS: &str = r#"
@@ -66,14 +68,6 @@ pub struct HubSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    pub bind: String,
-    /// `/metrics`, `/alive`, `/ready`.
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Ditto's thing size limit (100 kB): larger ones get `things:thing.toolarge` (413).
     pub thing_bytes: usize,
@@ -88,13 +82,6 @@ pub struct LimitsConfig {
 pub struct JournalConfig {
     /// Approximate number of events kept per shard journal.
     pub max_len: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub level: String,
-    pub format: String,
 }
 
 impl HubConfig {
@@ -140,13 +127,7 @@ impl HubConfig {
                 "must be at least 100",
             ));
         }
-        if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err(ConfigError::invalid(
-                "log.format",
-                "must be 'text' or 'json'",
-            ));
-        }
-        Ok(())
+        self.log.validate()
     }
 }
 

@@ -18,28 +18,12 @@ pub mod things;
 use crate::config::HubConfig;
 use crate::error::HubError;
 use crate::metrics::Metrics;
-use actix_web::{web, App, HttpServer};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use twinwire_common::bus::Keys;
-
-fn connection(
-    client: &redis::Client,
-    response_timeout: Option<Duration>,
-) -> Result<ConnectionManager, HubError> {
-    let cfg = ConnectionManagerConfig::new()
-        .set_response_timeout(response_timeout)
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(2));
-    Ok(ConnectionManager::new_lazy_with_config(
-        client.clone(),
-        cfg,
-    )?)
-}
+use twinwire_common::redis_connection::connection;
 
 /// Runs a hub until `shutdown` resolves, then gives its shard leases back.
 pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Result<(), HubError> {
@@ -71,14 +55,11 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
     let stop = Arc::new(AtomicBool::new(false));
     let worker = actix_web::rt::spawn(processor.run(stop.clone()));
 
-    let state = web::Data::new(admin::AdminState { metrics, ready });
-    let admin =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(admin::routes))
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .bind((config.admin.bind.as_str(), config.admin.port))?
-            .run();
+    let admin = twinwire_common::admin::server(
+        Arc::new(admin::AdminState { metrics, ready }),
+        &config.admin.bind,
+        config.admin.port,
+    )?;
     let admin_handle = admin.handle();
     actix_web::rt::spawn(admin);
     tracing::info!(hub = %hub_id, admin = config.admin.port, "hub started");

@@ -23,18 +23,6 @@ struct Target {
     path: String,
 }
 
-fn send_not_allowed(thing_id: &str) -> Error {
-    Error::Policy {
-        status: 403,
-        code: "messages:send.notallowed".into(),
-        message: format!("You are not allowed to send messages for the Thing with id '{thing_id}'!"),
-        description: Some(
-            "Please make sure that the Thing exists and that you have WRITE permissions on the message resource in the policy of the Thing."
-                .into(),
-        ),
-    }
-}
-
 /// Checks a message's path against its topic: `/inbox|outbox/messages/<subject>`, optionally
 /// below `/features/<id>`.
 fn message_target(topic: &Topic, path: &str) -> Result<Target, Error> {
@@ -65,18 +53,7 @@ fn check_message_size(value: Option<&Value>, max: usize) -> Result<(), Error> {
         other => other.to_string().chars().count(),
     });
     match size {
-        Some(n) if n > max => Err(Error::Policy {
-            status: 413,
-            code: "messages:payload.toolarge".into(),
-            message: format!(
-                "The message payload size of '{}' kB exceeds the maximal allowed size of '{}' kB.",
-                twinwire_common::format::java_number(n as f64 / 1024.0),
-                twinwire_common::format::java_number(max as f64 / 1024.0)
-            ),
-            description: Some(
-                "Reduce the message payload in the bounds of the specified limit".into(),
-            ),
-        }),
+        Some(n) if n > max => Err(Error::MessagePayloadTooLarge { size: n, max }),
         _ => Ok(()),
     }
 }
@@ -124,12 +101,7 @@ pub fn handle(
         Criterion::Commands => {
             let resource = ThingResource::parse(&env.path)?;
             if topic.action == Some(Action::Create) {
-                return Err(Error::Policy {
-                    status: 405,
-                    code: "things:thing.notcreatable".into(),
-                    message: "Thing could not be created via channel <live>.".into(),
-                    description: Some("Creating a thing via <live> channel is not supported. If you want to create a digital twin instead, please use channel <twin>.".into()),
-                });
+                return Err(Error::ThingNotCreatableViaLive);
             }
             let _ = resource;
             (
@@ -159,7 +131,7 @@ pub fn handle(
     // Without a twin there is no policy, and nobody may send anything about it.
     let (Some(twin), Some(policy)) = (twin, policy) else {
         return Err(match kind {
-            StreamingKind::Messages => send_not_allowed(&thing_id),
+            StreamingKind::Messages => Error::MessageSendNotAllowed(thing_id),
             _ => Error::ThingNotFound(thing_id),
         });
     };
@@ -172,7 +144,7 @@ pub fn handle(
     };
     if !allowed {
         return Err(match kind {
-            StreamingKind::Messages => send_not_allowed(&thing_id),
+            StreamingKind::Messages => Error::MessageSendNotAllowed(thing_id),
             _ if !enforcer.has_partial(subjects, "thing", "/", Permission::Read) => {
                 Error::ThingNotFound(thing_id)
             }

@@ -2,8 +2,8 @@
 //! `twinwire_hub_<what>_<unit>`; label values come from small fixed sets.
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 pub struct Metrics {
@@ -182,15 +182,6 @@ impl Metrics {
             ),
             registry: r,
         }
-    }
-
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        // Encoding gathered families into a Vec cannot fail.
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("metrics encode");
-        String::from_utf8(buf).expect("metrics are UTF-8")
     }
 }
 

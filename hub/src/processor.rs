@@ -1190,10 +1190,7 @@ impl Processor {
     fn retrieve_things(&self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
         let env = &cmd.envelope;
         if topic.action != Some(Action::Retrieve) {
-            return Err(Error::UnknownTopicPath {
-                topic: env.topic.clone(),
-                description: "Check if the topic path is correct.".into(),
-            });
+            return Err(Error::unknown_topic_path(env.topic.clone()));
         }
         let ids = env
             .value

@@ -18,9 +18,12 @@
 //! `issuer:` prefix needed); reload such a stored policy with [`Policy::from_stored_json`].
 
 use super::enforcer::Enforcer;
-use super::error::PolicyError;
 use super::ids::{self, ResourceKey};
-use super::model::{Permission, Policy, Resource, Subject};
+use super::model::Policy;
+use super::permission::Permission;
+use super::resource::Resource;
+use super::subject::Subject;
+use crate::error::DittoError;
 use serde_json::{json, Map, Value};
 
 const ACL_PERMISSIONS: [&str; 3] = ["READ", "WRITE", "ADMINISTRATE"];
@@ -34,7 +37,7 @@ const ACL_SUBJECT_TYPE: &str = "acl";
 /// `things:acl.entry.invalid` for a malformed entry, `things:acl.invalid` when no subject holds all three
 /// permissions (`AclValidator` with `Thing.MIN_REQUIRED_PERMISSIONS`, checked on create and on every ACL
 /// change).
-pub fn policy_from_acl(thing_id: &str, acl: &Value) -> Result<Policy, PolicyError> {
+pub fn policy_from_acl(thing_id: &str, acl: &Value) -> Result<Policy, DittoError> {
     let entries = parse_acl(acl)?;
     validate_acl(thing_id, &entries)?;
     let holders = |i: usize| -> Vec<Subject> {
@@ -104,9 +107,9 @@ pub fn acl_from_policy(policy: &Policy) -> Value {
 
 /// `ImmutableAclEntry.of` for every member: each value an object holding all three permissions as
 /// booleans, at least one of them true.
-fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
+fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, DittoError> {
     let Value::Object(m) = acl else {
-        return Err(PolicyError::json_wrong_type(acl, "/acl", "JsonObject"));
+        return Err(DittoError::json_wrong_type(acl, "/acl", "JsonObject"));
     };
     let mut out = Vec::with_capacity(m.len());
     for (subject, value) in m.iter().filter(|(k, _)| k.as_str() != "__schemaVersion") {
@@ -117,13 +120,13 @@ fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
             )
         };
         let Value::Object(perms) = value else {
-            return Err(PolicyError::json_invalid_described(
+            return Err(DittoError::json_invalid_described(
                 String::new(),
                 expected(),
             ));
         };
         if perms.is_empty() {
-            return Err(PolicyError::acl_entry_invalid(None, Some(expected())));
+            return Err(DittoError::acl_entry_invalid(None, Some(expected())));
         }
         ids::validate_subject_id(subject, false)?;
         let mut held = [false; 3];
@@ -131,7 +134,7 @@ fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
             match perms.get(*name) {
                 Some(Value::Bool(b)) => held[i] = *b,
                 Some(other) => {
-                    return Err(PolicyError::acl_entry_invalid(
+                    return Err(DittoError::acl_entry_invalid(
                         Some(format!(
                             "Expected for permission '{name}' of Authorization Subject '{subject}' the value <true> \
                              or <false> but got <{other}>!"
@@ -140,7 +143,7 @@ fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
                     ))
                 }
                 None => {
-                    return Err(PolicyError::acl_entry_invalid(
+                    return Err(DittoError::acl_entry_invalid(
                         Some(format!(
                             "Expected for Authorization Subject '{subject}' the permission '{name}' with value <true> \
                              or <false> but the permission is absent at all!"
@@ -151,7 +154,7 @@ fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
             }
         }
         if !held.contains(&true) {
-            return Err(PolicyError::acl_entry_invalid(
+            return Err(DittoError::acl_entry_invalid(
                 Some(format!(
                     "The ACL entry for '{subject}' did not contain any permission of {ALL_PERMISSIONS_TEXT} which \
                      evaluates to <true>!"
@@ -165,10 +168,10 @@ fn parse_acl(acl: &Value) -> Result<Vec<(String, [bool; 3])>, PolicyError> {
 }
 
 /// `AclValidator` with READ, WRITE and ADMINISTRATE required of at least one subject.
-fn validate_acl(thing_id: &str, entries: &[(String, [bool; 3])]) -> Result<(), PolicyError> {
+fn validate_acl(thing_id: &str, entries: &[(String, [bool; 3])]) -> Result<(), DittoError> {
     if let [(subject, held)] = entries {
         if held != &[true; 3] {
-            return Err(PolicyError::acl_invalid(
+            return Err(DittoError::acl_invalid(
                 thing_id,
                 format!("The Authorization Subject <{subject}> must have at least the permission(s): <{MIN_REQUIRED_TEXT}>!"),
             ));
@@ -178,7 +181,7 @@ fn validate_acl(thing_id: &str, entries: &[(String, [bool; 3])]) -> Result<(), P
     if entries.iter().any(|(_, held)| held == &[true; 3]) {
         Ok(())
     } else {
-        Err(PolicyError::acl_invalid(
+        Err(DittoError::acl_invalid(
             thing_id,
             format!("It must contain at least one Authorization Subject with the following permission(s): <{MIN_REQUIRED_TEXT}>!"),
         ))

@@ -20,7 +20,9 @@
 //! * A resource below the deepest trie node (`seekWithFallback`) inherits that node's state and has nothing
 //!   below it.
 
-use super::model::{Permission, Policy, PolicyEntry};
+use super::entry::PolicyEntry;
+use super::model::Policy;
+use super::permission::Permission;
 use super::references;
 use smallvec::SmallVec;
 use std::borrow::Cow;

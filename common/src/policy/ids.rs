@@ -3,7 +3,7 @@
 //! `NoControlCharacters[NoSlashes]Validator`, `ImmutableLabel`, `ImmutableSubjectId`,
 //! `PoliciesModelFactory.newResourceKey`, `PolicyEntryNamespaces`).
 
-use super::error::PolicyError;
+use crate::error::DittoError;
 use std::fmt;
 
 /// `AbstractPatternValidator.MAX_LENGTH`, counted in UTF-16 units like Java's `String.length()`.
@@ -61,7 +61,7 @@ pub fn is_valid_namespace(ns: &str) -> bool {
 
 /// `PolicyId.of`: `<namespace>:<name>` with an optional (possibly empty) namespace and a name without
 /// slashes or control characters.
-pub fn validate_policy_id(policy_id: &str) -> Result<(), PolicyError> {
+pub fn validate_policy_id(policy_id: &str) -> Result<(), DittoError> {
     let ok = match policy_id.split_once(':') {
         Some((ns, name)) => {
             (ns.is_empty() || is_valid_namespace(ns))
@@ -73,7 +73,7 @@ pub fn validate_policy_id(policy_id: &str) -> Result<(), PolicyError> {
     if ok {
         Ok(())
     } else {
-        Err(PolicyError::policy_id_invalid(policy_id))
+        Err(DittoError::policy_id_invalid(policy_id))
     }
 }
 
@@ -82,12 +82,12 @@ const RESERVED_LABEL_PREFIXES: [&str; 2] = ["imported", "nsimported"];
 
 /// `ImmutableLabel.of`: no reserved prefix (`policies:label.invalid`), then no slashes or control
 /// characters (`policies:entry.invalid`).
-pub fn validate_label(label: &str) -> Result<(), PolicyError> {
+pub fn validate_label(label: &str) -> Result<(), DittoError> {
     if RESERVED_LABEL_PREFIXES.iter().any(|p| label.starts_with(p)) {
-        return Err(PolicyError::label_invalid(label));
+        return Err(DittoError::label_invalid(label));
     }
     no_control_chars_no_slashes(label).map_err(|reason| {
-        PolicyError::entry_invalid_with(
+        DittoError::entry_invalid_with(
             format!("The Policy Label {label} is invalid"),
             Some(reason.to_owned()),
         )
@@ -106,15 +106,15 @@ fn contains_placeholder(s: &str) -> bool {
 /// `ImmutableSubjectId.of`: `<issuer>:<subject>` with a non-empty subject and no control characters; an ID
 /// holding a placeholder needs no colon. With `require_issuer = false` (v1 ACL subjects, which are plain
 /// authorization subject IDs) only the control-character rule applies.
-pub fn validate_subject_id(subject_id: &str, require_issuer: bool) -> Result<(), PolicyError> {
+pub fn validate_subject_id(subject_id: &str, require_issuer: bool) -> Result<(), DittoError> {
     if require_issuer && !contains_placeholder(subject_id) {
         match subject_id.split_once(':') {
             Some((_, subject)) if !subject.is_empty() => {}
-            _ => return Err(PolicyError::subject_id_invalid(subject_id, None)),
+            _ => return Err(DittoError::subject_id_invalid(subject_id, None)),
         }
     }
     no_control_chars(subject_id)
-        .map_err(|reason| PolicyError::subject_id_invalid(subject_id, Some(reason)))
+        .map_err(|reason| DittoError::subject_id_invalid(subject_id, Some(reason)))
 }
 
 /// A resource key: its type (`thing`, `policy`, `message`, or anything else – Ditto's model accepts any type)
@@ -127,16 +127,16 @@ pub struct ResourceKey {
 
 impl ResourceKey {
     /// `PoliciesModelFactory.newResourceKey("type:/path")`.
-    pub fn parse(key: &str) -> Result<ResourceKey, PolicyError> {
+    pub fn parse(key: &str) -> Result<ResourceKey, DittoError> {
         let invalid = |reason: Option<&str>| {
-            PolicyError::entry_invalid_with(
+            DittoError::entry_invalid_with(
                 format!("The Policy Resource {key} is invalid"),
                 reason.map(str::to_owned),
             )
         };
         no_control_chars(key).map_err(|reason| invalid(Some(reason)))?;
         let Some((rtype, path)) = key.split_once(':') else {
-            return Err(PolicyError::json_invalid(
+            return Err(DittoError::json_invalid(
                 "The provided string was not in the expected format 'type:path'",
             ));
         };
@@ -160,7 +160,7 @@ impl ResourceKey {
     }
 
     /// A key from a type and a slash-separated path.
-    pub fn new(rtype: &str, path: &str) -> Result<ResourceKey, PolicyError> {
+    pub fn new(rtype: &str, path: &str) -> Result<ResourceKey, DittoError> {
         if rtype.is_empty() {
             return ResourceKey::parse(&format!(":{path}"));
         }
@@ -193,9 +193,9 @@ impl fmt::Display for ResourceKey {
 
 /// `ImmutableJsonPointer.ofParsed`: consecutive slashes are an error, a leading/trailing slash is optional,
 /// and `~0` decodes to `~`.
-pub fn parse_pointer(path: &str) -> Result<Vec<String>, PolicyError> {
+pub fn parse_pointer(path: &str) -> Result<Vec<String>, DittoError> {
     if path.contains("//") {
-        return Err(PolicyError::json_pointer_consecutive_slashes(path));
+        return Err(DittoError::json_pointer_consecutive_slashes(path));
     }
     Ok(path
         .split('/')
@@ -215,12 +215,12 @@ pub fn pointer_to_string(keys: &[String]) -> String {
 }
 
 /// `PolicyEntryNamespaces.validatePattern`: `com.acme` or `com.acme.*`.
-pub fn validate_namespace_pattern(pattern: &str) -> Result<(), PolicyError> {
+pub fn validate_namespace_pattern(pattern: &str) -> Result<(), DittoError> {
     let base = pattern.strip_suffix(".*").unwrap_or(pattern);
     if is_valid_namespace(base) {
         Ok(())
     } else {
-        Err(PolicyError::entry_invalid(format!(
+        Err(DittoError::entry_invalid(format!(
             "The value '{pattern}' is not a valid namespace pattern. Valid patterns are namespaces like 'com.acme' \
              or wildcard patterns like 'com.acme.*'."
         )))

@@ -4,7 +4,10 @@
 //! policies are not loaded by this module (the same as `PoliciesValidator`, which resolves local
 //! references only).
 
-use super::model::{AllowedAddition, Importable, Policy, PolicyEntry, Resource, Subject};
+use super::entry::{AllowedAddition, Importable, PolicyEntry};
+use super::model::Policy;
+use super::resource::Resource;
+use super::subject::Subject;
 
 /// The policy's entries with their local references resolved, in the policy's order.
 pub(crate) fn resolve_local_references(policy: &Policy) -> Vec<PolicyEntry> {

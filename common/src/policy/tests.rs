@@ -3,6 +3,7 @@
 //! default policy, the policy-writer rule, namespaces, references, live-signal visibility and v1 ACLs.
 
 use super::*;
+use crate::error::DittoError;
 use serde_json::{json, Map, Value};
 
 // ---- helpers ----
@@ -1015,7 +1016,7 @@ fn invalid_policies_are_rejected_with_dittos_errors() {
     for (what, value, status, code, message) in rows {
         let err = Policy::from_json("ns:p", &value).expect_err(what);
         assert_eq!(
-            (err.status, err.code, err.message.as_str()),
+            (err.status, err.error.as_ref(), err.message.as_str()),
             (status, code, message),
             "{what}"
         );
@@ -1026,7 +1027,7 @@ fn invalid_policies_are_rejected_with_dittos_errors() {
 fn labels_longer_than_256_characters_are_invalid() {
     let long = "x".repeat(257);
     let err = Policy::from_json("ns:p", &json!({"entries": {long.clone(): {}}})).unwrap_err();
-    assert_eq!(err.code, "policies:entry.invalid");
+    assert_eq!(err.error, "policies:entry.invalid");
     assert_eq!(
         err.description.as_deref(),
         Some("Not allowed to exceed length of 256.")
@@ -1044,7 +1045,7 @@ fn labels_longer_than_256_characters_are_invalid() {
 fn invalid_policy_ids_are_rejected() {
     for id in ["nocolon", "ns:", "1ns:x", "ns:a/b", "n..s:x"] {
         let err = Policy::from_json(id, &json!({})).expect_err(id);
-        assert_eq!(err.code, "policies:id.invalid", "{id}");
+        assert_eq!(err.error, "policies:id.invalid", "{id}");
         assert_eq!(err.message, format!("Policy ID '{id}' is not valid!"));
         assert!(err.href.is_some());
     }
@@ -1170,7 +1171,7 @@ fn entries_subjects_resources_and_imports_can_be_edited() {
     assert_eq!(p.put_import("ns:q", &json!({"entries": ["x"]})), Ok(true));
     assert_eq!(p.put_import("ns:q", &json!({})), Ok(false));
     assert_eq!(
-        p.put_import("ns:t", &json!({})).unwrap_err().code,
+        p.put_import("ns:t", &json!({})).unwrap_err().error,
         "policies:import.invalid"
     );
     assert_eq!(p.import("ns:q"), Some(&json!({})));
@@ -1266,7 +1267,7 @@ fn a_policy_without_writer_is_refused_with_the_modification_errors() {
     let reason = "It must contain at least one permanent Subject with permission(s) <[WRITE]> on resource <policy:/>!";
     let e = p.ensure_policy_writer().unwrap_err();
     assert_eq!(
-        (e.status, e.code),
+        (e.status, e.error.as_ref()),
         (403, "policies:policy.modificationinvalid")
     );
     assert_eq!(
@@ -1276,7 +1277,7 @@ fn a_policy_without_writer_is_refused_with_the_modification_errors() {
     assert_eq!(e.description.as_deref(), Some(reason));
     let e = p.ensure_policy_writer_for_entry("DEFAULT").unwrap_err();
     assert_eq!(
-        (e.status, e.code),
+        (e.status, e.error.as_ref()),
         (403, "policies:entry.modificationinvalid")
     );
     assert_eq!(
@@ -1285,7 +1286,7 @@ fn a_policy_without_writer_is_refused_with_the_modification_errors() {
     );
     assert_eq!(e.description.as_deref(), Some(reason));
     assert_eq!(
-        PolicyError::thing_policy_invalid("ns:t")
+        DittoError::thing_policy_invalid("ns:t")
             .description
             .as_deref(),
         Some("It must contain at least one Subject with the following permission(s): '[WRITE]'!")
@@ -1298,45 +1299,48 @@ fn a_policy_over_the_size_limit_is_too_large() {
     assert!(p.ensure_size(DEFAULT_MAX_POLICY_SIZE).is_ok());
     let size = p.json_size();
     let e = p.ensure_size(size - 1).unwrap_err();
-    assert_eq!((e.status, e.code), (413, "policies:policy.toolarge"));
-    let e = PolicyError::too_large(102_401, 102_400);
+    assert_eq!(
+        (e.status, e.error.as_ref()),
+        (413, "policies:policy.toolarge")
+    );
+    let e = DittoError::too_large(102_401, 102_400);
     assert_eq!(
         e.message,
         "The size of '100.001' kB exceeds the maximal allowed Policy size of '100' kB."
     );
     assert_eq!(
-        PolicyError::too_large(2_000_000, 1_048_576).message,
+        DittoError::too_large(2_000_000, 1_048_576).message,
         "The size of '1,953.125' kB exceeds the maximal allowed Policy size of '1,024' kB."
     );
 }
 
 #[test]
 fn command_errors_carry_dittos_texts() {
-    let rows: Vec<(PolicyError, u16, &str, &str)> = vec![
-        (PolicyError::policy_not_found("ns:p"), 404, "policies:policy.notfound",
+    let rows: Vec<(DittoError, u16, &str, &str)> = vec![
+        (DittoError::policy_not_found("ns:p"), 404, "policies:policy.notfound",
          "The Policy with ID 'ns:p' could not be found or requester had insufficient permissions to access it."),
-        (PolicyError::policy_conflict("ns:p"), 409, "policies:policy.conflict", "The Policy with ID 'ns:p' already exists"),
-        (PolicyError::entry_not_found("ns:p", "l"), 404, "policies:entry.notfound",
+        (DittoError::policy_conflict("ns:p"), 409, "policies:policy.conflict", "The Policy with ID 'ns:p' already exists"),
+        (DittoError::entry_not_found("ns:p", "l"), 404, "policies:entry.notfound",
          "The PolicyEntry with Label 'l' on the Policy with ID 'ns:p' could not be found or requester had insufficient permissions to access it."),
-        (PolicyError::subject_not_found("ns:p", "l", "s:a"), 404, "policies:subject.notfound",
+        (DittoError::subject_not_found("ns:p", "l", "s:a"), 404, "policies:subject.notfound",
          "The Subject with ID 's:a' of the PolicyEntry with Label 'l' on the Policy with ID 'ns:p' could not be found or requester had insufficient permissions to access it."),
-        (PolicyError::resource_not_found("ns:p", "l", "thing:/a"), 404, "policies:resource.notfound",
+        (DittoError::resource_not_found("ns:p", "l", "thing:/a"), 404, "policies:resource.notfound",
          "The Resource 'thing:/a' of the PolicyEntry with Label 'l' on the Policy with ID 'ns:p' could not be found or requester had insufficient permissions to access it."),
-        (PolicyError::import_not_found("ns:p", "ns:q"), 404, "policies:import.notfound",
+        (DittoError::import_not_found("ns:p", "ns:q"), 404, "policies:import.notfound",
          "The Policy import 'ns:q' of Policy 'ns:p' could not be found or requester had insufficient permissions to access it."),
-        (PolicyError::import_not_modifiable("ns:p", "ns:q"), 403, "policies:import.notmodifiable",
+        (DittoError::import_not_modifiable("ns:p", "ns:q"), 403, "policies:import.notmodifiable",
          "The Import of the Policy with ID 'ns:q' in Policy with ID 'ns:p' could not be modified as the requester had insufficient permissions."),
-        (PolicyError::policy_not_modifiable("ns:p"), 403, "policies:policy.notmodifiable",
+        (DittoError::policy_not_modifiable("ns:p"), 403, "policies:policy.notmodifiable",
          "The Policy with ID 'ns:p' could not be modified as the requester had insufficient permissions."),
     ];
     for (e, status, code, message) in rows {
         assert_eq!(
-            (e.status, e.code, e.message.as_str()),
+            (e.status, e.error.as_ref(), e.message.as_str()),
             (status, code, message)
         );
         assert_eq!(e.to_json()["error"], json!(code));
     }
-    let json_only_description = PolicyError::json_invalid_described("", "d");
+    let json_only_description = DittoError::json_invalid_described("", "d");
     assert_eq!(
         json_only_description.to_json(),
         json!({"status": 400, "error": "json.invalid", "description": "d"})
@@ -1440,7 +1444,7 @@ fn invalid_acls_are_rejected_with_ditto_1_errors() {
     for (acl, code, message, description) in rows {
         let e = policy_from_acl("ns:t", &acl).expect_err(&acl.to_string());
         assert_eq!(
-            (e.status, e.code, e.message.as_str()),
+            (e.status, e.error.as_ref(), e.message.as_str()),
             (400, code, message),
             "{acl}"
         );

@@ -9,7 +9,7 @@
 //! can read alone.
 
 use super::enforcer::{path_keys, Enforcer};
-use super::model::Permission;
+use super::permission::Permission;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 

@@ -13,8 +13,10 @@
 //! - `time:` is the only unquoted placeholder value, and its name runs to the next `,` `)` `"` `\`.
 //!
 //! The input is handled as UTF-16, like the Java string Ditto parses, so positions in messages match.
+//! The PEG primitives are in peg.rs, the literal rules of `RqlParserBase` in literal.rs.
 
-use super::trace::{Key, Terminal, Tracer, EOI};
+use super::peg::{u, Parser, Stop, P};
+use super::trace::{Tracer, EOI};
 use super::RqlError;
 
 /// The comparison operators with one value.
@@ -59,14 +61,6 @@ pub(crate) enum RawNode {
     Empty(String),
 }
 
-enum Stop {
-    NoMatch,
-    /// An action threw in Ditto's parser (number overflow, bad placeholder): the message it gives.
-    Fatal(String),
-}
-
-type P<T> = Result<T, Stop>;
-
 /// Parses `input` into a raw tree, or fails with Ditto's parser message.
 pub(crate) fn parse(input: &str) -> Result<RawNode, RqlError> {
     let units: Vec<u16> = input.encode_utf16().collect();
@@ -89,227 +83,8 @@ pub(crate) fn parse(input: &str) -> Result<RawNode, RqlError> {
     Err(RqlError { message })
 }
 
-struct Parser<'a> {
-    s: &'a [u16],
-    pos: usize,
-    tracer: Tracer,
-    /// Ditto's shared StringBuilder for property and string values.
-    sb: Vec<u16>,
-}
-
-fn u(c: u8) -> u16 {
-    u16::from(c)
-}
-
-/// Line terminators that Java's `.` does not match: ParsedPlaceholder's `(?<name>.+)` fails on them.
-fn is_line_terminator(c: u16) -> bool {
-    matches!(c, 0x0A | 0x0D | 0x85 | 0x2028 | 0x2029)
-}
-
-impl<'a> Parser<'a> {
-    fn new(s: &'a [u16], tracer: Tracer) -> Parser<'a> {
-        Parser {
-            s,
-            pos: 0,
-            tracer,
-            sb: Vec::new(),
-        }
-    }
-
-    // ---- parboiled2 primitives ----
-
-    /// parboiled2's `cursorChar`: past the end it is EOI (and a literal U+FFFF reads the same).
-    fn cur(&self) -> u16 {
-        self.s.get(self.pos).copied().unwrap_or(EOI)
-    }
-
-    fn advance(&mut self) {
-        if self.pos < self.s.len() {
-            self.pos += 1;
-        }
-        self.tracer.reached(self.pos);
-    }
-
-    fn miss<T>(&mut self, terminal: Terminal, extra: Option<(Key, usize)>) -> P<T> {
-        self.tracer.mismatch(self.pos, terminal, extra);
-        Err(Stop::NoMatch)
-    }
-
-    fn ch(&mut self, c: u16) -> P<()> {
-        if self.cur() == c {
-            self.advance();
-            Ok(())
-        } else {
-            self.miss(Terminal::Char(c), None)
-        }
-    }
-
-    fn string(&mut self, s: &'static str) -> P<()> {
-        for (ix, c) in s.encode_utf16().enumerate() {
-            if self.cur() == c {
-                self.advance();
-            } else {
-                let start = self.pos - ix;
-                return self.miss(Terminal::Char(c), Some((Key::StringMatch(s), start)));
-            }
-        }
-        Ok(())
-    }
-
-    fn any_of(&mut self, set: &'static str) -> P<()> {
-        let c = self.cur();
-        if c != EOI && set.encode_utf16().any(|x| x == c) {
-            self.advance();
-            Ok(())
-        } else {
-            self.miss(Terminal::AnyOf(set), None)
-        }
-    }
-
-    fn any(&mut self) -> P<()> {
-        if self.cur() != EOI {
-            self.advance();
-            Ok(())
-        } else {
-            self.miss(Terminal::Any, None)
-        }
-    }
-
-    fn frame<T>(&mut self, key: Key, body: impl FnOnce(&mut Self) -> P<T>) -> P<T> {
-        self.tracer.push(key, self.pos);
-        let r = body(self);
-        self.tracer.pop();
-        r
-    }
-
-    /// A named rule (`def X = rule { ... }`): parboiled2 wraps its body in `Named(X)` and `RuleCall`.
-    fn rule<T>(&mut self, name: &'static str, body: impl FnOnce(&mut Self) -> P<T>) -> P<T> {
-        let start = self.pos;
-        self.tracer.push(Key::Named(name), start);
-        self.tracer.push(Key::RuleCall, start);
-        let r = body(self);
-        self.tracer.pop();
-        self.tracer.pop();
-        r
-    }
-
-    fn seq<T>(&mut self, body: impl FnOnce(&mut Self) -> P<T>) -> P<T> {
-        self.frame(Key::Sequence, body)
-    }
-
-    fn first_of<T>(&mut self, alternatives: &[fn(&mut Self) -> P<T>]) -> P<T> {
-        self.frame(Key::FirstOf, |p| {
-            let mark = p.pos;
-            for alt in alternatives {
-                p.pos = mark;
-                match alt(p) {
-                    Err(Stop::NoMatch) => continue,
-                    other => return other,
-                }
-            }
-            Err(Stop::NoMatch)
-        })
-    }
-
-    fn optional<T>(&mut self, body: impl FnOnce(&mut Self) -> P<T>) -> P<Option<T>> {
-        self.frame(Key::Optional, |p| {
-            let mark = p.pos;
-            match body(p) {
-                Ok(v) => Ok(Some(v)),
-                Err(Stop::NoMatch) => {
-                    p.pos = mark;
-                    Ok(None)
-                }
-                Err(fatal) => Err(fatal),
-            }
-        })
-    }
-
-    fn zero_or_more(&mut self, mut body: impl FnMut(&mut Self) -> P<()>) -> P<()> {
-        self.frame(Key::ZeroOrMore, |p| loop {
-            let mark = p.pos;
-            match body(p) {
-                Ok(()) => {}
-                Err(Stop::NoMatch) => {
-                    p.pos = mark;
-                    return Ok(());
-                }
-                Err(fatal) => return Err(fatal),
-            }
-        })
-    }
-
-    /// `oneOrMore(op)` / `oneOrMore(op).separatedBy(sep)`: on a failed repetition the cursor goes back
-    /// to just after the last matched `op` (before its separator).
-    fn one_or_more<T>(
-        &mut self,
-        mut body: impl FnMut(&mut Self) -> P<T>,
-        mut separator: Option<fn(&mut Self) -> P<()>>,
-    ) -> P<Vec<T>> {
-        self.frame(Key::OneOrMore, |p| {
-            let mut items = Vec::new();
-            let mut mark = p.pos;
-            loop {
-                match body(p) {
-                    Ok(v) => items.push(v),
-                    Err(Stop::NoMatch) => break,
-                    Err(fatal) => return Err(fatal),
-                }
-                mark = p.pos;
-                if let Some(sep) = separator.as_mut() {
-                    match sep(p) {
-                        Ok(()) => {}
-                        Err(Stop::NoMatch) => break,
-                        Err(fatal) => return Err(fatal),
-                    }
-                }
-            }
-            p.pos = mark;
-            if items.is_empty() {
-                Err(Stop::NoMatch)
-            } else {
-                Ok(items)
-            }
-        })
-    }
-
-    /// `!rule`: never consumes; fails (and reports `!name`) when `inner` matches.
-    fn not_followed_by(
-        &mut self,
-        report: fn(usize) -> Terminal,
-        inner: impl FnOnce(&mut Self) -> P<()>,
-    ) -> P<()> {
-        let mark = self.pos;
-        self.tracer.enter_not();
-        let r = inner(self);
-        self.tracer.exit_not();
-        let matched_len = self.pos - mark;
-        self.pos = mark;
-        match r {
-            Ok(()) => self.miss(report(matched_len), None),
-            Err(Stop::NoMatch) => Ok(()),
-            Err(fatal) => Err(fatal),
-        }
-    }
-
-    fn capture(&mut self, body: impl FnOnce(&mut Self) -> P<()>) -> P<&'a [u16]> {
-        self.frame(Key::Capture, |p| {
-            let start = p.pos;
-            body(p)?;
-            Ok(&p.s[start..p.pos])
-        })
-    }
-
-    /// `appendSB()`: the character just consumed.
-    fn append_last(&mut self) {
-        if let Some(&c) = self.pos.checked_sub(1).and_then(|i| self.s.get(i)) {
-            self.sb.push(c);
-        }
-    }
-
-    // ---- RqlPredicateParser ----
-
-    fn predicate_root(&mut self) -> P<RawNode> {
+impl Parser<'_> {
+    pub(super) fn predicate_root(&mut self) -> P<RawNode> {
         self.rule("PredicateRoot", |p| {
             p.seq(|p| {
                 p.white_space()?;
@@ -320,7 +95,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn query(&mut self) -> P<RawNode> {
+    pub(super) fn query(&mut self) -> P<RawNode> {
         self.rule("Query", |p| {
             p.first_of(&[
                 Self::single_comparison_op,
@@ -333,7 +108,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn single_comparison_op(&mut self) -> P<RawNode> {
+    pub(super) fn single_comparison_op(&mut self) -> P<RawNode> {
         self.rule("SingleComparisonOp", |p| {
             p.seq(|p| {
                 let op = p.rule("SingleComparisonName", |p| {
@@ -363,7 +138,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `def eq = rule { "eq" ~ push(EQ) }` and friends: a named rule around a two-step sequence.
-    fn keyword<T>(&mut self, word: &'static str, value: T) -> P<T> {
+    pub(super) fn keyword<T>(&mut self, word: &'static str, value: T) -> P<T> {
         self.rule(word, |p| {
             p.seq(|p| {
                 p.string(word)?;
@@ -372,7 +147,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn multi_comparison_op(&mut self) -> P<RawNode> {
+    pub(super) fn multi_comparison_op(&mut self) -> P<RawNode> {
         self.rule("MultiComparisonOp", |p| {
             p.seq(|p| {
                 p.rule("MultiComparisonName", |p| p.keyword("in", ()))?;
@@ -395,7 +170,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn multi_logical_op(&mut self) -> P<RawNode> {
+    pub(super) fn multi_logical_op(&mut self) -> P<RawNode> {
         self.rule("MultiLogicalOp", |p| {
             p.seq(|p| {
                 let and = p.rule("MultiLogicalName", |p| {
@@ -413,7 +188,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn single_logical_op(&mut self) -> P<RawNode> {
+    pub(super) fn single_logical_op(&mut self) -> P<RawNode> {
         self.rule("SingleLogicalOp", |p| {
             p.seq(|p| {
                 p.rule("SingleLogicalName", |p| p.keyword("not", ()))?;
@@ -425,7 +200,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn exists_op(&mut self) -> P<RawNode> {
+    pub(super) fn exists_op(&mut self) -> P<RawNode> {
         self.rule("ExistsOp", |p| {
             p.seq(|p| {
                 p.string("exists")?;
@@ -437,7 +212,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn empty_op(&mut self) -> P<RawNode> {
+    pub(super) fn empty_op(&mut self) -> P<RawNode> {
         self.rule("EmptyOp", |p| {
             p.seq(|p| {
                 p.string("empty")?;
@@ -449,7 +224,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn comparison_property(&mut self) -> P<String> {
+    pub(super) fn comparison_property(&mut self) -> P<String> {
         self.rule("ComparisonProperty", |p| {
             p.rule("PropertyLiteral", |p| {
                 p.seq(|p| {
@@ -458,330 +233,6 @@ impl<'a> Parser<'a> {
                     Ok(String::from_utf16_lossy(&p.sb))
                 })
             })
-        })
-    }
-
-    // ---- RqlParserBase ----
-
-    fn white_space(&mut self) -> P<()> {
-        self.rule("WhiteSpace", |p| {
-            p.zero_or_more(|p| p.rule("WhiteSpaceChar", |p| p.any_of(" \n\r\t\u{c}")))
-        })
-    }
-
-    fn ws(&mut self, c: u16) -> P<()> {
-        self.rule("ws", |p| {
-            p.seq(|p| {
-                p.ch(c)?;
-                p.white_space()
-            })
-        })
-    }
-
-    fn literal(&mut self) -> P<RawLit> {
-        self.rule("Literal", |p| {
-            p.seq(|p| {
-                let value = p.first_of(&[
-                    Self::double_literal,
-                    Self::long_literal,
-                    Self::string_literal,
-                    Self::string_single_quote_literal,
-                    Self::placeholder_literal,
-                    |p| p.word_literal("true", RawLit::Bool(true)),
-                    |p| p.word_literal("false", RawLit::Bool(false)),
-                    |p| p.word_literal("null", RawLit::Null),
-                ])?;
-                p.white_space()?;
-                Ok(value)
-            })
-        })
-    }
-
-    /// `"true" ~ WhiteSpace ~ push(TRUE)`, inline in `Literal`.
-    fn word_literal(&mut self, word: &'static str, value: RawLit) -> P<RawLit> {
-        self.seq(|p| {
-            p.string(word)?;
-            p.white_space()?;
-            Ok(value)
-        })
-    }
-
-    fn double_literal(&mut self) -> P<RawLit> {
-        self.rule("DoubleLiteral", |p| {
-            p.seq(|p| {
-                let text = p.capture(|p| {
-                    p.seq(|p| {
-                        p.integer()?;
-                        p.rule("Frac", |p| {
-                            p.seq(|p| {
-                                p.string(".")?;
-                                p.digits()
-                            })
-                        })
-                    })
-                })?;
-                // Double.valueOf: the grammar only lets through well-formed decimals; huge ones
-                // become infinite, as in Java.
-                let value = String::from_utf16_lossy(text)
-                    .parse::<f64>()
-                    .unwrap_or(f64::NAN);
-                p.white_space()?;
-                Ok(RawLit::Double(value))
-            })
-        })
-    }
-
-    fn long_literal(&mut self) -> P<RawLit> {
-        self.rule("LongLiteral", |p| {
-            p.seq(|p| {
-                p.not_followed_by(|n| Terminal::NotString("-0", n), |p| p.string("-0"))?;
-                let text = p.capture(Self::integer)?;
-                let text = String::from_utf16_lossy(text);
-                // Long.valueOf throws NumberFormatException on overflow, which aborts the parse.
-                let value = text
-                    .parse::<i64>()
-                    .map_err(|_| Stop::Fatal(format!("For input string: \"{text}\"")))?;
-                p.white_space()?;
-                Ok(RawLit::Long(value))
-            })
-        })
-    }
-
-    fn integer(&mut self) -> P<()> {
-        self.rule("Integer", |p| {
-            p.seq(|p| {
-                p.optional(|p| p.any_of("+-"))?;
-                p.first_of(&[
-                    |p| {
-                        p.seq(|p| {
-                            p.rule("Digit19", |p| p.any_of("123456789"))?;
-                            p.digits()
-                        })
-                    },
-                    Self::digit,
-                ])
-            })
-        })
-    }
-
-    fn digits(&mut self) -> P<()> {
-        self.rule("Digits", |p| p.one_or_more(Self::digit, None).map(|_| ()))
-    }
-
-    fn digit(&mut self) -> P<()> {
-        self.rule("Digit", |p| p.any_of("0123456789"))
-    }
-
-    fn string_literal(&mut self) -> P<RawLit> {
-        self.rule("StringLiteral", |p| {
-            p.seq(|p| {
-                p.ch(u(b'"'))?;
-                p.sb.clear();
-                p.rule("CharactersInQuotes", |p| {
-                    p.zero_or_more(|p| {
-                        p.first_of(&[
-                            |p| {
-                                p.rule("NormalCharInQuotes", |p| {
-                                    p.seq(|p| {
-                                        p.not_followed_by(
-                                            |n| Terminal::NotRule("QuoteBackslash", n),
-                                            Self::quote_backslash,
-                                        )?;
-                                        p.any()?;
-                                        p.append_last();
-                                        Ok(())
-                                    })
-                                })
-                            },
-                            |p| {
-                                p.seq(|p| {
-                                    p.ch(u(b'\\'))?;
-                                    p.escaped_char()
-                                })
-                            },
-                        ])
-                    })
-                })?;
-                p.ws(u(b'"'))?;
-                Ok(RawLit::Str(String::from_utf16_lossy(&p.sb)))
-            })
-        })
-    }
-
-    fn string_single_quote_literal(&mut self) -> P<RawLit> {
-        self.rule("StringSingleQuoteLiteral", |p| {
-            p.seq(|p| {
-                p.ch(u(b'\''))?;
-                p.sb.clear();
-                p.rule("CharactersInSingleQuotes", |p| {
-                    p.zero_or_more(|p| {
-                        p.first_of(&[
-                            |p| {
-                                p.rule("NormalCharInSingleQuotes", |p| {
-                                    p.seq(|p| {
-                                        p.not_followed_by(
-                                            |n| Terminal::NotRule("SingleQuoteBackslash", n),
-                                            Self::single_quote_backslash,
-                                        )?;
-                                        p.any()?;
-                                        p.append_last();
-                                        Ok(())
-                                    })
-                                })
-                            },
-                            |p| {
-                                p.seq(|p| {
-                                    p.ch(u(b'\\'))?;
-                                    p.single_quote_escaped_char()
-                                })
-                            },
-                        ])
-                    })
-                })?;
-                p.ws(u(b'\''))?;
-                Ok(RawLit::Str(String::from_utf16_lossy(&p.sb)))
-            })
-        })
-    }
-
-    fn placeholder_literal(&mut self) -> P<RawLit> {
-        self.rule("PlaceholderLiteral", |p| {
-            p.seq(|p| {
-                let text = p.capture(|p| {
-                    p.seq(|p| {
-                        p.rule("PlaceholderPrefix", |p| p.string("time:"))?;
-                        p.rule("PlaceholderName", Self::characters)
-                    })
-                })?;
-                // ParsedPlaceholder.of: `[a-z]+:.+` must match the whole capture; `.` stops at line
-                // terminators. The capture is raw: escapes stay as written.
-                let name = &text[5..];
-                if name.is_empty() || name.iter().any(|&c| is_line_terminator(c)) {
-                    return Err(Stop::Fatal(
-                        "Placeholder was not in expected format <prefix:name>!".to_owned(),
-                    ));
-                }
-                let name = String::from_utf16_lossy(name);
-                p.white_space()?;
-                Ok(RawLit::Time(name))
-            })
-        })
-    }
-
-    /// `Characters`: property names and placeholder names.
-    fn characters(&mut self) -> P<()> {
-        self.rule("Characters", |p| {
-            p.zero_or_more(|p| {
-                p.first_of(&[
-                    |p| {
-                        p.rule("NormalChar", |p| {
-                            p.seq(|p| {
-                                p.not_followed_by(
-                                    |n| Terminal::NotRule("CommaClosingParenthesisQuote", n),
-                                    |p| {
-                                        p.rule("CommaClosingParenthesisQuote", |p| {
-                                            p.any_of(",)\"\\")
-                                        })
-                                    },
-                                )?;
-                                p.any()?;
-                                p.append_last();
-                                Ok(())
-                            })
-                        })
-                    },
-                    |p| {
-                        p.seq(|p| {
-                            p.ch(u(b'\\'))?;
-                            p.escaped_char()
-                        })
-                    },
-                ])
-            })
-        })
-    }
-
-    fn quote_backslash(&mut self) -> P<()> {
-        self.rule("QuoteBackslash", |p| p.any_of("\"\\"))
-    }
-
-    fn single_quote_backslash(&mut self) -> P<()> {
-        self.rule("SingleQuoteBackslash", |p| p.any_of("'\\"))
-    }
-
-    fn escaped_char(&mut self) -> P<()> {
-        self.rule("EscapedChar", |p| {
-            p.first_of(&[
-                |p| {
-                    p.seq(|p| {
-                        p.rule("QuoteBackslashSlash", |p| {
-                            p.first_of(&[Self::quote_backslash, |p| p.string("/")])
-                        })?;
-                        p.append_last();
-                        Ok(())
-                    })
-                },
-                |p| p.control_escape(b'b', 0x08),
-                |p| p.control_escape(b'f', 0x0C),
-                |p| p.control_escape(b'n', 0x0A),
-                |p| p.control_escape(b'r', 0x0D),
-                |p| p.control_escape(b't', 0x09),
-                Self::unicode_escape,
-            ])
-        })
-    }
-
-    fn single_quote_escaped_char(&mut self) -> P<()> {
-        self.rule("SingleQuoteEscapedChar", |p| {
-            p.first_of(&[
-                |p| {
-                    p.seq(|p| {
-                        p.rule("SingleQuoteBackslashSlash", |p| {
-                            p.first_of(&[Self::single_quote_backslash, |p| p.string("/")])
-                        })?;
-                        p.append_last();
-                        Ok(())
-                    })
-                },
-                |p| p.control_escape(b'b', 0x08),
-                |p| p.control_escape(b'f', 0x0C),
-                |p| p.control_escape(b'n', 0x0A),
-                |p| p.control_escape(b'r', 0x0D),
-                |p| p.control_escape(b't', 0x09),
-                Self::unicode_escape,
-            ])
-        })
-    }
-
-    /// `'n' ~ appendSB('\n')`.
-    fn control_escape(&mut self, letter: u8, value: u16) -> P<()> {
-        self.seq(|p| {
-            p.ch(u(letter))?;
-            p.sb.push(value);
-            Ok(())
-        })
-    }
-
-    /// `Unicode ~> { code => sb.append(code.toChar) }`.
-    fn unicode_escape(&mut self) -> P<()> {
-        self.seq(|p| {
-            let code = p.rule("Unicode", |p| {
-                p.seq(|p| {
-                    p.ch(u(b'u'))?;
-                    let hex = p.capture(|p| {
-                        p.seq(|p| {
-                            for _ in 0..4 {
-                                p.rule("HexDigit", |p| p.any_of("0123456789ABCDEFabcdef"))?;
-                            }
-                            Ok(())
-                        })
-                    })?;
-                    // Four ASCII hex digits, checked by the grammar.
-                    Ok(u16::from_str_radix(&String::from_utf16_lossy(hex), 16).unwrap_or(0))
-                })
-            })?;
-            p.sb.push(code);
-            Ok(())
         })
     }
 }

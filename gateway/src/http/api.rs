@@ -21,7 +21,7 @@ use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers};
 use twinwire_common::things::EntityId;
-use twinwire_common::Error;
+use twinwire_common::{DittoError, Error};
 
 /// Request headers that become Ditto headers of the signal.
 const FORWARDED_HEADERS: &[&str] = &[
@@ -153,15 +153,7 @@ fn build(
     node: &Node,
 ) -> Result<Signal, Error> {
     let entity = EntityId::parse(id).ok_or_else(|| match group {
-        "policies" => Error::Policy {
-            status: 400,
-            code: "policies:id.invalid".into(),
-            message: format!("Policy ID '{id}' is not valid!"),
-            description: Some(
-                "It must conform to the namespaced entity ID notation (see Ditto documentation)"
-                    .into(),
-            ),
-        },
+        "policies" => DittoError::policy_id_invalid(id).into(),
         _ => Error::ThingIdInvalid(id.to_owned()),
     })?;
     let mut headers = Headers::new();

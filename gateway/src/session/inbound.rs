@@ -201,10 +201,7 @@ fn route(topic: &Topic, env: &Envelope, shards: u32) -> Result<u32, Error> {
             if topic.is_wildcard_name() {
                 // Only retrieve has a wildcard form (RetrieveThings).
                 if topic.action != Some(twinwire_common::protocol::Action::Retrieve) {
-                    return Err(Error::UnknownTopicPath {
-                        topic: env.topic.clone(),
-                        description: "Check if the topic path is correct.".into(),
-                    });
+                    return Err(Error::unknown_topic_path(env.topic.clone()));
                 }
                 // RetrieveThings: any shard can answer from committed state; use the first id's.
                 let first = env

@@ -10,12 +10,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use twinwire_common::bus::BusCommand;
 use twinwire_common::policy::{
-    self as model, Enforcer, Permission, Policy, PolicyEntry, PolicyError, ResourceKey,
+    self as model, Enforcer, Permission, Policy, PolicyEntry, ResourceKey,
 };
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Action, Envelope, Topic};
 use twinwire_common::things::Pointer;
-use twinwire_common::Error;
+use twinwire_common::{DittoError, Error};
 
 /// What a policy command path addresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,31 +80,31 @@ impl PolicyResource {
         }
     }
 
-    fn not_found(&self, id: &str) -> PolicyError {
+    fn not_found(&self, id: &str) -> DittoError {
         use PolicyResource::*;
         match self {
-            Policy | Entries => PolicyError::policy_not_found(id),
-            Entry(l) => PolicyError::entry_not_found(id, l),
-            Subjects(l) => PolicyError::subjects_not_found(id, l),
-            Subject(l, s) => PolicyError::subject_not_found(id, l, s),
-            Resources(l) => PolicyError::resources_not_found(id, l),
-            Resource(l, r) => PolicyError::resource_not_found(id, l, r),
-            Imports => PolicyError::imports_not_found(id),
-            Import(i) => PolicyError::import_not_found(id, i),
+            Policy | Entries => DittoError::policy_not_found(id),
+            Entry(l) => DittoError::entry_not_found(id, l),
+            Subjects(l) => DittoError::subjects_not_found(id, l),
+            Subject(l, s) => DittoError::subject_not_found(id, l, s),
+            Resources(l) => DittoError::resources_not_found(id, l),
+            Resource(l, r) => DittoError::resource_not_found(id, l, r),
+            Imports => DittoError::imports_not_found(id),
+            Import(i) => DittoError::import_not_found(id, i),
         }
     }
 
-    fn not_modifiable(&self, id: &str) -> PolicyError {
+    fn not_modifiable(&self, id: &str) -> DittoError {
         use PolicyResource::*;
         match self {
-            Policy | Entries => PolicyError::policy_not_modifiable(id),
-            Entry(l) => PolicyError::entry_not_modifiable(id, l),
-            Subjects(l) => PolicyError::subjects_not_modifiable(id, l),
-            Subject(l, s) => PolicyError::subject_not_modifiable(id, l, s),
-            Resources(l) => PolicyError::resources_not_modifiable(id, l),
-            Resource(l, r) => PolicyError::resource_not_modifiable(id, l, r),
-            Imports => PolicyError::imports_not_modifiable(id),
-            Import(i) => PolicyError::import_not_modifiable(id, i),
+            Policy | Entries => DittoError::policy_not_modifiable(id),
+            Entry(l) => DittoError::entry_not_modifiable(id, l),
+            Subjects(l) => DittoError::subjects_not_modifiable(id, l),
+            Subject(l, s) => DittoError::subject_not_modifiable(id, l, s),
+            Resources(l) => DittoError::resources_not_modifiable(id, l),
+            Resource(l, r) => DittoError::resource_not_modifiable(id, l, r),
+            Imports => DittoError::imports_not_modifiable(id),
+            Import(i) => DittoError::import_not_modifiable(id, i),
         }
     }
 
@@ -177,7 +177,7 @@ fn modify(policy: &mut Policy, r: &PolicyResource, value: &Value) -> Result<bool
             let subjects = PolicyEntry::subjects_from_json(value)?;
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .set_subjects(subjects);
             false
         }
@@ -185,14 +185,14 @@ fn modify(policy: &mut Policy, r: &PolicyResource, value: &Value) -> Result<bool
             let subject = model::Subject::from_json(s, value)?;
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .put_subject(subject)
         }
         Resources(l) => {
             let resources = PolicyEntry::resources_from_json(value)?;
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .set_resources(resources);
             false
         }
@@ -200,7 +200,7 @@ fn modify(policy: &mut Policy, r: &PolicyResource, value: &Value) -> Result<bool
             let resource = model::Resource::from_json(k, value)?;
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .put_resource(resource)
         }
         Imports => {
@@ -230,7 +230,7 @@ fn delete(policy: &mut Policy, r: &PolicyResource) -> Result<(), Error> {
         Subject(l, s) => {
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .remove_subject(s)
                 .ok_or_else(missing)?;
         }
@@ -238,7 +238,7 @@ fn delete(policy: &mut Policy, r: &PolicyResource) -> Result<(), Error> {
             let key = ResourceKey::parse(k)?;
             policy
                 .entry_mut(l)
-                .ok_or_else(|| PolicyError::entry_not_found(&id, l))?
+                .ok_or_else(|| DittoError::entry_not_found(&id, l))?
                 .remove_resource(&key)
                 .ok_or_else(missing)?;
         }
@@ -336,7 +336,7 @@ pub fn handle(
         return Err(unsupported());
     }
     if action == Action::Create && current.is_some() {
-        return Err(PolicyError::policy_conflict(&id).into());
+        return Err(DittoError::policy_conflict(&id).into());
     }
     if creating {
         let policy = Policy::from_json(&id, value_of(env)?)?;
@@ -345,7 +345,7 @@ pub fn handle(
         if !allows_lockout(cmd)
             && !enforcer.has_unrestricted(subjects, "policy", "/", Permission::Write)
         {
-            return Err(PolicyError::policy_not_creatable(&id).into());
+            return Err(DittoError::policy_not_creatable(&id).into());
         }
         policy.ensure_policy_writer()?;
         let cached = cache(&id, policy, 1, now, now);
@@ -371,13 +371,13 @@ pub fn handle(
     }
 
     let Some(current) = current else {
-        return Err(PolicyError::policy_not_found(&id).into());
+        return Err(DittoError::policy_not_found(&id).into());
     };
     let enforcer = &current.enforcer;
     let path = resource.enforcement_path();
     // A policy the requester may not read at all does not exist for them.
     if !enforcer.has_partial(subjects, "policy", "/", Permission::Read) {
-        return Err(PolicyError::policy_not_found(&id).into());
+        return Err(DittoError::policy_not_found(&id).into());
     }
     match action {
         Action::Retrieve => {

@@ -11,7 +11,7 @@ use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Action, Headers};
 use twinwire_common::things::keys::{validate_key, validate_keys};
 use twinwire_common::things::{FieldSelector, Pointer, ThingResource};
-use twinwire_common::Error;
+use twinwire_common::{DittoError, Error};
 
 /// Ditto's `DefinitionIdentifier`: `namespace:name:version`, or a URL.
 static DEFINITION: LazyLock<Regex> = LazyLock::new(|| {
@@ -407,12 +407,7 @@ fn validate_resource(resource: &ThingResource, v: &Value) -> Result<(), Error> {
         },
         PolicyId => match v {
             Value::String(s) if twinwire_common::things::EntityId::parse(s).is_some() => Ok(()),
-            Value::String(_) => Err(Error::Policy {
-                status: 400,
-                code: "policies:id.invalid".into(),
-                message: format!("Policy ID '{}' is not valid!", v.as_str().unwrap_or("null")),
-                description: Some("It must conform to the namespaced entity ID notation (see Ditto documentation)".into()),
-            }),
+            Value::String(s) => Err(DittoError::policy_id_invalid(s).into()),
             other => Err(wrong_type("a string", other)),
         },
         Attributes | FeatureProperties(_) | FeatureDesiredProperties(_) => {
@@ -423,7 +418,9 @@ fn validate_resource(resource: &ThingResource, v: &Value) -> Result<(), Error> {
             }
         }
         Features => {
-            let Value::Object(m) = v else { return Err(wrong_type("an object", v)) };
+            let Value::Object(m) = v else {
+                return Err(wrong_type("an object", v));
+            };
             m.iter().try_for_each(|(id, f)| validate_feature(id, f))
         }
         Feature(id) => validate_feature(id, v),
@@ -436,7 +433,9 @@ fn validate_resource(resource: &ThingResource, v: &Value) -> Result<(), Error> {
             }),
             other => Err(wrong_type("an array", other)),
         },
-        Thing | Attribute(_) | FeatureProperty(_, _) | FeatureDesiredProperty(_, _) => validate_keys(v),
+        Thing | Attribute(_) | FeatureProperty(_, _) | FeatureDesiredProperty(_, _) => {
+            validate_keys(v)
+        }
     }
 }
 

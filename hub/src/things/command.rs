@@ -168,15 +168,6 @@ fn success(
     }
 }
 
-fn not_creatable(message: String, description: &str) -> Error {
-    Error::Policy {
-        status: 400,
-        code: "things:thing.notcreatable".into(),
-        message,
-        description: Some(description.to_owned()),
-    }
-}
-
 /// Which policy a new thing gets (reference: Ditto's `ThingEnforcerActor` / policy creation):
 /// an inline `_policy` (created with the thing's id), a referenced existing `policyId`, or a new
 /// default policy with the thing's id, which must not exist yet.
@@ -193,17 +184,11 @@ fn policy_for_new_thing(
     let inline = value.and_then(|v| v.get("_policy"));
     if let Some(inline) = inline {
         if named.is_some() {
-            return Err(Error::Policy {
-                status: 400,
-                code: "things:policy.id.notallowed".into(),
-                message: format!("The Thing with ID '{thing_id}' could not be modified as it contained an inline Policy with an ID or a Policy ID and a Policy"),
-                description: Some("If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON. If you want to create a Thing with inline Policy, no Policy ID is allowed as it will be created with the Thing ID.".into()),
-            });
+            return Err(Error::InlinePolicyWithPolicyId(thing_id.to_owned()));
         }
         if policies.get(thing_id).is_some() {
-            return Err(not_creatable(
-                format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
-                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+            return Err(Error::ThingNotCreatableImplicitPolicyExists(
+                thing_id.to_owned(),
             ));
         }
         let policy = Policy::from_json(thing_id, inline)?;
@@ -212,16 +197,15 @@ fn policy_for_new_thing(
     if let Some(policy_id) = named {
         return match policies.get(policy_id) {
             Some(existing) => Ok((existing, false)),
-            None => Err(not_creatable(
-                format!("The Thing with ID '{thing_id}' could not be created as the Policy with ID '{policy_id}' is not existing."),
-                "Check if the ID of the Policy you created the Thing with is correct and that the Policy is existing.",
-            )),
+            None => Err(Error::ThingNotCreatablePolicyMissing {
+                thing: thing_id.to_owned(),
+                policy: policy_id.to_owned(),
+            }),
         };
     }
     if policies.get(thing_id).is_some() {
-        return Err(not_creatable(
-            format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
-            "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+        return Err(Error::ThingNotCreatableImplicitPolicyExists(
+            thing_id.to_owned(),
         ));
     }
     let policy = Policy::default_for_thing(thing_id, subjects);
@@ -288,12 +272,7 @@ pub fn handle(
             .as_ref()
             .is_some_and(|v| v.get("_policy").is_some())
     {
-        return Err(Error::Policy {
-            status: 400,
-            code: "things:policy.notallowed".into(),
-            message: format!("The Thing with ID '{thing_id}' could not be modified as it contained an inline Policy"),
-            description: Some("Once a Thing with inline Policy is created it can't be modified with another Policy. Use the Policy resources to modify the existing Policy.".into()),
-        });
+        return Err(Error::InlinePolicyNotAllowed(thing_id));
     }
 
     let (outcome, new_policy) = if creating {
@@ -309,12 +288,7 @@ pub fn handle(
         };
         if !access.write(&Pointer::root()) {
             return Err(if is_new {
-                Error::Policy {
-                    status: 400,
-                    code: "things:policy.invalid".into(),
-                    message: format!("The Policy specified for the Thing with ID '{thing_id}' is invalid."),
-                    description: Some("It must contain at least one Subject with the following permission(s): 'WRITE'!".into()),
-                }
+                Error::NewThingPolicyNotWritable(thing_id)
             } else {
                 resource.not_modifiable(&thing_id, false)
             });
@@ -356,10 +330,13 @@ pub fn handle(
                 // The thing exists but its policy is gone: Ditto makes it inaccessible.
                 let policy = policy_id.unwrap_or_default().to_owned();
                 return Err(match action {
-                    Action::Retrieve => Error::ThingPolicyMissing { thing: thing_id, policy },
-                    _ => Error::NotModifiable {
-                        code: "things:thing.notmodifiable",
-                        message: format!("The Thing with ID '{thing_id}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing."),
+                    Action::Retrieve => Error::ThingPolicyMissing {
+                        thing: thing_id,
+                        policy,
+                    },
+                    _ => Error::ThingNotModifiablePolicyMissing {
+                        thing: thing_id,
+                        policy,
                     },
                 });
             }
@@ -370,11 +347,9 @@ pub fn handle(
         {
             // A thing may only be moved to a policy that exists.
             if let Some(p) = t.policy_id().filter(|p| policies.get(p).is_none()) {
-                return Err(Error::Policy {
-                    status: 400,
-                    code: "things:policy.notallowed".into(),
-                    message: format!("The Thing with ID '{thing_id}' could not be modified as the Policy with ID '{p}' is not existing."),
-                    description: Some("Create the Policy first, then set the Thing's policyId to it.".into()),
+                return Err(Error::PolicyIdNotExisting {
+                    thing: thing_id,
+                    policy: p.to_owned(),
                 });
             }
         }
@@ -510,9 +485,8 @@ fn v1_policy_for_new_thing(
     let policy = v1::creation_policy(thing_id, value, subjects)?;
     if let Some(existing) = policies.get(thing_id) {
         if !v1::may_administrate(&existing.enforcer, subjects) {
-            return Err(not_creatable(
-                format!("The Thing with ID '{thing_id}' could not be created because creation of its implicit Policy ID '{thing_id}' failed."),
-                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+            return Err(Error::ThingNotCreatableImplicitPolicyExists(
+                thing_id.to_owned(),
             ));
         }
         return Ok((
@@ -558,12 +532,12 @@ fn handle_acl(
     if action == Action::Retrieve {
         let value = match &path {
             v1::AclPath::Whole => acl,
-            v1::AclPath::Entry(s) => acl.get(s).cloned().ok_or_else(|| Error::Policy {
-                status: 404,
-                code: "things:acl.notfound".into(),
-                message: format!("The ACL entry for the Authorization Subject '{s}' on the Thing with ID '{thing_id}' could not be found."),
-                description: Some("Check if the Authorization Subject was correct.".into()),
-            })?,
+            v1::AclPath::Entry(s) => {
+                acl.get(s).cloned().ok_or_else(|| Error::AclEntryNotFound {
+                    thing: Some(thing_id.clone()),
+                    subject: s.clone(),
+                })?
+            }
         };
         return Ok(Handled {
             response: success(
@@ -587,10 +561,7 @@ fn handle_acl(
         });
     }
     if !v1::may_administrate(&policy.enforcer, &cmd.subjects) {
-        return Err(Error::NotModifiable {
-            code: "things:acl.notmodifiable",
-            message: format!("The ACL of the Thing with ID '{thing_id}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required)."),
-        });
+        return Err(Error::AclNotModifiable(thing_id));
     }
     let value = if action == Action::Modify {
         Some(env.value.as_ref().ok_or(Error::ValueMissing)?)

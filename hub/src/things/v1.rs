@@ -83,13 +83,9 @@ pub fn changed_acl(
         (AclPath::Entry(s), None) => {
             let removed = acl.as_object_mut().and_then(|m| m.remove(s));
             if removed.is_none() {
-                return Err(Error::Policy {
-                    status: 404,
-                    code: "things:acl.notfound".into(),
-                    message: format!(
-                        "The ACL entry for the Authorization Subject '{s}' could not be found."
-                    ),
-                    description: Some("Check if the Authorization Subject was correct.".into()),
+                return Err(Error::AclEntryNotFound {
+                    thing: None,
+                    subject: s.clone(),
                 });
             }
         }

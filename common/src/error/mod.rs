@@ -1,8 +1,21 @@
-//! The one error enum of the Ditto Protocol layer and its mapping to Ditto's wire errors
-//! (`{status, error, message, description}`, reference §3.4). Every error a client can see is a
-//! variant here, and `Error::to_ditto` is the only place where statuses, codes and descriptions are
-//! decided. Messages and descriptions follow Ditto's exception classes so clients that match on them
-//! keep working (Ditto says to match on `status`, but users match on `error` too).
+//! The one catalogue of Ditto errors: every error a client can see is built here, by name, and
+//! nowhere else.
+//!
+//! * [`Error`] is the error enum of the Ditto Protocol layer: one variant per error the gateway and
+//!   the hub raise themselves, and [`Error::to_ditto`] is the only place where their statuses, codes
+//!   and descriptions are decided (reference §3.4).
+//! * [`DittoError`] is an error in Ditto's wire form (`{status, error, message, description?, href?}`,
+//!   reference §2.6). The policy module, a port of Ditto's policy exceptions, raises these directly
+//!   through the named constructors in [`policies`]; they travel through [`Error::Ditto`] unchanged,
+//!   `href` included.
+//! * [`crate::things::ThingResource::not_modifiable`] (in `things`) names the 403 of each thing
+//!   resource.
+//!
+//! Messages and descriptions follow Ditto's exception classes so clients that match on them keep
+//! working (Ditto says to match on `status`, but users match on `error` too).
+
+mod policies;
+mod things;
 
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -181,39 +194,79 @@ pub enum Error {
     #[error("The required list of thing ids was missing.")]
     ThingIdsMissing,
 
-    // --- policies (reference §3.5); the policy module owns their texts ---
-    #[error("{message}")]
-    Policy {
-        status: u16,
-        code: Cow<'static, str>,
-        message: String,
-        description: Option<String>,
+    #[error("The ACL of the Thing with ID '{0}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required).")]
+    AclNotModifiable(String),
+    #[error("The Thing with ID '{thing}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing.")]
+    ThingNotModifiablePolicyMissing { thing: String, policy: String },
+    /// Ditto 1.x's `AclEntryNotAccessibleException`: the retrieve names the thing, the delete does not.
+    #[error("{}", acl_entry_not_found_message(thing.as_deref(), subject))]
+    AclEntryNotFound {
+        thing: Option<String>,
+        subject: String,
     },
+    #[error("The Thing with ID '{0}' could not be created because creation of its implicit Policy ID '{0}' failed.")]
+    ThingNotCreatableImplicitPolicyExists(String),
+    #[error("The Thing with ID '{thing}' could not be created as the Policy with ID '{policy}' is not existing.")]
+    ThingNotCreatablePolicyMissing { thing: String, policy: String },
+    #[error("Thing could not be created via channel <live>.")]
+    ThingNotCreatableViaLive,
+    #[error("The Thing with ID '{0}' could not be modified as it contained an inline Policy with an ID or a Policy ID and a Policy")]
+    InlinePolicyWithPolicyId(String),
+    #[error("The Thing with ID '{0}' could not be modified as it contained an inline Policy")]
+    InlinePolicyNotAllowed(String),
+    #[error("The Thing with ID '{thing}' could not be modified as the Policy with ID '{policy}' is not existing.")]
+    PolicyIdNotExisting { thing: String, policy: String },
+    /// The requester could not write a new thing under the policy it would get.
+    #[error("The Policy specified for the Thing with ID '{0}' is invalid.")]
+    NewThingPolicyNotWritable(String),
+
+    // --- messages (reference §3.6) ---
+    #[error("You are not allowed to send messages for the Thing with id '{0}'!")]
+    MessageSendNotAllowed(String),
+    #[error("The message payload size of '{}' kB exceeds the maximal allowed size of '{}' kB.", kb(*size), kb(*max))]
+    MessagePayloadTooLarge { size: usize, max: usize },
+
+    // --- policies (reference §3.5): built by the constructors in `policies` ---
+    #[error("{0}")]
+    Ditto(DittoError),
 }
 
-impl From<crate::policy::PolicyError> for Error {
-    /// The policy module names its own codes and texts (they follow Ditto's policy exceptions);
-    /// they travel through this enum unchanged.
-    fn from(e: crate::policy::PolicyError) -> Error {
-        Error::Policy {
-            status: e.status,
-            code: Cow::Borrowed(e.code),
-            message: e.message,
-            description: e.description,
-        }
+impl From<DittoError> for Error {
+    fn from(e: DittoError) -> Error {
+        Error::Ditto(e)
     }
 }
 
 /// A Ditto error as it travels on the wire: the `value` of an error response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct DittoError {
     pub status: u16,
+    /// Ditto's error code, e.g. `policies:policy.notfound`.
     pub error: Cow<'static, str>,
     pub message: String,
     pub description: Option<String>,
+    /// The documentation link Ditto adds to a few exceptions (`policies:id.invalid`).
+    pub href: Option<&'static str>,
 }
 
 impl DittoError {
+    /// For this module's constructors only: everywhere else an error is built by name.
+    fn new(
+        status: u16,
+        code: &'static str,
+        message: String,
+        description: Option<&str>,
+    ) -> DittoError {
+        DittoError {
+            status,
+            error: Cow::Borrowed(code),
+            message,
+            description: description.map(str::to_owned),
+            href: None,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("status".into(), json!(self.status));
@@ -224,6 +277,9 @@ impl DittoError {
         }
         if let Some(d) = &self.description {
             m.insert("description".into(), json!(d));
+        }
+        if let Some(h) = self.href {
+            m.insert("href".into(), json!(h));
         }
         Value::Object(m)
     }
@@ -238,7 +294,26 @@ fn d(s: &str) -> Option<String> {
     Some(s.to_owned())
 }
 
+const NOT_MODIFIABLE_DESCRIPTION: &str =
+    "Check if the ID of the Thing and the resource was correct and you have sufficient permissions.";
+
+fn acl_entry_not_found_message(thing: Option<&str>, subject: &str) -> String {
+    match thing {
+        Some(thing) => format!("The ACL entry for the Authorization Subject '{subject}' on the Thing with ID '{thing}' could not be found."),
+        None => format!("The ACL entry for the Authorization Subject '{subject}' could not be found."),
+    }
+}
+
 impl Error {
+    /// `protocoladapter:unknown.topicpath` with Ditto's generic description, for a topic that parses
+    /// but is not supported in its form (the parser's own errors say which part is wrong).
+    pub fn unknown_topic_path(topic: impl Into<String>) -> Error {
+        Error::UnknownTopicPath {
+            topic: topic.into(),
+            description: "Check if the topic path is correct.".into(),
+        }
+    }
+
     /// The only mapping from errors to Ditto's status, code and description.
     pub fn to_ditto(&self) -> DittoError {
         use Error::*;
@@ -381,7 +456,7 @@ impl Error {
             ),
             PreconditionFailed { .. } => (412, "things:precondition.failed", d("The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")),
             PreconditionNotModified { .. } => (304, "things:precondition.notmodified", d("The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")),
-            NotModifiable { code, .. } => (403, code, d("Check if the ID of the Thing and the resource was correct and you have sufficient permissions.")),
+            NotModifiable { code, .. } => (403, code, d(NOT_MODIFIABLE_DESCRIPTION)),
             PointerInvalid(_) => (400, "json.pointer.invalid", d("Consecutive slashes in JSON pointers are not supported.")),
             JsonKeyInvalid { reason, .. } => (400, "json.key.invalid", d(reason)),
             FeatureDefinitionEmpty => (
@@ -395,15 +470,56 @@ impl Error {
                 d("An identifier is a string of the form 'namespace:name:version' or a URL."),
             ),
             ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
-            Policy { status, code, description, .. } => {
-                return DittoError { status: *status, error: code.clone(), message: self.to_string(), description: description.clone() }
-            }
+            AclNotModifiable(_) => (403, "things:acl.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
+            ThingNotModifiablePolicyMissing { .. } => (403, "things:thing.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
+            AclEntryNotFound { .. } => (404, "things:acl.notfound", d("Check if the Authorization Subject was correct.")),
+            ThingNotCreatableImplicitPolicyExists(_) => (
+                400,
+                "things:thing.notcreatable",
+                d("If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create."),
+            ),
+            ThingNotCreatablePolicyMissing { .. } => (
+                400,
+                "things:thing.notcreatable",
+                d("Check if the ID of the Policy you created the Thing with is correct and that the Policy is existing."),
+            ),
+            ThingNotCreatableViaLive => (
+                405,
+                "things:thing.notcreatable",
+                d("Creating a thing via <live> channel is not supported. If you want to create a digital twin instead, please use channel <twin>."),
+            ),
+            InlinePolicyWithPolicyId(_) => (
+                400,
+                "things:policy.id.notallowed",
+                d("If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON. If you want to create a Thing with inline Policy, no Policy ID is allowed as it will be created with the Thing ID."),
+            ),
+            InlinePolicyNotAllowed(_) => (
+                400,
+                "things:policy.notallowed",
+                d("Once a Thing with inline Policy is created it can't be modified with another Policy. Use the Policy resources to modify the existing Policy."),
+            ),
+            PolicyIdNotExisting { .. } => (400, "things:policy.notallowed", d("Create the Policy first, then set the Thing's policyId to it.")),
+            // The policy module's `thing_policy_invalid` says '[WRITE]' (a failed parse of an inline
+            // policy); this check has always said 'WRITE'. Both texts are kept as clients saw them.
+            NewThingPolicyNotWritable(_) => (
+                400,
+                "things:policy.invalid",
+                d("It must contain at least one Subject with the following permission(s): 'WRITE'!"),
+            ),
+            MessageSendNotAllowed(_) => (
+                403,
+                "messages:send.notallowed",
+                d("Please make sure that the Thing exists and that you have WRITE permissions on the message resource in the policy of the Thing."),
+            ),
+            MessagePayloadTooLarge { .. } => (413, "messages:payload.toolarge", d("Reduce the message payload in the bounds of the specified limit")),
+            Ditto(e) => return e.clone(),
         };
         DittoError {
             status,
             error: Cow::Borrowed(code),
             message: self.to_string(),
             description,
+            href: None,
         }
     }
 }
@@ -431,10 +547,10 @@ mod tests {
             (Error::CommandTimeout(60000), 408, "command.timeout", "The Command reached the specified timeout of 60000ms."),
             (Error::ApiVersionNotSupported("3".into()), 404, "api.version.notsupported", "The requested resource is not supported by version '3'."),
             (
-                Error::Policy { status: 404, code: "policies:policy.notfound".into(), message: "m".into(), description: None },
+                DittoError::policy_not_found("ns:p").into(),
                 404,
                 "policies:policy.notfound",
-                "m",
+                "The Policy with ID 'ns:p' could not be found or requester had insufficient permissions to access it.",
             ),
         ];
         for (err, status, code, message) in table {
@@ -447,6 +563,129 @@ mod tests {
             assert_eq!(j["status"], status);
             assert_eq!(j["error"], code);
         }
+    }
+
+    #[test]
+    fn the_thing_and_message_errors_keep_dittos_texts() {
+        let table: Vec<(Error, u16, &str, &str, &str)> = vec![
+            (
+                Error::MessageSendNotAllowed("a:b".into()),
+                403,
+                "messages:send.notallowed",
+                "You are not allowed to send messages for the Thing with id 'a:b'!",
+                "Please make sure that the Thing exists and that you have WRITE permissions on the message resource in the policy of the Thing.",
+            ),
+            (
+                Error::MessagePayloadTooLarge { size: 2048, max: 1024 },
+                413,
+                "messages:payload.toolarge",
+                "The message payload size of '2' kB exceeds the maximal allowed size of '1' kB.",
+                "Reduce the message payload in the bounds of the specified limit",
+            ),
+            (
+                Error::ThingNotCreatableViaLive,
+                405,
+                "things:thing.notcreatable",
+                "Thing could not be created via channel <live>.",
+                "Creating a thing via <live> channel is not supported. If you want to create a digital twin instead, please use channel <twin>.",
+            ),
+            (
+                Error::ThingNotCreatableImplicitPolicyExists("a:b".into()),
+                400,
+                "things:thing.notcreatable",
+                "The Thing with ID 'a:b' could not be created because creation of its implicit Policy ID 'a:b' failed.",
+                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON you create.",
+            ),
+            (
+                Error::ThingNotCreatablePolicyMissing { thing: "a:b".into(), policy: "a:p".into() },
+                400,
+                "things:thing.notcreatable",
+                "The Thing with ID 'a:b' could not be created as the Policy with ID 'a:p' is not existing.",
+                "Check if the ID of the Policy you created the Thing with is correct and that the Policy is existing.",
+            ),
+            (
+                Error::InlinePolicyWithPolicyId("a:b".into()),
+                400,
+                "things:policy.id.notallowed",
+                "The Thing with ID 'a:b' could not be modified as it contained an inline Policy with an ID or a Policy ID and a Policy",
+                "If you want to use an existing Policy, specify it as 'policyId' in the Thing JSON. If you want to create a Thing with inline Policy, no Policy ID is allowed as it will be created with the Thing ID.",
+            ),
+            (
+                Error::InlinePolicyNotAllowed("a:b".into()),
+                400,
+                "things:policy.notallowed",
+                "The Thing with ID 'a:b' could not be modified as it contained an inline Policy",
+                "Once a Thing with inline Policy is created it can't be modified with another Policy. Use the Policy resources to modify the existing Policy.",
+            ),
+            (
+                Error::PolicyIdNotExisting { thing: "a:b".into(), policy: "a:p".into() },
+                400,
+                "things:policy.notallowed",
+                "The Thing with ID 'a:b' could not be modified as the Policy with ID 'a:p' is not existing.",
+                "Create the Policy first, then set the Thing's policyId to it.",
+            ),
+            (
+                Error::NewThingPolicyNotWritable("a:b".into()),
+                400,
+                "things:policy.invalid",
+                "The Policy specified for the Thing with ID 'a:b' is invalid.",
+                "It must contain at least one Subject with the following permission(s): 'WRITE'!",
+            ),
+            (
+                Error::ThingNotModifiablePolicyMissing { thing: "a:b".into(), policy: "a:p".into() },
+                403,
+                "things:thing.notmodifiable",
+                "The Thing with ID 'a:b' could not be accessed as its Policy with ID 'a:p' is not or no longer existing.",
+                NOT_MODIFIABLE_DESCRIPTION,
+            ),
+            (
+                Error::AclNotModifiable("a:b".into()),
+                403,
+                "things:acl.notmodifiable",
+                "The ACL of the Thing with ID 'a:b' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required).",
+                NOT_MODIFIABLE_DESCRIPTION,
+            ),
+            (
+                Error::AclEntryNotFound { thing: Some("a:b".into()), subject: "s:x".into() },
+                404,
+                "things:acl.notfound",
+                "The ACL entry for the Authorization Subject 's:x' on the Thing with ID 'a:b' could not be found.",
+                "Check if the Authorization Subject was correct.",
+            ),
+            (
+                Error::AclEntryNotFound { thing: None, subject: "s:x".into() },
+                404,
+                "things:acl.notfound",
+                "The ACL entry for the Authorization Subject 's:x' could not be found.",
+                "Check if the Authorization Subject was correct.",
+            ),
+        ];
+        for (err, status, code, message, description) in table {
+            let j = err.to_ditto().to_json();
+            assert_eq!(
+                (&j["status"], &j["error"], &j["message"], &j["description"]),
+                (
+                    &json!(status),
+                    &json!(code),
+                    &json!(message),
+                    &json!(description)
+                ),
+            );
+            assert!(j.get("href").is_none());
+        }
+    }
+
+    #[test]
+    fn a_policy_errors_href_reaches_the_json() {
+        let j = Error::from(DittoError::policy_id_invalid("nope"))
+            .to_ditto()
+            .to_json();
+        assert_eq!(j["error"], "policies:id.invalid");
+        assert_eq!(j["message"], "Policy ID 'nope' is not valid!");
+        assert_eq!(
+            j["href"],
+            "https://www.eclipse.dev/ditto/basic-namespaces-and-names.html#namespaced-id"
+        );
     }
 
     #[test]

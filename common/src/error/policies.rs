@@ -1,24 +1,13 @@
-//! The errors of the policy module, with the exact codes, statuses, messages and descriptions of
-//! Ditto's exception classes (`policies/model/.../PolicyException` subclasses, the JSON exceptions of
-//! `json/...` and, for v1 ACLs, the removed `things:acl.*` exceptions of Ditto 1.x).
+//! The named constructors of the Ditto errors raised about policies: the policies service's exceptions
+//! (`policies/model/.../PolicyException` subclasses), the JSON exceptions of `json/...` that policy
+//! parsing raises and, for v1 ACLs, the removed `things:acl.*` exceptions of Ditto 1.x. They build a
+//! [`DittoError`] directly because the policy module is a port of those exception classes, text for text.
 //!
 //! Ditto formats its messages with `java.text.MessageFormat`, where `''` is a literal quote: the texts
 //! below are those templates with the quotes resolved.
 
-use serde_json::{json, Map, Value};
-
-/// A failure as a client sees it: the `value` of a Ditto error response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct PolicyError {
-    pub status: u16,
-    /// Ditto's error code, e.g. `policies:policy.notfound`.
-    pub code: &'static str,
-    pub message: String,
-    pub description: Option<String>,
-    /// Ditto adds an `href` to a few exceptions (`policies:id.invalid`).
-    pub href: Option<&'static str>,
-}
+use super::DittoError;
+use serde_json::Value;
 
 /// `JsonParseException`'s default description (`json/.../JsonParseException.java`).
 const JSON_DESCRIPTION: &str =
@@ -32,53 +21,20 @@ const CHECK_ENTRY_DESCRIPTION: &str =
     "Check if the ID of the Policy and the Label of your requested PolicyEntry was \
      correct and you have sufficient permissions.";
 
-impl PolicyError {
-    fn new(
-        status: u16,
-        code: &'static str,
-        message: String,
-        description: Option<&str>,
-    ) -> PolicyError {
-        PolicyError {
-            status,
-            code,
-            message,
-            description: description.map(str::to_owned),
-            href: None,
-        }
-    }
-
-    /// The error as the `value` of a Ditto error response (`{status, error, message, description?, href?}`).
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("status".into(), json!(self.status));
-        m.insert("error".into(), json!(self.code));
-        // Ditto leaves out a null message (a JsonParseException built with a description only).
-        if !self.message.is_empty() {
-            m.insert("message".into(), json!(self.message));
-        }
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
-        if let Some(h) = self.href {
-            m.insert("href".into(), json!(h));
-        }
-        Value::Object(m)
-    }
-
+impl DittoError {
     // ---- JSON shape errors (json/..., wrapped by DittoJsonException: status 400) ----
 
     /// `JsonParseException` (`json.invalid`) with its default description.
-    pub fn json_invalid(message: impl Into<String>) -> PolicyError {
-        PolicyError::new(400, "json.invalid", message.into(), Some(JSON_DESCRIPTION))
+    pub fn json_invalid(message: impl Into<String>) -> DittoError {
+        DittoError::new(400, "json.invalid", message.into(), Some(JSON_DESCRIPTION))
     }
 
     /// `JsonParseException` with its own description.
     pub fn json_invalid_described(
         message: impl Into<String>,
         description: impl Into<String>,
-    ) -> PolicyError {
-        PolicyError::new(
+    ) -> DittoError {
+        DittoError::new(
             400,
             "json.invalid",
             message.into(),
@@ -87,26 +43,26 @@ impl PolicyError {
     }
 
     /// The type check of `AbstractJsonFieldDefinition.mapValue`.
-    pub(crate) fn json_wrong_type(value: &Value, pointer: &str, java_type: &str) -> PolicyError {
-        PolicyError::json_invalid(format!(
+    pub(crate) fn json_wrong_type(value: &Value, pointer: &str, java_type: &str) -> DittoError {
+        DittoError::json_invalid(format!(
             "Value <{value}> for <{pointer}> is not of type <{java_type}>!"
         ))
     }
 
     /// `ImmutablePolicy`/`ImmutableSubjects`: an entry or subject that is not an object.
-    pub(crate) fn not_an_object(value: &Value) -> PolicyError {
-        PolicyError::json_invalid(format!("<{value}> is not a JSON object!"))
+    pub(crate) fn not_an_object(value: &Value) -> DittoError {
+        DittoError::json_invalid(format!("<{value}> is not a JSON object!"))
     }
 
     /// `JsonMissingFieldException` (`json.field.missing`) as `getValueOrThrow` raises it.
-    pub fn json_field_missing(pointer: &str) -> PolicyError {
-        PolicyError::json_field_missing_message(format!(
+    pub fn json_field_missing(pointer: &str) -> DittoError {
+        DittoError::json_field_missing_message(format!(
             "JSON did not include required <{pointer}> field!"
         ))
     }
 
-    pub(crate) fn json_field_missing_message(message: String) -> PolicyError {
-        PolicyError::new(
+    pub(crate) fn json_field_missing_message(message: String) -> DittoError {
+        DittoError::new(
             400,
             "json.field.missing",
             message,
@@ -115,8 +71,8 @@ impl PolicyError {
     }
 
     /// `JsonPointerInvalidException.newBuilderForConsecutiveSlashes`.
-    pub fn json_pointer_consecutive_slashes(pointer: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn json_pointer_consecutive_slashes(pointer: &str) -> DittoError {
+        DittoError::new(
             400,
             "json.pointer.invalid",
             format!("The JSON pointer <{pointer}> is invalid!"),
@@ -127,10 +83,10 @@ impl PolicyError {
     // ---- model validation (policies/model/...) ----
 
     /// `PolicyIdInvalidException` (`policies:id.invalid`, 400).
-    pub fn policy_id_invalid(policy_id: &str) -> PolicyError {
-        PolicyError {
+    pub fn policy_id_invalid(policy_id: &str) -> DittoError {
+        DittoError {
             href: Some("https://www.eclipse.dev/ditto/basic-namespaces-and-names.html#namespaced-id"),
-            ..PolicyError::new(
+            ..DittoError::new(
                 400,
                 "policies:id.invalid",
                 format!("Policy ID '{policy_id}' is not valid!"),
@@ -141,8 +97,8 @@ impl PolicyError {
 
     /// `PolicyIdNotExplicitlySettableException` (`policies:id.notsettable`, 400): the body names another
     /// policy than the command (the HTTP route's rule, `PoliciesRoute`).
-    pub fn policy_id_not_settable() -> PolicyError {
-        PolicyError::new(
+    pub fn policy_id_not_settable() -> DittoError {
+        DittoError::new(
             400,
             "policies:id.notsettable",
             "The Policy ID in the request body is not equal to the Policy ID in the request URL.".into(),
@@ -151,8 +107,8 @@ impl PolicyError {
     }
 
     /// `PolicyEntryInvalidException` (`policies:entry.invalid`, 400) with its default texts.
-    pub fn entry_invalid_default() -> PolicyError {
-        PolicyError::new(
+    pub fn entry_invalid_default() -> DittoError {
+        DittoError::new(
             400,
             "policies:entry.invalid",
             "The Policy Entry is invalid.".into(),
@@ -161,10 +117,10 @@ impl PolicyError {
     }
 
     /// `PolicyEntryInvalidException` with a specific description (default message).
-    pub fn entry_invalid(description: impl Into<String>) -> PolicyError {
-        PolicyError {
+    pub fn entry_invalid(description: impl Into<String>) -> DittoError {
+        DittoError {
             description: Some(description.into()),
-            ..PolicyError::entry_invalid_default()
+            ..DittoError::entry_invalid_default()
         }
     }
 
@@ -172,17 +128,17 @@ impl PolicyError {
     pub fn entry_invalid_with(
         message: impl Into<String>,
         description: Option<String>,
-    ) -> PolicyError {
-        PolicyError {
+    ) -> DittoError {
+        DittoError {
             message: message.into(),
             description,
-            ..PolicyError::entry_invalid_default()
+            ..DittoError::entry_invalid_default()
         }
     }
 
     /// `LabelInvalidException` (`policies:label.invalid`, 400): a label with a reserved prefix.
-    pub fn label_invalid(label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn label_invalid(label: &str) -> DittoError {
+        DittoError::new(
             400,
             "policies:label.invalid",
             format!("Label '{label}' is not valid!"),
@@ -191,8 +147,8 @@ impl PolicyError {
     }
 
     /// `SubjectIdInvalidException` (`policies:subjectid.invalid`, 400).
-    pub fn subject_id_invalid(subject_id: &str, description: Option<&str>) -> PolicyError {
-        PolicyError::new(
+    pub fn subject_id_invalid(subject_id: &str, description: Option<&str>) -> DittoError {
+        DittoError::new(
             400,
             "policies:subjectid.invalid",
             format!("Subject ID '{subject_id}' is not valid!"),
@@ -201,8 +157,8 @@ impl PolicyError {
     }
 
     /// `SubjectExpiryInvalidException` (`policies:subjectexpiry.invalid`, 400).
-    pub fn subject_expiry_invalid(expiry: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn subject_expiry_invalid(expiry: &str) -> DittoError {
+        DittoError::new(
             400,
             "policies:subjectexpiry.invalid",
             format!("Subject expiry timestamp '{expiry}' is not valid."),
@@ -211,8 +167,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportInvalidException` (`policies:import.invalid`, 400): a policy importing itself.
-    pub fn import_invalid() -> PolicyError {
-        PolicyError::new(
+    pub fn import_invalid() -> DittoError {
+        DittoError::new(
             400,
             "policies:import.invalid",
             "The Policy Import is invalid.".into(),
@@ -221,8 +177,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportInvalidException` for a `transitiveImports` list naming the importing policy.
-    pub fn import_transitive_self(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn import_transitive_self(policy_id: &str) -> DittoError {
+        DittoError::new(
             400,
             "policies:import.invalid",
             "The policy import contains a transitive resolution of the policy itself.".into(),
@@ -234,8 +190,8 @@ impl PolicyError {
 
     /// `PolicyImportsTooLargeException` (`policies:imports.toolarge`, 400), limit 10
     /// (`ditto.limits.policies.imports-limit`).
-    pub fn imports_too_large(policy_id: &str, limit: usize) -> PolicyError {
-        PolicyError::new(
+    pub fn imports_too_large(policy_id: &str, limit: usize) -> DittoError {
+        DittoError::new(
             400,
             "policies:imports.toolarge",
             format!(
@@ -248,8 +204,8 @@ impl PolicyError {
 
     /// `PolicyTooLargeException` (`policies:policy.toolarge`, 413); sizes in bytes, printed in kB the way
     /// `MessageFormat` prints a `double`.
-    pub fn too_large(actual_bytes: u64, max_bytes: u64) -> PolicyError {
-        PolicyError::new(
+    pub fn too_large(actual_bytes: u64, max_bytes: u64) -> DittoError {
+        DittoError::new(
             413,
             "policies:policy.toolarge",
             format!(
@@ -264,8 +220,8 @@ impl PolicyError {
     // ---- command errors of the policies service (policies/model/.../signals/commands/exceptions) ----
 
     /// `PolicyNotAccessibleException` (`policies:policy.notfound`, 404).
-    pub fn policy_not_found(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn policy_not_found(policy_id: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:policy.notfound",
             format!(
@@ -277,8 +233,8 @@ impl PolicyError {
     }
 
     /// `PolicyConflictException` (`policies:policy.conflict`, 409).
-    pub fn policy_conflict(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn policy_conflict(policy_id: &str) -> DittoError {
+        DittoError::new(
             409,
             "policies:policy.conflict",
             format!("The Policy with ID '{policy_id}' already exists"),
@@ -287,8 +243,8 @@ impl PolicyError {
     }
 
     /// `PolicyNotModifiableException` (`policies:policy.notmodifiable`, 403).
-    pub fn policy_not_modifiable(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn policy_not_modifiable(policy_id: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:policy.notmodifiable",
             format!("The Policy with ID '{policy_id}' could not be modified as the requester had insufficient permissions."),
@@ -297,8 +253,8 @@ impl PolicyError {
     }
 
     /// `PolicyNotCreatableException` (`policies:policy.notcreatable`, 403).
-    pub fn policy_not_creatable(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn policy_not_creatable(policy_id: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:policy.notcreatable",
             format!("The Policy with ID '{policy_id}' could not be created as the requester had insufficient permissions."),
@@ -310,10 +266,10 @@ impl PolicyError {
     /// Policy and ModifyPolicyEntries whose result has no permanent `WRITE` on `policy:/`
     /// (`AbstractPolicyCommandStrategy.policyInvalid`). `reason` is the validator's reason, see
     /// [`crate::policy::Policy::policy_writer_check`].
-    pub fn policy_modification_invalid(policy_id: &str, reason: Option<String>) -> PolicyError {
-        PolicyError {
+    pub fn policy_modification_invalid(policy_id: &str, reason: Option<String>) -> DittoError {
+        DittoError {
             description: Some(reason.unwrap_or_else(|| POLICY_WRITE_DESCRIPTION.to_owned())),
-            ..PolicyError::new(
+            ..DittoError::new(
                 403,
                 "policies:policy.modificationinvalid",
                 format!(
@@ -330,10 +286,10 @@ impl PolicyError {
         policy_id: &str,
         label: &str,
         reason: Option<String>,
-    ) -> PolicyError {
-        PolicyError {
+    ) -> DittoError {
+        DittoError {
             description: Some(reason.unwrap_or_else(|| POLICY_WRITE_DESCRIPTION.to_owned())),
-            ..PolicyError::new(
+            ..DittoError::new(
                 403,
                 "policies:entry.modificationinvalid",
                 format!(
@@ -346,8 +302,8 @@ impl PolicyError {
     }
 
     /// `PolicyEntryNotAccessibleException` (`policies:entry.notfound`, 404).
-    pub fn entry_not_found(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn entry_not_found(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:entry.notfound",
             format!(
@@ -359,8 +315,8 @@ impl PolicyError {
     }
 
     /// `PolicyEntryNotModifiableException` (`policies:entry.notmodifiable`, 403).
-    pub fn entry_not_modifiable(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn entry_not_modifiable(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:entry.notmodifiable",
             format!(
@@ -376,8 +332,8 @@ impl PolicyError {
         policy_id: &str,
         referenced: &str,
         referencing: &str,
-    ) -> PolicyError {
-        PolicyError::new(
+    ) -> DittoError {
+        DittoError::new(
             409,
             "policies:entry.referenceconflict",
             format!(
@@ -389,8 +345,8 @@ impl PolicyError {
     }
 
     /// `SubjectNotAccessibleException` (`policies:subject.notfound`, 404).
-    pub fn subject_not_found(policy_id: &str, label: &str, subject_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn subject_not_found(policy_id: &str, label: &str, subject_id: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:subject.notfound",
             format!(
@@ -405,8 +361,8 @@ impl PolicyError {
     }
 
     /// `SubjectNotModifiableException` (`policies:subject.notmodifiable`, 403).
-    pub fn subject_not_modifiable(policy_id: &str, label: &str, subject_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn subject_not_modifiable(policy_id: &str, label: &str, subject_id: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:subject.notmodifiable",
             format!(
@@ -421,8 +377,8 @@ impl PolicyError {
     }
 
     /// `SubjectsNotAccessibleException` (`policies:subjects.notfound`, 404).
-    pub fn subjects_not_found(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn subjects_not_found(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:subjects.notfound",
             format!(
@@ -437,8 +393,8 @@ impl PolicyError {
     }
 
     /// `SubjectsNotModifiableException` (`policies:subjects.notmodifiable`, 403).
-    pub fn subjects_not_modifiable(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn subjects_not_modifiable(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:subjects.notmodifiable",
             format!(
@@ -453,8 +409,8 @@ impl PolicyError {
     }
 
     /// `ResourceNotAccessibleException` (`policies:resource.notfound`, 404); `resource` as `thing:/path`.
-    pub fn resource_not_found(policy_id: &str, label: &str, resource: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn resource_not_found(policy_id: &str, label: &str, resource: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:resource.notfound",
             format!(
@@ -469,8 +425,8 @@ impl PolicyError {
     }
 
     /// `ResourceNotModifiableException` (`policies:resource.notmodifiable`, 403).
-    pub fn resource_not_modifiable(policy_id: &str, label: &str, resource: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn resource_not_modifiable(policy_id: &str, label: &str, resource: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:resource.notmodifiable",
             format!(
@@ -485,8 +441,8 @@ impl PolicyError {
     }
 
     /// `ResourcesNotAccessibleException` (`policies:resources.notfound`, 404).
-    pub fn resources_not_found(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn resources_not_found(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:resources.notfound",
             format!(
@@ -501,8 +457,8 @@ impl PolicyError {
     }
 
     /// `ResourcesNotModifiableException` (`policies:resources.notmodifiable`, 403).
-    pub fn resources_not_modifiable(policy_id: &str, label: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn resources_not_modifiable(policy_id: &str, label: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:resources.notmodifiable",
             format!(
@@ -517,8 +473,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportNotAccessibleException` (`policies:import.notfound`, 404).
-    pub fn import_not_found(policy_id: &str, imported_policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn import_not_found(policy_id: &str, imported_policy_id: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:import.notfound",
             format!(
@@ -533,8 +489,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportNotModifiableException` (`policies:import.notmodifiable`, 403).
-    pub fn import_not_modifiable(policy_id: &str, imported_policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn import_not_modifiable(policy_id: &str, imported_policy_id: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:import.notmodifiable",
             format!(
@@ -549,8 +505,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportsNotAccessibleException` (`policies:imports.notfound`, 404).
-    pub fn imports_not_found(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn imports_not_found(policy_id: &str) -> DittoError {
+        DittoError::new(
             404,
             "policies:imports.notfound",
             format!(
@@ -562,8 +518,8 @@ impl PolicyError {
     }
 
     /// `PolicyImportsNotModifiableException` (`policies:imports.notmodifiable`, 403).
-    pub fn imports_not_modifiable(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn imports_not_modifiable(policy_id: &str) -> DittoError {
+        DittoError::new(
             403,
             "policies:imports.notmodifiable",
             format!(
@@ -575,8 +531,8 @@ impl PolicyError {
     }
 
     /// `PolicyPreconditionFailedException` (`policies:precondition.failed`, 412).
-    pub fn precondition_failed(header: &str, header_value: &str, entity_tag: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn precondition_failed(header: &str, header_value: &str, entity_tag: &str) -> DittoError {
+        DittoError::new(
             412,
             "policies:precondition.failed",
             format!(
@@ -591,8 +547,8 @@ impl PolicyError {
     }
 
     /// `PolicyPreconditionNotModifiedException` (`policies:precondition.notmodified`, 304).
-    pub fn precondition_not_modified(expected_not_to_match: &str, matched: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn precondition_not_modified(expected_not_to_match: &str, matched: &str) -> DittoError {
+        DittoError::new(
             304,
             "policies:precondition.notmodified",
             format!(
@@ -609,8 +565,8 @@ impl PolicyError {
     }
 
     /// `PolicyUnavailableException` (`policies:policy.unavailable`, 503).
-    pub fn policy_unavailable(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn policy_unavailable(policy_id: &str) -> DittoError {
+        DittoError::new(
             503,
             "policies:policy.unavailable",
             format!("The Policy with ID '{policy_id}' is not available, please try again later."),
@@ -622,8 +578,8 @@ impl PolicyError {
     }
 
     /// `PolicyTooManyModifyingRequestsException` (`policies:policy.toomanymodifyingrequests`, 429).
-    pub fn too_many_modifying_requests(policy_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn too_many_modifying_requests(policy_id: &str) -> DittoError {
+        DittoError::new(
             429,
             "policies:policy.toomanymodifyingrequests",
             format!("Too many modifying requests are already outstanding to the Policy with ID '{policy_id}'."),
@@ -638,8 +594,8 @@ impl PolicyError {
 
     /// `things:policy.invalid` (400, `PolicyInvalidException`): the inline `_policy` of a CreateThing grants
     /// nobody permanent `WRITE` on `policy:/` (`ThingEnforcerActor.getInitialPolicy`).
-    pub fn thing_policy_invalid(thing_id: &str) -> PolicyError {
-        PolicyError::new(
+    pub fn thing_policy_invalid(thing_id: &str) -> DittoError {
+        DittoError::new(
             400,
             "things:policy.invalid",
             format!("The Policy specified for the Thing with ID '{thing_id}' is invalid."),
@@ -651,18 +607,18 @@ impl PolicyError {
 
     /// `things:policy.invalid` for an inline policy that did not parse: the description is the cause's
     /// message, as `PolicyInvalidException.newBuilderForCause` does.
-    pub fn thing_policy_unparsable(thing_id: &str, cause: &PolicyError) -> PolicyError {
-        PolicyError {
+    pub fn thing_policy_unparsable(thing_id: &str, cause: &DittoError) -> DittoError {
+        DittoError {
             description: Some(cause.message.clone()),
-            ..PolicyError::thing_policy_invalid(thing_id)
+            ..DittoError::thing_policy_invalid(thing_id)
         }
     }
 
     // ---- v1 ACL errors (Ditto 1.x model/things, removed in 2.0) ----
 
     /// `things:acl.invalid` (400, `AclInvalidException`).
-    pub fn acl_invalid(thing_id: &str, reason: String) -> PolicyError {
-        PolicyError::new(
+    pub fn acl_invalid(thing_id: &str, reason: String) -> DittoError {
+        DittoError::new(
             400,
             "things:acl.invalid",
             format!("The Access Control List of the Thing with ID '{thing_id}' is invalid."),
@@ -671,8 +627,8 @@ impl PolicyError {
     }
 
     /// `things:acl.entry.invalid` (400, `AclEntryInvalidException`).
-    pub fn acl_entry_invalid(message: Option<String>, description: Option<String>) -> PolicyError {
-        PolicyError::new(
+    pub fn acl_entry_invalid(message: Option<String>, description: Option<String>) -> DittoError {
+        DittoError::new(
             400,
             "things:acl.entry.invalid",
             message.unwrap_or_else(|| "The Access Control List Entry is invalid.".into()),
