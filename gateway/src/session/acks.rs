@@ -14,30 +14,11 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::HashMap;
 use std::time::Duration;
-use twinwire_common::bus::Delivery;
+use twinwire_common::bus::{scripts, Delivery};
 use twinwire_common::protocol::acks::{self, Ack};
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers, Topic};
 use twinwire_common::Error;
-
-/// Takes every label for `ARGV[1]` (`<node>:<session>`) or none; returns the first label someone
-/// else holds.
-const ACQUIRE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  local holder = redis.call('HGET', KEYS[1], ARGV[i])
-  if holder and holder ~= ARGV[1] then return ARGV[i] end
-end
-for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
-return false
-"#;
-
-/// Gives back the labels `ARGV[1]` still holds.
-pub const RELEASE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
-end
-return 0
-"#;
 
 /// A sent command waiting for its requested acknowledgements.
 pub(super) struct AckWait {
@@ -70,7 +51,7 @@ impl WsSession {
         let labels = self.init.declared_acks.clone();
         let timeout = Duration::from_millis(self.node.config.redis.command_timeout_ms);
         let fut = async move {
-            let script = redis::Script::new(ACQUIRE_LABELS);
+            let script = redis::Script::new(scripts::ACQUIRE_LABELS);
             let mut inv = script.prepare_invoke();
             inv.key(key).arg(owner);
             for l in &labels {

@@ -5,7 +5,6 @@
 //! which is closed rather than allowed to slow anyone else.
 
 mod acks;
-pub use acks::RELEASE_LABELS;
 mod inbound;
 pub mod live;
 mod subscriptions;

@@ -51,27 +51,7 @@ impl Access for NoAccess {
     }
 }
 
-/// An event as journaled: enough to fan it out again after a takeover.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EventRecord {
-    #[serde(rename = "i")]
-    pub thing_id: String,
-    #[serde(rename = "t")]
-    pub topic: String,
-    #[serde(rename = "p")]
-    pub path: String,
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
-    #[serde(rename = "r")]
-    pub revision: i64,
-    #[serde(rename = "s")]
-    pub timestamp: String,
-    #[serde(rename = "h")]
-    pub headers: Headers,
-    /// Custom acknowledgement labels the command requested (receivers declaring them acknowledge).
-    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
-    pub acks: Vec<String>,
-}
+pub use twinwire_common::bus::EventRecord;
 
 /// What a command changed.
 pub struct Change {
