@@ -16,7 +16,7 @@ use crate::registry::Registry;
 use crate::shard::lease::Leases;
 use crate::store::{Store, Write};
 use crate::things::apply::Limits;
-use crate::things::command::{self, EventRecord};
+use crate::things::command;
 use crate::things::twin::Twin;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use redis::aio::ConnectionManager;
@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinwire_common::bus::{
-    parse_stream_id, shard_of, writes, BusCommand, Delivery, JournalEntry, JournalPos, Keys,
-    Origin, PolicyUpdate, Reply, StreamEntry, HUB_GROUP,
+    parse_stream_id, shard_of, writes, BusCommand, Delivery, EventRecord, JournalEntry, JournalPos,
+    Keys, Origin, PolicyUpdate, Reply, StreamEntry, HUB_GROUP,
 };
 use twinwire_common::clock::now_ms;
 use twinwire_common::policy::{EventView, Permission};

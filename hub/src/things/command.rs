@@ -8,7 +8,7 @@ use super::v1;
 use crate::policies::{CachedPolicy, PolicyCache, StoredPolicy};
 use serde_json::Value;
 use std::sync::Arc;
-use twinwire_common::bus::BusCommand;
+use twinwire_common::bus::{BusCommand, EventRecord};
 use twinwire_common::policy::{Enforcer, Permission, Policy};
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{acks, Action, Channel, Criterion, Envelope, Headers, Topic};
@@ -50,8 +50,6 @@ impl Access for NoAccess {
         Value::Object(serde_json::Map::new())
     }
 }
-
-pub use twinwire_common::bus::EventRecord;
 
 /// What a command changed.
 pub struct Change {
