@@ -11,12 +11,12 @@ use crate::config::HubConfig;
 use crate::error::HubError;
 use crate::fanout::{fan_out, Signal, Visibility};
 use crate::metrics::Metrics;
-use crate::policies::{CachedPolicy, PolicyCache, UPDATES_MAXLEN};
+use crate::policies::{CachedPolicy, PolicyCache};
 use crate::registry::Registry;
 use crate::shard::lease::Leases;
 use crate::store::{Store, Write};
 use crate::things::apply::Limits;
-use crate::things::command::{self, EventRecord};
+use crate::things::command;
 use crate::things::twin::Twin;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use redis::aio::ConnectionManager;
@@ -24,15 +24,14 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions,
     StreamReadReply,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use twinwire_common::bus::schema::parse_stream_id;
 use twinwire_common::bus::{
-    shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, Reply, CMD_FIELD, HUB_GROUP,
+    parse_stream_id, shard_of, writes, BusCommand, Delivery, EventRecord, JournalEntry, JournalPos,
+    Keys, Origin, PolicyUpdate, Reply, StreamEntry, HUB_GROUP,
 };
 use twinwire_common::clock::now_ms;
 use twinwire_common::policy::{EventView, Permission};
@@ -43,30 +42,10 @@ use twinwire_common::things::FieldSelector;
 use twinwire_common::things::Pointer;
 use twinwire_common::Error;
 
-/// Approximate bound of a gateway node's delivery stream; a node that stopped reading loses the
-/// oldest entries rather than filling Redis (its sessions are gone anyway once it is reaped).
-const NODE_STREAM_MAXLEN: usize = 200_000;
 /// Longest a blocking read waits, so lease renewal and shutdown stay timely.
 const MAX_BLOCK: Duration = Duration::from_millis(500);
 /// How often dead gateway nodes are looked for.
 const REAP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// A journal entry: the event plus what is needed to answer its command again after a takeover.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalEntry {
-    #[serde(rename = "o")]
-    pub origin: Origin,
-    /// The response frame, when the command wanted one.
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub response: Option<String>,
-    #[serde(rename = "e")]
-    pub event: EventRecord,
-    /// The policy governing the thing when the event happened.
-    #[serde(rename = "p", default)]
-    pub policy_id: String,
-}
-
-const JOURNAL_FIELD: &str = "d";
 
 /// One shard's batch, handled and waiting for its commit.
 struct Prepared {
@@ -473,10 +452,11 @@ impl Processor {
             let mut entries = Vec::new();
             for e in &page.ids {
                 last = Some(e.id.clone());
-                let data: Option<String> = e.get(JOURNAL_FIELD);
-                match data.and_then(|d| serde_json::from_str::<JournalEntry>(&d).ok()) {
-                    Some(j) => entries.push((e.id.clone(), j)),
-                    None => tracing::warn!(shard, id = %e.id, "skipping malformed journal entry"),
+                match JournalEntry::decode(e) {
+                    Ok(j) => entries.push((e.id.clone(), j)),
+                    Err(error) => {
+                        tracing::warn!(shard, id = %e.id, %error, "skipping malformed journal entry")
+                    }
                 }
             }
             let policy_ids: Vec<String> =
@@ -488,7 +468,7 @@ impl Processor {
                 .collect();
             let twins = self.load_twins_direct(shard, &thing_ids).await?;
             for ((id, j), twin) in entries.iter().zip(twins) {
-                let pos = pos_of(shard, id);
+                let pos = JournalPos::at(shard, id);
                 if let (Some(r), Some(pos)) = (&j.response, pos) {
                     outputs.push((
                         j.origin.node.clone(),
@@ -721,10 +701,9 @@ impl Processor {
                 self.metrics.skipped_applied.inc();
                 continue;
             }
-            let raw: Option<String> = e.get(CMD_FIELD);
-            match raw.and_then(|r| serde_json::from_str::<BusCommand>(&r).ok()) {
-                Some(c) => cmds.push((e.id, c)),
-                None => {
+            match BusCommand::decode(&e) {
+                Ok(c) => cmds.push((e.id, c)),
+                Err(_) => {
                     self.metrics
                         .commands
                         .with_label_values(&["malformed"])
@@ -830,11 +809,7 @@ impl Processor {
                         event: ev.clone(),
                         policy_id: policy.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
                     };
-                    // Plain data always serializes.
-                    vec![(
-                        JOURNAL_FIELD.to_owned(),
-                        serde_json::to_string(&j).expect("journal entry serializes"),
-                    )]
+                    j.to_fields()
                 })
             })
             .collect();
@@ -873,7 +848,7 @@ impl Processor {
         let written_ms = now_ms();
         for it in &items {
             let pos = if it.event.is_some() {
-                jids.next().and_then(|id| pos_of(shard, id))
+                jids.next().and_then(|id| JournalPos::at(shard, id))
             } else {
                 None
             };
@@ -918,17 +893,11 @@ impl Processor {
                 .ignore();
         }
         for (id, rev) in &policy_updates {
-            pipe.cmd("XADD")
-                .arg(self.keys.policy_updates())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(UPDATES_MAXLEN)
-                .arg("*")
-                .arg("id")
-                .arg(id)
-                .arg("rev")
-                .arg(rev)
-                .ignore();
+            let update = PolicyUpdate {
+                id: id.clone(),
+                revision: *rev,
+            };
+            writes::add_policy_update(&mut pipe, &self.keys, &update);
         }
         let cmd_key = self.keys.cmd(shard);
         pipe.cmd("XACK")
@@ -1319,23 +1288,9 @@ impl Processor {
     }
 }
 
-fn pos_of(shard: u32, id: &str) -> Option<JournalPos> {
-    parse_stream_id(id).map(|(ms, seq)| JournalPos { shard, ms, seq })
-}
-
 fn add_deliveries(pipe: &mut redis::Pipeline, keys: &Keys, outputs: &[(String, Delivery)]) {
     for (node, d) in outputs {
-        let c = pipe
-            .cmd("XADD")
-            .arg(keys.node(node))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(NODE_STREAM_MAXLEN)
-            .arg("*");
-        for (k, v) in d.to_fields() {
-            c.arg(k).arg(v);
-        }
-        c.ignore();
+        writes::add_delivery(pipe, keys, node, d);
     }
 }
 

@@ -13,8 +13,9 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use twinwire_common::bus::schema::parse_sub_field;
-use twinwire_common::bus::{Keys, SubChange, SubRecord};
+use twinwire_common::bus::{
+    entries, parse_sub_field, writes, Keys, StreamEntry, SubChange, SubRecord,
+};
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::rql;
 use twinwire_common::things::FieldSelector;
@@ -210,10 +211,9 @@ impl Registry {
             .query_async(conn)
             .await?;
         for (field, json) in fields {
-            let (Some((session, kind)), Ok(record)) = (
-                parse_sub_field(&field),
-                serde_json::from_str::<SubRecord>(&json),
-            ) else {
+            let (Some((session, kind)), Ok(record)) =
+                (parse_sub_field(&field), SubRecord::decode(&json))
+            else {
                 tracing::warn!(node, field, "skipping malformed subscription record");
                 continue;
             };
@@ -279,27 +279,17 @@ impl Registry {
             let opts = StreamReadOptions::default().count(CATCH_UP_COUNT);
             let reply: Option<StreamReadReply> =
                 redis::AsyncCommands::xread_options(conn, &[&key], &[&self.last_id], &opts).await?;
-            let entries: Vec<_> = reply
-                .map(|r| r.keys)
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|k| k.ids)
-                .collect();
+            let entries = entries(reply);
             let n = entries.len();
             for e in entries {
                 self.last_id = e.id.clone();
-                let fields = e.map.into_iter().filter_map(|(k, v)| match v {
-                    redis::Value::BulkString(b) => String::from_utf8(b).ok().map(|s| (k, s)),
-                    _ => None,
-                });
-                let fields: Vec<(String, String)> = fields.collect();
-                match SubChange::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
-                    Some(c) => {
+                match SubChange::decode(&e) {
+                    Ok(c) => {
                         self.apply(c);
                         changed = true;
                     }
-                    None => {
-                        tracing::warn!(id = %self.last_id, "skipping malformed subscription change")
+                    Err(error) => {
+                        tracing::warn!(id = %self.last_id, %error, "skipping malformed subscription change")
                     }
                 }
             }
@@ -340,23 +330,9 @@ impl Registry {
             .collect();
         for n in &dead {
             tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
-            // Announce it, so every hub drops the node, then remove its keys.
-            let change = SubChange::NodeGone { node: n.clone() };
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(self.keys.subs_stream()).arg("*");
-            for (k, v) in change.to_fields() {
-                cmd.arg(k).arg(v);
-            }
             let mut pipe = redis::pipe();
-            pipe.add_command(cmd).ignore();
-            pipe.cmd("DEL").arg(self.keys.subs_hash(n)).ignore();
+            writes::forget_node(&mut pipe, &self.keys, n);
             pipe.cmd("DEL").arg(self.keys.node(n)).ignore();
-            pipe.cmd("EVAL")
-                .arg(Keys::RELEASE_NODE_LABELS)
-                .arg(1)
-                .arg(self.keys.ack_labels())
-                .arg(n)
-                .ignore();
             pipe.query_async::<()>(conn).await?;
             self.drop_node(n);
         }

@@ -1,4 +1,4 @@
-//! The whole Redis key schema in one place (DESIGN.md "Keys and streams"). Every per-shard key
+//! The names of every Redis key of the bus (the table in this module's parent). Every per-shard key
 //! carries the shard as a hash tag `{k}`, so one shard's keys share a Redis Cluster slot and the
 //! commit script may touch them atomically.
 
@@ -7,9 +7,6 @@
 pub struct Keys {
     prefix: String,
 }
-
-/// The consumer group every hub uses on the shard command streams.
-pub const HUB_GROUP: &str = "hubs";
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Keys {
@@ -81,16 +78,6 @@ impl Keys {
     pub fn hubs(&self) -> String {
         format!("{}hubs", self.prefix)
     }
-    /// Drops every acknowledgement label held by a session of node `ARGV[1]` (prefix `<node>:`).
-    pub const RELEASE_NODE_LABELS: &'static str = r#"
-local all = redis.call('HGETALL', KEYS[1])
-local prefix = ARGV[1] .. ':'
-for i = 1, #all, 2 do
-  if string.sub(all[i + 1], 1, #prefix) == prefix then redis.call('HDEL', KEYS[1], all[i]) end
-end
-return 0
-"#;
-
     /// Acknowledgement labels declared by sessions, cluster-wide (label → node:session).
     pub fn ack_labels(&self) -> String {
         format!("{}ack-labels", self.prefix)

@@ -1,11 +1,65 @@
-//! The Redis bus between gateways and hubs: key names, the shard function, and the entry formats.
+//! The Redis bus between gateways and hubs: the whole wire contract in one place. Gateways and
+//! hubs of different versions share one Redis, so nothing here may change its key names, field
+//! names or encodings without a plan for a running cluster; the tests of each format pin today's
+//! exact fields and bytes.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`keys`] | every key name, under the configurable prefix |
+//! | [`limits`] | stream bounds (`MAXLEN ~`) and the hubs' consumer group |
+//! | [`shard`] | which shard an entity belongs to |
+//! | [`entry`] | the field/value shape every stream entry shares; decoding Redis's stream replies |
+//! | [`command`] | signals to shard owners (`tw:{k}:cmd`) |
+//! | [`delivery`] | deliveries to gateway nodes (`tw:node:<n>`) |
+//! | [`subscription`] | subscription records (`tw:subs:<n>`) and changes (`tw:subs`) |
+//! | [`journal`] | journal entries (`tw:{k}:events`) |
+//! | [`policy_update`] | policy revisions (`tw:policy-updates`) |
+//! | [`position`] | stream ids and journal positions |
+//! | [`writes`] | the writes more than one writer makes (pipeline steps) |
+//! | [`scripts`] | the Lua scripts (`scripts/*.lua`) |
+//!
+//! # Keys and streams (prefix configurable, default `tw:`)
+//!
+//! | key | type | written by | read by | what |
+//! |---|---|---|---|---|
+//! | `tw:{k}:cmd` | stream | gateways | owner of shard k | every signal addressed to a thing in shard k (k = hash(thingId) mod S, S = 64 by default); field `m`: [`BusCommand`] |
+//! | `tw:{k}:lease` | string, PX | hubs | hubs | which hub owns shard k, with a fencing epoch (`<hub>:<epoch>`) |
+//! | `tw:{k}:epoch` | counter | hubs | hubs | hands out the fencing tokens of shard k |
+//! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
+//! | `tw:{k}:applied` | string | shard owner | shard owner | last cmd-stream entry applied (exactly-once effect after failover) |
+//! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
+//! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
+//! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
+//! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
+//! | `tw:subs:<n>` | hash | gateway n | hubs | node n's subscriptions: field `<session>:<kind>` → [`SubRecord`] |
+//! | `tw:subs` | stream, MAXLEN~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes |
+//! | `tw:policy-updates` | stream, MAXLEN~ | shard owner | every hub | policy revisions ([`PolicyUpdate`]), so other hubs drop their cached enforcers |
+//! | `tw:hubs` | sorted set | hubs | hubs | live hubs scored by when their liveness lapses; sizes each hub's share of shards |
+//! | `tw:ack-labels` | hash | gateways | gateways, hubs | declared acknowledgement label → the one session (`<node>:<session>`) holding it, cluster-wide |
+//!
+//! Every per-shard key carries the shard as a hash tag `{k}`, so one shard's keys share a Redis
+//! Cluster slot and the commit script may touch them atomically.
 
+pub mod command;
+pub mod delivery;
+pub mod entry;
+pub mod journal;
 pub mod keys;
-pub mod schema;
+pub mod limits;
+pub mod policy_update;
+pub mod position;
+pub mod scripts;
 pub mod shard;
+pub mod subscription;
+pub mod writes;
 
-pub use keys::{Keys, HUB_GROUP};
-pub use schema::{
-    BusCommand, Delivery, JournalPos, Origin, Reply, SubChange, SubRecord, CMD_FIELD,
-};
+pub use command::{BusCommand, Origin, CMD_FIELD};
+pub use delivery::{Delivery, Reply};
+pub use entry::{entries, DecodeError, Fields, StreamEntry};
+pub use journal::{EventRecord, JournalEntry, JOURNAL_FIELD};
+pub use keys::Keys;
+pub use limits::{HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN};
+pub use policy_update::PolicyUpdate;
+pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};
+pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

@@ -276,7 +276,7 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
         accepted_ms: now_ms(),
     };
     // Plain data always serializes.
-    let payload = serde_json::to_string(&cmd).expect("command serializes");
+    let payload = cmd.encode();
     let written = match node.publisher.write(BusWrite::Command {
         shard: signal.shard,
         payload,

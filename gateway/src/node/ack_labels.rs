@@ -1,28 +1,10 @@
 //! Declared acknowledgement labels are unique in the whole cluster (reference §7): a hash in Redis
-//! maps each label to the one session (`<node>:<session>`) holding it. These scripts take and give
-//! back a session's labels atomically.
+//! maps each label to the one session (`<node>:<session>`) holding it. Claiming them runs the
+//! bus contract's script, which takes a session's labels atomically, all or none.
 
 use redis::aio::ConnectionManager;
 use std::time::Duration;
-
-/// Takes every label for `ARGV[1]` (`<node>:<session>`) or none; returns the first label someone
-/// else holds.
-const ACQUIRE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  local holder = redis.call('HGET', KEYS[1], ARGV[i])
-  if holder and holder ~= ARGV[1] then return ARGV[i] end
-end
-for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
-return false
-"#;
-
-/// Gives back the labels `ARGV[1]` still holds.
-pub const RELEASE_LABELS: &str = r#"
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
-end
-return 0
-"#;
+use twinwire_common::bus::scripts;
 
 /// Why labels could not be claimed.
 pub enum ClaimFailed {
@@ -40,7 +22,7 @@ pub async fn claim(
     labels: Vec<String>,
     timeout: Duration,
 ) -> Result<(), ClaimFailed> {
-    let script = redis::Script::new(ACQUIRE_LABELS);
+    let script = redis::Script::new(scripts::ACQUIRE_LABELS);
     let mut inv = script.prepare_invoke();
     inv.key(key).arg(owner);
     for l in &labels {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{Delivery, JournalPos};
+use twinwire_common::bus::{entries, Delivery, JournalPos, StreamEntry};
 use twinwire_common::protocol::StreamingKind;
 
 /// Entries per read.
@@ -69,25 +69,14 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                     failing = false;
                     backoff = retry.build();
                 }
-                let entries: Vec<_> = reply
-                    .map(|r| r.keys)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .flat_map(|k| k.ids)
-                    .collect();
+                let entries = entries(reply);
                 node.metrics.inbox_lag.set(entries.len() as i64);
                 if !entries.is_empty() {
                     tracing::debug!(entries = entries.len(), from = %last, "deliveries read");
                 }
                 for entry in entries {
                     last = entry.id.clone();
-                    let fields = entry.map.into_iter().filter_map(|(k, v)| match v {
-                        redis::Value::BulkString(b) => String::from_utf8(b).ok().map(|s| (k, s)),
-                        _ => None,
-                    });
-                    let fields: Vec<(String, String)> = fields.collect();
-                    match Delivery::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
-                    {
+                    match Delivery::decode(&entry) {
                         Ok(d) => dispatch(&node, &mut dedup, &mut batches, d),
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")

@@ -9,16 +9,11 @@ use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use twinwire_common::bus::{schema::sub_field, Keys, SubChange, SubRecord, CMD_FIELD};
+use twinwire_common::bus::{sub_field, writes, Keys, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 
 /// Writes per pipeline at most.
 const MAX_BATCH: usize = 512;
-/// Approximate bound on the subscription-change stream; hubs load the hashes on start, so the
-/// stream only has to cover the time a running hub may lag behind.
-const SUBS_STREAM_MAXLEN: usize = 1_000_000;
-/// Approximate bound of a node's delivery stream (the hubs use the same).
-const NODE_STREAM_MAXLEN: usize = 200_000;
 
 /// One write to the bus.
 #[derive(Debug, Clone)]
@@ -133,43 +128,22 @@ impl Publisher {
     }
 }
 
-fn xadd_subs(pipe: &mut redis::Pipeline, keys: &Keys, change: &SubChange) {
-    let c = pipe
-        .cmd("XADD")
-        .arg(keys.subs_stream())
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(SUBS_STREAM_MAXLEN)
-        .arg("*");
-    for (k, v) in change.to_fields() {
-        c.arg(k).arg(v);
-    }
-    c.ignore();
-}
-
 fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &BusWrite) {
     match write {
         BusWrite::Command { shard, payload } => {
-            pipe.cmd("XADD")
-                .arg(keys.cmd(*shard))
-                .arg("*")
-                .arg(CMD_FIELD)
-                .arg(payload)
-                .ignore();
+            writes::add_command(pipe, keys, *shard, payload);
         }
         BusWrite::Subscribe {
             session,
             kind,
             record,
         } => {
-            // A record of strings always serializes.
-            let json = serde_json::to_string(record).expect("record serializes");
             pipe.cmd("HSET")
                 .arg(keys.subs_hash(node))
                 .arg(sub_field(*session, *kind))
-                .arg(json)
+                .arg(record.encode())
                 .ignore();
-            xadd_subs(
+            writes::add_sub_change(
                 pipe,
                 keys,
                 &SubChange::Add {
@@ -185,7 +159,7 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
                 .arg(keys.subs_hash(node))
                 .arg(sub_field(*session, *kind))
                 .ignore();
-            xadd_subs(
+            writes::add_sub_change(
                 pipe,
                 keys,
                 &SubChange::Remove {
@@ -202,7 +176,7 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
                     c.arg(sub_field(*session, *k));
                 }
                 c.ignore();
-                xadd_subs(
+                writes::add_sub_change(
                     pipe,
                     keys,
                     &SubChange::SessionEnd {
@@ -217,12 +191,11 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
             if !subs.is_empty() {
                 let c = pipe.cmd("HSET").arg(keys.subs_hash(node));
                 for ((s, k), rec) in subs {
-                    c.arg(sub_field(*s, *k))
-                        .arg(serde_json::to_string(rec).expect("record serializes"));
+                    c.arg(sub_field(*s, *k)).arg(rec.encode());
                 }
                 c.ignore();
             }
-            xadd_subs(
+            writes::add_sub_change(
                 pipe,
                 keys,
                 &SubChange::NodeReset {
@@ -238,49 +211,17 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
                 .ignore();
         }
         BusWrite::ReleaseAcks { owner, labels } => {
-            let c = pipe
-                .cmd("EVAL")
-                .arg(super::ack_labels::RELEASE_LABELS)
-                .arg(1)
-                .arg(keys.ack_labels())
-                .arg(owner);
-            for l in labels {
-                c.arg(l);
-            }
-            c.ignore();
+            writes::release_labels(pipe, keys, owner, labels);
         }
         BusWrite::Deliver {
             node: target,
             delivery,
         } => {
-            let c = pipe
-                .cmd("XADD")
-                .arg(keys.node(target))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(NODE_STREAM_MAXLEN)
-                .arg("*");
-            for (k, v) in delivery.to_fields() {
-                c.arg(k).arg(v);
-            }
-            c.ignore();
+            writes::add_delivery(pipe, keys, target, delivery);
         }
         BusWrite::Deregister => {
-            pipe.cmd("EVAL")
-                .arg(Keys::RELEASE_NODE_LABELS)
-                .arg(1)
-                .arg(keys.ack_labels())
-                .arg(node)
-                .ignore();
-            pipe.cmd("DEL").arg(keys.subs_hash(node)).ignore();
+            writes::forget_node(pipe, keys, node);
             pipe.cmd("DEL").arg(keys.node_alive(node)).ignore();
-            xadd_subs(
-                pipe,
-                keys,
-                &SubChange::NodeGone {
-                    node: node.to_owned(),
-                },
-            );
         }
     }
 }

@@ -141,7 +141,7 @@ impl WsSession {
             accepted_ms: now_ms(),
         };
         // Plain data always serializes.
-        let payload = serde_json::to_string(&cmd).expect("command serializes");
+        let payload = cmd.encode();
         match self
             .node
             .publisher

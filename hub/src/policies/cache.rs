@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use twinwire_common::bus::{shard_of, Keys};
+use twinwire_common::bus::{entries, shard_of, Keys, PolicyUpdate, StreamEntry};
 use twinwire_common::policy::{Enforcer, Policy};
 
 /// The stored form of a policy.
@@ -59,9 +59,6 @@ pub struct PolicyCache {
     cached: HashMap<String, Arc<CachedPolicy>>,
     last_update: String,
 }
-
-/// Entries of the policy-update stream kept (approximately).
-pub const UPDATES_MAXLEN: usize = 100_000;
 
 impl PolicyCache {
     pub fn new(keys: Keys, shards: u32) -> PolicyCache {
@@ -153,21 +150,19 @@ impl PolicyCache {
                 &opts,
             )
             .await?;
-            let entries: Vec<_> = reply
-                .map(|r| r.keys)
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|k| k.ids)
-                .collect();
+            let entries = entries(reply);
             let n = entries.len();
             for e in entries {
                 self.last_update = e.id.clone();
-                let id: Option<String> = e.get("id");
-                let rev: Option<i64> = e.get("rev");
-                if let Some(id) = id {
-                    let current = self.cached.get(&id).map(|p| p.stored.revision);
-                    if current != rev {
-                        self.cached.remove(&id);
+                match PolicyUpdate::decode(&e) {
+                    Ok(u) => {
+                        let current = self.cached.get(&u.id).map(|p| p.stored.revision);
+                        if current != Some(u.revision) {
+                            self.cached.remove(&u.id);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(id = %e.id, %error, "skipping malformed policy update")
                     }
                 }
             }

@@ -9,30 +9,7 @@ use crate::error::HubError;
 use redis::aio::ConnectionManager;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use twinwire_common::bus::Keys;
-
-const ACQUIRE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local e = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. e, 'PX', ARGV[2])
-return e
-"#;
-
-const RENEW: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"#;
-
-const RELEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"#;
+use twinwire_common::bus::{scripts, Keys};
 
 struct Lease {
     token: String,
@@ -68,9 +45,9 @@ impl Leases {
             shards,
             lease,
             owned: BTreeMap::new(),
-            acquire: redis::Script::new(ACQUIRE),
-            renew: redis::Script::new(RENEW),
-            release: redis::Script::new(RELEASE),
+            acquire: redis::Script::new(scripts::LEASE_ACQUIRE),
+            renew: redis::Script::new(scripts::LEASE_RENEW),
+            release: redis::Script::new(scripts::LEASE_RELEASE),
             cooldown: BTreeMap::new(),
         }
     }

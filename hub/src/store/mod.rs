@@ -5,7 +5,7 @@
 use crate::error::HubError;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
-use twinwire_common::bus::Keys;
+use twinwire_common::bus::{scripts, Keys};
 
 /// One entity key change inside a commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ impl Store {
         Store {
             conn,
             keys,
-            commit: redis::Script::new(include_str!("commit.lua")),
+            commit: redis::Script::new(scripts::COMMIT),
             timeout,
             journal_max_len,
         }
@@ -110,7 +110,7 @@ impl Store {
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn)).await {
             Ok(Ok(ids)) => Ok(ids),
-            Ok(Err(e)) if e.to_string().contains("FENCED") => Err(HubError::Fenced(shard)),
+            Ok(Err(e)) if e.to_string().contains(scripts::FENCED) => Err(HubError::Fenced(shard)),
             Ok(Err(e)) => Err(HubError::Redis(e)),
             Err(_) => Err(HubError::Timeout(self.timeout.as_millis() as u64)),
         }

@@ -8,7 +8,7 @@ use super::v1;
 use crate::policies::{CachedPolicy, PolicyCache, StoredPolicy};
 use serde_json::Value;
 use std::sync::Arc;
-use twinwire_common::bus::BusCommand;
+use twinwire_common::bus::{BusCommand, EventRecord};
 use twinwire_common::policy::{Enforcer, Permission, Policy};
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{acks, Action, Channel, Criterion, Envelope, Headers, Topic};
@@ -49,28 +49,6 @@ impl Access for NoAccess {
     fn retrieve_view(&self, _: &Pointer, _: &Value) -> Value {
         Value::Object(serde_json::Map::new())
     }
-}
-
-/// An event as journaled: enough to fan it out again after a takeover.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EventRecord {
-    #[serde(rename = "i")]
-    pub thing_id: String,
-    #[serde(rename = "t")]
-    pub topic: String,
-    #[serde(rename = "p")]
-    pub path: String,
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
-    #[serde(rename = "r")]
-    pub revision: i64,
-    #[serde(rename = "s")]
-    pub timestamp: String,
-    #[serde(rename = "h")]
-    pub headers: Headers,
-    /// Custom acknowledgement labels the command requested (receivers declaring them acknowledge).
-    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
-    pub acks: Vec<String>,
 }
 
 /// What a command changed.

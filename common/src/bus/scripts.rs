@@ -1,0 +1,22 @@
+//! The Lua scripts of the bus, one file each under `scripts/`, so they read (and diff) as Lua.
+//! A script is what makes a multi-key step atomic in Redis: the fenced commit of a shard's batch,
+//! the shard lease's epoch and fencing token, and the cluster-wide uniqueness of acknowledgement
+//! labels. Each file's header says its KEYS and ARGV.
+
+/// Commits one shard batch (twin writes, journal entries, applied marker), fenced by the lease.
+pub const COMMIT: &str = include_str!("scripts/commit.lua");
+/// How [`COMMIT`] refuses a batch whose shard lease this hub no longer holds: the start of its
+/// error reply.
+pub const FENCED: &str = "FENCED";
+/// Takes a free shard lease with a new epoch: the fencing token is `<hub>:<epoch>`.
+pub const LEASE_ACQUIRE: &str = include_str!("scripts/lease_acquire.lua");
+/// Extends a shard lease this hub still holds.
+pub const LEASE_RENEW: &str = include_str!("scripts/lease_renew.lua");
+/// Gives a shard lease back if this hub still holds it.
+pub const LEASE_RELEASE: &str = include_str!("scripts/lease_release.lua");
+/// Takes all of a session's declared acknowledgement labels or none.
+pub const ACQUIRE_LABELS: &str = include_str!("scripts/acquire_labels.lua");
+/// Gives back the acknowledgement labels a session still holds.
+pub const RELEASE_LABELS: &str = include_str!("scripts/release_labels.lua");
+/// Drops every acknowledgement label held by a session of one node (the node left or died).
+pub const RELEASE_NODE_LABELS: &str = include_str!("scripts/release_node_labels.lua");
