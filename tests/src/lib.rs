@@ -3,6 +3,7 @@
 //! real sockets. Nothing is mocked. A missing tool is a test failure with a message saying what to
 //! install, never a silent skip.
 
+pub mod canary;
 pub mod client;
 pub mod process;
 
