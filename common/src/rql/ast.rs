@@ -158,7 +158,7 @@ fn compile_node(raw: RawNode, times: &mut Vec<TimeSlot>) -> Result<Node, RqlErro
                     };
                     return Ok(Node::Like {
                         field,
-                        pattern: LikePattern::new(&pattern, ilike),
+                        pattern: LikePattern::new(&pattern, ilike).map_err(error)?,
                     });
                 }
             };

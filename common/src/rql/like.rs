@@ -5,127 +5,95 @@
 //! U+0085, U+2028, U+2029), so wildcards never cross one; `?` is one code point; `ilike` uses
 //! `CASE_INSENSITIVE` without `UNICODE_CASE`, i.e. only ASCII letters fold.
 
-/// A compiled pattern. Literal line terminators split it into pieces: since no wildcard can consume a
-/// line terminator, each one in the text must meet the same literal in the pattern, and the pieces in
-/// between can be matched independently with the classic wildcard algorithm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The longest `like`/`ilike` pattern a filter may carry, in characters. With the pattern bounded,
+/// matching a value costs time linear in the value (see [`LikePattern`]); the bound keeps the
+/// compiled automaton small and the per-value constant low (`make bench` measures the worst case).
+pub const MAX_LIKE_PATTERN_CHARS: usize = 1_024;
+
+/// How much memory one compiled pattern may take (the `regex` crate's size limit).
+const COMPILED_SIZE_LIMIT: usize = 1 << 20;
+
+/// Java's line terminators: `.` in a `java.util.regex` pattern matches none of them.
+const NOT_LINE_TERMINATOR: &str = "[^\\n\\r\\x{85}\\x{2028}\\x{2029}]";
+
+/// A compiled pattern: the regex Ditto's LikeHelper builds, compiled once by the `regex` crate,
+/// whose finite-automaton engines match in time linear in the text for a given pattern. (The
+/// backtracking wildcard matcher this replaced was O(text × pattern): one filter with a long
+/// pattern against a large attribute stalled a hub for seconds per event.)
+#[derive(Debug, Clone)]
 pub(crate) struct LikePattern {
-    pieces: Box<[Box<[Tok]>]>,
-    separators: Box<[char]>,
+    source: Box<str>,
     case_insensitive: bool,
+    regex: regex::Regex,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
-    Lit(char),
-    One,
-    Star,
+impl PartialEq for LikePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.case_insensitive == other.case_insensitive
+    }
 }
 
-fn is_line_terminator(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
+impl Eq for LikePattern {}
 
 impl LikePattern {
-    pub(crate) fn new(pattern: &str, case_insensitive: bool) -> LikePattern {
-        let mut pieces = Vec::new();
-        let mut separators = Vec::new();
-        let mut current: Vec<Tok> = Vec::new();
+    /// Compiles a pattern; `Err` carries the RQL error message for a pattern over the limits.
+    pub(crate) fn new(pattern: &str, case_insensitive: bool) -> Result<LikePattern, String> {
+        let chars = pattern.chars().count();
+        if chars > MAX_LIKE_PATTERN_CHARS {
+            return Err(format!(
+                "The like pattern has {chars} characters, more than the limit of \
+                 {MAX_LIKE_PATTERN_CHARS}."
+            ));
+        }
+        let mut re = String::with_capacity(pattern.len() * 2 + 8);
+        re.push_str("\\A");
+        let mut previous_star = false;
         for c in pattern.chars() {
             match c {
                 // Ditto: replaceAll("\\*{2,}", "*").
-                '*' if current.last() == Some(&Tok::Star) => {}
-                '*' => current.push(Tok::Star),
-                '?' => current.push(Tok::One),
-                c if is_line_terminator(c) => {
-                    pieces.push(std::mem::take(&mut current).into_boxed_slice());
-                    separators.push(c);
+                '*' if previous_star => {}
+                '*' => {
+                    re.push_str(NOT_LINE_TERMINATOR);
+                    re.push('*');
                 }
-                c => current.push(Tok::Lit(c)),
+                '?' => re.push_str(NOT_LINE_TERMINATOR),
+                // CASE_INSENSITIVE without UNICODE_CASE: only ASCII letters fold.
+                c if case_insensitive && c.is_ascii_alphabetic() => {
+                    re.push('[');
+                    re.push(c.to_ascii_lowercase());
+                    re.push(c.to_ascii_uppercase());
+                    re.push(']');
+                }
+                c => {
+                    let mut buf = [0u8; 4];
+                    re.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+                }
             }
+            previous_star = c == '*';
         }
-        pieces.push(current.into_boxed_slice());
-        LikePattern {
-            pieces: pieces.into_boxed_slice(),
-            separators: separators.into_boxed_slice(),
+        re.push_str("\\z");
+        let regex = regex::RegexBuilder::new(&re)
+            .size_limit(COMPILED_SIZE_LIMIT)
+            .dfa_size_limit(COMPILED_SIZE_LIMIT)
+            .build()
+            .map_err(|_| {
+                format!("The like pattern is too complex to compile (limit {COMPILED_SIZE_LIMIT} bytes).")
+            })?;
+        Ok(LikePattern {
+            source: pattern.into(),
             case_insensitive,
-        }
+            regex,
+        })
     }
 
     /// True when the pattern is only `*`: it matches every string without line terminators, including
     /// the `Object.toString()` Ditto ends up matching for a JSON null.
     pub(crate) fn is_match_anything(&self) -> bool {
-        self.separators.is_empty() && self.pieces.first().is_some_and(|p| **p == [Tok::Star])
+        !self.source.is_empty() && self.source.chars().all(|c| c == '*')
     }
 
     pub(crate) fn matches(&self, text: &str) -> bool {
-        let mut rest = text;
-        for (i, piece) in self.pieces.iter().enumerate() {
-            let end = rest.find(is_line_terminator).unwrap_or(rest.len());
-            let (segment, after) = rest.split_at(end);
-            if !self.piece_matches(piece, segment) {
-                return false;
-            }
-            match self.separators.get(i) {
-                Some(&sep) => {
-                    let mut chars = after.chars();
-                    if chars.next() != Some(sep) {
-                        return false;
-                    }
-                    rest = chars.as_str();
-                }
-                None => return after.is_empty(),
-            }
-        }
-        // Unreachable: the last piece has no separator and returns above.
-        rest.is_empty()
-    }
-
-    /// Classic wildcard match with backtracking to the most recent `*`; linear for typical patterns.
-    fn piece_matches(&self, toks: &[Tok], text: &str) -> bool {
-        let (mut pi, mut ti) = (0usize, 0usize);
-        let mut star: Option<(usize, usize)> = None;
-        loop {
-            if let Some(&tok) = toks.get(pi) {
-                let next = text[ti..].chars().next();
-                match (tok, next) {
-                    (Tok::Star, _) => {
-                        star = Some((pi + 1, ti));
-                        pi += 1;
-                        continue;
-                    }
-                    (Tok::One, Some(c)) => {
-                        pi += 1;
-                        ti += c.len_utf8();
-                        continue;
-                    }
-                    (Tok::Lit(p), Some(c)) if self.char_eq(p, c) => {
-                        pi += 1;
-                        ti += c.len_utf8();
-                        continue;
-                    }
-                    _ => {}
-                }
-            } else if ti == text.len() {
-                return true;
-            }
-            match star {
-                Some((after_star, star_ti)) => match text[star_ti..].chars().next() {
-                    Some(c) => {
-                        let grown = star_ti + c.len_utf8();
-                        star = Some((after_star, grown));
-                        pi = after_star;
-                        ti = grown;
-                    }
-                    None => return false,
-                },
-                None => return false,
-            }
-        }
-    }
-
-    fn char_eq(&self, pattern: char, text: char) -> bool {
-        pattern == text || (self.case_insensitive && pattern.eq_ignore_ascii_case(&text))
+        self.regex.is_match(text)
     }
 }
 
@@ -184,7 +152,7 @@ mod tests {
             ),
         ];
         for &(pattern, ci, text, want) in cases {
-            let p = LikePattern::new(pattern, ci);
+            let p = LikePattern::new(pattern, ci).expect("pattern compiles");
             assert_eq!(
                 p.matches(text),
                 want,
@@ -195,10 +163,29 @@ mod tests {
 
     #[test]
     fn only_pure_star_patterns_match_anything() {
-        assert!(LikePattern::new("*", false).is_match_anything());
-        assert!(LikePattern::new("***", true).is_match_anything());
-        assert!(!LikePattern::new("*?", false).is_match_anything());
-        assert!(!LikePattern::new("", false).is_match_anything());
+        assert!(LikePattern::new("*", false).unwrap().is_match_anything());
+        assert!(LikePattern::new("***", true).unwrap().is_match_anything());
+        assert!(!LikePattern::new("*?", false).unwrap().is_match_anything());
+        assert!(!LikePattern::new("", false).unwrap().is_match_anything());
+    }
+
+    #[test]
+    fn patterns_over_the_limit_are_refused_with_the_limit_named() {
+        let at_limit = "a*".repeat(MAX_LIKE_PATTERN_CHARS / 2);
+        assert!(LikePattern::new(&at_limit, true).is_ok());
+        let ten_times = "*a".repeat(MAX_LIKE_PATTERN_CHARS * 5);
+        let err = LikePattern::new(&ten_times, false).unwrap_err();
+        assert!(err.contains("more than the limit of 1024"), "{err}");
+    }
+
+    #[test]
+    fn the_worst_pattern_at_the_limit_matches_a_megabyte_value() {
+        // The backtracking matcher this replaced took O(text x pattern) here: ~10^9 steps.
+        let pattern = format!("*{}b", "a*".repeat(MAX_LIKE_PATTERN_CHARS / 2 - 1));
+        let p = LikePattern::new(&pattern, false).unwrap();
+        let text = "a".repeat(1 << 20);
+        assert!(!p.matches(&text));
+        assert!(p.matches(&format!("{text}b")));
     }
 
     /// Independent reference: the regex Ditto's LikeHelper produces, in Rust regex syntax.
@@ -232,13 +219,13 @@ mod tests {
             ci in any::<bool>(),
         ) {
             let want = reference(&pattern, ci).is_match(&text);
-            prop_assert_eq!(LikePattern::new(&pattern, ci).matches(&text), want);
+            prop_assert_eq!(LikePattern::new(&pattern, ci).unwrap().matches(&text), want);
         }
 
         #[test]
         fn a_pattern_matches_its_own_literal_text(text in "[a-zA-Z0-9 /:._-]{0,20}") {
-            prop_assert!(LikePattern::new(&text, false).matches(&text));
-            prop_assert!(LikePattern::new(&text.to_ascii_uppercase(), true).matches(&text));
+            prop_assert!(LikePattern::new(&text, false).unwrap().matches(&text));
+            prop_assert!(LikePattern::new(&text.to_ascii_uppercase(), true).unwrap().matches(&text));
         }
     }
 }

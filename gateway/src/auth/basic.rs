@@ -24,6 +24,9 @@ pub struct Htpasswd {
 
 struct State {
     users: HashMap<String, String>,
+    /// A stored hash of the file's most common cost, verified for unknown users so that they cost
+    /// as much as a wrong password: timing must not tell a valid user name from an unknown one.
+    decoy: Option<String>,
     modified: Option<SystemTime>,
     checked: Instant,
     verified: HashSet<u64>,
@@ -57,6 +60,25 @@ fn read(path: &PathBuf) -> std::io::Result<(HashMap<String, String>, Option<Syst
     Ok((users, modified))
 }
 
+/// The hash an unknown user's password is verified against: one of the file's own hashes with the
+/// cost most of its entries use (bcrypt's time depends on the cost alone). The answer is refused
+/// whatever the verification says.
+fn decoy(users: &HashMap<String, String>) -> Option<String> {
+    let cost = |h: &str| h.get(4..6).and_then(|c| c.parse::<u32>().ok());
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for h in users.values() {
+        if let Some(c) = cost(h) {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    let (modal, _) = counts
+        .into_iter()
+        .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))?;
+    let mut candidates: Vec<&String> = users.values().filter(|h| cost(h) == Some(modal)).collect();
+    candidates.sort();
+    candidates.first().map(|h| (*h).clone())
+}
+
 impl Htpasswd {
     pub fn open(path: &str) -> std::io::Result<Htpasswd> {
         let path = PathBuf::from(path);
@@ -64,6 +86,7 @@ impl Htpasswd {
         Ok(Htpasswd {
             path,
             state: Mutex::new(State {
+                decoy: decoy(&users),
                 users,
                 modified,
                 checked: Instant::now(),
@@ -85,6 +108,7 @@ impl Htpasswd {
         if modified != s.modified {
             match read(&self.path) {
                 Ok((users, modified)) => {
+                    s.decoy = decoy(&users);
                     s.users = users;
                     s.modified = modified;
                     s.verified.clear();
@@ -113,17 +137,20 @@ impl Htpasswd {
         let (user, password) = decoded.split_once(':').ok_or_else(invalid)?;
         self.refresh();
         let key = self.hasher.hash_one(&decoded);
-        let hash = {
+        let (hash, decoy) = {
             let s = self.state.lock();
             if s.verified.contains(&key) {
                 return Ok(context(user));
             }
-            s.users.get(user).cloned()
-        };
-        let Some(hash) = hash else {
-            return Err(invalid());
+            (s.users.get(user).cloned(), s.decoy.clone())
         };
         let password = password.to_owned();
+        let Some(hash) = hash else {
+            if let Some(decoy) = decoy {
+                let _ = actix_web::web::block(move || bcrypt::verify(password, &decoy)).await;
+            }
+            return Err(invalid());
+        };
         let ok = actix_web::web::block(move || bcrypt::verify(password, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
@@ -144,5 +171,20 @@ fn context(user: &str) -> AuthContext {
         subjects: vec![format!("nginx:{user}")],
         method: AuthMethod::Basic,
         expires_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_has_the_cost_most_entries_use() {
+        let mut users = HashMap::new();
+        assert_eq!(decoy(&users), None);
+        users.insert("a".to_owned(), "$2y$05$aaaa".to_owned());
+        users.insert("b".to_owned(), "$2y$12$bbbb".to_owned());
+        users.insert("c".to_owned(), "$2y$12$cccc".to_owned());
+        assert_eq!(decoy(&users).as_deref(), Some("$2y$12$bbbb"));
     }
 }
