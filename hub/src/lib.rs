@@ -21,9 +21,10 @@ use crate::metrics::Metrics;
 use actix_web::{web, App, HttpServer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::Keys;
 
 fn connection(
@@ -68,7 +69,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         reader,
         ready.clone(),
     );
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let worker = actix_web::rt::spawn(processor.run(stop.clone()));
 
     let state = web::Data::new(admin::AdminState { metrics, ready });
@@ -85,7 +86,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
 
     shutdown.await;
     tracing::info!(hub = %hub_id, "stopping");
-    stop.store(true, Ordering::Relaxed);
+    stop.cancel();
     let _ = worker.await;
     admin_handle.stop(true).await;
     Ok(())

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::schema::parse_stream_id;
 use twinwire_common::bus::{
     shard_of, BusCommand, Delivery, JournalPos, Keys, Origin, Reply, CMD_FIELD, HUB_GROUP,
@@ -210,8 +211,9 @@ impl Processor {
         }
     }
 
-    /// Runs until `shutdown` is set, then gives back every lease.
-    pub async fn run(mut self, shutdown: Arc<AtomicBool>) {
+    /// Runs until `shutdown` is cancelled, then gives back every lease. A round in progress is
+    /// finished first; waits between rounds end as soon as shutdown is asked for.
+    pub async fn run(mut self, shutdown: CancellationToken) {
         // Jittered, so hubs that lost Redis together do not come back in step.
         let retry = |max| {
             ExponentialBuilder::new()
@@ -231,10 +233,14 @@ impl Processor {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot load the subscription registry yet; retrying");
-                    if shutdown.load(Ordering::Relaxed) {
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(5));
+                    if shutdown
+                        .run_until_cancelled(tokio::time::sleep(wait))
+                        .await
+                        .is_none()
+                    {
                         return;
                     }
-                    tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
                 }
             }
         }
@@ -244,7 +250,7 @@ impl Processor {
         let mut failing = false;
         let mut next_tick = Instant::now();
         let mut next_reap = Instant::now() + REAP_INTERVAL;
-        while !shutdown.load(Ordering::Relaxed) {
+        while !shutdown.is_cancelled() {
             if Instant::now() >= next_tick {
                 self.lease_tick().await;
                 next_tick = Instant::now() + self.leases.tick_interval();
@@ -260,7 +266,7 @@ impl Processor {
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);
-            match self.round(block).await {
+            match self.round(block, &shutdown).await {
                 Ok(()) => {
                     self.ready.store(true, Ordering::Relaxed);
                     if failing {
@@ -280,7 +286,8 @@ impl Processor {
                     self.needs_recovery.extend(self.leases.owned());
                     self.ready.store(false, Ordering::Relaxed);
                     failing = true;
-                    tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(2))).await;
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(2));
+                    shutdown.run_until_cancelled(tokio::time::sleep(wait)).await;
                 }
             }
         }
@@ -544,7 +551,11 @@ impl Processor {
     }
 
     /// One round: read a batch, process it.
-    async fn round(&mut self, block: Duration) -> Result<(), HubError> {
+    async fn round(
+        &mut self,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<(), HubError> {
         let batch = match self.backlog.keys().next().copied() {
             Some(shard) => {
                 let q = self
@@ -555,7 +566,7 @@ impl Processor {
                 self.backlog.remove(&shard);
                 vec![(shard, q.into_iter().collect::<Vec<_>>())]
             }
-            None => self.read_new(block).await?,
+            None => self.read_new(block, shutdown).await?,
         };
         if batch.is_empty() {
             return Ok(());
@@ -639,7 +650,11 @@ impl Processor {
         }
     }
 
-    async fn read_new(&mut self, block: Duration) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
+    async fn read_new(
+        &mut self,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
         let shards: Vec<u32> = self
             .leases
             .owned()
@@ -647,7 +662,9 @@ impl Processor {
             .filter(|s| self.leases.token(*s).is_some())
             .collect();
         if shards.is_empty() {
-            tokio::time::sleep(block).await;
+            shutdown
+                .run_until_cancelled(tokio::time::sleep(block))
+                .await;
             return Ok(Vec::new());
         }
         let keys: Vec<String> = shards.iter().map(|s| self.keys.cmd(*s)).collect();
@@ -1056,7 +1073,7 @@ impl Processor {
             .and_then(|c| c.get(&thing_id))
             .cloned()
             .flatten();
-        let handled = command::handle(
+        let handled = command::decide(
             cmd,
             topic,
             current.as_deref(),
@@ -1119,7 +1136,7 @@ impl Processor {
             .and_then(|t| t.policy_id())
             .and_then(|p| self.policies.get(p));
         let mut evaluations = 0;
-        let out = crate::live::handle(
+        let out = crate::live::route(
             cmd,
             topic,
             twin.as_deref(),
@@ -1155,7 +1172,7 @@ impl Processor {
     ) -> Result<String, Error> {
         let id = topic.entity_id();
         let current = self.policies.get(&id);
-        let handled = crate::policies::command::handle(
+        let handled = crate::policies::command::decide(
             cmd,
             topic,
             current.as_ref(),

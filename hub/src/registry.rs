@@ -23,7 +23,7 @@ use twinwire_common::things::FieldSelector;
 const CATCH_UP_COUNT: usize = 10_000;
 
 /// Sessions with the same subscription parameters.
-pub struct Group {
+pub struct SubscriptionGroup {
     pub key: String,
     pub kind: StreamingKind,
     pub record: SubRecord,
@@ -34,8 +34,8 @@ pub struct Group {
     pub nodes: HashMap<String, u32>,
 }
 
-impl Group {
-    fn new(key: String, kind: StreamingKind, record: SubRecord) -> Group {
+impl SubscriptionGroup {
+    fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
         let filter = record
             .filter
             .as_deref()
@@ -44,7 +44,7 @@ impl Group {
             .extra_fields
             .as_deref()
             .and_then(|x| FieldSelector::parse(x).ok());
-        Group {
+        SubscriptionGroup {
             key,
             kind,
             record,
@@ -63,7 +63,7 @@ impl Group {
 pub struct Registry {
     keys: Keys,
     metrics: Arc<Metrics>,
-    groups: HashMap<String, Group>,
+    groups: HashMap<String, SubscriptionGroup>,
     by_kind: HashMap<StreamingKind, HashSet<String>>,
     /// (node, session, kind) → group key.
     members: HashMap<(String, u64, StreamingKind), String>,
@@ -87,7 +87,10 @@ impl Registry {
     }
 
     /// Groups of one kind.
-    pub fn groups(&self, kind: StreamingKind) -> impl Iterator<Item = &Group> {
+    pub fn subscription_groups(
+        &self,
+        kind: StreamingKind,
+    ) -> impl Iterator<Item = &SubscriptionGroup> {
         self.by_kind
             .get(&kind)
             .into_iter()
@@ -110,7 +113,7 @@ impl Registry {
         let group = self
             .groups
             .entry(key.clone())
-            .or_insert_with(|| Group::new(key.clone(), kind, record));
+            .or_insert_with(|| SubscriptionGroup::new(key.clone(), kind, record));
         *group.nodes.entry(node.to_owned()).or_insert(0) += 1;
         self.by_kind.entry(kind).or_default().insert(key.clone());
         self.members.insert(member, key);
@@ -402,15 +405,16 @@ mod tests {
         add(&mut r, "n1", 2, rec(&["a:1"], None));
         add(&mut r, "n2", 3, rec(&["a:1"], None));
         add(&mut r, "n2", 4, rec(&["b:2"], None));
-        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        let groups: Vec<&SubscriptionGroup> =
+            r.subscription_groups(StreamingKind::Events).collect();
         assert_eq!(groups.len(), 2);
         let g = r
-            .groups(StreamingKind::Events)
+            .subscription_groups(StreamingKind::Events)
             .find(|g| g.record.subjects == ["a:1"])
             .unwrap();
         assert_eq!(g.nodes.get("n1"), Some(&2));
         assert_eq!(g.nodes.get("n2"), Some(&1));
-        assert_eq!(r.groups(StreamingKind::Messages).count(), 0);
+        assert_eq!(r.subscription_groups(StreamingKind::Messages).count(), 0);
     }
 
     #[test]
@@ -428,9 +432,9 @@ mod tests {
             node: "n1".into(),
             session: 2,
         });
-        assert_eq!(r.groups(StreamingKind::Events).count(), 1);
+        assert_eq!(r.subscription_groups(StreamingKind::Events).count(), 1);
         r.apply(SubChange::NodeGone { node: "n2".into() });
-        assert_eq!(r.groups(StreamingKind::Events).count(), 0);
+        assert_eq!(r.subscription_groups(StreamingKind::Events).count(), 0);
         assert!(r.members.is_empty());
     }
 
@@ -439,7 +443,8 @@ mod tests {
         let mut r = registry();
         add(&mut r, "n1", 1, rec(&["a:1"], None));
         add(&mut r, "n1", 1, rec(&["a:1"], Some("exists(attributes/a)")));
-        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        let groups: Vec<&SubscriptionGroup> =
+            r.subscription_groups(StreamingKind::Events).collect();
         assert_eq!(groups.len(), 1);
         assert_eq!(
             groups[0].record.filter.as_deref(),
@@ -453,7 +458,10 @@ mod tests {
         let mut r = registry();
         add(&mut r, "n1", 1, rec(&["a:1"], Some("eq(")));
         assert!(matches!(
-            r.groups(StreamingKind::Events).next().unwrap().filter,
+            r.subscription_groups(StreamingKind::Events)
+                .next()
+                .unwrap()
+                .filter,
             Some(Err(()))
         ));
     }
