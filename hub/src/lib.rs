@@ -4,13 +4,17 @@
 
 pub mod admin;
 pub mod config;
+pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod fanout;
+pub mod instant;
 pub mod live;
 pub mod metrics;
 pub mod policies;
 pub mod processor;
 pub mod registry;
+pub mod round;
 pub mod shard;
 pub mod store;
 pub mod things;

@@ -9,12 +9,11 @@
 
 use crate::error::HubError;
 use crate::metrics::Metrics;
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
+use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use twinwire_common::bus::schema::parse_sub_field;
-use twinwire_common::bus::{Keys, SubChange, SubRecord};
+use twinwire_common::bus::{SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::rql;
 use twinwire_common::things::FieldSelector;
@@ -61,7 +60,6 @@ impl SubscriptionGroup {
 }
 
 pub struct Registry {
-    keys: Keys,
     metrics: Arc<Metrics>,
     groups: HashMap<String, SubscriptionGroup>,
     by_kind: HashMap<StreamingKind, HashSet<String>>,
@@ -74,9 +72,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(keys: Keys, metrics: Arc<Metrics>) -> Registry {
+    pub fn new(metrics: Arc<Metrics>) -> Registry {
         Registry {
-            keys,
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -203,16 +200,8 @@ impl Registry {
         }
     }
 
-    async fn load_node(
-        &mut self,
-        conn: &mut ConnectionManager,
-        node: &str,
-    ) -> Result<(), HubError> {
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.subs_hash(node))
-            .query_async(conn)
-            .await?;
-        for (field, json) in fields {
+    async fn load_node(&mut self, store: &Store, node: &str) -> Result<(), HubError> {
+        for (field, json) in store.node_subscriptions(node).await? {
             let (Some((session, kind)), Ok(record)) = (
                 parse_sub_field(&field),
                 serde_json::from_str::<SubRecord>(&json),
@@ -226,44 +215,10 @@ impl Registry {
     }
 
     /// Loads every node's subscriptions, remembering where the change stream stood before.
-    pub async fn load(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.subs_stream())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        self.last_id = tail
-            .ids
-            .first()
-            .map(|e| e.id.clone())
-            .unwrap_or_else(|| "0-0".into());
-        let prefix = self.keys.subs_hash("");
-        let mut nodes = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(self.keys.subs_hash_pattern())
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await?;
-            nodes.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
-            );
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        for n in nodes {
-            self.load_node(conn, &n).await?;
+    pub async fn load(&mut self, store: &Store) -> Result<(), HubError> {
+        self.last_id = store.sub_changes_tail().await?;
+        for n in store.subscribed_nodes().await? {
+            self.load_node(store, &n).await?;
         }
         self.update_gauges();
         tracing::info!(
@@ -275,27 +230,15 @@ impl Registry {
     }
 
     /// Applies every subscription change written so far.
-    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let key = self.keys.subs_stream();
+    pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         let mut changed = false;
         loop {
-            let opts = StreamReadOptions::default().count(CATCH_UP_COUNT);
-            let reply: Option<StreamReadReply> =
-                redis::AsyncCommands::xread_options(conn, &[&key], &[&self.last_id], &opts).await?;
-            let entries: Vec<_> = reply
-                .map(|r| r.keys)
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|k| k.ids)
-                .collect();
+            let entries = store
+                .sub_changes_after(&self.last_id, CATCH_UP_COUNT)
+                .await?;
             let n = entries.len();
-            for e in entries {
-                self.last_id = e.id.clone();
-                let fields = e.map.into_iter().filter_map(|(k, v)| match v {
-                    redis::Value::BulkString(b) => String::from_utf8(b).ok().map(|s| (k, s)),
-                    _ => None,
-                });
-                let fields: Vec<(String, String)> = fields.collect();
+            for (id, fields) in entries {
+                self.last_id = id;
                 match SubChange::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
                     Some(c) => {
                         self.apply(c);
@@ -312,7 +255,7 @@ impl Registry {
         }
         let reload: Vec<String> = self.reload.drain().collect();
         for node in reload {
-            self.load_node(conn, &node).await?;
+            self.load_node(store, &node).await?;
             changed = true;
         }
         if changed {
@@ -322,19 +265,12 @@ impl Registry {
     }
 
     /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.
-    pub async fn reap_dead_nodes(
-        &mut self,
-        conn: &mut ConnectionManager,
-    ) -> Result<Vec<String>, HubError> {
+    pub async fn reap_dead_nodes(&mut self, store: &Store) -> Result<Vec<String>, HubError> {
         let nodes: Vec<String> = self.nodes().into_iter().collect();
         if nodes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for n in &nodes {
-            pipe.cmd("EXISTS").arg(self.keys.node_alive(n));
-        }
-        let alive: Vec<bool> = pipe.query_async(conn).await?;
+        let alive = store.nodes_alive(&nodes).await?;
         let dead: Vec<String> = nodes
             .into_iter()
             .zip(alive)
@@ -344,23 +280,7 @@ impl Registry {
         for n in &dead {
             tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
             // Announce it, so every hub drops the node, then remove its keys.
-            let change = SubChange::NodeGone { node: n.clone() };
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(self.keys.subs_stream()).arg("*");
-            for (k, v) in change.to_fields() {
-                cmd.arg(k).arg(v);
-            }
-            let mut pipe = redis::pipe();
-            pipe.add_command(cmd).ignore();
-            pipe.cmd("DEL").arg(self.keys.subs_hash(n)).ignore();
-            pipe.cmd("DEL").arg(self.keys.node(n)).ignore();
-            pipe.cmd("EVAL")
-                .arg(Keys::RELEASE_NODE_LABELS)
-                .arg(1)
-                .arg(self.keys.ack_labels())
-                .arg(n)
-                .ignore();
-            pipe.query_async::<()>(conn).await?;
+            store.remove_dead_node(n).await?;
             self.drop_node(n);
         }
         if !dead.is_empty() {
@@ -386,7 +306,7 @@ mod tests {
     }
 
     fn registry() -> Registry {
-        Registry::new(Keys::new("tw:"), Arc::new(Metrics::new()))
+        Registry::new(Arc::new(Metrics::new()))
     }
 
     fn add(r: &mut Registry, node: &str, session: u64, record: SubRecord) {

@@ -5,8 +5,6 @@
 
 use crate::error::HubError;
 use crate::store::Store;
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -60,9 +58,6 @@ pub struct PolicyCache {
     last_update: String,
 }
 
-/// Entries of the policy-update stream kept (approximately).
-pub const UPDATES_MAXLEN: usize = 100_000;
-
 impl PolicyCache {
     pub fn new(keys: Keys, shards: u32) -> PolicyCache {
         PolicyCache {
@@ -96,7 +91,7 @@ impl PolicyCache {
     }
 
     /// Loads the policies in `ids` that are not cached.
-    pub async fn prefetch(&mut self, store: &mut Store, ids: &[String]) -> Result<(), HubError> {
+    pub async fn prefetch(&mut self, store: &Store, ids: &[String]) -> Result<(), HubError> {
         let missing: Vec<String> = ids
             .iter()
             .filter(|id| !self.cached.contains_key(*id))
@@ -125,48 +120,21 @@ impl PolicyCache {
     }
 
     /// Starts tailing policy updates from now.
-    pub async fn start(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.policy_updates())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        self.last_update = tail
-            .ids
-            .first()
-            .map(|e| e.id.clone())
-            .unwrap_or_else(|| "0-0".into());
+    pub async fn start(&mut self, store: &Store) -> Result<(), HubError> {
+        self.last_update = store.policy_updates_tail().await?;
         Ok(())
     }
 
     /// Drops cached policies that another writer changed since the last call.
-    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+    pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         loop {
-            let opts = StreamReadOptions::default().count(1000);
-            let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(
-                conn,
-                &[self.keys.policy_updates()],
-                &[&self.last_update],
-                &opts,
-            )
-            .await?;
-            let entries: Vec<_> = reply
-                .map(|r| r.keys)
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|k| k.ids)
-                .collect();
-            let n = entries.len();
-            for e in entries {
-                self.last_update = e.id.clone();
-                let id: Option<String> = e.get("id");
-                let rev: Option<i64> = e.get("rev");
-                if let Some(id) = id {
+            let updates = store.policy_updates_after(&self.last_update, 1000).await?;
+            let n = updates.len();
+            for u in updates {
+                self.last_update = u.entry;
+                if let Some(id) = u.policy_id {
                     let current = self.cached.get(&id).map(|p| p.stored.revision);
-                    if current != rev {
+                    if current != u.revision {
                         self.cached.remove(&id);
                     }
                 }

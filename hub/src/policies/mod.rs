@@ -4,4 +4,4 @@
 pub mod cache;
 pub mod command;
 
-pub use cache::{CachedPolicy, PolicyCache, StoredPolicy, UPDATES_MAXLEN};
+pub use cache::{CachedPolicy, PolicyCache, StoredPolicy};
