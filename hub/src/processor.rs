@@ -135,7 +135,7 @@ impl Processor {
     }
 
     async fn lease_tick(&mut self) {
-        match self.leases.tick(self.worker.store(), true).await {
+        match self.leases.tick(self.worker.store()).await {
             Ok(changes) => {
                 for s in changes.lost.iter().chain(&changes.released) {
                     self.worker.forget_shard(*s);

@@ -4,7 +4,7 @@
 //! fan-out cost follows the number of distinct subscriptions, not of sessions.
 //!
 //! Loading notes the last id of `tw:subs`, reads every node's hash, then tails the stream from the
-//! noted id, so no change falls in between. The processor calls [`Registry::catch_up`] after reading
+//! noted id, so no change falls in between. The round calls [`Registry::catch_up`] after reading
 //! a batch of commands and before fanning it out (the causality rule).
 
 use crate::error::HubError;

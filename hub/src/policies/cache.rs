@@ -76,10 +76,8 @@ impl PolicyCache {
         self.cached.get(id).cloned()
     }
 
-    pub fn put(&mut self, p: CachedPolicy) -> Arc<CachedPolicy> {
-        let a = Arc::new(p);
-        self.cached.insert(a.id.clone(), a.clone());
-        a
+    pub fn put(&mut self, p: CachedPolicy) {
+        self.put_arc(Arc::new(p));
     }
 
     pub fn put_arc(&mut self, p: Arc<CachedPolicy>) {
@@ -107,9 +105,7 @@ impl PolicyCache {
                 let stored: StoredPolicy = serde_json::from_str(&s)
                     .map_err(|e| HubError::Corrupt(format!("policy {id}: {e}")))?;
                 match CachedPolicy::new(id, stored) {
-                    Ok(p) => {
-                        self.put(p);
-                    }
+                    Ok(p) => self.put(p),
                     Err(e) => {
                         tracing::warn!(policy = %id, error = %e, "stored policy does not parse; treating it as absent")
                     }

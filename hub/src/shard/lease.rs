@@ -63,7 +63,7 @@ impl Leases {
 
     /// Renews owned leases, gives away shards beyond this hub's fair share, and takes free ones
     /// up to it.
-    pub async fn tick(&mut self, store: &Store, may_acquire: bool) -> Result<Changes, HubError> {
+    pub async fn tick(&mut self, store: &Store) -> Result<Changes, HubError> {
         let mut changes = Changes::default();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let lease_ms = self.lease.as_millis() as u64;
@@ -103,7 +103,7 @@ impl Leases {
             changes.released.push(s);
         }
         self.cooldown.retain(|_, until| *until > Instant::now());
-        if may_acquire && self.owned.len() < target {
+        if self.owned.len() < target {
             // Start at an offset derived from the hub id so hubs do not all race for shard 0.
             let offset = crc32fast::hash(self.hub_id.as_bytes()) % self.shards;
             for i in 0..self.shards {
