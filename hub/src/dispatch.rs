@@ -5,7 +5,7 @@
 
 use crate::metrics::Metrics;
 use crate::policies::{CachedPolicy, PolicyCache};
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::store::Write;
 use crate::things::apply::Limits;
 use crate::things::cache::TwinCache;
@@ -48,7 +48,7 @@ pub struct Dispatch<'a> {
     pub shard_count: u32,
     pub limits: &'a CommandLimits,
     pub metrics: &'a Metrics,
-    pub registry: &'a Registry,
+    pub registry: &'a SubscriptionRegistry,
     pub committed: &'a CommittedThings,
     pub twins: &'a mut TwinCache,
     pub policies: &'a mut PolicyCache,

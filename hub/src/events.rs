@@ -5,7 +5,7 @@
 use crate::fanout::{fan_out, Signal, Visibility};
 use crate::metrics::Metrics;
 use crate::policies::CachedPolicy;
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::things::command::EventRecord;
 use crate::things::twin::Twin;
 use serde_json::Value;
@@ -41,7 +41,7 @@ impl Visibility for EventVisibility<'_> {
 
 /// Fans thing events out to the registry's subscription groups, counting what it does.
 pub struct EventFanout<'a> {
-    pub registry: &'a Registry,
+    pub registry: &'a SubscriptionRegistry,
     pub metrics: &'a Metrics,
 }
 

@@ -4,7 +4,7 @@
 //! then extraFields from the twin with the group's own permissions (§5.4). Frames are serialized
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
 
-use crate::registry::{Registry, SubscriptionGroup};
+use crate::registry::{SubscriptionGroup, SubscriptionRegistry};
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -234,7 +234,7 @@ fn group_view(
 /// The deliveries for one signal, one per node with matching sessions, plus weak
 /// acknowledgements (to the sender) for requested labels whose declaring group saw nothing.
 pub fn fan_out(
-    registry: &Registry,
+    registry: &SubscriptionRegistry,
     sig: &Signal,
     vis: &dyn Visibility,
     filter_evaluations: &mut u64,

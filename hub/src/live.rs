@@ -7,7 +7,7 @@
 
 use crate::fanout::{fan_out, Signal, Visibility};
 use crate::policies::CachedPolicy;
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::things::twin::Twin;
 use serde_json::Value;
 use twinwire_common::bus::{BusCommand, Delivery, Reply};
@@ -113,7 +113,7 @@ pub fn route(
     topic: &Topic,
     twin: Option<&Twin>,
     policy: Option<&CachedPolicy>,
-    registry: &Registry,
+    registry: &SubscriptionRegistry,
     max_message_bytes: usize,
     filter_evaluations: &mut u64,
 ) -> Result<Vec<(String, Delivery)>, Error> {

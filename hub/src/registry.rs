@@ -4,8 +4,9 @@
 //! fan-out cost follows the number of distinct subscriptions, not of sessions.
 //!
 //! Loading notes the last id of `tw:subs`, reads every node's hash, then tails the stream from the
-//! noted id, so no change falls in between. The round calls [`Registry::catch_up`] after reading
-//! a batch of commands and before fanning it out (the causality rule).
+//! noted id, so no change falls in between. The round calls
+//! [`SubscriptionRegistry::catch_up`] after reading a batch of commands and before fanning it out
+//! (the causality rule).
 
 use crate::error::HubError;
 use crate::metrics::Metrics;
@@ -59,7 +60,7 @@ impl SubscriptionGroup {
     }
 }
 
-pub struct Registry {
+pub struct SubscriptionRegistry {
     metrics: Arc<Metrics>,
     groups: HashMap<String, SubscriptionGroup>,
     by_kind: HashMap<StreamingKind, HashSet<String>>,
@@ -71,9 +72,9 @@ pub struct Registry {
     reload: HashSet<String>,
 }
 
-impl Registry {
-    pub fn new(metrics: Arc<Metrics>) -> Registry {
-        Registry {
+impl SubscriptionRegistry {
+    pub fn new(metrics: Arc<Metrics>) -> SubscriptionRegistry {
+        SubscriptionRegistry {
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -305,11 +306,11 @@ mod tests {
         }
     }
 
-    fn registry() -> Registry {
-        Registry::new(Arc::new(Metrics::new()))
+    fn registry() -> SubscriptionRegistry {
+        SubscriptionRegistry::new(Arc::new(Metrics::new()))
     }
 
-    fn add(r: &mut Registry, node: &str, session: u64, record: SubRecord) {
+    fn add(r: &mut SubscriptionRegistry, node: &str, session: u64, record: SubRecord) {
         r.apply(SubChange::Add {
             node: node.into(),
             session,

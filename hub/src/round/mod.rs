@@ -17,7 +17,7 @@ use crate::events::EventFanout;
 use crate::instant::now_iso;
 use crate::metrics::Metrics;
 use crate::policies::PolicyCache;
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
 use crate::shard::takeover::Takeover;
@@ -45,7 +45,7 @@ pub struct Worker {
     batch_size: usize,
     shard_count: u32,
     limits: CommandLimits,
-    registry: Registry,
+    registry: SubscriptionRegistry,
     policies: PolicyCache,
     twins: TwinCache,
     committed: CommittedThings,
@@ -61,7 +61,7 @@ impl Worker {
         reader: ConnectionManager,
     ) -> Worker {
         Worker {
-            registry: Registry::new(metrics.clone()),
+            registry: SubscriptionRegistry::new(metrics.clone()),
             policies: PolicyCache::new(store.keys.clone(), cfg.shards.count),
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),

@@ -9,7 +9,7 @@ use crate::error::HubError;
 use crate::events::EventFanout;
 use crate::metrics::Metrics;
 use crate::policies::PolicyCache;
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::store::Store;
 use crate::things::cache::{self, TwinCache};
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ pub struct Takeover<'a> {
     pub store: &'a Store,
     pub hub_id: &'a str,
     pub metrics: &'a Metrics,
-    pub registry: &'a Registry,
+    pub registry: &'a SubscriptionRegistry,
     pub shards: &'a mut ShardStates,
     pub twins: &'a mut TwinCache,
     pub policies: &'a mut PolicyCache,
