@@ -74,7 +74,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         ready.clone(),
     );
     let stop = CancellationToken::new();
-    let worker = actix_web::rt::spawn(processor.run(stop.clone()));
+    let processing = actix_web::rt::spawn(processor.run(stop.clone()));
 
     let state = web::Data::new(admin::AdminState { metrics, ready });
     let admin =
@@ -91,7 +91,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
     shutdown.await;
     tracing::info!(hub = %hub_id, "stopping");
     stop.cancel();
-    let _ = worker.await;
+    let _ = processing.await;
     admin_handle.stop(true).await;
     Ok(())
 }

@@ -161,3 +161,48 @@ pub fn journal_of(effects: &[Effects]) -> Vec<Vec<(String, String)>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Write {
+        Write::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_last_write_of_each_key_is_kept_in_first_write_order() {
+        let writes = vec![
+            put("a", "1"),
+            put("b", "1"),
+            Write::Delete { key: "a".into() },
+            put("c", "1"),
+            put("b", "2"),
+        ];
+        assert_eq!(
+            last_writes(writes),
+            vec![
+                Write::Delete { key: "a".into() },
+                put("c", "1"),
+                put("b", "2")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_things_a_batch_reads_leave_out_retrieve_things_and_policies() {
+        let topics: Vec<Option<Topic>> = [
+            "org.x/a/things/twin/commands/modify",
+            "org.x/_/things/twin/commands/retrieve",
+            "org.x/p/policies/commands/retrieve",
+        ]
+        .iter()
+        .map(|t| Topic::parse(t).ok())
+        .chain([None])
+        .collect();
+        assert_eq!(thing_ids(&topics), vec!["org.x:a".to_string()]);
+    }
+}

@@ -63,3 +63,44 @@ impl ShardStates {
         self.needs_recovery.retain(|s| owned.contains(s));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> StreamId {
+        StreamId {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn claimed_entries_come_out_lowest_shard_first_and_once() {
+        let mut s = ShardStates::default();
+        s.queue_claimed(7, [entry("1-0")].into());
+        s.queue_claimed(2, [entry("2-0"), entry("3-0")].into());
+        let (shard, entries) = s.take_claimed().unwrap();
+        assert_eq!(shard, 2);
+        assert_eq!(
+            entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["2-0", "3-0"]
+        );
+        assert_eq!(s.take_claimed().map(|(s, _)| s), Some(7));
+        assert!(s.take_claimed().is_none());
+    }
+
+    #[test]
+    fn forgetting_a_shard_drops_its_marker_and_claims_and_recovery_keeps_owned_shards() {
+        let mut s = ShardStates::default();
+        s.set_applied(3, (5, 1));
+        s.queue_claimed(3, [entry("6-0")].into());
+        s.forget(3);
+        assert_eq!(s.applied(3), (0, 0));
+        assert!(s.take_claimed().is_none());
+        s.mark_for_recovery([1, 2, 3]);
+        s.recovered(2);
+        s.keep_recovery_of(&[3, 4]);
+        assert_eq!(s.needing_recovery(), vec![3]);
+    }
+}
