@@ -13,9 +13,16 @@ build:
 build-release:
 	$(CARGO) build --release --workspace --bins
 
-run: build-release
+# Ports and packages first, so that a taken port or a missing package shows before minutes of
+# building. With a terminal, `set -m` gives run.sh its own process group, the terminal's foreground
+# one: Ctrl-C then reaches run.sh alone, which drains everything and exits 0, rather than make too,
+# which would end with the interrupt (130). Bash runs a recipe's last command with exec, so
+# run.sh must not be the last, or it would stay in make's process group.
+run:
+	@deploy/local/run.sh --check-ports
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
-	deploy/local/run.sh
+	$(CARGO) build --release --workspace --bins
+	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh; status=$$?; exit $$status
 
 test-deps:
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm nginx:nginx \
