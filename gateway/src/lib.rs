@@ -3,6 +3,7 @@
 //! must survive its own death. `main.rs` only loads configuration and calls [`run`].
 
 pub mod auth;
+pub mod command_timer;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -1,5 +1,6 @@
 //! Plain HTTP/1.1 over a fresh TCP connection per request, enough for admin endpoints and the HTTP
-//! API: tests see exactly the status and body the server sent, with no client library between.
+//! API: tests see exactly the status, headers and body the server sent, with no client library
+//! between.
 
 use std::time::Duration;
 
@@ -20,6 +21,37 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Option<(u16, String)> {
+    http_exchange(method, url, headers, body)
+        .await
+        .map(|a| (a.status, a.body))
+}
+
+/// What [`http_exchange`] got back.
+pub struct HttpAnswer {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`http_request`] with the response's headers.
+pub async fn http_exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Option<HttpAnswer> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest
@@ -49,18 +81,26 @@ pub async fn http_request(
         .ok()?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = match text.split_once("\r\n\r\n") {
-        Some((head, b))
-            if head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked") =>
-        {
-            dechunk(b)
-        }
-        Some((_, b)) => b.to_owned(),
-        None => String::new(),
+    let (head, raw_body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(raw_body)
+    } else {
+        raw_body.to_owned()
     };
-    Some((status, body))
+    Some(HttpAnswer {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -125,6 +125,8 @@ pub struct WsSession {
     live: live::LiveState,
     /// Commands waiting for their requested acknowledgements.
     acks: acks::AckState,
+    /// Signals waiting for their responses, for the command-duration histogram.
+    commands: crate::command_timer::CommandTimer,
 }
 
 impl WsSession {
@@ -158,6 +160,7 @@ impl WsSession {
                 closing: false,
                 queued: Arc::default(),
                 live: live::LiveState::default(),
+                commands: Default::default(),
                 acks: acks::AckState::default(),
             }
         })
@@ -468,6 +471,10 @@ impl WsSession {
             if !self.subscribed(kind) {
                 return;
             }
+        }
+        if msg.kind.is_none() {
+            self.commands
+                .finish(&msg.frame, msg.live, &self.node.metrics);
         }
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
