@@ -146,7 +146,11 @@ impl Cluster {
 
     pub async fn add_gateway(&mut self) -> usize {
         let i = self.gateways.len();
-        let (http_port, admin_port) = (free_port(), free_port());
+        // Two calls may hand out the same port (each is free when asked); the gateway refuses that.
+        let http_port = free_port();
+        let admin_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != http_port)
+            .expect("a second free port");
         let mut env = self.common_env();
         env.push(("TWINWIRE_HTTP__PORT".into(), http_port.to_string()));
         env.push(("TWINWIRE_HTTP__BIND".into(), "127.0.0.1".into()));
