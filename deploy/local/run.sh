@@ -6,14 +6,17 @@
 # port that is taken, ends it with a non-zero exit naming what failed.
 #
 # `run.sh --check-ports` only checks that the ports are free (make runs it before building).
+# TW_BIN_DIR, TW_RUN_DATA and TW_RUN_PORTS ("redis hub-admin gw1 gw1-admin gw2 gw2-admin") move the
+# binaries, data and ports elsewhere (tests/tests/make_run.rs runs this script that way).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 bin="${TW_BIN_DIR:-$root/target/release}"
-data="$root/.data"
+data="${TW_RUN_DATA:-$root/.data}"
+read -r p_redis p_hub p_gw1 p_gw1_admin p_gw2 p_gw2_admin <<<"${TW_RUN_PORTS:-6380 9090 8080 9080 8081 9081}"
 
 # name:port of everything this starts, in start order.
-ports=(redis:6380 hub-admin:9090 gw1:8080 gw1-admin:9080 gw2:8081 gw2-admin:9081)
+ports=(redis:$p_redis hub-admin:$p_hub gw1:$p_gw1 gw1-admin:$p_gw1_admin gw2:$p_gw2 gw2-admin:$p_gw2_admin)
 
 # Something accepting connections on a loopback port (bash's /dev/tcp: no curl or nc needed).
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -87,13 +90,17 @@ start() {
   setsid "$@" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
   pid_name[$!]="$name"
 }
-start redis redis-server "$here/redis.conf" --dir "$data"
+start redis redis-server "$here/redis.conf" --dir "$data" --port "$p_redis"
 redis_pid=$!
-start hub "$bin/twinwire-hub" --config "$here/hub.toml"
+redis_url="redis://127.0.0.1:$p_redis/"
+start hub env TWINWIRE_REDIS__URL="$redis_url" TWINWIRE_ADMIN__PORT="$p_hub" \
+  "$bin/twinwire-hub" --config "$here/hub.toml"
 hub_pids+=($!)
-start gw1 "$bin/twinwire-gateway" --config "$here/gateway.toml"
+start gw1 env TWINWIRE_REDIS__URL="$redis_url" TWINWIRE_HTTP__PORT="$p_gw1" TWINWIRE_ADMIN__PORT="$p_gw1_admin" \
+  "$bin/twinwire-gateway" --config "$here/gateway.toml"
 gw_pids+=($!)
-start gw2 env TWINWIRE_HTTP__PORT=8081 TWINWIRE_ADMIN__PORT=9081 "$bin/twinwire-gateway" --config "$here/gateway.toml"
+start gw2 env TWINWIRE_REDIS__URL="$redis_url" TWINWIRE_HTTP__PORT="$p_gw2" TWINWIRE_ADMIN__PORT="$p_gw2_admin" \
+  "$bin/twinwire-gateway" --config "$here/gateway.toml"
 gw_pids+=($!)
 
 # Ready means: Redis answers PING, and the hub and both gateways answer 200 on /ready.
@@ -109,7 +116,7 @@ dead() {
   return 1
 }
 deadline=$((SECONDS + 60))
-for what in redis:6380 hub:9090 gw1:9080 gw2:9081; do
+for what in redis:$p_redis hub:$p_hub gw1:$p_gw1_admin gw2:$p_gw2_admin; do
   name="${what%%:*}" port="${what##*:}"
   until if [ "$name" = redis ]; then redis-cli -p "$port" ping >/dev/null 2>&1; else [ "$(ready_status "$port")" = 200 ]; fi; do
     if dead; then exit 1; fi
@@ -123,10 +130,10 @@ done
 
 cat <<UP
 make run: twinwire is up (user ditto, password ditto); Ctrl-C stops it
-  WebSocket  ws://127.0.0.1:8080/ws/2   ws://127.0.0.1:8081/ws/2
-  HTTP API   http://127.0.0.1:8080/api/2   http://127.0.0.1:8081/api/2
-  admin      http://127.0.0.1:9080/metrics (gw1)   http://127.0.0.1:9081/metrics (gw2)   http://127.0.0.1:9090/metrics (hub)
-  Redis      redis://127.0.0.1:6380 (AOF in .data/)
+  WebSocket  ws://127.0.0.1:$p_gw1/ws/2   ws://127.0.0.1:$p_gw2/ws/2
+  HTTP API   http://127.0.0.1:$p_gw1/api/2   http://127.0.0.1:$p_gw2/api/2
+  admin      http://127.0.0.1:$p_gw1_admin/metrics (gw1)   http://127.0.0.1:$p_gw2_admin/metrics (gw2)   http://127.0.0.1:$p_hub/metrics (hub)
+  Redis      $redis_url (AOF in ${data#"$root"/}/)
 UP
 
 # Runs until a signal (on_signal exits 0) or until a process dies on its own (exit 1).
