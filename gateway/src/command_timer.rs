@@ -13,7 +13,7 @@ use twinwire_common::protocol::Channel;
 
 /// Signals timed at once per session; beyond it new ones go untimed until old ones are answered
 /// or forgotten, so a client that never reads answers cannot grow the table.
-const MAX_OPEN: usize = 4096;
+const MAX_OPEN: usize = 1024;
 /// The longest any signal waits for its answer (`ws.command_timeout_ms` caps at 60 s, Ditto's
 /// maximum); older entries were answered by the session itself (an error) and are forgotten.
 const MAX_WAIT: Duration = Duration::from_secs(70);
