@@ -3,8 +3,14 @@
 
 pub mod admin;
 pub mod api;
+pub mod body;
+pub mod cors;
+pub mod origin;
 pub mod ws;
 
+use crate::auth::AuthFailure;
+use crate::node::Node;
+use actix_web::http::header;
 use actix_web::{http::StatusCode, HttpResponse, HttpResponseBuilder};
 use twinwire_common::Error;
 
@@ -16,4 +22,28 @@ pub fn error_response(error: &Error) -> HttpResponse {
     )
     .content_type("application/json")
     .body(d.to_json().to_string())
+}
+
+/// The answer to a failed authentication: counted, its Ditto error, `Retry-After` when throttled,
+/// and with `challenge` Basic's `WWW-Authenticate` (not on a throttled attempt: retrying now is
+/// pointless).
+pub fn auth_failure_response(node: &Node, f: &AuthFailure, challenge: bool) -> HttpResponse {
+    node.metrics
+        .auth_failures
+        .with_label_values(&[f.reason])
+        .inc();
+    let mut resp = error_response(&f.error);
+    if let Some(wait) = f.retry_after {
+        // Whole seconds, rounded up: a client retrying on time is not refused again.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    } else if challenge && node.auth.basic_enabled() {
+        if let Ok(v) =
+            header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    resp
 }

@@ -1,10 +1,11 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
 //! connection upgraded and a session actor started (reference §2.1, §2.2).
 
-use super::error_response;
+use super::origin::{OriginPolicy, Verdict};
+use super::{auth_failure_response, error_response};
 use crate::node::Node;
 use crate::session::{SessionInit, WsSession};
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use twinwire_common::protocol::Headers;
@@ -34,6 +35,7 @@ pub async fn upgrade(
     body: web::Payload,
     version: web::Path<String>,
     node: web::Data<Arc<Node>>,
+    origins: web::Data<OriginPolicy>,
 ) -> HttpResponse {
     let api_version: u8 = match version.as_str() {
         "2" => 2,
@@ -45,23 +47,14 @@ pub async fn upgrade(
             "This gateway is shutting down; connect again.".into(),
         ));
     }
+    // Before authentication: a cross-site page must not even learn whether the browser's cached
+    // credentials are valid.
+    if let Verdict::Refused(origin) = origins.check(&req) {
+        return error_response(&Error::OriginNotAllowed(origin));
+    }
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
-        Err(f) => {
-            node.metrics
-                .auth_failures
-                .with_label_values(&[f.reason])
-                .inc();
-            let mut resp = error_response(&f.error);
-            if node.auth.basic_enabled() {
-                if let Ok(v) =
-                    header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
-                {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            return resp;
-        }
+        Err(f) => return auth_failure_response(&node, &f, true),
     };
     let mut session_headers = Headers::new();
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
