@@ -134,6 +134,11 @@ impl Htpasswd {
             .then(|| context(user))
     }
 
+    /// A keyed hash of base64 credentials: equal for equal credentials, telling nothing else.
+    pub fn credentials_key(&self, encoded: &str) -> u64 {
+        self.hasher.hash_one(encoded)
+    }
+
     /// Checks base64 `user:password` from an `Authorization: Basic` header.
     pub async fn authenticate(&self, encoded: &str) -> Result<AuthContext, AuthFailure> {
         let invalid = || {

@@ -167,7 +167,11 @@ impl Authenticator {
         let user = basic::user_name(encoded).unwrap_or_default();
         let attempt = self
             .failed_logins
-            .begin(self.proxies.client_ip(req), &user)
+            .begin(
+                self.proxies.client_ip(req),
+                &user,
+                htpasswd.credentials_key(encoded),
+            )
             .map_err(|t| {
                 let (limit, window_secs) = self.failed_logins_limit;
                 AuthFailure {
@@ -178,7 +182,7 @@ impl Authenticator {
             })?;
         let result = htpasswd.authenticate(encoded).await;
         if result.is_ok() {
-            self.failed_logins.succeeded(attempt);
+            attempt.succeeded();
         }
         result
     }

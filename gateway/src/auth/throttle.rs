@@ -1,19 +1,25 @@
 //! Throttling of failed password logins (`auth.failed_logins`), per client address and per user
 //! name: one address cannot guess many passwords, and many addresses cannot guess one user's.
-//! An attempt counts as a failure from the moment it starts (and is given back if it succeeds), so
-//! parallel attempts cannot slip past the limit while their bcrypt verifications run. Credentials
-//! already verified are never throttled (see [`crate::auth::Authenticator`]), so a user whose name
-//! is under attack keeps the sessions and clients that already logged in.
+//!
+//! Failures count when they happen. So that parallel guesses cannot all slip past the limit while
+//! their bcrypt verifications run, a user name's distinct passwords being verified count against
+//! its limit too; identical credentials in flight count once, so a fleet of devices reconnecting
+//! with the same password at once is not refused. The address limit counts completed failures only:
+//! many users behind one NAT logging in at once must not refuse each other. Credentials verified
+//! before are never throttled (see [`crate::auth::Authenticator`]), so a user whose name is under
+//! attack keeps the clients that already logged in.
 
 use crate::config::FailedLoginsConfig;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// Bound on tracked addresses and user names each; past it, expired entries are dropped, and if
-/// none has expired the table starts over (an attacker able to fill it has that many addresses).
-const MAX_TRACKED: usize = 100_000;
+/// Bound on tracked addresses and user names; past it, expired entries are dropped, and if none
+/// has expired the table starts over (an attacker able to fill it has that many addresses).
+const MAX_TRACKED: usize = 200_000;
+/// What a client refused because of verifications in flight is told to wait.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -38,23 +44,54 @@ struct Window {
     failures: u32,
 }
 
-/// A refused attempt: how long until the window that refused it ends.
+/// A refused attempt: how long until trying again can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
     pub retry_after: Duration,
 }
 
+#[derive(Default)]
+struct Tables {
+    windows: HashMap<Key, Window>,
+    /// Per user name, the (keyed hashes of the) credentials being verified right now.
+    in_flight: HashMap<String, HashSet<u64>>,
+}
+
 pub struct FailedLogins {
     limit: u32,
     window: Duration,
-    windows: Mutex<HashMap<Key, Window>>,
+    tables: Mutex<Tables>,
 }
 
-/// An attempt admitted by [`FailedLogins::begin`]; it stays counted as a failure unless
-/// [`FailedLogins::succeeded`] gives it back.
-#[derive(Debug)]
-pub struct Attempt {
-    keys: Vec<Key>,
+/// An admitted attempt. It counts as a failure unless [`Attempt::succeeded`] is called before it
+/// is dropped (a client that hangs up during verification has failed).
+pub struct Attempt<'a> {
+    throttle: Option<&'a FailedLogins>,
+    address: Option<Key>,
+    user: String,
+    credentials: u64,
+    owns_flight: bool,
+    ok: bool,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt").field("user", &self.user).finish()
+    }
+}
+
+impl Attempt<'_> {
+    pub fn succeeded(mut self) {
+        self.ok = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.throttle {
+            t.finish(self);
+        }
+    }
 }
 
 impl FailedLogins {
@@ -62,44 +99,105 @@ impl FailedLogins {
         FailedLogins {
             limit: config.limit,
             window: Duration::from_secs(config.window_secs),
-            windows: Mutex::new(HashMap::new()),
+            tables: Mutex::new(Tables::default()),
         }
     }
 
-    /// Admits an attempt by `client` for `user`, counting it as a failure, or refuses it when
-    /// either has used up its failures in the current window.
-    pub fn begin(&self, client: Option<IpAddr>, user: &str) -> Result<Attempt, Throttled> {
-        let keys: Vec<Key> = client
-            .map(address_key)
-            .into_iter()
-            .chain(std::iter::once(Key::User(user.to_owned())))
-            .collect();
+    /// The failures of `key` in its current window and how long that window still runs.
+    fn failures(&self, t: &Tables, key: &Key, now: Instant) -> (u32, Duration) {
+        match t.windows.get(key) {
+            Some(w) if now.duration_since(w.start) < self.window => {
+                (w.failures, self.window - now.duration_since(w.start))
+            }
+            _ => (0, Duration::ZERO),
+        }
+    }
+
+    /// Admits an attempt by `client` for `user` with `credentials` (a keyed hash of them), or
+    /// refuses it when the address or the user name has used up its failures.
+    pub fn begin(
+        &self,
+        client: Option<IpAddr>,
+        user: &str,
+        credentials: u64,
+    ) -> Result<Attempt<'_>, Throttled> {
+        let mut attempt = Attempt {
+            throttle: None,
+            address: client.map(address_key),
+            user: user.to_owned(),
+            credentials,
+            owns_flight: false,
+            ok: false,
+        };
         if self.limit == 0 {
-            return Ok(Attempt { keys: Vec::new() });
+            return Ok(attempt);
         }
         let now = Instant::now();
-        let mut windows = self.windows.lock();
+        let mut t = self.tables.lock();
+        let user_key = Key::User(user.to_owned());
+        let (user_failures, user_wait) = self.failures(&t, &user_key, now);
+        let (addr_failures, addr_wait) = match &attempt.address {
+            Some(k) => self.failures(&t, k, now),
+            None => (0, Duration::ZERO),
+        };
         let mut wait = Duration::ZERO;
-        for k in &keys {
-            if let Some(w) = windows.get(k) {
-                let elapsed = now.duration_since(w.start);
-                if elapsed < self.window && w.failures >= self.limit {
-                    wait = wait.max(self.window - elapsed);
-                }
-            }
+        if user_failures >= self.limit {
+            wait = wait.max(user_wait);
+        }
+        if addr_failures >= self.limit {
+            wait = wait.max(addr_wait);
         }
         if !wait.is_zero() {
             return Err(Throttled { retry_after: wait });
         }
-        if windows.len() + keys.len() > 2 * MAX_TRACKED {
-            windows.retain(|_, w| now.duration_since(w.start) < self.window);
-            if windows.len() + keys.len() > 2 * MAX_TRACKED {
-                tracing::warn!("failed-login table full; starting over");
-                windows.clear();
+        let flying = t.in_flight.get(user);
+        if !flying.is_some_and(|f| f.contains(&credentials)) {
+            let others = flying.map_or(0, HashSet::len) as u32;
+            if user_failures + others >= self.limit {
+                return Err(Throttled {
+                    retry_after: IN_FLIGHT_WAIT,
+                });
+            }
+            t.in_flight
+                .entry(user.to_owned())
+                .or_default()
+                .insert(credentials);
+            attempt.owns_flight = true;
+        }
+        attempt.throttle = Some(self);
+        Ok(attempt)
+    }
+
+    fn finish(&self, a: &Attempt<'_>) {
+        let now = Instant::now();
+        let mut t = self.tables.lock();
+        if a.owns_flight {
+            if let Some(f) = t.in_flight.get_mut(&a.user) {
+                f.remove(&a.credentials);
+                if f.is_empty() {
+                    t.in_flight.remove(&a.user);
+                }
             }
         }
-        for k in &keys {
-            let w = windows.entry(k.clone()).or_insert(Window {
+        if a.ok {
+            return;
+        }
+        if t.windows.len() + 2 > MAX_TRACKED {
+            let window = self.window;
+            t.windows
+                .retain(|_, w| now.duration_since(w.start) < window);
+            if t.windows.len() + 2 > MAX_TRACKED {
+                tracing::warn!("failed-login table full; starting over");
+                t.windows.clear();
+            }
+        }
+        let keys = a
+            .address
+            .iter()
+            .cloned()
+            .chain(std::iter::once(Key::User(a.user.clone())));
+        for k in keys {
+            let w = t.windows.entry(k).or_insert(Window {
                 start: now,
                 failures: 0,
             });
@@ -110,17 +208,6 @@ impl FailedLogins {
                 };
             }
             w.failures += 1;
-        }
-        Ok(Attempt { keys })
-    }
-
-    /// The attempt proved the password: it does not count as a failure.
-    pub fn succeeded(&self, attempt: Attempt) {
-        let mut windows = self.windows.lock();
-        for k in attempt.keys {
-            if let Some(w) = windows.get_mut(&k) {
-                w.failures = w.failures.saturating_sub(1);
-            }
         }
     }
 }
@@ -137,42 +224,70 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
+    fn fail(t: &FailedLogins, client: &str, user: &str, creds: u64) {
+        drop(t.begin(ip(client), user, creds).unwrap());
+    }
+
     #[test]
     fn failures_are_limited_per_address_and_per_user() {
         let t = throttle(3, 60);
-        for _ in 0..3 {
-            t.begin(ip("1.1.1.1"), "alice").unwrap();
+        for i in 0..3 {
+            fail(&t, "1.1.1.1", "alice", i);
         }
         // The address is used up, for any user name.
-        let refused = t.begin(ip("1.1.1.1"), "bob").unwrap_err();
+        let refused = t.begin(ip("1.1.1.1"), "bob", 9).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(58));
         // So is the user name, from any address.
-        assert!(t.begin(ip("2.2.2.2"), "alice").is_err());
+        assert!(t.begin(ip("2.2.2.2"), "alice", 9).is_err());
         // Others are untouched.
-        t.begin(ip("2.2.2.2"), "bob").unwrap();
+        t.begin(ip("2.2.2.2"), "bob", 9).unwrap().succeeded();
     }
 
     #[test]
     fn successes_do_not_count_and_windows_end() {
         let t = throttle(2, 60);
         for _ in 0..5 {
-            let a = t.begin(ip("1.1.1.1"), "alice").unwrap();
-            t.succeeded(a);
+            t.begin(ip("1.1.1.1"), "alice", 1).unwrap().succeeded();
         }
         let t = throttle(1, 0);
-        t.begin(ip("1.1.1.1"), "alice").unwrap();
-        t.begin(ip("1.1.1.1"), "alice").unwrap();
+        fail(&t, "1.1.1.1", "alice", 1);
+        fail(&t, "1.1.1.1", "alice", 1);
+    }
+
+    #[test]
+    fn parallel_guesses_for_one_user_are_bounded_but_identical_credentials_are_not() {
+        let t = throttle(3, 60);
+        let flying: Vec<_> = (0..3)
+            .map(|i| t.begin(ip(&format!("1.1.1.{i}")), "alice", i).unwrap())
+            .collect();
+        assert_eq!(
+            t.begin(ip("2.2.2.2"), "alice", 7).unwrap_err().retry_after,
+            IN_FLIGHT_WAIT
+        );
+        // A reconnect storm with the same credentials is admitted.
+        let same: Vec<_> = (0..50)
+            .map(|_| t.begin(ip("3.3.3.3"), "alice", 0).unwrap())
+            .collect();
+        for a in same.into_iter().chain(flying) {
+            a.succeeded();
+        }
+        t.begin(ip("2.2.2.2"), "alice", 7).unwrap().succeeded();
+        // Many users behind one address logging in at once do not refuse each other.
+        let crowd: Vec<_> = (0..50)
+            .map(|i| t.begin(ip("4.4.4.4"), &format!("u{i}"), i).unwrap())
+            .collect();
+        crowd.into_iter().for_each(Attempt::succeeded);
     }
 
     #[test]
     fn ipv6_addresses_count_per_64_and_zero_turns_it_off() {
         let t = throttle(1, 60);
-        t.begin(ip("2001:db8::1"), "a").unwrap();
-        assert!(t.begin(ip("2001:db8::2"), "b").is_err());
-        t.begin(ip("2001:db9::1"), "c").unwrap();
+        fail(&t, "2001:db8::1", "a", 1);
+        assert!(t.begin(ip("2001:db8::2"), "b", 1).is_err());
+        t.begin(ip("2001:db9::1"), "c", 1).unwrap().succeeded();
         let off = throttle(0, 60);
         for _ in 0..10 {
-            off.begin(ip("1.1.1.1"), "a").unwrap();
+            fail(&off, "1.1.1.1", "a", 1);
         }
     }
 }
