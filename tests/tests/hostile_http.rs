@@ -463,3 +463,115 @@ async fn bodies_are_read_after_authentication_and_under_deadlines() {
     assert_eq!(a.status, 201, "{a:?}");
     canary.assert_healthy(CANARY_GAP).await;
 }
+
+fn thing_cmd(id: &str, action: &str, path: &str, value: Option<Value>) -> Value {
+    let (ns, name) = id.split_once(':').unwrap();
+    let mut c =
+        json!({"topic": format!("{ns}/{name}/things/twin/commands/{action}"), "path": path});
+    if let Some(v) = value {
+        c["value"] = v;
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thing_cannot_be_moved_under_a_policy_it_could_not_be_created_under() {
+    let c = one_gateway(&[]).await;
+    let canary = Canary::start(&c, 0, "bob", "policy-move").await;
+    let mut alice = c.connect(0, "alice").await;
+    let mut bob = c.connect(0, "bob").await;
+    let (bobs, alices, shared) = ("org.move:bobs", "org.move:alices", "org.move:shared");
+    let r = bob
+        .request(thing_cmd(bobs, "create", "/", Some(json!({}))))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let r = alice
+        .request(thing_cmd(alices, "create", "/", Some(json!({}))))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+
+    // Creating a thing under bob's policy is refused: that is the bar for moving one there.
+    let create = alice
+        .request(thing_cmd(
+            "org.move:new",
+            "create",
+            "/",
+            Some(json!({"policyId": bobs})),
+        ))
+        .await;
+    assert_eq!(create["status"], 403, "{create}");
+    let refusal = (create["status"].clone(), create["value"]["error"].clone());
+
+    // Moving hers there is refused the same way, whichever command names the policy.
+    for cmd in [
+        thing_cmd(alices, "modify", "/policyId", Some(json!(bobs))),
+        thing_cmd(alices, "modify", "/", Some(json!({"policyId": bobs}))),
+        {
+            let mut m = thing_cmd(alices, "merge", "/", Some(json!({"policyId": bobs})));
+            m["headers"] = json!({"content-type": "application/merge-patch+json"});
+            m
+        },
+    ] {
+        let r = alice.request(cmd.clone()).await;
+        assert_eq!(
+            (r["status"].clone(), r["value"]["error"].clone()),
+            refusal,
+            "{cmd}: {r}"
+        );
+    }
+    // And over HTTP.
+    let auth = basic("alice", password("alice"));
+    let a = exchange(
+        &c,
+        "PUT",
+        "/api/2/things/org.move:alices/policyId",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        format!("\"{bobs}\"").as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (json!(a.status), a.json()["error"].clone()),
+        refusal,
+        "{a:?}"
+    );
+    let r = alice
+        .request(thing_cmd(alices, "retrieve", "/policyId", None))
+        .await;
+    assert_eq!(r["value"], alices, "the thing stayed where it was: {r}");
+
+    // A policy that grants her what create needs takes her thing, over the WebSocket and HTTP.
+    let rw = json!({"grant": ["READ", "WRITE"], "revoke": []});
+    let policy = json!({"entries": {
+        "owner": {"subjects": {"nginx:bob": {"type": "test"}}, "resources": {"thing:/": rw, "policy:/": rw}},
+        "guest": {"subjects": {"nginx:alice": {"type": "test"}}, "resources": {"thing:/": rw}},
+    }});
+    let r = bob
+        .request(json!({"topic": "org.move/shared/policies/commands/create", "path": "/", "value": policy}))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let r = alice
+        .request(thing_cmd(
+            alices,
+            "modify",
+            "/policyId",
+            Some(json!(shared)),
+        ))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    let a = exchange(
+        &c,
+        "PUT",
+        "/api/2/things/org.move:alices/policyId",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        format!("\"{alices}\"").as_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, 204, "{a:?}");
+    canary.assert_healthy(CANARY_GAP).await;
+}
