@@ -575,3 +575,159 @@ async fn a_thing_cannot_be_moved_under_a_policy_it_could_not_be_created_under() 
     assert_eq!(a.status, 204, "{a:?}");
     canary.assert_healthy(CANARY_GAP).await;
 }
+
+/// The median of `n` round trips of a request with `Authorization: auth` refused with 401.
+async fn median_refusal(c: &Cluster, auth: Option<&str>, n: usize) -> Duration {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
+        let started = Instant::now();
+        let a = exchange(c, "GET", "/api/2/things/org.timing:t", &headers, b"").await;
+        times.push(started.elapsed());
+        assert_eq!(a.status, 401, "{a:?}");
+    }
+    times.sort();
+    times[n / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_users_cost_what_wrong_passwords_cost() {
+    // A cost high enough that one bcrypt verification stands out from a request's own time.
+    let dir = std::env::temp_dir().join(format!("tw-timing-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let htpasswd = dir.join("htpasswd");
+    let lines: String = USERS
+        .iter()
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 10).unwrap()))
+        .collect();
+    std::fs::write(&htpasswd, lines).unwrap();
+    let path = htpasswd.display().to_string();
+    let c = one_gateway(&[
+        ("TWINWIRE_AUTH__BASIC__HTPASSWD_FILE", &path),
+        // Every attempt must reach the verification.
+        ("TWINWIRE_AUTH__FAILED_LOGINS__LIMIT", "0"),
+    ])
+    .await;
+    let canary = Canary::start(&c, 0, "bob", "timing").await;
+    let unknown = basic("mallory", "guess");
+    let wrong = basic("alice", "guess");
+    let rounds = 9;
+    let (mut unknown_t, mut wrong_t) = (Vec::new(), Vec::new());
+    // Interleaved, so that a slow moment of the machine hits both alike.
+    for _ in 0..3 {
+        unknown_t.push(median_refusal(&c, Some(&unknown), rounds / 3).await);
+        wrong_t.push(median_refusal(&c, Some(&wrong), rounds / 3).await);
+    }
+    unknown_t.sort();
+    wrong_t.sort();
+    let (unknown_t, wrong_t) = (unknown_t[1], wrong_t[1]);
+    let without = median_refusal(&c, None, 5).await;
+    eprintln!("median refusal: unknown user {unknown_t:?}, wrong password {wrong_t:?}, no credentials {without:?}");
+    // The signal is there: a wrong password costs a verification, far more than no credentials.
+    assert!(
+        wrong_t > without * 3,
+        "wrong password {wrong_t:?} vs none {without:?}"
+    );
+    // And an unknown user costs as much (a generous bound: timing on a shared machine is noisy).
+    let ratio = unknown_t.as_secs_f64() / wrong_t.as_secs_f64();
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown user {unknown_t:?} vs wrong password {wrong_t:?}"
+    );
+    canary.assert_healthy(CANARY_GAP).await;
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A request from the client address `from`, as the trusted proxy in front reports it.
+async fn login_over_http(c: &Cluster, from: &str, user: &str, pass: &str) -> Answer {
+    let auth = basic(user, pass);
+    exchange(
+        c,
+        "GET",
+        "/api/2/things/org.throttle:none",
+        &[("Authorization", &auth), ("X-Forwarded-For", from)],
+        b"",
+    )
+    .await
+}
+
+async fn login_over_ws(c: &Cluster, from: &str, user: &str, pass: &str) -> Answer {
+    upgrade(c, user, pass, &[("X-Forwarded-For", from)]).await
+}
+
+fn assert_throttled(a: &Answer) {
+    assert_error(a, 429, "too.many.requests");
+    let retry: u64 = a
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a Retry-After in seconds: {a:?}"));
+    assert!((1..=60).contains(&retry), "{a:?}");
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("auth.failed_logins"),
+        "the message names the limit: {a:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_address_and_per_user_name() {
+    // The test's connections all come from 127.0.0.1, so it plays the load balancer in front and
+    // names the clients' addresses in X-Forwarded-For.
+    let c = one_gateway(&[
+        ("TWINWIRE_AUTH__FAILED_LOGINS__LIMIT", "3"),
+        ("TWINWIRE_AUTH__FAILED_LOGINS__WINDOW_SECS", "60"),
+        ("TWINWIRE_HTTP__TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let canary = Canary::start(&c, 0, "bob", "throttle").await;
+    let (alice, ditto, carol) = (password("alice"), password("ditto"), password("carol"));
+
+    // Three wrong passwords for alice from 10.0.0.1, over both doors.
+    assert_eq!(
+        login_over_ws(&c, "10.0.0.1", "alice", "x1").await.status,
+        401
+    );
+    assert_eq!(
+        login_over_http(&c, "10.0.0.1", "alice", "x2").await.status,
+        401
+    );
+    assert_eq!(
+        login_over_ws(&c, "10.0.0.1", "alice", "x3").await.status,
+        401
+    );
+    // Then even her right password is refused there, on the upgrade and on the HTTP API.
+    assert_throttled(&login_over_ws(&c, "10.0.0.1", "alice", alice).await);
+    assert_throttled(&login_over_http(&c, "10.0.0.1", "alice", alice).await);
+    // Per user name: from a fresh address too.
+    assert_throttled(&login_over_ws(&c, "10.0.0.2", "alice", alice).await);
+    assert_throttled(&login_over_http(&c, "10.0.0.2", "alice", "x4").await);
+    // Per address: another user from the same address.
+    assert_throttled(&login_over_ws(&c, "10.0.0.1", "ditto", ditto).await);
+    assert_throttled(&login_over_http(&c, "10.0.0.1", "ditto", ditto).await);
+    // Other users from other addresses are not affected.
+    assert_eq!(
+        login_over_ws(&c, "10.0.0.3", "carol", carol).await.status,
+        101
+    );
+    assert_eq!(
+        login_over_http(&c, "10.0.0.4", "ditto", ditto).await.status,
+        404
+    );
+    // A user whose name is under attack keeps logging in with credentials verified before: the
+    // canary's user logged in already.
+    for i in 0..3 {
+        let a = login_over_http(&c, &format!("10.0.1.{i}"), "bob", "guess").await;
+        assert_eq!(a.status, 401, "{a:?}");
+    }
+    assert_throttled(&login_over_ws(&c, "10.0.2.1", "bob", "guess").await);
+    assert_eq!(
+        login_over_ws(&c, "10.0.2.1", "bob", password("bob"))
+            .await
+            .status,
+        101
+    );
+    canary.assert_healthy(CANARY_GAP).await;
+}
