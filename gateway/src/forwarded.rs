@@ -25,7 +25,7 @@ impl Proxies {
         self.trusted.iter().any(|n| n.contains(&ip))
     }
 
-    fn from_proxy(&self, req: &HttpRequest) -> bool {
+    fn is_via_proxy(&self, req: &HttpRequest) -> bool {
         req.peer_addr().is_some_and(|a| self.is_trusted(a.ip()))
     }
 
@@ -54,7 +54,7 @@ impl Proxies {
     /// (`X-Forwarded-Proto`, or `proto=` of `Forwarded`); None when the gateway cannot know it
     /// (it speaks plain HTTP itself, so TLS may well be terminated in front of it).
     pub fn client_scheme(&self, req: &HttpRequest) -> Option<String> {
-        if !self.from_proxy(req) {
+        if !self.is_via_proxy(req) {
             return None;
         }
         let h = req.headers();

@@ -128,9 +128,14 @@ pub enum Error {
     RequestBodyTimeout(u64),
     #[error("The request body exceeds the limit of {0} bytes (http.max_body_bytes).")]
     RequestBodyTooLarge(usize),
-    /// Ditto's `too.many.requests` for failed logins; the HTTP answer carries `Retry-After`.
+    /// Ditto's `too.many.requests` for failed logins; the HTTP answer carries `retry_after_secs` as
+    /// `Retry-After`.
     #[error("Too many failed logins from this address or for this user: the limit is {limit} per {window_secs} s (auth.failed_logins).")]
-    FailedLoginsThrottled { limit: u32, window_secs: u64 },
+    FailedLoginsThrottled {
+        limit: u32,
+        window_secs: u64,
+        retry_after_secs: u64,
+    },
 
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
@@ -570,7 +575,7 @@ mod tests {
             (Error::OriginNotAllowed("null".into()), 403, "gateway:origin.notallowed", "Requests from the origin 'null' are not allowed."),
             (Error::RequestBodyTimeout(500), 408, "gateway:request.timeout", "The request body was not received within the limit of 500 ms (http.body_timeout_ms)."),
             (
-                Error::FailedLoginsThrottled { limit: 5, window_secs: 60 },
+                Error::FailedLoginsThrottled { limit: 5, window_secs: 60, retry_after_secs: 7 },
                 429,
                 "too.many.requests",
                 "Too many failed logins from this address or for this user: the limit is 5 per 60 s (auth.failed_logins).",

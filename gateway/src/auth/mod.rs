@@ -13,7 +13,7 @@ use actix_web::HttpRequest;
 use basic::Htpasswd;
 use jwt::JwtAuth;
 use preauth::PreAuth;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use throttle::FailedLogins;
 use twinwire_common::Error;
 
@@ -41,8 +41,6 @@ pub struct AuthContext {
 pub struct AuthFailure {
     pub reason: &'static str,
     pub error: Error,
-    /// For a throttled attempt: when to try again (`Retry-After`).
-    pub retry_after: Option<Duration>,
 }
 
 impl AuthFailure {
@@ -57,7 +55,6 @@ impl AuthFailure {
                 message: message.into(),
                 description: description.map(str::to_owned),
             },
-            retry_after: None,
         }
     }
 }
@@ -174,10 +171,16 @@ impl Authenticator {
             )
             .map_err(|t| {
                 let (limit, window_secs) = self.failed_logins_limit;
+                // Whole seconds, rounded up: a client retrying on time is not refused again.
+                let wait = t.retry_after;
+                let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
                 AuthFailure {
                     reason: "throttled",
-                    error: Error::FailedLoginsThrottled { limit, window_secs },
-                    retry_after: Some(t.retry_after),
+                    error: Error::FailedLoginsThrottled {
+                        limit,
+                        window_secs,
+                        retry_after_secs,
+                    },
                 }
             })?;
         let result = htpasswd.authenticate(encoded).await;

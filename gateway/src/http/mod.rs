@@ -33,11 +33,14 @@ pub fn auth_failure_response(node: &Node, f: &AuthFailure, challenge: bool) -> H
         .with_label_values(&[f.reason])
         .inc();
     let mut resp = error_response(&f.error);
-    if let Some(wait) = f.retry_after {
-        // Whole seconds, rounded up: a client retrying on time is not refused again.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    if let Error::FailedLoginsThrottled {
+        retry_after_secs, ..
+    } = f.error
+    {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(retry_after_secs),
+        );
     } else if challenge && node.auth.basic_enabled() {
         if let Ok(v) =
             header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
