@@ -47,7 +47,8 @@ enabled = false
 trusted_proxies = []
 
 [auth.failed_logins]
-limit = 10
+per_address = 30
+per_user = 10
 window_secs = 60
 
 [auth.jwt]
@@ -146,8 +147,12 @@ pub struct BasicAuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailedLoginsConfig {
-    /// Failed logins allowed per address and per user name within a window; 0 turns it off.
-    pub limit: u32,
+    /// Failed logins allowed per client address within a window; 0 turns this limit off. Higher
+    /// than `per_user` because many users may share an address (NAT, a proxy not listed in
+    /// `http.trusted_proxies`).
+    pub per_address: u32,
+    /// Failed logins allowed per user name within a window; 0 turns this limit off.
+    pub per_user: u32,
     /// The window, from the first failure; further attempts get 429 until it ends.
     pub window_secs: u64,
 }
@@ -372,10 +377,11 @@ impl GatewayConfig {
                 "must be at least 1024",
             ));
         }
-        if self.auth.failed_logins.limit > 0 && self.auth.failed_logins.window_secs == 0 {
+        let logins = &self.auth.failed_logins;
+        if (logins.per_address > 0 || logins.per_user > 0) && logins.window_secs == 0 {
             return Err(ConfigError::invalid(
                 "auth.failed_logins.window_secs",
-                "must be positive when auth.failed_logins.limit is set",
+                "must be positive when a failed-login limit is set",
             ));
         }
         Ok(())

@@ -605,7 +605,8 @@ async fn unknown_users_cost_what_wrong_passwords_cost() {
     let c = one_gateway(&[
         ("TWINWIRE_AUTH__BASIC__HTPASSWD_FILE", &path),
         // Every attempt must reach the verification.
-        ("TWINWIRE_AUTH__FAILED_LOGINS__LIMIT", "0"),
+        ("TWINWIRE_AUTH__FAILED_LOGINS__PER_ADDRESS", "0"),
+        ("TWINWIRE_AUTH__FAILED_LOGINS__PER_USER", "0"),
     ])
     .await;
     let canary = Canary::start(&c, 0, "bob", "timing").await;
@@ -656,20 +657,23 @@ async fn login_over_ws(c: &Cluster, from: &str, user: &str, pass: &str) -> Answe
     upgrade(c, user, pass, &[("X-Forwarded-For", from)]).await
 }
 
-fn assert_throttled(a: &Answer) {
+/// A 429 from the failed-login limit `key` (`per_address` or `per_user`), or either when None.
+fn assert_throttled_by(a: &Answer, key: Option<&str>) {
     assert_error(a, 429, "too.many.requests");
     let retry: u64 = a
         .header("retry-after")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("a Retry-After in seconds: {a:?}"));
     assert!((1..=60).contains(&retry), "{a:?}");
+    let key = format!("auth.failed_logins.{}", key.unwrap_or(""));
     assert!(
-        a.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("auth.failed_logins"),
-        "the message names the limit: {a:?}"
+        a.json()["message"].as_str().unwrap().contains(&key),
+        "the message names the limit {key}: {a:?}"
     );
+}
+
+fn assert_throttled(a: &Answer) {
+    assert_throttled_by(a, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -677,7 +681,8 @@ async fn failed_logins_are_throttled_per_address_and_per_user_name() {
     // The test's connections all come from 127.0.0.1, so it plays the load balancer in front and
     // names the clients' addresses in X-Forwarded-For.
     let c = one_gateway(&[
-        ("TWINWIRE_AUTH__FAILED_LOGINS__LIMIT", "3"),
+        ("TWINWIRE_AUTH__FAILED_LOGINS__PER_ADDRESS", "3"),
+        ("TWINWIRE_AUTH__FAILED_LOGINS__PER_USER", "3"),
         ("TWINWIRE_AUTH__FAILED_LOGINS__WINDOW_SECS", "60"),
         ("TWINWIRE_HTTP__TRUSTED_PROXIES", "127.0.0.1"),
     ])
@@ -702,11 +707,25 @@ async fn failed_logins_are_throttled_per_address_and_per_user_name() {
     assert_throttled(&login_over_ws(&c, "10.0.0.1", "alice", alice).await);
     assert_throttled(&login_over_http(&c, "10.0.0.1", "alice", alice).await);
     // Per user name: from a fresh address too.
-    assert_throttled(&login_over_ws(&c, "10.0.0.2", "alice", alice).await);
-    assert_throttled(&login_over_http(&c, "10.0.0.2", "alice", "x4").await);
+    let per_user = Some("per_user");
+    assert_throttled_by(
+        &login_over_ws(&c, "10.0.0.2", "alice", alice).await,
+        per_user,
+    );
+    assert_throttled_by(
+        &login_over_http(&c, "10.0.0.2", "alice", "x4").await,
+        per_user,
+    );
     // Per address: another user from the same address.
-    assert_throttled(&login_over_ws(&c, "10.0.0.1", "ditto", ditto).await);
-    assert_throttled(&login_over_http(&c, "10.0.0.1", "ditto", ditto).await);
+    let per_address = Some("per_address");
+    assert_throttled_by(
+        &login_over_ws(&c, "10.0.0.1", "ditto", ditto).await,
+        per_address,
+    );
+    assert_throttled_by(
+        &login_over_http(&c, "10.0.0.1", "ditto", ditto).await,
+        per_address,
+    );
     // Other users from other addresses are not affected.
     assert_eq!(
         login_over_ws(&c, "10.0.0.3", "carol", carol).await.status,

@@ -130,8 +130,10 @@ pub enum Error {
     RequestBodyTooLarge(usize),
     /// Ditto's `too.many.requests` for failed logins; the HTTP answer carries `retry_after_secs` as
     /// `Retry-After`.
-    #[error("Too many failed logins from this address or for this user: the limit is {limit} per {window_secs} s (auth.failed_logins).")]
+    #[error("Too many failed logins for this {}: the limit is {limit} per {window_secs} s (auth.failed_logins.{key}).", if *key == "per_address" { "address" } else { "user name" })]
     FailedLoginsThrottled {
+        /// The limit that refused: `per_address` or `per_user`.
+        key: &'static str,
         limit: u32,
         window_secs: u64,
         retry_after_secs: u64,
@@ -575,10 +577,10 @@ mod tests {
             (Error::OriginNotAllowed("null".into()), 403, "gateway:origin.notallowed", "Requests from the origin 'null' are not allowed."),
             (Error::RequestBodyTimeout(500), 408, "gateway:request.timeout", "The request body was not received within the limit of 500 ms (http.body_timeout_ms)."),
             (
-                Error::FailedLoginsThrottled { limit: 5, window_secs: 60, retry_after_secs: 7 },
+                Error::FailedLoginsThrottled { key: "per_user", limit: 5, window_secs: 60, retry_after_secs: 7 },
                 429,
                 "too.many.requests",
-                "Too many failed logins from this address or for this user: the limit is 5 per 60 s (auth.failed_logins).",
+                "Too many failed logins for this user name: the limit is 5 per 60 s (auth.failed_logins.per_user).",
             ),
             (Error::ApiVersionNotSupported("3".into()), 404, "api.version.notsupported", "The requested resource is not supported by version '3'."),
             (

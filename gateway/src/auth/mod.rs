@@ -67,7 +67,7 @@ pub struct Authenticator {
     pub jwt: JwtAuth,
     pub realm: String,
     failed_logins: FailedLogins,
-    failed_logins_limit: (u32, u64),
+    failed_logins_window_secs: u64,
     proxies: Proxies,
 }
 
@@ -89,7 +89,7 @@ impl Authenticator {
             jwt: JwtAuth::new(&config.jwt),
             realm: config.basic.realm.clone(),
             failed_logins: FailedLogins::new(&config.failed_logins),
-            failed_logins_limit: (config.failed_logins.limit, config.failed_logins.window_secs),
+            failed_logins_window_secs: config.failed_logins.window_secs,
             proxies: Proxies::new(trusted_proxies),
         })
     }
@@ -170,15 +170,18 @@ impl Authenticator {
                 htpasswd.credentials_key(encoded),
             )
             .map_err(|t| {
-                let (limit, window_secs) = self.failed_logins_limit;
                 // Whole seconds, rounded up: a client retrying on time is not refused again.
                 let wait = t.retry_after;
                 let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
                 AuthFailure {
                     reason: "throttled",
                     error: Error::FailedLoginsThrottled {
-                        limit,
-                        window_secs,
+                        key: match t.limit {
+                            throttle::Limit::PerAddress => "per_address",
+                            throttle::Limit::PerUser => "per_user",
+                        },
+                        limit: t.value,
+                        window_secs: self.failed_logins_window_secs,
                         retry_after_secs,
                     },
                 }

@@ -44,9 +44,19 @@ struct Window {
     failures: u32,
 }
 
-/// A refused attempt: how long until trying again can succeed.
+/// Which limit refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    PerAddress,
+    PerUser,
+}
+
+/// A refused attempt: the limit that refused it (and its value), and how long until trying again
+/// can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
+    pub limit: Limit,
+    pub value: u32,
     pub retry_after: Duration,
 }
 
@@ -58,7 +68,8 @@ struct Tables {
 }
 
 pub struct FailedLogins {
-    limit: u32,
+    per_address: u32,
+    per_user: u32,
     window: Duration,
     tables: Mutex<Tables>,
 }
@@ -97,7 +108,8 @@ impl Drop for Attempt<'_> {
 impl FailedLogins {
     pub fn new(config: &FailedLoginsConfig) -> FailedLogins {
         FailedLogins {
-            limit: config.limit,
+            per_address: config.per_address,
+            per_user: config.per_user,
             window: Duration::from_secs(config.window_secs),
             tables: Mutex::new(Tables::default()),
         }
@@ -129,9 +141,11 @@ impl FailedLogins {
             owns_flight: false,
             ok: false,
         };
-        if self.limit == 0 {
+        if self.per_address == 0 && self.per_user == 0 {
             return Ok(attempt);
         }
+        // A limit of 0 is off: no count ever reaches it.
+        let cap = |l: u32| if l == 0 { u32::MAX } else { l };
         let now = Instant::now();
         let mut t = self.tables.lock();
         let user_key = Key::User(user.to_owned());
@@ -140,21 +154,34 @@ impl FailedLogins {
             Some(k) => self.failures(&t, k, now),
             None => (0, Duration::ZERO),
         };
-        let mut wait = Duration::ZERO;
-        if user_failures >= self.limit {
-            wait = wait.max(user_wait);
+        let mut refused: Option<Throttled> = None;
+        for (failures, wait, limit, value) in [
+            (
+                addr_failures,
+                addr_wait,
+                Limit::PerAddress,
+                self.per_address,
+            ),
+            (user_failures, user_wait, Limit::PerUser, self.per_user),
+        ] {
+            if failures >= cap(value) && refused.is_none_or(|r| r.retry_after < wait) {
+                refused = Some(Throttled {
+                    limit,
+                    value,
+                    retry_after: wait,
+                });
+            }
         }
-        if addr_failures >= self.limit {
-            wait = wait.max(addr_wait);
-        }
-        if !wait.is_zero() {
-            return Err(Throttled { retry_after: wait });
+        if let Some(r) = refused {
+            return Err(r);
         }
         let flying = t.in_flight.get(user);
         if !flying.is_some_and(|f| f.contains(&credentials)) {
             let others = flying.map_or(0, HashSet::len) as u32;
-            if user_failures + others >= self.limit {
+            if user_failures.saturating_add(others) >= cap(self.per_user) {
                 return Err(Throttled {
+                    limit: Limit::PerUser,
+                    value: self.per_user,
                     retry_after: IN_FLIGHT_WAIT,
                 });
             }
@@ -217,7 +244,11 @@ mod tests {
     use super::*;
 
     fn throttle(limit: u32, window_secs: u64) -> FailedLogins {
-        FailedLogins::new(&FailedLoginsConfig { limit, window_secs })
+        FailedLogins::new(&FailedLoginsConfig {
+            per_address: limit,
+            per_user: limit,
+            window_secs,
+        })
     }
 
     fn ip(s: &str) -> Option<IpAddr> {
@@ -237,8 +268,10 @@ mod tests {
         // The address is used up, for any user name.
         let refused = t.begin(ip("1.1.1.1"), "bob", 9).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(58));
+        assert_eq!((refused.limit, refused.value), (Limit::PerAddress, 3));
         // So is the user name, from any address.
-        assert!(t.begin(ip("2.2.2.2"), "alice", 9).is_err());
+        let refused = t.begin(ip("2.2.2.2"), "alice", 9).unwrap_err();
+        assert_eq!(refused.limit, Limit::PerUser);
         // Others are untouched.
         t.begin(ip("2.2.2.2"), "bob", 9).unwrap().succeeded();
     }
@@ -277,6 +310,24 @@ mod tests {
             .map(|i| t.begin(ip("4.4.4.4"), &format!("u{i}"), i).unwrap())
             .collect();
         crowd.into_iter().for_each(Attempt::succeeded);
+    }
+
+    #[test]
+    fn the_two_limits_are_separate() {
+        let t = FailedLogins::new(&FailedLoginsConfig {
+            per_address: 0,
+            per_user: 2,
+            window_secs: 60,
+        });
+        for i in 0..10 {
+            fail(&t, "1.1.1.1", &format!("u{i}"), 1);
+            fail(&t, "1.1.1.1", &format!("u{i}"), 2);
+        }
+        assert_eq!(
+            t.begin(ip("2.2.2.2"), "u0", 3).unwrap_err().limit,
+            Limit::PerUser
+        );
+        t.begin(ip("1.1.1.1"), "v", 1).unwrap().succeeded();
     }
 
     #[test]
