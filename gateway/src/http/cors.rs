@@ -86,3 +86,32 @@ fn vary(resp: &mut HttpResponse) {
         HeaderValue::from_static("Origin"),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preflights_name_the_allowed_origin_and_refusals_carry_no_cors_headers() {
+        let ok = preflight(&Verdict::Allowed("https://dash.example.com".into()));
+        assert_eq!(ok.status(), 204);
+        let h = ok.headers();
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+            "https://dash.example.com"
+        );
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).unwrap(),
+            "true"
+        );
+        assert!(h.contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
+        assert!(h.contains_key(header::ACCESS_CONTROL_ALLOW_HEADERS));
+
+        let refused = preflight(&Verdict::Refused("null".into()));
+        assert_eq!(refused.status(), 403);
+        assert!(!refused
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert_eq!(refused.headers().get("vary").unwrap(), "Origin");
+    }
+}

@@ -175,7 +175,8 @@ impl OriginPolicy {
 
     /// The `Origin` names the host and port the request was addressed to (`Host`). The scheme is
     /// compared only when a trusted proxy reports it: the gateway itself speaks plain HTTP, so a
-    /// page served over TLS in front of it is as much its own as one over plain HTTP.
+    /// page served over TLS in front of it is as much its own as one over plain HTTP. A load
+    /// balancer that rewrites `Host` hides the public name: list the public origin then.
     fn is_same_origin(&self, req: &HttpRequest, origin: &Origin) -> bool {
         let Some((host, port)) = req
             .headers()
