@@ -18,6 +18,13 @@ bind = "0.0.0.0"
 port = 8080
 workers = 0
 max_connections = 250000
+# Hostile clients (issue 19): browser origins, proxies trusted for the client's address and scheme,
+# how long a request's headers and body may take, and how large a body may be.
+allowed_origins = []
+trusted_proxies = []
+header_timeout_ms = 5000
+body_timeout_ms = 10000
+max_body_bytes = 1048576
 
 [admin]
 bind = "0.0.0.0"
@@ -38,6 +45,11 @@ realm = "twinwire"
 [auth.pre_authenticated]
 enabled = false
 trusted_proxies = []
+
+[auth.failed_logins]
+per_address = 30
+per_user = 10
+window_secs = 60
 
 [auth.jwt]
 issuers = []
@@ -60,7 +72,11 @@ format = "text"
 "#;
 
 /// Keys whose environment value is a comma-separated list.
-pub const LIST_KEYS: &[&str] = &["auth.pre_authenticated.trusted_proxies"];
+pub const LIST_KEYS: &[&str] = &[
+    "auth.pre_authenticated.trusted_proxies",
+    "http.allowed_origins",
+    "http.trusted_proxies",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,12 +110,27 @@ pub struct HttpConfig {
     pub workers: usize,
     /// Connections per worker beyond which new ones wait.
     pub max_connections: usize,
+    /// Browser origins besides the gateway's own that may open sessions and call the HTTP API:
+    /// exact origins (`https://app.example.com`) or one leading wildcard label
+    /// (`https://*.example.com`). Requests without `Origin` (non-browser clients) are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Peer addresses (IPs or CIDRs) of the load balancers in front: their `X-Forwarded-For` names
+    /// the client (for failed-login throttling) and their `X-Forwarded-Proto` the scheme (for the
+    /// same-origin check). Anyone else's forwarding headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Time a client has to send a request's headers (slow-header clients are cut off).
+    pub header_timeout_ms: u64,
+    /// Time an authenticated HTTP API request has to send its whole body.
+    pub body_timeout_ms: u64,
+    /// Largest HTTP API request body.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub basic: BasicAuthConfig,
+    pub failed_logins: FailedLoginsConfig,
     pub pre_authenticated: PreAuthConfig,
     pub jwt: JwtConfig,
 }
@@ -110,6 +141,20 @@ pub struct BasicAuthConfig {
     /// An htpasswd file with bcrypt entries (`htpasswd -B`); empty disables HTTP Basic.
     pub htpasswd_file: String,
     pub realm: String,
+}
+
+/// Throttling of failed HTTP Basic logins, counted per client address and per user name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedLoginsConfig {
+    /// Failed logins allowed per client address within a window; 0 turns this limit off. Higher
+    /// than `per_user` because many users may share an address (NAT, a proxy not listed in
+    /// `http.trusted_proxies`).
+    pub per_address: u32,
+    /// Failed logins allowed per user name within a window; 0 turns this limit off.
+    pub per_user: u32,
+    /// The window, from the first failure; further attempts get 429 until it ends.
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +245,7 @@ impl GatewayConfig {
                 "must differ from http.port",
             ));
         }
+        self.validate_hostile_clients()?;
         if self.ws.ping_idle_secs == 0 {
             return Err(ConfigError::invalid(
                 "ws.ping_idle_secs",
@@ -298,6 +344,48 @@ impl GatewayConfig {
         }
         self.log.validate()
     }
+
+    /// The keys that bound what hostile clients can do over HTTP (issue 19).
+    fn validate_hostile_clients(&self) -> Result<(), ConfigError> {
+        for (i, o) in self.http.allowed_origins.iter().enumerate() {
+            if let Err(why) = crate::http::origin::Pattern::parse(o) {
+                return Err(ConfigError::invalid(
+                    &format!("http.allowed_origins[{i}]"),
+                    format!("'{o}' {why}"),
+                ));
+            }
+        }
+        for (i, p) in self.http.trusted_proxies.iter().enumerate() {
+            if crate::cidr::parse(p).is_none() {
+                return Err(ConfigError::invalid(
+                    &format!("http.trusted_proxies[{i}]"),
+                    format!("'{p}' is not an IP or CIDR"),
+                ));
+            }
+        }
+        for (key, ms) in [
+            ("http.header_timeout_ms", self.http.header_timeout_ms),
+            ("http.body_timeout_ms", self.http.body_timeout_ms),
+        ] {
+            if ms == 0 || ms > 600_000 {
+                return Err(ConfigError::invalid(key, "must be between 1 and 600000"));
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "http.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        let logins = &self.auth.failed_logins;
+        if (logins.per_address > 0 || logins.per_user > 0) && logins.window_secs == 0 {
+            return Err(ConfigError::invalid(
+                "auth.failed_logins.window_secs",
+                "must be positive when a failed-login limit is set",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -359,6 +447,22 @@ mod tests {
                     "/nonexistent/htpasswd",
                 )],
                 "auth.basic.htpasswd_file",
+            ),
+            (
+                vec![("TWINWIRE_HTTP__ALLOWED_ORIGINS", "https://ok.example,evil")],
+                "http.allowed_origins[1]",
+            ),
+            (
+                vec![("TWINWIRE_HTTP__TRUSTED_PROXIES", "proxy")],
+                "http.trusted_proxies[0]",
+            ),
+            (
+                vec![("TWINWIRE_HTTP__BODY_TIMEOUT_MS", "0")],
+                "http.body_timeout_ms",
+            ),
+            (
+                vec![("TWINWIRE_AUTH__FAILED_LOGINS__WINDOW_SECS", "0")],
+                "auth.failed_logins.window_secs",
             ),
         ];
         for (pairs, key) in table {

@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod command_timer;
 pub mod config;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod metrics;
 pub mod node;
@@ -58,7 +59,7 @@ pub async fn run(
         PUBLISH_QUEUE,
         metrics.clone(),
     );
-    let auth = Authenticator::new(&config.auth)?;
+    let auth = Authenticator::new(&config.auth, &config.http.trusted_proxies)?;
     let node = Arc::new(Node::new(
         node_id.clone(),
         config.clone(),
@@ -75,18 +76,23 @@ pub async fn run(
     ));
 
     let data = web::Data::new(node.clone());
-    // HTTP bodies may be as large as a WebSocket message.
-    let max_body = config.ws.max_message_bytes;
+    let origins = web::Data::new(http::origin::OriginPolicy::new(
+        &config.http.allowed_origins,
+        &config.http.trusted_proxies,
+    ));
     let mut public = HttpServer::new({
         let data = data.clone();
         move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(origins.clone())
                 .route("/ws/{version}", web::get().to(http::ws::upgrade))
-                .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::api::routes)
         }
     })
+    // A client gets this long for its request's headers (slow-header clients); the HTTP API reads
+    // bodies under `http.body_timeout_ms` itself.
+    .client_request_timeout(Duration::from_millis(config.http.header_timeout_ms))
     .max_connections(config.http.max_connections)
     .backlog(4096)
     .disable_signals()

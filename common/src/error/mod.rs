@@ -117,6 +117,27 @@ pub enum Error {
     #[error("An unknown error occurred.")]
     Internal(String),
 
+    // --- hostile HTTP clients (issue 19): the gateway's HTTP limits ---
+    /// A browser page from an origin not in `http.allowed_origins` (cross-site request).
+    #[error("Requests from the origin '{0}' are not allowed.")]
+    OriginNotAllowed(String),
+    #[error(
+        "The request body was not received within the limit of {0} ms (http.body_timeout_ms)."
+    )]
+    RequestBodyTimeout(u64),
+    #[error("The request body exceeds the limit of {0} bytes (http.max_body_bytes).")]
+    RequestBodyTooLarge(usize),
+    /// Ditto's `too.many.requests` for failed logins; the HTTP answer carries `retry_after_secs` as
+    /// `Retry-After`.
+    #[error("Too many failed logins for this {}: the limit is {limit} per {window_secs} s (auth.failed_logins.{key}).", if *key == "per_address" { "address" } else { "user name" })]
+    FailedLoginsThrottled {
+        /// The limit that refused: `per_address` or `per_user`.
+        key: &'static str,
+        limit: u32,
+        window_secs: u64,
+        retry_after_secs: u64,
+    },
+
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
     ThingNotFound(String),
@@ -391,6 +412,14 @@ impl Error {
                 d("Try increasing the timeout and make sure that the requested acknowledgement is sent back in time."),
             ),
             Internal(_) => (500, "gateway:internalerror", d("Please contact the service team.")),
+            OriginNotAllowed(_) => (
+                403,
+                "gateway:origin.notallowed",
+                d("Open the page from an origin listed in the gateway's http.allowed_origins, or connect without a browser."),
+            ),
+            RequestBodyTimeout(_) => (408, "gateway:request.timeout", d("Send the request body without pausing.")),
+            RequestBodyTooLarge(_) => (413, "gateway:request.toolarge", d("Reduce the size of the request body.")),
+            FailedLoginsThrottled { .. } => (429, "too.many.requests", d("Try again after the time given in the 'Retry-After' header.")),
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))
             }
@@ -544,6 +573,14 @@ mod tests {
             (Error::ThingNotFound("a:b".into()), 404, "things:thing.notfound", "The Thing with ID 'a:b' could not be found or requester had insufficient permissions to access it."),
             (Error::ThingConflict("a:b".into()), 409, "things:thing.conflict", "The Thing with ID 'a:b' already exists"),
             (Error::CommandTimeout(60000), 408, "command.timeout", "The Command reached the specified timeout of 60000ms."),
+            (Error::OriginNotAllowed("null".into()), 403, "gateway:origin.notallowed", "Requests from the origin 'null' are not allowed."),
+            (Error::RequestBodyTimeout(500), 408, "gateway:request.timeout", "The request body was not received within the limit of 500 ms (http.body_timeout_ms)."),
+            (
+                Error::FailedLoginsThrottled { key: "per_user", limit: 5, window_secs: 60, retry_after_secs: 7 },
+                429,
+                "too.many.requests",
+                "Too many failed logins for this user name: the limit is 5 per 60 s (auth.failed_logins.per_user).",
+            ),
             (Error::ApiVersionNotSupported("3".into()), 404, "api.version.notsupported", "The requested resource is not supported by version '3'."),
             (
                 DittoError::policy_not_found("ns:p").into(),

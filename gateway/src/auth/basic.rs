@@ -121,6 +121,24 @@ impl Htpasswd {
         }
     }
 
+    /// The context of credentials (base64 `user:password`) verified before, without verifying.
+    pub fn remembered(&self, encoded: &str) -> Option<AuthContext> {
+        let decoded = decode(encoded)?;
+        let (user, _) = decoded.split_once(':')?;
+        self.refresh();
+        let key = self.hasher.hash_one(&decoded);
+        self.state
+            .lock()
+            .verified
+            .contains(&key)
+            .then(|| context(user))
+    }
+
+    /// A keyed hash of base64 credentials: equal for equal credentials, telling nothing else.
+    pub fn credentials_key(&self, encoded: &str) -> u64 {
+        self.hasher.hash_one(encoded)
+    }
+
     /// Checks base64 `user:password` from an `Authorization: Basic` header.
     pub async fn authenticate(&self, encoded: &str) -> Result<AuthContext, AuthFailure> {
         let invalid = || {
@@ -130,10 +148,7 @@ impl Htpasswd {
                 Some("Check your credentials."),
             )
         };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| invalid())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+        let decoded = decode(encoded).ok_or_else(invalid)?;
         let (user, password) = decoded.split_once(':').ok_or_else(invalid)?;
         self.refresh();
         let key = self.hasher.hash_one(&decoded);
@@ -164,6 +179,19 @@ impl Htpasswd {
         s.verified.insert(key);
         Ok(context(user))
     }
+}
+
+fn decode(encoded: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The user name in base64 `user:password` credentials, if they decode.
+pub fn user_name(encoded: &str) -> Option<String> {
+    let decoded = decode(encoded)?;
+    decoded.split_once(':').map(|(u, _)| u.to_owned())
 }
 
 fn context(user: &str) -> AuthContext {

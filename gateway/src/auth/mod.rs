@@ -5,13 +5,16 @@
 pub mod basic;
 pub mod jwt;
 pub mod preauth;
+pub mod throttle;
 
 use crate::config::AuthConfig;
+use crate::forwarded::Proxies;
 use actix_web::HttpRequest;
 use basic::Htpasswd;
 use jwt::JwtAuth;
 use preauth::PreAuth;
 use std::time::SystemTime;
+use throttle::FailedLogins;
 use twinwire_common::Error;
 
 /// How a session authenticated.
@@ -63,10 +66,14 @@ pub struct Authenticator {
     preauth: Option<PreAuth>,
     pub jwt: JwtAuth,
     pub realm: String,
+    failed_logins: FailedLogins,
+    failed_logins_window_secs: u64,
+    proxies: Proxies,
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> std::io::Result<Authenticator> {
+    /// `trusted_proxies` (`http.trusted_proxies`) name who may report the client's address.
+    pub fn new(config: &AuthConfig, trusted_proxies: &[String]) -> std::io::Result<Authenticator> {
         let basic = if config.basic.htpasswd_file.is_empty() {
             None
         } else {
@@ -81,6 +88,9 @@ impl Authenticator {
             preauth,
             jwt: JwtAuth::new(&config.jwt),
             realm: config.basic.realm.clone(),
+            failed_logins: FailedLogins::new(&config.failed_logins),
+            failed_logins_window_secs: config.failed_logins.window_secs,
+            proxies: Proxies::new(trusted_proxies),
         })
     }
 
@@ -128,7 +138,7 @@ impl Authenticator {
         }
         if let (Some(b), Some(value)) = (&self.basic, authorization) {
             if let Some(encoded) = strip_scheme(value, "Basic") {
-                return b.authenticate(encoded).await;
+                return self.basic(b, encoded, req).await;
             }
         }
         Err(AuthFailure::new(
@@ -136,6 +146,51 @@ impl Authenticator {
             "No applicable authentication provider was found!",
             Some("Check if you provided the correct credentials: HTTP Basic or a JWT as 'Authorization: Bearer' or 'access_token'."),
         ))
+    }
+}
+
+impl Authenticator {
+    /// HTTP Basic under the failed-login throttle. Credentials verified before pass at once: they
+    /// teach a guesser nothing, and their users keep working while their names are under attack.
+    async fn basic(
+        &self,
+        htpasswd: &Htpasswd,
+        encoded: &str,
+        req: &HttpRequest,
+    ) -> Result<AuthContext, AuthFailure> {
+        if let Some(ctx) = htpasswd.remembered(encoded) {
+            return Ok(ctx);
+        }
+        let user = basic::user_name(encoded).unwrap_or_default();
+        let attempt = self
+            .failed_logins
+            .begin(
+                self.proxies.client_ip(req),
+                &user,
+                htpasswd.credentials_key(encoded),
+            )
+            .map_err(|t| {
+                // Whole seconds, rounded up: a client retrying on time is not refused again.
+                let wait = t.retry_after;
+                let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                AuthFailure {
+                    reason: "throttled",
+                    error: Error::FailedLoginsThrottled {
+                        key: match t.limit {
+                            throttle::Limit::PerAddress => "per_address",
+                            throttle::Limit::PerUser => "per_user",
+                        },
+                        limit: t.value,
+                        window_secs: self.failed_logins_window_secs,
+                        retry_after_secs,
+                    },
+                }
+            })?;
+        let result = htpasswd.authenticate(encoded).await;
+        if result.is_ok() {
+            attempt.succeeded();
+        }
+        result
     }
 }
 

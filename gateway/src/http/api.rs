@@ -3,16 +3,17 @@
 //! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
 //! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
 //! client sends. The request is the originator on the bus: its answer comes back to this node's
-//! inbox addressed to the request id.
+//! inbox addressed to the request id. Browsers get the Origin policy and CORS ([`super::cors`]);
+//! the body is read only once the request is authenticated, under its size and time limits.
 
-use super::{auth_failure_response, error_response};
+use super::origin::{OriginPolicy, Verdict};
+use super::{auth_failure_response, cors, error_response};
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use crate::session::live::timeout_of;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use base64::Engine;
-use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,8 +110,31 @@ fn message_path(rest: &str) -> Option<(String, String)> {
 async fn api_request(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: Bytes,
+    payload: web::Payload,
     node: web::Data<Arc<Node>>,
+    origins: web::Data<OriginPolicy>,
+) -> HttpResponse {
+    let verdict = origins.check(&req);
+    if cors::is_preflight(&req) {
+        return cors::preflight(&verdict);
+    }
+    if let Verdict::Refused(_) = verdict {
+        // A cross-site page's simple request (a POST of text/plain is one) must not act with the
+        // browser's cached credentials, even though the browser would hide the answer.
+        return cors::refused(&verdict);
+    }
+    let mut resp = answer(req, path, payload, &node).await;
+    if let Some(origin) = verdict.cors_origin() {
+        cors::allow(&mut resp, origin);
+    }
+    resp
+}
+
+async fn answer(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    node: &Arc<Node>,
 ) -> HttpResponse {
     let (group, id) = path.into_inner();
     let rest = req
@@ -121,10 +145,22 @@ async fn api_request(
         .to_owned();
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
-        Err(f) => return auth_failure_response(&node, &f),
+        Err(f) => return auth_failure_response(node, &f, true),
     };
-    match build(&req, &group, &id, &rest, &body, &node) {
-        Ok(signal) => round_trip(&node, signal, auth.subjects).await,
+    let http = &node.config.http;
+    let body = match super::body::read(
+        &req,
+        payload,
+        http.max_body_bytes,
+        Duration::from_millis(http.body_timeout_ms),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    match build(&req, &group, &id, &rest, &body, node) {
+        Ok(signal) => round_trip(node, signal, auth.subjects).await,
         Err(e) => error_response(&e),
     }
 }

@@ -3,11 +3,15 @@
 
 pub mod admin;
 pub mod api;
+pub mod body;
+pub mod cors;
+pub mod origin;
 pub mod ws;
 
 use crate::auth::AuthFailure;
 use crate::node::Node;
-use actix_web::{http::header, http::StatusCode, HttpResponse, HttpResponseBuilder};
+use actix_web::http::header;
+use actix_web::{http::StatusCode, HttpResponse, HttpResponseBuilder};
 use twinwire_common::Error;
 
 /// An HTTP response carrying a Ditto error as its JSON body.
@@ -20,16 +24,24 @@ pub fn error_response(error: &Error) -> HttpResponse {
     .body(d.to_json().to_string())
 }
 
-/// The answer to a failed authentication, the same on the WebSocket upgrade and the HTTP API: the
-/// failure counted, its Ditto error, and a Basic challenge while Basic is on, so that a browser
-/// prompts for credentials.
-pub fn auth_failure_response(node: &Node, failure: &AuthFailure) -> HttpResponse {
+/// The answer to a failed authentication: counted, its Ditto error, `Retry-After` when throttled,
+/// and with `challenge` Basic's `WWW-Authenticate` (not on a throttled attempt: retrying now is
+/// pointless).
+pub fn auth_failure_response(node: &Node, f: &AuthFailure, challenge: bool) -> HttpResponse {
     node.metrics
         .auth_failures
-        .with_label_values(&[failure.reason])
+        .with_label_values(&[f.reason])
         .inc();
-    let mut resp = error_response(&failure.error);
-    if node.auth.basic_enabled() {
+    let mut resp = error_response(&f.error);
+    if let Error::FailedLoginsThrottled {
+        retry_after_secs, ..
+    } = f.error
+    {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(retry_after_secs),
+        );
+    } else if challenge && node.auth.basic_enabled() {
         if let Ok(v) =
             header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
         {

@@ -1,6 +1,7 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
 //! connection upgraded and a session actor started (reference §2.1, §2.2).
 
+use super::origin::{OriginPolicy, Verdict};
 use super::{auth_failure_response, error_response};
 use crate::node::Node;
 use crate::session::{SessionInit, WsSession};
@@ -34,6 +35,7 @@ pub async fn upgrade(
     body: web::Payload,
     version: web::Path<String>,
     node: web::Data<Arc<Node>>,
+    origins: web::Data<OriginPolicy>,
 ) -> HttpResponse {
     let api_version: u8 = match version.as_str() {
         "2" => 2,
@@ -45,9 +47,14 @@ pub async fn upgrade(
             "This gateway is shutting down; connect again.".into(),
         ));
     }
+    // Before authentication: a cross-site page must not even learn whether the browser's cached
+    // credentials are valid.
+    if let Verdict::Refused(origin) = origins.check(&req) {
+        return error_response(&Error::OriginNotAllowed(origin));
+    }
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
-        Err(f) => return auth_failure_response(&node, &f),
+        Err(f) => return auth_failure_response(&node, &f, true),
     };
     let mut session_headers = Headers::new();
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {

@@ -190,6 +190,40 @@ fn policy_for_new_thing(
     Ok((Arc::new(new_cached(thing_id, policy, now)), true))
 }
 
+/// A change that moves a thing to another policy (`modify /policyId`, or a whole-thing modify or
+/// merge naming a new one) needs what creating the thing under that policy needs: the policy must
+/// exist and grant the requester WRITE on the thing's root, with the same errors as create.
+/// Otherwise anyone could attach a thing to any policy they know the id of.
+fn check_policy_move(
+    before: Option<&Twin>,
+    after: &Twin,
+    policies: &PolicyCache,
+    subjects: &[String],
+    thing_id: &str,
+) -> Result<(), Error> {
+    let Some(target) = after.policy_id() else {
+        return Ok(());
+    };
+    if before.and_then(Twin::policy_id) == Some(target) {
+        return Ok(());
+    }
+    let Some(policy) = policies.get(target) else {
+        return Err(Error::PolicyIdNotExisting {
+            thing: thing_id.to_owned(),
+            policy: target.to_owned(),
+        });
+    };
+    let access = PolicyAccess {
+        enforcer: &policy.enforcer,
+        subjects,
+    };
+    if !access.write(&Pointer::root()) {
+        // Create's error for a thing under an existing policy that does not let it write.
+        return Err(ThingResource::Thing.not_modifiable(thing_id, false));
+    }
+    Ok(())
+}
+
 fn new_cached(id: &str, policy: Policy, now: &str) -> CachedPolicy {
     let stored = StoredPolicy {
         json: policy.to_json(),
@@ -321,16 +355,8 @@ pub fn decide(
             }
             (None, None) => apply(None, &req, &NoAccess, now, limits)?,
         };
-        if let (Outcome::Changed { twin: Some(t), .. }, ThingResource::PolicyId) =
-            (&outcome, &resource)
-        {
-            // A thing may only be moved to a policy that exists.
-            if let Some(p) = t.policy_id().filter(|p| policies.get(p).is_none()) {
-                return Err(Error::PolicyIdNotExisting {
-                    thing: thing_id,
-                    policy: p.to_owned(),
-                });
-            }
+        if let Outcome::Changed { twin: Some(t), .. } = &outcome {
+            check_policy_move(twin, t, policies, &cmd.subjects, &thing_id)?;
         }
         (outcome, None)
     };
