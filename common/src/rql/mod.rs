@@ -33,6 +33,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 pub use ast::Filter;
+pub use like::MAX_LIKE_PATTERN_CHARS;
+pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
 
 /// Parse and validate an RQL filter string (already URL-decoded). Field names are validated (§4.2):
 /// an unknown one fails with message `Unknown property name: <x>`.
@@ -163,6 +165,87 @@ mod tests {
             message: "Unknown property name: x".into(),
         };
         assert_eq!(e.to_string(), "Unknown property name: x");
+    }
+
+    // ---- limits on hostile input ----
+
+    fn nested_not(depth: usize) -> String {
+        format!(
+            "{}eq(attributes/a,1){}",
+            "not(".repeat(depth),
+            ")".repeat(depth)
+        )
+    }
+
+    /// Runs `f` on a thread with a small stack, so a recursion the limits do not bound fails here
+    /// rather than in a gateway (whose worker threads have 2 MiB).
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        match std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(f)
+            .map(std::thread::JoinHandle::join)
+        {
+            Ok(Ok(v)) => v,
+            _ => panic!("the thread failed"),
+        }
+    }
+
+    #[test]
+    fn a_filter_at_the_depth_limit_parses_evaluates_and_drops_on_a_small_stack() {
+        let deepest = on_small_stack(|| {
+            let thing = json!({"attributes": {"a": 1}});
+            let ctx = MapPlaceholders::new(Utc::now());
+            let text = format!(
+                "{}and(eq(attributes/a,1),or(like(attributes/a,'*'),exists(thingId))){}",
+                "not(".repeat(MAX_FILTER_DEPTH - 3),
+                ")".repeat(MAX_FILTER_DEPTH - 3)
+            );
+            let filter = parse(&text).map_err(|e| e.message)?;
+            let even = filter.matches(&thing, &ctx);
+            drop(filter);
+            let one_more = parse(&nested_not(MAX_FILTER_DEPTH)).map(|_| ());
+            Ok::<_, String>((even, one_more))
+        });
+        match deepest {
+            // MAX_FILTER_DEPTH - 3 negations of a true filter: even count is true.
+            Ok((matched, Err(e))) => {
+                assert_eq!(matched, (MAX_FILTER_DEPTH - 3) % 2 == 0);
+                assert!(e.message.contains("limit of 64 levels"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn filters_at_ten_times_the_limits_are_refused_quickly_naming_the_limit() {
+        let started = std::time::Instant::now();
+        let deep = on_small_stack(|| parse(&nested_not(10 * MAX_FILTER_DEPTH)).map(|_| ()));
+        match deep {
+            Err(e) => assert!(
+                e.message
+                    .contains("nests deeper than the limit of 64 levels"),
+                "{}",
+                e.message
+            ),
+            Ok(()) => panic!("a filter nesting 640 levels was accepted"),
+        }
+        // Unbalanced and far deeper, as an attacker sends it: refused at the limit, not at the end.
+        let bomb = on_small_stack(|| parse(&"not(".repeat(4_000)).map(|_| ()));
+        assert!(matches!(bomb, Err(e) if e.message.contains("limit of 64 levels")));
+        let long = format!(
+            "in(attributes/a,{})",
+            vec!["1"; 10 * MAX_FILTER_CHARS / 2].join(",")
+        );
+        match parse(&long) {
+            Err(e) => assert!(
+                e.message.contains("more than the limit of 16384"),
+                "{}",
+                e.message
+            ),
+            Ok(_) => panic!("a filter of {} characters was accepted", long.len()),
+        }
+        // Only a hang matters here, not speed.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     // ---- randomized laws ----
