@@ -114,14 +114,40 @@ impl NumLit {
     }
 }
 
+/// The most `like`/`ilike` comparisons one filter may hold. Each is a compiled automaton that scans
+/// the whole value it is matched against, so this bounds both the work of compiling a filter and the
+/// work of evaluating it per signal (`make bench --only like` measures the worst case).
+pub const MAX_LIKE_PATTERNS: usize = 8;
+
 /// Builds the compiled filter from the raw tree.
 pub(crate) fn compile(raw: RawNode) -> Result<Filter, RqlError> {
+    // Counted before anything is compiled, so an over-limit filter costs no regex compilation.
+    let likes = count_likes(&raw);
+    if likes > MAX_LIKE_PATTERNS {
+        return Err(error(format!(
+            "The RQL expression has {likes} like/ilike comparisons, more than the limit of \
+             {MAX_LIKE_PATTERNS}."
+        )));
+    }
     let mut times = Vec::new();
     let root = compile_node(raw, &mut times)?;
     Ok(Filter {
         root,
         times: times.into_boxed_slice(),
     })
+}
+
+/// Recursion is safe here: the parser bounds the depth of the tree (`MAX_FILTER_DEPTH`).
+fn count_likes(raw: &RawNode) -> usize {
+    match raw {
+        RawNode::And(children) | RawNode::Or(children) => children.iter().map(count_likes).sum(),
+        RawNode::Not(child) => count_likes(child),
+        RawNode::Single {
+            op: SingleOp::Like | SingleOp::ILike,
+            ..
+        } => 1,
+        _ => 0,
+    }
 }
 
 fn error(message: String) -> RqlError {

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-pub use ast::Filter;
+pub use ast::{Filter, MAX_LIKE_PATTERNS};
 pub use like::MAX_LIKE_PATTERN_CHARS;
 pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
 
@@ -243,6 +243,17 @@ mod tests {
                 e.message
             ),
             Ok(_) => panic!("a filter of {} characters was accepted", long.len()),
+        }
+        let likes = |n: usize| format!("or({})", vec!["like(attributes/a,'*x*')"; n].join(","));
+        assert!(parse(&likes(MAX_LIKE_PATTERNS)).is_ok());
+        match parse(&likes(10 * MAX_LIKE_PATTERNS)) {
+            Err(e) => assert!(
+                e.message
+                    .contains("80 like/ilike comparisons, more than the limit of 8"),
+                "{}",
+                e.message
+            ),
+            Ok(_) => panic!("80 like comparisons were accepted"),
         }
         // Only a hang matters here, not speed.
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
