@@ -209,7 +209,7 @@ mod tests {
         match deepest {
             // MAX_FILTER_DEPTH - 3 negations of a true filter: even count is true.
             Ok((matched, Err(e))) => {
-                assert_eq!(matched, (MAX_FILTER_DEPTH - 3) % 2 == 0);
+                assert_eq!(matched, (MAX_FILTER_DEPTH - 3).is_multiple_of(2));
                 assert!(e.message.contains("limit of 64 levels"), "{}", e.message);
             }
             other => panic!("{other:?}"),

@@ -77,7 +77,7 @@ pub fn measure() -> Value {
             let all_of = |combinator: &str| {
                 format!(
                     "{combinator}({})",
-                    vec![clause.as_str(); MAX_LIKE_PATTERNS].join(",")
+                    [clause.as_str(); MAX_LIKE_PATTERNS].join(",")
                 )
             };
             let started = Instant::now();
