@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-pub use ast::{Filter, MAX_LIKE_PATTERNS};
+pub use ast::{Filter, MAX_LIKE_CHARS_PER_FILTER, MAX_LIKE_PATTERNS};
 pub use like::MAX_LIKE_PATTERN_CHARS;
 pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
 
@@ -254,6 +254,20 @@ mod tests {
                 e.message
             ),
             Ok(_) => panic!("80 like comparisons were accepted"),
+        }
+        let pattern = |chars: usize| format!("like(attributes/a,'{}')", "*a".repeat(chars / 2));
+        let budget = |each: usize, n: usize| format!("or({})", vec![pattern(each); n].join(","));
+        assert!(parse(&budget(MAX_LIKE_PATTERN_CHARS, 2)).is_ok());
+        assert!(parse(&budget(MAX_LIKE_CHARS_PER_FILTER / 8, 8)).is_ok());
+        // Ten times the budget does not fit in the count limit, nor the filter size: six patterns
+        // at their own limit are what the budget alone refuses.
+        match parse(&budget(MAX_LIKE_PATTERN_CHARS, 6)) {
+            Err(e) => assert_eq!(
+                e.message,
+                "The like/ilike patterns of the RQL expression have 6144 characters together, \
+                 more than the limit of 2048."
+            ),
+            Ok(_) => panic!("6 patterns of 1,024 characters were accepted"),
         }
         // Only a hang matters here, not speed.
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
