@@ -207,7 +207,7 @@ async fn a_worst_case_like_filter_does_not_stall_the_hub() {
 
     // `*a*a*...*ab` never matches a value without `b`, so `or` evaluates all 8 on every event.
     let clause = |i: usize, chars: usize| {
-        let op = if i % 2 == 0 { "like" } else { "ilike" };
+        let op = if i.is_multiple_of(2) { "like" } else { "ilike" };
         format!("{op}(attributes/big,'{}b')", "*a".repeat((chars - 1) / 2))
     };
     let filter = |n: usize, chars: usize| {
