@@ -43,10 +43,11 @@ test: test-deps build
 	fi
 
 # The property-based fuzzing of the parsers of client input (common/tests/fuzz_parsers.rs) at length:
-# `make test` runs it with a few cases per property, this with FUZZ_CASES (default 20000) each.
+# `make test` runs it with a few cases per property, this with FUZZ_CASES (default 20000) each (the
+# test build: its dependencies are optimised, and the stall bound is generous).
 FUZZ_CASES ?= 20000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p twinwire-common --test fuzz_parsers
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p twinwire-common --test fuzz_parsers
 
 fmt:
 	$(CARGO) fmt --all
