@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBIAN_DEPS := redis-server:redis-server redis-cli:redis-tools
 
-.PHONY: run build build-release test test-deps lint fmt clippy bench clean helm-check
+.PHONY: run build build-release test test-deps lint fmt clippy bench clean helm-check fuzz
 
 build:
 	$(CARGO) build --workspace --bins
@@ -56,6 +56,13 @@ test: test-deps
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+# The property-based fuzzing of the parsers of client input (common/tests/fuzz_parsers.rs) at length:
+# `make test` runs it with a few cases per property, this with FUZZ_CASES (default 20000) each (the
+# test build: its dependencies are optimised, and the stall bound is generous).
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p twinwire-common --test fuzz_parsers
 
 fmt:
 	$(CARGO) fmt --all

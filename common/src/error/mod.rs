@@ -67,6 +67,8 @@ pub enum Error {
     },
     #[error("The headers are too large: {size} bytes, the limit is {max} bytes.")]
     HeadersTooLarge { size: usize, max: usize },
+    #[error("The headers are too many: {count} headers, the limit is {max} headers.")]
+    HeadersTooMany { count: usize, max: usize },
     #[error("The Content-Type header was empty or not present. Please set Content-Type header to \"application/merge-patch+json\" for this resource")]
     MergeContentTypeMissing,
     #[error("The Media-Type <{0}> is not supported for this resource.")]
@@ -77,6 +79,9 @@ pub enum Error {
     RqlInvalid(String),
     #[error("The field selector '{0}' is invalid.")]
     FieldSelectionInvalid(String),
+    /// A selector over one of the limits of `things::selector` (not echoed: it may be huge).
+    #[error("The field selector exceeds the limit of {max} {limit}.")]
+    FieldSelectionLimit { limit: &'static str, max: usize },
     #[error("The parameters of '{message}' are malformed: {reason}")]
     ProtocolParameterInvalid { message: String, reason: String },
 
@@ -205,6 +210,9 @@ pub enum Error {
     NotModifiable { code: &'static str, message: String },
     #[error("The JSON pointer <{0}> is invalid!")]
     PointerInvalid(String),
+    /// A pointer over one of the limits of `things::pointer` (not echoed: it may be huge).
+    #[error("The JSON pointer exceeds the limit of {max} {limit}.")]
+    PointerLimit { limit: &'static str, max: usize },
     #[error("The JSON key <{key}> is invalid!")]
     JsonKeyInvalid { key: String, reason: &'static str },
     #[error("Feature Definition must not be empty!")]
@@ -362,12 +370,13 @@ impl Error {
                 (400, "header.invalid", Some(format!("Verify that the value of the header '{name}' is a valid '{kind}' and try again.")))
             }
             HeadersTooLarge { .. } => (431, "headers.too.large", d("Reduce the size of the headers.")),
+            HeadersTooMany { .. } => (431, "headers.too.large", d("Reduce the number of headers.")),
             RqlInvalid(_) => (
                 400,
                 "rql.expression.invalid",
                 d("Ensure that all opening parentheses have also closing ones and that the RQL expression is valid."),
             ),
-            FieldSelectionInvalid(_) => (
+            FieldSelectionInvalid(_) | FieldSelectionLimit { .. } => (
                 400,
                 "things:field.selection.invalid",
                 d("Ensure that the field selector is a comma separated list of JSON pointers, e.g. 'attributes/counter,features'."),
@@ -486,6 +495,7 @@ impl Error {
             PreconditionNotModified { .. } => (304, "things:precondition.notmodified", d("The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")),
             NotModifiable { code, .. } => (403, code, d(NOT_MODIFIABLE_DESCRIPTION)),
             PointerInvalid(_) => (400, "json.pointer.invalid", d("Consecutive slashes in JSON pointers are not supported.")),
+            PointerLimit { .. } => (400, "json.pointer.invalid", d("Use a shorter JSON pointer with fewer levels.")),
             JsonKeyInvalid { reason, .. } => (400, "json.key.invalid", d(reason)),
             FeatureDefinitionEmpty => (
                 400,
@@ -570,6 +580,19 @@ mod tests {
             ),
             (Error::ThingTooLarge { size: 2048 * 1024, max: 102400 }, 413, "things:thing.toolarge", "The size of '2,048' kB exceeds the maximal allowed Thing size of '100' kB."),
             (Error::RqlInvalid("boom".into()), 400, "rql.expression.invalid", "boom"),
+            (Error::HeadersTooMany { count: 300, max: 100 }, 431, "headers.too.large", "The headers are too many: 300 headers, the limit is 100 headers."),
+            (
+                Error::FieldSelectionLimit { limit: "levels of nesting", max: 16 },
+                400,
+                "things:field.selection.invalid",
+                "The field selector exceeds the limit of 16 levels of nesting.",
+            ),
+            (
+                Error::PointerLimit { limit: "segments", max: 100 },
+                400,
+                "json.pointer.invalid",
+                "The JSON pointer exceeds the limit of 100 segments.",
+            ),
             (Error::ThingNotFound("a:b".into()), 404, "things:thing.notfound", "The Thing with ID 'a:b' could not be found or requester had insufficient permissions to access it."),
             (Error::ThingConflict("a:b".into()), 409, "things:thing.conflict", "The Thing with ID 'a:b' already exists"),
             (Error::CommandTimeout(60000), 408, "command.timeout", "The Command reached the specified timeout of 60000ms."),

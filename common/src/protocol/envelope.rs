@@ -81,7 +81,8 @@ impl Envelope {
         // Headers first, so that every later failure can still answer with the correlation-id.
         let headers = match map.remove("headers") {
             None | Some(Value::Null) => Headers::new(),
-            Some(Value::Object(h)) => h.into_iter().collect(),
+            Some(Value::Object(h)) => Headers::from_client(h)
+                .map_err(|(error, headers)| EnvelopeError { error, headers })?,
             Some(other) => {
                 return Err(Error::JsonFieldWrongType {
                     field: "headers",
@@ -127,6 +128,10 @@ impl Envelope {
                 ))
             }
         };
+        // Both are split and walked later; bound them first (the topic in Topic::parse).
+        if let Err(e) = crate::things::Pointer::check_limits(&path) {
+            return Err(fail(e, &headers));
+        }
         let status = match map.remove("status") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => {
@@ -297,6 +302,20 @@ mod tests {
             e.to_json_string(),
             r#"{"topic":"t","path":"/","status":204}"#
         );
+    }
+
+    #[test]
+    fn a_path_at_ten_times_the_pointer_limit_is_refused_with_the_correlation_id() {
+        let frame = json!({"topic": "a/b/things/twin/commands/modify", "headers": {"correlation-id": "c-p"},
+            "path": "/attributes".to_owned() + &"/a".repeat(10 * crate::things::pointer::MAX_POINTER_SEGMENTS),
+            "value": 1});
+        let e = Envelope::parse(&frame.to_string()).unwrap_err();
+        assert_eq!(e.error.to_ditto().error, "json.pointer.invalid");
+        assert_eq!(
+            e.error.to_string(),
+            "The JSON pointer exceeds the limit of 64 segments."
+        );
+        assert_eq!(e.headers.correlation_id().unwrap(), "c-p");
     }
 
     #[test]

@@ -1,11 +1,27 @@
 //! Ditto Protocol headers: a JSON object whose keys are matched case-insensitively but written back
 //! with the spelling the sender used (Ditto's `protocol-specification.md`; the official JS client sends
 //! `Content-Type` with capitals).
+//!
+//! Headers from a client are bounded in count and bytes ([`Headers::from_client`]) before any
+//! per-header work, and every way of building a header map is linear in the number of headers.
 
+use crate::error::Error;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt;
+
+/// Ditto's limit on the headers of one signal (`ditto-limits.conf`, 5 kB), as [`Headers::byte_size`]
+/// counts them.
+pub const MAX_HEADER_BYTES: usize = 5 * 1024;
+
+/// The most headers one signal may carry. Ditto bounds only their bytes, but an empty name with an
+/// empty value counts no bytes, so the count needs a bound of its own; real clients send a handful.
+pub const MAX_HEADER_COUNT: usize = 100;
+
+/// Up to this many entries, a duplicate is looked for by a scan; above it, through an index.
+const SCAN_LIMIT: usize = 16;
 
 /// Well-known header names, lower case.
 pub mod names {
@@ -127,16 +143,44 @@ impl Headers {
 
     /// Approximate serialized size, for Ditto's 5 kB header limit.
     pub fn byte_size(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + match v {
-                        Value::String(s) => s.len(),
-                        other => other.to_string().len(),
-                    }
-            })
-            .sum()
+        self.entries.iter().map(|(k, v)| entry_size(k, v)).sum()
+    }
+
+    /// Headers from a client's frame, refused over [`MAX_HEADER_COUNT`] or [`MAX_HEADER_BYTES`]
+    /// (431 `headers.too.large`) before any per-header work. A refusal comes with the sender's
+    /// correlation-id alone, so the error frame can still be matched to its request without echoing
+    /// what was too large.
+    pub fn from_client(map: Map<String, Value>) -> Result<Headers, (Error, Headers)> {
+        let refuse = |error: Error, map: &Map<String, Value>| {
+            let mut h = Headers::new();
+            if let Some((k, v)) = map
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(names::CORRELATION_ID))
+            {
+                h.insert(k.clone(), v.clone());
+            }
+            (error, h)
+        };
+        if map.len() > MAX_HEADER_COUNT {
+            let e = Error::HeadersTooMany {
+                count: map.len(),
+                max: MAX_HEADER_COUNT,
+            };
+            return Err(refuse(e, &map));
+        }
+        let mut size = 0usize;
+        for (k, v) in &map {
+            size += entry_size(k, v);
+        }
+        if size > MAX_HEADER_BYTES {
+            let e = Error::HeadersTooLarge {
+                size,
+                max: MAX_HEADER_BYTES,
+            };
+            return Err(refuse(e, &map));
+        }
+        Ok(map.into_iter().collect())
     }
 
     /// Headers for a response or event derived from a command's headers: everything the client sent
@@ -182,11 +226,11 @@ impl<'de> Deserialize<'de> for Headers {
                 f.write_str("a JSON object of headers")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Headers, A::Error> {
-                let mut headers = Headers::new();
+                let mut builder = Builder::default();
                 while let Some((k, v)) = access.next_entry::<String, Value>()? {
-                    headers.insert(k, v);
+                    builder.insert(k, v);
                 }
-                Ok(headers)
+                Ok(builder.headers)
             }
         }
         deserializer.deserialize_map(HeadersVisitor)
@@ -195,12 +239,69 @@ impl<'de> Deserialize<'de> for Headers {
 
 impl FromIterator<(String, Value)> for Headers {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
-        let mut h = Headers::new();
+        let mut builder = Builder::default();
         for (k, v) in iter {
-            h.insert(k, v);
+            builder.insert(k, v);
         }
-        h
+        builder.headers
     }
+}
+
+/// Builds a header map with [`Headers::insert`]'s meaning in time linear in the number of entries:
+/// past [`SCAN_LIMIT`] entries, duplicates are found through an index of lower-cased names instead
+/// of a scan per insert (which made a frame with tens of thousands of headers take seconds).
+#[derive(Default)]
+struct Builder {
+    headers: Headers,
+    index: Option<HashMap<String, usize>>,
+}
+
+impl Builder {
+    fn insert(&mut self, name: String, value: Value) {
+        let entries = &mut self.headers.entries;
+        if self.index.is_none() && entries.len() >= SCAN_LIMIT {
+            let mut index = HashMap::with_capacity(entries.len() * 2);
+            for (i, (k, _)) in entries.iter().enumerate() {
+                index.insert(k.to_ascii_lowercase(), i);
+            }
+            self.index = Some(index);
+        }
+        match &mut self.index {
+            None => self.headers.insert(name, value),
+            Some(index) => match index.entry(name.to_ascii_lowercase()) {
+                std::collections::hash_map::Entry::Occupied(e) => entries[*e.get()].1 = value,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(entries.len());
+                    entries.push((name, value));
+                }
+            },
+        }
+    }
+}
+
+/// One header's share of [`Headers::byte_size`]: name and value, the value as its JSON text unless
+/// it is a string. Counted without building the text, so a huge value costs no allocation.
+fn entry_size(name: &str, value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    name.len()
+        + match value {
+            Value::String(s) => s.len(),
+            other => {
+                let mut count = Count(0);
+                // Writing JSON to a counter cannot fail.
+                let _ = serde_json::to_writer(&mut count, other);
+                count.0
+            }
+        }
 }
 
 #[cfg(test)]
@@ -245,6 +346,83 @@ mod tests {
             let h: Headers = serde_json::from_value(input.clone()).unwrap();
             assert_eq!(h.response_required(), expected, "{input}");
         }
+    }
+
+    fn client(value: Value) -> Result<Headers, (Error, Headers)> {
+        match value {
+            Value::Object(map) => Headers::from_client(map),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn many_headers_build_in_linear_time_with_inserts_meaning() {
+        let mut map = Map::new();
+        for i in 0..50_000 {
+            map.insert(format!("X-H{i}"), json!(i));
+        }
+        map.insert("x-h7".into(), json!("last"));
+        let started = std::time::Instant::now();
+        let h: Headers = map.into_iter().collect();
+        // The quadratic build took seconds in a debug build; only a stall is caught here.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(h.len(), 50_000);
+        assert_eq!(h.get_str("X-H7").unwrap(), "last");
+        assert_eq!(h.iter().nth(7).map(|(k, _)| k), Some("X-H7"));
+        let parsed: Headers = serde_json::from_str(r#"{"A":1,"b":2,"a":3,"B":4}"#).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), r#"{"A":3,"b":4}"#);
+    }
+
+    #[test]
+    fn client_headers_at_ten_times_the_limits_are_refused_keeping_the_correlation_id() {
+        let mut many = serde_json::Map::new();
+        many.insert("Correlation-Id".into(), json!("c-many"));
+        for i in 0..10 * MAX_HEADER_COUNT {
+            many.insert(format!("h{i}"), json!(""));
+        }
+        let (e, h) = client(Value::Object(many)).unwrap_err();
+        assert_eq!(
+            e,
+            Error::HeadersTooMany {
+                count: 10 * MAX_HEADER_COUNT + 1,
+                max: MAX_HEADER_COUNT
+            }
+        );
+        assert_eq!(e.to_ditto().status, 431);
+        assert_eq!(
+            serde_json::to_value(&h).unwrap(),
+            json!({"Correlation-Id": "c-many"})
+        );
+
+        let big =
+            json!({"correlation-id": "c-big", "x": {"deep": vec!["y"; 10 * MAX_HEADER_BYTES]}});
+        let (e, h) = client(big).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::HeadersTooLarge {
+                    max: MAX_HEADER_BYTES,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(h.correlation_id().unwrap(), "c-big");
+
+        let mut at_limit = serde_json::Map::new();
+        for i in 0..MAX_HEADER_COUNT {
+            at_limit.insert(format!("h{i}"), json!(1));
+        }
+        assert_eq!(
+            client(Value::Object(at_limit)).map(|h| h.len()),
+            Ok(MAX_HEADER_COUNT)
+        );
+    }
+
+    #[test]
+    fn byte_size_counts_names_and_values_as_json_text() {
+        let h: Headers = serde_json::from_value(json!({"ab": "cd", "n": [1, 2]})).unwrap();
+        assert_eq!(h.byte_size(), 2 + 2 + 1 + 5);
     }
 
     #[test]

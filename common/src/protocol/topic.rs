@@ -5,6 +5,11 @@
 use crate::error::Error;
 use std::fmt;
 
+/// The longest topic path a client may send, in bytes: a namespace and name (Ditto allows 256
+/// characters for both), the fixed parts and a message subject. Longer ones are refused before they
+/// are split, and not echoed in full.
+pub const MAX_TOPIC_BYTES: usize = 4 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
     Things,
@@ -230,6 +235,18 @@ impl Topic {
     /// Parses a topic path. Errors are `protocoladapter:unknown.topicpath`, naming the part that is
     /// wrong in the description as Ditto's `UnknownTopicPathException` does.
     pub fn parse(topic: &str) -> Result<Topic, Error> {
+        if topic.len() > MAX_TOPIC_BYTES {
+            let mut end = 64;
+            while !topic.is_char_boundary(end) {
+                end -= 1;
+            }
+            return Err(Error::UnknownTopicPath {
+                topic: format!("{}...", &topic[..end]),
+                description: format!(
+                    "The topic path exceeds the limit of {MAX_TOPIC_BYTES} bytes."
+                ),
+            });
+        }
         let unknown = |description: String| Error::UnknownTopicPath {
             topic: topic.to_owned(),
             description,
@@ -347,6 +364,24 @@ impl fmt::Display for Topic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_topic_at_ten_times_the_limit_is_refused_without_being_echoed() {
+        let long = format!(
+            "ns/n/things/live/messages/{}",
+            "s".repeat(10 * MAX_TOPIC_BYTES)
+        );
+        match Topic::parse(&long) {
+            Err(Error::UnknownTopicPath { topic, description }) => {
+                assert!(topic.len() < 100, "{topic}");
+                assert_eq!(
+                    description,
+                    "The topic path exceeds the limit of 4096 bytes."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn valid_topics_parse_and_print_back_unchanged() {

@@ -114,14 +114,61 @@ impl NumLit {
     }
 }
 
+/// The most `like`/`ilike` comparisons one filter may hold. Each is a compiled automaton that scans
+/// the whole value it is matched against, so this bounds the work of evaluating a filter per signal
+/// (`make bench BENCH_ARGS="--only like"` measures the worst case).
+pub const MAX_LIKE_PATTERNS: usize = 8;
+
+/// The most characters the `like`/`ilike` patterns of one filter may have together. Compiling a
+/// pattern, and building its automaton's cache on the first signals, costs time roughly
+/// proportional to its length: this bounds what one START costs the gateway and the hub, whatever
+/// the split (two patterns of [`MAX_LIKE_PATTERN_CHARS`](super::MAX_LIKE_PATTERN_CHARS), or eight
+/// of a quarter of that).
+pub const MAX_LIKE_CHARS_PER_FILTER: usize = 2 * super::like::MAX_LIKE_PATTERN_CHARS;
+
 /// Builds the compiled filter from the raw tree.
 pub(crate) fn compile(raw: RawNode) -> Result<Filter, RqlError> {
+    // Counted before anything is compiled, so an over-limit filter costs no regex compilation.
+    let (likes, chars) = like_load(&raw);
+    if likes > MAX_LIKE_PATTERNS {
+        return Err(error(format!(
+            "The RQL expression has {likes} like/ilike comparisons, more than the limit of \
+             {MAX_LIKE_PATTERNS}."
+        )));
+    }
+    if chars > MAX_LIKE_CHARS_PER_FILTER {
+        return Err(error(format!(
+            "The like/ilike patterns of the RQL expression have {chars} characters together, \
+             more than the limit of {MAX_LIKE_CHARS_PER_FILTER}."
+        )));
+    }
     let mut times = Vec::new();
     let root = compile_node(raw, &mut times)?;
     Ok(Filter {
         root,
         times: times.into_boxed_slice(),
     })
+}
+
+/// How many `like`/`ilike` comparisons the tree holds, and the characters of their patterns.
+/// Recursion is safe here: the parser bounds the depth of the tree (`MAX_FILTER_DEPTH`).
+fn like_load(raw: &RawNode) -> (usize, usize) {
+    match raw {
+        RawNode::And(children) | RawNode::Or(children) => children
+            .iter()
+            .map(like_load)
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        RawNode::Not(child) => like_load(child),
+        RawNode::Single {
+            op: SingleOp::Like | SingleOp::ILike,
+            value,
+            ..
+        } => match value {
+            RawLit::Str(p) => (1, p.chars().count()),
+            _ => (1, 0),
+        },
+        _ => (0, 0),
+    }
 }
 
 fn error(message: String) -> RqlError {

@@ -32,7 +32,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-pub use ast::Filter;
+pub use ast::{Filter, MAX_LIKE_CHARS_PER_FILTER, MAX_LIKE_PATTERNS};
+pub use like::MAX_LIKE_PATTERN_CHARS;
+pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
 
 /// Parse and validate an RQL filter string (already URL-decoded). Field names are validated (§4.2):
 /// an unknown one fails with message `Unknown property name: <x>`.
@@ -163,6 +165,112 @@ mod tests {
             message: "Unknown property name: x".into(),
         };
         assert_eq!(e.to_string(), "Unknown property name: x");
+    }
+
+    // ---- limits on hostile input ----
+
+    fn nested_not(depth: usize) -> String {
+        format!(
+            "{}eq(attributes/a,1){}",
+            "not(".repeat(depth),
+            ")".repeat(depth)
+        )
+    }
+
+    /// Runs `f` on a thread with a small stack, so a recursion the limits do not bound fails here
+    /// rather than in a gateway (whose worker threads have 2 MiB).
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        match std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(f)
+            .map(std::thread::JoinHandle::join)
+        {
+            Ok(Ok(v)) => v,
+            _ => panic!("the thread failed"),
+        }
+    }
+
+    #[test]
+    fn a_filter_at_the_depth_limit_parses_evaluates_and_drops_on_a_small_stack() {
+        let deepest = on_small_stack(|| {
+            let thing = json!({"attributes": {"a": 1}});
+            let ctx = MapPlaceholders::new(Utc::now());
+            let text = format!(
+                "{}and(eq(attributes/a,1),or(like(attributes/a,'*'),exists(thingId))){}",
+                "not(".repeat(MAX_FILTER_DEPTH - 3),
+                ")".repeat(MAX_FILTER_DEPTH - 3)
+            );
+            let filter = parse(&text).map_err(|e| e.message)?;
+            let even = filter.matches(&thing, &ctx);
+            drop(filter);
+            let one_more = parse(&nested_not(MAX_FILTER_DEPTH)).map(|_| ());
+            Ok::<_, String>((even, one_more))
+        });
+        match deepest {
+            // MAX_FILTER_DEPTH - 3 negations of a true filter: even count is true.
+            Ok((matched, Err(e))) => {
+                assert_eq!(matched, (MAX_FILTER_DEPTH - 3).is_multiple_of(2));
+                assert!(e.message.contains("limit of 64 levels"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn filters_at_ten_times_the_limits_are_refused_quickly_naming_the_limit() {
+        let started = std::time::Instant::now();
+        let deep = on_small_stack(|| parse(&nested_not(10 * MAX_FILTER_DEPTH)).map(|_| ()));
+        match deep {
+            Err(e) => assert!(
+                e.message
+                    .contains("nests deeper than the limit of 64 levels"),
+                "{}",
+                e.message
+            ),
+            Ok(()) => panic!("a filter nesting 640 levels was accepted"),
+        }
+        // Unbalanced and far deeper, as an attacker sends it: refused at the limit, not at the end.
+        let bomb = on_small_stack(|| parse(&"not(".repeat(4_000)).map(|_| ()));
+        assert!(matches!(bomb, Err(e) if e.message.contains("limit of 64 levels")));
+        let long = format!(
+            "in(attributes/a,{})",
+            vec!["1"; 10 * MAX_FILTER_CHARS / 2].join(",")
+        );
+        match parse(&long) {
+            Err(e) => assert!(
+                e.message.contains("more than the limit of 16384"),
+                "{}",
+                e.message
+            ),
+            Ok(_) => panic!("a filter of {} characters was accepted", long.len()),
+        }
+        let likes = |n: usize| format!("or({})", vec!["like(attributes/a,'*x*')"; n].join(","));
+        assert!(parse(&likes(MAX_LIKE_PATTERNS)).is_ok());
+        match parse(&likes(10 * MAX_LIKE_PATTERNS)) {
+            Err(e) => assert!(
+                e.message
+                    .contains("80 like/ilike comparisons, more than the limit of 8"),
+                "{}",
+                e.message
+            ),
+            Ok(_) => panic!("80 like comparisons were accepted"),
+        }
+        let pattern = |chars: usize| format!("like(attributes/a,'{}')", "*a".repeat(chars / 2));
+        let budget = |each: usize, n: usize| format!("or({})", vec![pattern(each); n].join(","));
+        assert!(parse(&budget(MAX_LIKE_PATTERN_CHARS, 2)).is_ok());
+        assert!(parse(&budget(MAX_LIKE_CHARS_PER_FILTER / 8, 8)).is_ok());
+        // Ten times the budget does not fit in the count limit, nor the filter size: six patterns
+        // at their own limit are what the budget alone refuses.
+        match parse(&budget(MAX_LIKE_PATTERN_CHARS, 6)) {
+            Err(e) => assert_eq!(
+                e.message,
+                "The like/ilike patterns of the RQL expression have 6144 characters together, \
+                 more than the limit of 2048."
+            ),
+            Ok(_) => panic!("6 patterns of 1,024 characters were accepted"),
+        }
+        // Only a hang matters here, not speed.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     // ---- randomized laws ----

@@ -19,6 +19,15 @@ use super::peg::{u, Parser, Stop, P};
 use super::trace::{Tracer, EOI};
 use super::RqlError;
 
+/// The deepest nesting of `and`/`or`/`not` a filter may have. Parsing, compiling, evaluating and
+/// dropping a filter all recurse once per level, so the bound is what keeps a hostile filter
+/// (`not(not(...` thousands deep) from overflowing a thread's stack; real filters nest a few levels.
+pub const MAX_FILTER_DEPTH: usize = 64;
+
+/// The longest filter the parser accepts, in UTF-16 code units (what Ditto's positions count). It
+/// bounds parse time and the size of the compiled filter; subscriptions may set a lower limit.
+pub const MAX_FILTER_CHARS: usize = 16 * 1024;
+
 /// The comparison operators with one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SingleOp {
@@ -63,6 +72,16 @@ pub(crate) enum RawNode {
 
 /// Parses `input` into a raw tree, or fails with Ditto's parser message.
 pub(crate) fn parse(input: &str) -> Result<RawNode, RqlError> {
+    // Checked before anything is allocated or parsed: the limits are the first thing to hold.
+    let chars = input.encode_utf16().count();
+    if chars > MAX_FILTER_CHARS {
+        return Err(RqlError {
+            message: format!(
+                "The RQL expression has {chars} characters, more than the limit of \
+                 {MAX_FILTER_CHARS}."
+            ),
+        });
+    }
     let units: Vec<u16> = input.encode_utf16().collect();
     let mut first = Parser::new(&units, Tracer::default());
     let stop = match first.predicate_root() {
@@ -72,6 +91,7 @@ pub(crate) fn parse(input: &str) -> Result<RawNode, RqlError> {
     let message = match stop {
         // RqlPredicateParser: `case Failure(f) => "Unknown error during parsing predicate: " + msg`.
         Stop::Fatal(msg) => format!("Unknown error during parsing predicate: {msg}"),
+        Stop::Limit(msg) => msg,
         Stop::NoMatch => {
             // Second run, as parboiled2 does, to collect what was expected at the error index.
             let at = first.tracer.max_cursor();
@@ -96,6 +116,20 @@ impl Parser<'_> {
     }
 
     pub(super) fn query(&mut self) -> P<RawNode> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(Stop::Limit(format!(
+                "The RQL expression nests deeper than the limit of {MAX_FILTER_DEPTH} levels \
+                 (at position {}).",
+                self.pos + 1
+            )));
+        }
+        self.depth += 1;
+        let r = self.query_rule();
+        self.depth -= 1;
+        r
+    }
+
+    fn query_rule(&mut self) -> P<RawNode> {
         self.rule("Query", |p| {
             p.first_of(&[
                 Self::single_comparison_op,

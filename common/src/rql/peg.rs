@@ -9,6 +9,8 @@ pub(super) enum Stop {
     NoMatch,
     /// An action threw in Ditto's parser (number overflow, bad placeholder): the message it gives.
     Fatal(String),
+    /// The input went past one of our limits (parse.rs); the message names the limit.
+    Limit(String),
 }
 
 pub(super) type P<T> = Result<T, Stop>;
@@ -19,6 +21,8 @@ pub(super) struct Parser<'a> {
     pub(super) tracer: Tracer,
     /// Ditto's shared StringBuilder for property and string values.
     pub(super) sb: Vec<u16>,
+    /// How many `Query` rules are open: the grammar recurses once per level of nesting.
+    pub(super) depth: usize,
 }
 
 pub(super) fn u(c: u8) -> u16 {
@@ -37,6 +41,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             tracer,
             sb: Vec::new(),
+            depth: 0,
         }
     }
 

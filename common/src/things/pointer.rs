@@ -4,8 +4,18 @@
 //! Ditto's `JsonPointer.of` ignores empty segments, so `/a//b` addresses `/a/b` and `/` is the root
 //! (WebsocketIT "multiple slashes in property paths").
 
+use crate::error::Error;
 use serde_json::{Map, Value};
 use std::fmt;
+
+/// The most segments a pointer from a client may have. Writing at a pointer creates one level of
+/// JSON per segment, and JSON values are serialized and dropped recursively: the bound keeps a
+/// hostile path (`/attributes/a/a/a/...` thousands deep) from building a value deep enough to
+/// overflow a stack. Real paths have a handful of segments.
+pub const MAX_POINTER_SEGMENTS: usize = 64;
+
+/// The longest pointer a client may send, in bytes (Ditto's HTTP URI limit is 8 kB).
+pub const MAX_POINTER_BYTES: usize = 4 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pointer {
@@ -26,6 +36,30 @@ impl Pointer {
                 .map(str::to_owned)
                 .collect(),
         }
+    }
+
+    /// Checks a pointer from a client against [`MAX_POINTER_BYTES`] and [`MAX_POINTER_SEGMENTS`]
+    /// before any per-segment work: one pass, no allocation.
+    pub fn check_limits(s: &str) -> Result<(), Error> {
+        if s.len() > MAX_POINTER_BYTES {
+            return Err(Error::PointerLimit {
+                limit: "bytes",
+                max: MAX_POINTER_BYTES,
+            });
+        }
+        if s.split('/').filter(|p| !p.is_empty()).count() > MAX_POINTER_SEGMENTS {
+            return Err(Error::PointerLimit {
+                limit: "segments",
+                max: MAX_POINTER_SEGMENTS,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Pointer::parse`] for a pointer from a client: refused over the limits.
+    pub fn parse_bounded(s: &str) -> Result<Pointer, Error> {
+        Pointer::check_limits(s)?;
+        Ok(Pointer::parse(s))
     }
 
     pub fn from_segments<I: IntoIterator<Item = S>, S: Into<String>>(segments: I) -> Pointer {
@@ -244,6 +278,31 @@ mod tests {
         assert_eq!(Pointer::parse("/a/0/b").get(&v), None);
         assert_eq!(Pointer::parse("/c/d").get(&v), Some(&Value::Null));
         assert_eq!(Pointer::parse("/").get(&v), Some(&v));
+    }
+
+    #[test]
+    fn pointers_at_ten_times_the_limits_are_refused_naming_the_limit() {
+        let at_limit = "/a".repeat(MAX_POINTER_SEGMENTS);
+        assert_eq!(
+            Pointer::parse_bounded(&at_limit).map(|p| p.len()),
+            Ok(MAX_POINTER_SEGMENTS)
+        );
+        // Empty segments are skipped, so they do not count.
+        assert!(Pointer::parse_bounded(&format!("{at_limit}//")).is_ok());
+        let deep = "/a".repeat(10 * MAX_POINTER_SEGMENTS);
+        assert_eq!(
+            Pointer::parse_bounded(&deep),
+            Err(Error::PointerLimit {
+                limit: "segments",
+                max: MAX_POINTER_SEGMENTS
+            })
+        );
+        let long = format!("/{}", "x".repeat(10 * MAX_POINTER_BYTES));
+        let e = Pointer::parse_bounded(&long).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "The JSON pointer exceeds the limit of 4096 bytes."
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ impl ThingResource {
     /// Consecutive slashes are `json.pointer.invalid` (Ditto re-parses the path strictly); a
     /// trailing slash is ignored.
     pub fn parse(path: &str) -> Result<ThingResource, Error> {
+        Pointer::check_limits(path)?;
         if path.contains("//") {
             return Err(Error::PointerInvalid(path.to_owned()));
         }

@@ -1,10 +1,23 @@
 //! Ditto field selectors (`fields=` on retrieve, `extraFields=` on subscriptions): a comma-separated
 //! list of pointers where `a(b,c/d)` stands for `a/b,a/c/d`, and `*` in a segment matches every key
 //! there (Ditto's feature wildcard, `basic-enrichment.md`).
+//!
+//! Selectors come from clients, so they are bounded before they are expanded: in bytes, in nesting
+//! depth (expansion recurses once per level of parentheses) and in the number of fields they expand
+//! to (each carries its whole prefix, so the expansion can be much larger than the text).
 
-use super::pointer::Pointer;
+use super::pointer::{Pointer, MAX_POINTER_SEGMENTS};
 use crate::error::Error;
 use serde_json::{Map, Value};
+
+/// The longest selector, in bytes.
+pub const MAX_SELECTOR_BYTES: usize = 4 * 1024;
+
+/// The deepest nesting of parentheses in a selector (`a(b(c))` is 2).
+pub const MAX_SELECTOR_DEPTH: usize = 16;
+
+/// The most fields a selector may expand to.
+pub const MAX_SELECTOR_FIELDS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSelector {
@@ -12,10 +25,12 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
+    /// Parses a selector; over a limit it is `things:field.selection.invalid` naming the limit.
     pub fn parse(input: &str) -> Result<FieldSelector, Error> {
+        check_limits(input)?;
         let invalid = || Error::FieldSelectionInvalid(input.to_owned());
         let mut pointers = Vec::new();
-        expand("", input, &mut pointers).map_err(|_| invalid())?;
+        expand("", input, &mut pointers).map_err(|e| e.unwrap_or_else(invalid))?;
         if pointers.is_empty() {
             return Err(invalid());
         }
@@ -59,8 +74,39 @@ fn copy_matching(src: &Value, segments: &[String], at: &mut Pointer, out: &mut V
     }
 }
 
+/// The limits that can be checked on the text in one pass, before anything is expanded.
+fn check_limits(input: &str) -> Result<(), Error> {
+    if input.len() > MAX_SELECTOR_BYTES {
+        return Err(Error::FieldSelectionLimit {
+            limit: "bytes",
+            max: MAX_SELECTOR_BYTES,
+        });
+    }
+    let mut depth = 0usize;
+    for b in input.bytes() {
+        match b {
+            b'(' => {
+                depth += 1;
+                if depth > MAX_SELECTOR_DEPTH {
+                    return Err(Error::FieldSelectionLimit {
+                        limit: "levels of nesting",
+                        max: MAX_SELECTOR_DEPTH,
+                    });
+                }
+            }
+            // Unbalanced closing parentheses are the parser's to report.
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Why an expansion stopped: `None` for a malformed selector, `Some` for a limit.
+type Stop = Option<Error>;
+
 /// Splits `s` at top-level commas and expands parentheses, prefixing every result with `prefix`.
-fn expand(prefix: &str, s: &str, out: &mut Vec<Pointer>) -> Result<(), ()> {
+fn expand(prefix: &str, s: &str, out: &mut Vec<Pointer>) -> Result<(), Stop> {
     let mut depth = 0usize;
     let mut start = 0;
     let bytes = s.as_bytes();
@@ -68,11 +114,11 @@ fn expand(prefix: &str, s: &str, out: &mut Vec<Pointer>) -> Result<(), ()> {
         let c = bytes.get(i).copied();
         match c {
             Some(b'(') => depth += 1,
-            Some(b')') => depth = depth.checked_sub(1).ok_or(())?,
+            Some(b')') => depth = depth.checked_sub(1).ok_or(None)?,
             Some(b',') | None if depth == 0 => {
                 let part = s[start..i].trim();
                 if part.is_empty() {
-                    return Err(());
+                    return Err(None);
                 }
                 expand_one(prefix, part, out)?;
                 start = i + 1;
@@ -81,20 +127,32 @@ fn expand(prefix: &str, s: &str, out: &mut Vec<Pointer>) -> Result<(), ()> {
         }
     }
     if depth != 0 {
-        return Err(());
+        return Err(None);
     }
     Ok(())
 }
 
-fn expand_one(prefix: &str, part: &str, out: &mut Vec<Pointer>) -> Result<(), ()> {
+fn expand_one(prefix: &str, part: &str, out: &mut Vec<Pointer>) -> Result<(), Stop> {
     match part.find('(') {
         None => {
             if part.contains(')') {
-                return Err(());
+                return Err(None);
+            }
+            if out.len() == MAX_SELECTOR_FIELDS {
+                return Err(Some(Error::FieldSelectionLimit {
+                    limit: "selected fields",
+                    max: MAX_SELECTOR_FIELDS,
+                }));
             }
             let p = Pointer::parse(&format!("{prefix}/{part}"));
             if p.is_root() {
-                return Err(());
+                return Err(None);
+            }
+            if p.len() > MAX_POINTER_SEGMENTS {
+                return Err(Some(Error::FieldSelectionLimit {
+                    limit: "segments in a selected field",
+                    max: MAX_POINTER_SEGMENTS,
+                }));
             }
             out.push(p);
             Ok(())
@@ -102,7 +160,7 @@ fn expand_one(prefix: &str, part: &str, out: &mut Vec<Pointer>) -> Result<(), ()
         Some(open) => {
             // The group must close at the very end: `a(b)c` is not a selector.
             if !part.ends_with(')') {
-                return Err(());
+                return Err(None);
             }
             let head = &part[..open];
             let inner = &part[open + 1..part.len() - 1];
@@ -166,6 +224,56 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn selectors_at_ten_times_the_limits_are_refused_naming_the_limit() {
+        let nested = |depth: usize| format!("{}x{}", "a(".repeat(depth), ")".repeat(depth));
+        assert_eq!(
+            FieldSelector::parse(&nested(MAX_SELECTOR_DEPTH)).map(|s| s.pointers().len()),
+            Ok(1)
+        );
+        let limit = |limit, max| Err(Error::FieldSelectionLimit { limit, max });
+        assert_eq!(
+            FieldSelector::parse(&nested(10 * MAX_SELECTOR_DEPTH)),
+            limit("levels of nesting", MAX_SELECTOR_DEPTH)
+        );
+        // The attack of issue 19: thousands of levels, refused before any expansion.
+        assert_eq!(
+            FieldSelector::parse(&"a(".repeat(2000)),
+            limit("levels of nesting", MAX_SELECTOR_DEPTH)
+        );
+        assert_eq!(
+            FieldSelector::parse(&"a,".repeat(10 * MAX_SELECTOR_BYTES)),
+            limit("bytes", MAX_SELECTOR_BYTES)
+        );
+        let fields = |n: usize| format!("a({})", vec!["b"; n].join(","));
+        assert!(FieldSelector::parse(&fields(MAX_SELECTOR_FIELDS)).is_ok());
+        // Ten times the field limit needs more text than the byte limit allows.
+        assert!(FieldSelector::parse(&fields(10 * MAX_SELECTOR_FIELDS)).is_err());
+        assert_eq!(
+            FieldSelector::parse(&fields(1_500)),
+            limit("selected fields", MAX_SELECTOR_FIELDS)
+        );
+        // Few fields but a long prefix each: the expansion, not the text, is what is bounded.
+        let wide = format!("{}({})", "p/".repeat(30), vec!["x"; 300].join(","));
+        assert_eq!(
+            FieldSelector::parse(&wide),
+            limit("selected fields", MAX_SELECTOR_FIELDS)
+        );
+        assert_eq!(
+            FieldSelector::parse(&"s/".repeat(10 * MAX_POINTER_SEGMENTS)),
+            limit("segments in a selected field", MAX_POINTER_SEGMENTS)
+        );
+        assert_eq!(
+            Error::FieldSelectionLimit {
+                limit: "bytes",
+                max: 4096
+            }
+            .to_ditto()
+            .error,
+            "things:field.selection.invalid"
+        );
     }
 
     #[test]

@@ -18,8 +18,7 @@ use twinwire_common::protocol::{
 use twinwire_common::things::EntityId;
 use twinwire_common::Error;
 
-/// Ditto's limit on the headers of one signal (`ditto-limits.conf`, 5 kB).
-pub const MAX_HEADER_BYTES: usize = 5 * 1024;
+pub use twinwire_common::protocol::headers::MAX_HEADER_BYTES;
 
 impl WsSession {
     pub(super) fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {

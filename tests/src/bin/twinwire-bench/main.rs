@@ -2,11 +2,12 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
 mod floor;
+mod like;
 mod load;
 mod peers;
 mod plot;
@@ -87,6 +88,11 @@ fn main() {
         };
         let mut summary = serde_json::Map::new();
         summary.insert("fd_limit".into(), json!(hard));
+        if want("like") {
+            let v = like::measure();
+            save("like", &v);
+            summary.insert("like".into(), v);
+        }
         if want("fanout") || want("floor") || want("peers") {
             for &subs in &sizes {
                 // Events per second such that deliveries climb from 20,000/s to 1,280,000/s.
