@@ -17,6 +17,7 @@
 //! ```
 
 mod ast;
+mod condition;
 mod eval;
 mod field;
 mod like;
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 pub use ast::Filter;
+pub use condition::{parse_condition, Condition, ParsedCondition};
 
 /// Parse and validate an RQL filter string (already URL-decoded). Field names are validated (§4.2):
 /// an unknown one fails with message `Unknown property name: <x>`.
