@@ -235,7 +235,9 @@ pub enum Error {
     IfEqualFailed,
     /// A header value outside its enum. Ditto's `EnumValueValidator` names
     /// `live-channel-timeout-strategy` as the expected type for every enum header; kept.
-    #[error("The value '{value}' of the header '{name}' is not a valid live-channel-timeout-strategy.")]
+    #[error(
+        "The value '{value}' of the header '{name}' is not a valid live-channel-timeout-strategy."
+    )]
     HeaderEnumInvalid {
         name: String,
         value: String,
@@ -765,7 +767,12 @@ mod tests {
             let j = err.to_ditto().to_json();
             assert_eq!(
                 (&j["status"], &j["error"], &j["message"], &j["description"]),
-                (&json!(status), &json!(code), &json!(message), &json!(description)),
+                (
+                    &json!(status),
+                    &json!(code),
+                    &json!(message),
+                    &json!(description)
+                ),
             );
         }
     }

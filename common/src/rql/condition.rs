@@ -123,8 +123,15 @@ mod tests {
                 .unwrap()
                 .into(),
         );
-        let thing = json!({"thingId": "a:b", "attributes": {"a": 1}, "_modified": "2025-12-31T00:00:00Z"});
-        let check = |s: &str| parse_condition(s).unwrap().compile().unwrap().matches(&thing, &ctx);
+        let thing =
+            json!({"thingId": "a:b", "attributes": {"a": 1}, "_modified": "2025-12-31T00:00:00Z"});
+        let check = |s: &str| {
+            parse_condition(s)
+                .unwrap()
+                .compile()
+                .unwrap()
+                .matches(&thing, &ctx)
+        };
         assert!(check("eq(attributes/a,1)"));
         assert!(!check("eq(attributes/a,0)"));
         assert!(check("lt(_modified,time:now)"));

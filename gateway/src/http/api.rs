@@ -33,6 +33,8 @@ const FORWARDED_HEADERS: &[&str] = &[
     "timeout",
     "content-type",
     "allow-policy-lockout",
+    "condition",
+    "if-equal",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -169,6 +171,7 @@ fn build(
             "response-required",
             "requested-acks",
             "correlation-id",
+            "condition",
         ]
         .contains(&k.as_ref())
         {
