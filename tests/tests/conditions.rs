@@ -88,7 +88,13 @@ async fn a_false_condition_changes_nothing_and_emits_nothing_and_a_true_one_appl
     // Each command kind, on the thing and on sub-resources, with a false condition: 412, nothing.
     let refused = [
         cmd(t, "modify", "/attributes/a", Some(json!(5)), no.clone()),
-        cmd(t, "modify", "/", Some(json!({"attributes": {}})), no.clone()),
+        cmd(
+            t,
+            "modify",
+            "/",
+            Some(json!({"attributes": {}})),
+            no.clone(),
+        ),
         cmd(
             t,
             "merge",
@@ -109,7 +115,10 @@ async fn a_false_condition_changes_nothing_and_emits_nothing_and_a_true_one_appl
             "The provided condition did not match the actual Thing state. Please check your provided condition."
         );
         assert!(
-            r["topic"].as_str().unwrap().ends_with("/things/twin/errors"),
+            r["topic"]
+                .as_str()
+                .unwrap()
+                .ends_with("/things/twin/errors"),
             "{r}"
         );
     }
@@ -305,8 +314,7 @@ async fn if_equal_skips_writes_that_change_nothing_and_minimizes_merges() {
     let (mut ws, mut sub) = setup(&c, t).await;
     let skip = json!({"if-equal": "skip"});
     let modify_a = |v: i64, h: Value| cmd(t, "modify", "/attributes/a", Some(json!(v)), h);
-    let merge_props =
-        |v: Value, h: Value| cmd(t, "merge", "/features/f/properties", Some(v), h);
+    let merge_props = |v: Value, h: Value| cmd(t, "merge", "/features/f/properties", Some(v), h);
 
     // skip, same value: 412 precondition.failed, no event.
     let r = ws.request(modify_a(0, skip.clone())).await;
@@ -345,7 +353,13 @@ async fn if_equal_skips_writes_that_change_nothing_and_minimizes_merges() {
     let e = expect_event(&mut sub, "merged", "/features/f/properties").await;
     assert_eq!(e["value"], json!({"q": 5, "r": 6}));
     let r = ws
-        .request(cmd(t, "retrieve", "/features/f/properties", None, json!({})))
+        .request(cmd(
+            t,
+            "retrieve",
+            "/features/f/properties",
+            None,
+            json!({}),
+        ))
         .await;
     assert_eq!(r["value"], json!({"p": 1, "q": 5, "r": 6}));
     // On a modify, Ditto's code treats skip-minimizing-merge like update.
@@ -455,23 +469,46 @@ async fn http_takes_the_condition_as_query_parameter_or_header_and_if_equal_as_h
     let false_q = format!("{url}?condition=eq(attributes%2Fa,1)");
 
     let (st, body) = http(&mut s, "PUT", &false_q, &[json_ct], Some("5")).await;
-    assert_eq!((st, error_code(&body)), (412, json!("things:condition.failed")), "{body}");
+    assert_eq!(
+        (st, error_code(&body)),
+        (412, json!("things:condition.failed")),
+        "{body}"
+    );
     let cond_header = ("condition", "eq(attributes/a,1)");
     let (st, body) = http(&mut s, "PUT", url, &[json_ct, cond_header], Some("5")).await;
-    assert_eq!((st, error_code(&body)), (412, json!("things:condition.failed")), "{body}");
+    assert_eq!(
+        (st, error_code(&body)),
+        (412, json!("things:condition.failed")),
+        "{body}"
+    );
     let (st, body) = http(&mut s, "GET", &false_q, &[], None).await;
     assert_eq!(st, 412, "{body}");
     let invalid_q = format!("{url}?condition=eq(attributes%2Fa,1");
     let (st, body) = http(&mut s, "PUT", &invalid_q, &[json_ct], Some("5")).await;
-    assert_eq!((st, error_code(&body)), (400, json!("things:condition.invalid")), "{body}");
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, json!("things:condition.invalid")),
+        "{body}"
+    );
     sub.expect_silence(QUIET).await;
 
     let true_q = format!("{url}?condition=eq(attributes%2Fa,0)");
     let (st, body) = http(&mut s, "PUT", &true_q, &[json_ct], Some("5")).await;
     assert_eq!(st, 204, "{body}");
     expect_event(&mut sub, "modified", "/attributes/a").await;
-    let (st, body) = http(&mut s, "PUT", url, &[json_ct, ("if-equal", "skip")], Some("5")).await;
-    assert_eq!((st, error_code(&body)), (412, json!("things:precondition.failed")), "{body}");
+    let (st, body) = http(
+        &mut s,
+        "PUT",
+        url,
+        &[json_ct, ("if-equal", "skip")],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (412, json!("things:precondition.failed")),
+        "{body}"
+    );
     let merge_ct = ("Content-Type", "application/merge-patch+json");
     let (st, body) = http(
         &mut s,
