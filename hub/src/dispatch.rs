@@ -88,7 +88,10 @@ impl Dispatch<'_> {
                 return effects;
             }
         };
+        // Header validation comes before anything else (Ditto validates headers at its edge).
+        let checked = crate::things::if_equal::IfEqual::from_headers(&cmd.envelope.headers);
         let result = match (topic.group, topic.channel, topic.criterion) {
+            _ if checked.is_err() => checked.map(|_| None),
             (Group::Things, Some(Channel::Twin), Criterion::Commands)
                 if topic.is_wildcard_name() =>
             {

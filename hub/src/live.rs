@@ -8,6 +8,7 @@
 use crate::fanout::{fan_out, Signal, Visibility};
 use crate::policies::CachedPolicy;
 use crate::registry::SubscriptionRegistry;
+use crate::things::condition::{self, Carrier};
 use crate::things::twin::Twin;
 use serde_json::Value;
 use twinwire_common::bus::{BusCommand, Delivery, Reply};
@@ -57,6 +58,33 @@ fn check_message_size(value: Option<&Value>, max: usize) -> Result<(), Error> {
         Some(n) if n > max => Err(Error::MessagePayloadTooLarge { size: n, max }),
         _ => Ok(()),
     }
+}
+
+/// The `condition` of a live command or message (ditto-features §1): evaluated on what the
+/// requester may read of the twin, as Ditto does by retrieving the thing with the requester's own
+/// authorization first; a false one keeps the signal from everyone (412).
+fn check_condition(
+    kind: StreamingKind,
+    env: &twinwire_common::protocol::Envelope,
+    twin: &Twin,
+    policy: &CachedPolicy,
+    subjects: &[String],
+) -> Result<(), Error> {
+    let carrier = if kind == StreamingKind::Messages {
+        Carrier::Message
+    } else {
+        Carrier::Command
+    };
+    let Some(cond) = condition::parse(&env.headers, carrier)? else {
+        return Ok(());
+    };
+    let enforcer = &policy.enforcer;
+    let view = if enforcer.has_partial(subjects, "thing", "/", Permission::Read) {
+        enforcer.retrieve_view(subjects, "thing", "/", &twin.with_special_fields())
+    } else {
+        Value::Object(serde_json::Map::new())
+    };
+    condition::evaluate(&cond, &view, &crate::instant::now_iso())
 }
 
 struct LiveVisibility<'a> {
@@ -155,6 +183,9 @@ pub fn route(
     }
     if kind == StreamingKind::Messages {
         check_message_size(env.value.as_ref(), max_message_bytes)?;
+    }
+    if kind != StreamingKind::LiveEvents {
+        check_condition(kind, env, twin, policy, subjects)?;
     }
     // Receivers see the signal as sent, with Ditto's originator header.
     let mut headers = env.headers.clone();

@@ -248,6 +248,30 @@ pub enum Error {
     #[error("The Policy specified for the Thing with ID '{0}' is invalid.")]
     NewThingPolicyNotWritable(String),
 
+    // --- conditional requests (ditto-features §1, §2) ---
+    #[error("The specified condition does not match the state of the requested Thing.")]
+    ConditionFailed,
+    /// The requester may not READ every field the condition names (checked before the command's
+    /// own permission, so it wins over a 403).
+    #[error("The specified resource in the condition could not be found or the requester had insufficient permissions to access it.")]
+    ConditionNotReadable,
+    /// The condition's syntax is invalid; `reason` (the parser's message) becomes the description.
+    #[error("The specified condition '{condition}' is invalid.")]
+    ConditionInvalid { condition: String, reason: String },
+    /// `if-equal: skip` (or `skip-minimizing-merge` on a merge) and the write would change nothing.
+    #[error("The previous value was equal to the new value and the 'if-equal' header was set to 'skip'.")]
+    IfEqualFailed,
+    /// A header value outside its enum. Ditto's `EnumValueValidator` names
+    /// `live-channel-timeout-strategy` as the expected type for every enum header; kept.
+    #[error(
+        "The value '{value}' of the header '{name}' is not a valid live-channel-timeout-strategy."
+    )]
+    HeaderEnumInvalid {
+        name: String,
+        value: String,
+        allowed: &'static [&'static str],
+    },
+
     // --- messages (reference §3.6) ---
     #[error("You are not allowed to send messages for the Thing with id '{0}'!")]
     MessageSendNotAllowed(String),
@@ -544,6 +568,31 @@ impl Error {
                 "things:policy.invalid",
                 d("It must contain at least one Subject with the following permission(s): 'WRITE'!"),
             ),
+            ConditionFailed => (
+                412,
+                "things:condition.failed",
+                d("The provided condition did not match the actual Thing state. Please check your provided condition."),
+            ),
+            ConditionNotReadable => (
+                412,
+                "things:condition.failed",
+                d("Check if you have sufficient permissions to access the specified resource (READ permission is required)."),
+            ),
+            ConditionInvalid { reason, .. } => (
+                400,
+                "things:condition.invalid",
+                if reason.is_empty() {
+                    d("The provided condition is not valid. Please check the value of your condition header.")
+                } else {
+                    Some(reason.clone())
+                },
+            ),
+            IfEqualFailed => (412, "things:precondition.failed", d("Your changes were not applied, which is probably the expected outcome.")),
+            HeaderEnumInvalid { allowed, .. } => (
+                400,
+                "header.invalid",
+                Some(format!("The value must either be one of: <{}>.", allowed.join(">, <"))),
+            ),
             MessageSendNotAllowed(_) => (
                 403,
                 "messages:send.notallowed",
@@ -731,6 +780,59 @@ mod tests {
                 ),
             );
             assert!(j.get("href").is_none());
+        }
+    }
+
+    #[test]
+    fn the_conditional_request_errors_keep_dittos_texts() {
+        let table: Vec<(Error, u16, &str, &str, &str)> = vec![
+            (
+                Error::ConditionFailed,
+                412,
+                "things:condition.failed",
+                "The specified condition does not match the state of the requested Thing.",
+                "The provided condition did not match the actual Thing state. Please check your provided condition.",
+            ),
+            (
+                Error::ConditionNotReadable,
+                412,
+                "things:condition.failed",
+                "The specified resource in the condition could not be found or the requester had insufficient permissions to access it.",
+                "Check if you have sufficient permissions to access the specified resource (READ permission is required).",
+            ),
+            (
+                Error::ConditionInvalid { condition: "eq(a".into(), reason: "boom".into() },
+                400,
+                "things:condition.invalid",
+                "The specified condition 'eq(a' is invalid.",
+                "boom",
+            ),
+            (
+                Error::IfEqualFailed,
+                412,
+                "things:precondition.failed",
+                "The previous value was equal to the new value and the 'if-equal' header was set to 'skip'.",
+                "Your changes were not applied, which is probably the expected outcome.",
+            ),
+            (
+                Error::HeaderEnumInvalid { name: "if-equal".into(), value: "x".into(), allowed: &["update", "skip"] },
+                400,
+                "header.invalid",
+                "The value 'x' of the header 'if-equal' is not a valid live-channel-timeout-strategy.",
+                "The value must either be one of: <update>, <skip>.",
+            ),
+        ];
+        for (err, status, code, message, description) in table {
+            let j = err.to_ditto().to_json();
+            assert_eq!(
+                (&j["status"], &j["error"], &j["message"], &j["description"]),
+                (
+                    &json!(status),
+                    &json!(code),
+                    &json!(message),
+                    &json!(description)
+                ),
+            );
         }
     }
 

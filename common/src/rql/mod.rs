@@ -17,6 +17,7 @@
 //! ```
 
 mod ast;
+mod condition;
 mod eval;
 mod field;
 mod like;
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 pub use ast::{Filter, MAX_LIKE_CHARS_PER_FILTER, MAX_LIKE_PATTERNS};
+pub use condition::{parse_condition, Condition, ParsedCondition};
 pub use like::MAX_LIKE_PATTERN_CHARS;
 pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
 

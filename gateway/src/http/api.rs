@@ -34,6 +34,8 @@ const FORWARDED_HEADERS: &[&str] = &[
     "timeout",
     "content-type",
     "allow-policy-lockout",
+    "condition",
+    "if-equal",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -199,6 +201,7 @@ fn build(
             "response-required",
             "requested-acks",
             "correlation-id",
+            "condition",
         ]
         .contains(&k.as_ref())
         {

@@ -3,6 +3,7 @@
 //! [`Access`] trait, so the semantics are testable without policies; `things::command` supplies the
 //! policy-backed implementation.
 
+use super::if_equal::IfEqual;
 use super::twin::Twin;
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -120,7 +121,8 @@ pub fn apply(
                 if visible.is_none() {
                     return Err(Error::ThingNotFound(req.thing_id.to_owned()));
                 }
-                modify(twin, req, &ptr, access, now, limits)
+                let outcome = modify(twin, req, &ptr, access, now, limits)?;
+                apply_if_equal(twin, req, &ptr, outcome)
             }
         },
         Action::Merge => match (current, req.resource) {
@@ -137,7 +139,8 @@ pub fn apply(
                 if visible.is_none() {
                     return Err(Error::ThingNotFound(req.thing_id.to_owned()));
                 }
-                merge(twin, req, &ptr, access, now, limits)
+                let outcome = merge(twin, req, &ptr, access, now, limits)?;
+                apply_if_equal(twin, req, &ptr, outcome)
             }
         },
         Action::Delete => {
@@ -154,6 +157,49 @@ pub fn apply(
             ),
         }),
     }
+}
+
+/// `if-equal` on a modify or merge of an existing twin that succeeded (ditto-features §2): a write
+/// that leaves the thing as it was is refused under `skip` (and under `skip-minimizing-merge` for
+/// merges), and a merge's event is minimized under `skip-minimizing-merge`.
+fn apply_if_equal(
+    current: &Twin,
+    req: &Request,
+    ptr: &Pointer,
+    outcome: Outcome,
+) -> Result<Outcome, Error> {
+    let mode = IfEqual::from_headers(req.headers)?;
+    let merge = req.action == Action::Merge;
+    if mode == IfEqual::Update || (mode == IfEqual::SkipMinimizingMerge && !merge) {
+        return Ok(outcome);
+    }
+    let Outcome::Changed {
+        status,
+        value,
+        twin,
+        event,
+        event_value,
+    } = outcome
+    else {
+        return Ok(outcome);
+    };
+    if twin.as_ref().is_some_and(|t| t.thing == current.thing) {
+        return Err(Error::IfEqualFailed);
+    }
+    let event_value = match (mode, ptr.get(&current.thing), &event_value) {
+        (IfEqual::SkipMinimizingMerge, Some(old), Some(patch)) => {
+            // Not equal, so something is left of the patch.
+            Some(super::if_equal::minimize(old, patch).unwrap_or_else(|| patch.clone()))
+        }
+        _ => event_value,
+    };
+    Ok(Outcome::Changed {
+        status,
+        value,
+        twin,
+        event,
+        event_value,
+    })
 }
 
 /// Ditto's `if-match` / `if-none-match` against the thing's entity tag `"rev:N"`; `*` tests whether
@@ -532,7 +578,7 @@ pub fn merge_patch(mut target: Value, patch: &Value) -> Value {
 }
 
 /// The pointers of every leaf a merge patch writes or deletes, relative to where it applies.
-fn patch_leaves(patch: &Value, at: &Pointer, out: &mut Vec<Pointer>) {
+pub(super) fn patch_leaves(patch: &Value, at: &Pointer, out: &mut Vec<Pointer>) {
     match patch {
         Value::Object(m) if !m.is_empty() => {
             for (k, v) in m {

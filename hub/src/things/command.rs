@@ -2,7 +2,8 @@
 //! thing an inline `_policy`, a referenced `policyId` or Ditto's default policy), the access check
 //! through that policy, the semantics of `apply`, and the response and event it produces.
 
-use super::apply::{apply, Access, FullAccess, Limits, Outcome, Request};
+use super::apply::{apply, patch_leaves, Access, FullAccess, Limits, Outcome, Request};
+use super::condition::{self, Carrier};
 use super::twin::Twin;
 use super::v1;
 use crate::policies::{CachedPolicy, PolicyCache, StoredPolicy};
@@ -329,16 +330,16 @@ pub fn decide(
         let policy_id = twin.and_then(Twin::policy_id);
         let cached = policy_id.and_then(|p| policies.get(p));
         let outcome = match (&cached, twin) {
-            (Some(p), _) => apply(
-                twin,
-                &req,
-                &PolicyAccess {
+            (Some(p), _) => {
+                let access = PolicyAccess {
                     enforcer: &p.enforcer,
                     subjects: &cmd.subjects,
-                },
-                now,
-                limits,
-            )?,
+                };
+                if let Some(current) = twin.filter(|_| action != Action::Create) {
+                    check_condition(cmd, &req, current, &access, now)?;
+                }
+                apply(twin, &req, &access, now, limits)?
+            }
             (None, Some(_)) => {
                 // The thing exists but its policy is gone: Ditto makes it inaccessible.
                 let policy = policy_id.unwrap_or_default().to_owned();
@@ -475,6 +476,40 @@ pub fn decide(
             }
         }
     })
+}
+
+/// The `condition` header of a command on an existing twin, in Ditto's order (see
+/// [`condition`]): its syntax, READ on its fields, then, only if the command itself is permitted
+/// (else `apply` answers its own 403/404), its names and its value on the twin.
+fn check_condition(
+    cmd: &BusCommand,
+    req: &Request,
+    current: &Twin,
+    access: &PolicyAccess,
+    now: &str,
+) -> Result<(), Error> {
+    let Some(cond) = condition::parse(req.headers, Carrier::Command)? else {
+        return Ok(());
+    };
+    condition::check_readable(&cond, access.enforcer, &cmd.subjects)?;
+    let ptr = req.resource.pointer();
+    let permitted = match req.action {
+        Action::Retrieve => access.read_partial(&ptr),
+        Action::Merge => {
+            access.write(&ptr) || {
+                let mut leaves = Vec::new();
+                if let Some(patch) = req.value {
+                    patch_leaves(patch, &ptr, &mut leaves);
+                }
+                !leaves.is_empty() && leaves.iter().all(|l| access.write(l))
+            }
+        }
+        _ => access.write(&ptr),
+    };
+    if !permitted {
+        return Ok(());
+    }
+    condition::evaluate(&cond, &current.with_special_fields(), now)
 }
 
 /// A new API 1 thing's policy: its ACL (or the creator's default ACL) as a policy under the thing's
