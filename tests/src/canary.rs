@@ -78,7 +78,10 @@ impl Canary {
     /// Stops the canary and asserts it kept receiving, with no gap over `max_gap`.
     pub async fn assert_healthy(self, max_gap: Duration) -> CanaryReport {
         let report = self.stop().await;
-        assert!(report.sessions_survived, "canary sessions closed: {report:?}");
+        assert!(
+            report.sessions_survived,
+            "canary sessions closed: {report:?}"
+        );
         assert!(report.received > 0, "canary received nothing: {report:?}");
         assert!(
             report.longest_gap <= max_gap,
