@@ -118,6 +118,11 @@ pub enum Error {
     #[error("An unknown error occurred.")]
     Internal(String),
 
+    // --- subscription parameter limits (the gateway's `ws.subscription_limits`) ---
+    /// An `extraFields` selector over the size limit; refused before it is parsed.
+    #[error("The field selector is {size} bytes long, over the limit of {max} bytes.")]
+    FieldSelectionTooLarge { size: usize, max: usize },
+
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
     ThingNotFound(String),
@@ -392,6 +397,11 @@ impl Error {
                 d("Try increasing the timeout and make sure that the requested acknowledgement is sent back in time."),
             ),
             Internal(_) => (500, "gateway:internalerror", d("Please contact the service team.")),
+            FieldSelectionTooLarge { .. } => (
+                400,
+                "things:field.selection.invalid",
+                d("Select fewer or shorter fields."),
+            ),
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))
             }
@@ -542,6 +552,12 @@ mod tests {
             ),
             (Error::ThingTooLarge { size: 2048 * 1024, max: 102400 }, 413, "things:thing.toolarge", "The size of '2,048' kB exceeds the maximal allowed Thing size of '100' kB."),
             (Error::RqlInvalid("boom".into()), 400, "rql.expression.invalid", "boom"),
+            (
+                Error::FieldSelectionTooLarge { size: 5000, max: 4096 },
+                400,
+                "things:field.selection.invalid",
+                "The field selector is 5000 bytes long, over the limit of 4096 bytes.",
+            ),
             (Error::ThingNotFound("a:b".into()), 404, "things:thing.notfound", "The Thing with ID 'a:b' could not be found or requester had insufficient permissions to access it."),
             (Error::ThingConflict("a:b".into()), 409, "things:thing.conflict", "The Thing with ID 'a:b' already exists"),
             (Error::CommandTimeout(60000), 408, "command.timeout", "The Command reached the specified timeout of 60000ms."),
