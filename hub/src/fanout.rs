@@ -4,7 +4,7 @@
 //! then extraFields from the twin with the group's own permissions (§5.4). Frames are serialized
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
 
-use crate::registry::{Group, Registry};
+use crate::registry::{SubscriptionGroup, SubscriptionRegistry};
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -173,7 +173,7 @@ fn merge_into(target: &mut Value, top: &Value) {
 /// The deliveries for one signal, one per node with matching sessions.
 /// What one group sees of the signal; None when it sees nothing (namespace, permission, filter).
 fn group_view(
-    group: &Group,
+    group: &SubscriptionGroup,
     sig: &Signal,
     vis: &dyn Visibility,
     views: &mut HashMap<Vec<String>, EventView>,
@@ -234,7 +234,7 @@ fn group_view(
 /// The deliveries for one signal, one per node with matching sessions, plus weak
 /// acknowledgements (to the sender) for requested labels whose declaring group saw nothing.
 pub fn fan_out(
-    registry: &Registry,
+    registry: &SubscriptionRegistry,
     sig: &Signal,
     vis: &dyn Visibility,
     filter_evaluations: &mut u64,
@@ -250,7 +250,7 @@ pub fn fan_out(
     let mut per_node: HashMap<&str, HashMap<usize, Vec<&str>>> = HashMap::new();
     let mut views: HashMap<Vec<String>, EventView> = HashMap::new();
     let mut weak: BTreeSet<&str> = BTreeSet::new();
-    for group in registry.groups(sig.kind) {
+    for group in registry.subscription_groups(sig.kind) {
         // The requested labels this group declared: they ride along in its frame (Ditto restricts
         // `requested-acks` to each session's declared labels), or come back weak when it sees nothing.
         let labels: Vec<&str> = group

@@ -4,13 +4,17 @@
 
 pub mod admin;
 pub mod config;
+pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod fanout;
+pub mod instant;
 pub mod live;
 pub mod metrics;
 pub mod policies;
 pub mod processor;
 pub mod registry;
+pub mod round;
 pub mod shard;
 pub mod store;
 pub mod things;
@@ -19,9 +23,10 @@ use crate::config::HubConfig;
 use crate::error::HubError;
 use crate::metrics::Metrics;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::Keys;
 use twinwire_common::redis_connection::connection;
 
@@ -52,8 +57,8 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         reader,
         ready.clone(),
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = actix_web::rt::spawn(processor.run(stop.clone()));
+    let stop = CancellationToken::new();
+    let processing = actix_web::rt::spawn(processor.run(stop.clone()));
 
     let admin = twinwire_common::admin::server(
         Arc::new(admin::AdminState { metrics, ready }),
@@ -66,8 +71,8 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
 
     shutdown.await;
     tracing::info!(hub = %hub_id, "stopping");
-    stop.store(true, Ordering::Relaxed);
-    let _ = worker.await;
+    stop.cancel();
+    let _ = processing.await;
     admin_handle.stop(true).await;
     Ok(())
 }

@@ -7,13 +7,14 @@
 
 use crate::fanout::{fan_out, Signal, Visibility};
 use crate::policies::CachedPolicy;
-use crate::registry::Registry;
+use crate::registry::SubscriptionRegistry;
 use crate::things::twin::Twin;
 use serde_json::Value;
 use twinwire_common::bus::{BusCommand, Delivery, Reply};
+use twinwire_common::clock::now_ms;
 use twinwire_common::policy::{EventView, Permission};
 use twinwire_common::protocol::headers::names;
-use twinwire_common::protocol::{Action, Criterion, Envelope, StreamingKind, Topic};
+use twinwire_common::protocol::{Action, Criterion, StreamingKind, Topic};
 use twinwire_common::things::{Pointer, ThingResource};
 use twinwire_common::Error;
 
@@ -83,13 +84,13 @@ impl Visibility for LiveVisibility<'_> {
     }
 }
 
-/// Authorizes a live signal and returns its deliveries (one per node with receivers).
-pub fn handle(
+/// Routes a live signal: authorizes it and returns its deliveries (one per node with receivers).
+pub fn route(
     cmd: &BusCommand,
     topic: &Topic,
     twin: Option<&Twin>,
     policy: Option<&CachedPolicy>,
-    registry: &Registry,
+    registry: &SubscriptionRegistry,
     max_message_bytes: usize,
     filter_evaluations: &mut u64,
 ) -> Result<Vec<(String, Delivery)>, Error> {
@@ -191,19 +192,6 @@ pub fn handle(
         path: &target.path,
     };
     Ok(fan_out(registry, &sig, &vis, filter_evaluations))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The frame of an error answering a live signal: Ditto keeps the live channel in its topic.
-pub fn error_frame(e: &Error, topic: &Topic, env: &Envelope) -> String {
-    twinwire_common::protocol::error_envelope(e, Some(topic), env.headers.for_response())
-        .to_json_string()
 }
 
 #[cfg(test)]

@@ -4,18 +4,16 @@
 //! fan-out cost follows the number of distinct subscriptions, not of sessions.
 //!
 //! Loading notes the last id of `tw:subs`, reads every node's hash, then tails the stream from the
-//! noted id, so no change falls in between. The processor calls [`Registry::catch_up`] after reading
-//! a batch of commands and before fanning it out (the causality rule).
+//! noted id, so no change falls in between. The round calls
+//! [`SubscriptionRegistry::catch_up`] after reading a batch of commands and before fanning it out
+//! (the causality rule).
 
 use crate::error::HubError;
 use crate::metrics::Metrics;
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
+use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use twinwire_common::bus::{
-    entries, parse_sub_field, writes, Keys, StreamEntry, SubChange, SubRecord,
-};
+use twinwire_common::bus::{parse_sub_field, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::rql;
 use twinwire_common::things::FieldSelector;
@@ -24,7 +22,7 @@ use twinwire_common::things::FieldSelector;
 const CATCH_UP_COUNT: usize = 10_000;
 
 /// Sessions with the same subscription parameters.
-pub struct Group {
+pub struct SubscriptionGroup {
     pub key: String,
     pub kind: StreamingKind,
     pub record: SubRecord,
@@ -35,8 +33,8 @@ pub struct Group {
     pub nodes: HashMap<String, u32>,
 }
 
-impl Group {
-    fn new(key: String, kind: StreamingKind, record: SubRecord) -> Group {
+impl SubscriptionGroup {
+    fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
         let filter = record
             .filter
             .as_deref()
@@ -45,7 +43,7 @@ impl Group {
             .extra_fields
             .as_deref()
             .and_then(|x| FieldSelector::parse(x).ok());
-        Group {
+        SubscriptionGroup {
             key,
             kind,
             record,
@@ -61,10 +59,9 @@ impl Group {
     }
 }
 
-pub struct Registry {
-    keys: Keys,
+pub struct SubscriptionRegistry {
     metrics: Arc<Metrics>,
-    groups: HashMap<String, Group>,
+    groups: HashMap<String, SubscriptionGroup>,
     by_kind: HashMap<StreamingKind, HashSet<String>>,
     /// (node, session, kind) → group key.
     members: HashMap<(String, u64, StreamingKind), String>,
@@ -74,10 +71,9 @@ pub struct Registry {
     reload: HashSet<String>,
 }
 
-impl Registry {
-    pub fn new(keys: Keys, metrics: Arc<Metrics>) -> Registry {
-        Registry {
-            keys,
+impl SubscriptionRegistry {
+    pub fn new(metrics: Arc<Metrics>) -> SubscriptionRegistry {
+        SubscriptionRegistry {
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -88,7 +84,10 @@ impl Registry {
     }
 
     /// Groups of one kind.
-    pub fn groups(&self, kind: StreamingKind) -> impl Iterator<Item = &Group> {
+    pub fn subscription_groups(
+        &self,
+        kind: StreamingKind,
+    ) -> impl Iterator<Item = &SubscriptionGroup> {
         self.by_kind
             .get(&kind)
             .into_iter()
@@ -111,7 +110,7 @@ impl Registry {
         let group = self
             .groups
             .entry(key.clone())
-            .or_insert_with(|| Group::new(key.clone(), kind, record));
+            .or_insert_with(|| SubscriptionGroup::new(key.clone(), kind, record));
         *group.nodes.entry(node.to_owned()).or_insert(0) += 1;
         self.by_kind.entry(kind).or_default().insert(key.clone());
         self.members.insert(member, key);
@@ -201,16 +200,8 @@ impl Registry {
         }
     }
 
-    async fn load_node(
-        &mut self,
-        conn: &mut ConnectionManager,
-        node: &str,
-    ) -> Result<(), HubError> {
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.subs_hash(node))
-            .query_async(conn)
-            .await?;
-        for (field, json) in fields {
+    async fn load_node(&mut self, store: &Store, node: &str) -> Result<(), HubError> {
+        for (field, json) in store.node_subscriptions(node).await? {
             let (Some((session, kind)), Ok(record)) =
                 (parse_sub_field(&field), SubRecord::decode(&json))
             else {
@@ -223,44 +214,10 @@ impl Registry {
     }
 
     /// Loads every node's subscriptions, remembering where the change stream stood before.
-    pub async fn load(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.subs_stream())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        self.last_id = tail
-            .ids
-            .first()
-            .map(|e| e.id.clone())
-            .unwrap_or_else(|| "0-0".into());
-        let prefix = self.keys.subs_hash("");
-        let mut nodes = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(self.keys.subs_hash_pattern())
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await?;
-            nodes.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
-            );
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        for n in nodes {
-            self.load_node(conn, &n).await?;
+    pub async fn load(&mut self, store: &Store) -> Result<(), HubError> {
+        self.last_id = store.sub_changes_tail().await?;
+        for n in store.subscribed_nodes().await? {
+            self.load_node(store, &n).await?;
         }
         self.update_gauges();
         tracing::info!(
@@ -272,18 +229,16 @@ impl Registry {
     }
 
     /// Applies every subscription change written so far.
-    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let key = self.keys.subs_stream();
+    pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         let mut changed = false;
         loop {
-            let opts = StreamReadOptions::default().count(CATCH_UP_COUNT);
-            let reply: Option<StreamReadReply> =
-                redis::AsyncCommands::xread_options(conn, &[&key], &[&self.last_id], &opts).await?;
-            let entries = entries(reply);
+            let entries = store
+                .sub_changes_after(&self.last_id, CATCH_UP_COUNT)
+                .await?;
             let n = entries.len();
-            for e in entries {
-                self.last_id = e.id.clone();
-                match SubChange::decode(&e) {
+            for (id, change) in entries {
+                self.last_id = id;
+                match change {
                     Ok(c) => {
                         self.apply(c);
                         changed = true;
@@ -299,7 +254,7 @@ impl Registry {
         }
         let reload: Vec<String> = self.reload.drain().collect();
         for node in reload {
-            self.load_node(conn, &node).await?;
+            self.load_node(store, &node).await?;
             changed = true;
         }
         if changed {
@@ -309,19 +264,12 @@ impl Registry {
     }
 
     /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.
-    pub async fn reap_dead_nodes(
-        &mut self,
-        conn: &mut ConnectionManager,
-    ) -> Result<Vec<String>, HubError> {
+    pub async fn reap_dead_nodes(&mut self, store: &Store) -> Result<Vec<String>, HubError> {
         let nodes: Vec<String> = self.nodes().into_iter().collect();
         if nodes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for n in &nodes {
-            pipe.cmd("EXISTS").arg(self.keys.node_alive(n));
-        }
-        let alive: Vec<bool> = pipe.query_async(conn).await?;
+        let alive = store.nodes_alive(&nodes).await?;
         let dead: Vec<String> = nodes
             .into_iter()
             .zip(alive)
@@ -330,10 +278,8 @@ impl Registry {
             .collect();
         for n in &dead {
             tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
-            let mut pipe = redis::pipe();
-            writes::forget_node(&mut pipe, &self.keys, n);
-            pipe.cmd("DEL").arg(self.keys.node(n)).ignore();
-            pipe.query_async::<()>(conn).await?;
+            // Announce it, so every hub drops the node, then remove its keys.
+            store.remove_dead_node(n).await?;
             self.drop_node(n);
         }
         if !dead.is_empty() {
@@ -358,11 +304,11 @@ mod tests {
         }
     }
 
-    fn registry() -> Registry {
-        Registry::new(Keys::new("tw:"), Arc::new(Metrics::new()))
+    fn registry() -> SubscriptionRegistry {
+        SubscriptionRegistry::new(Arc::new(Metrics::new()))
     }
 
-    fn add(r: &mut Registry, node: &str, session: u64, record: SubRecord) {
+    fn add(r: &mut SubscriptionRegistry, node: &str, session: u64, record: SubRecord) {
         r.apply(SubChange::Add {
             node: node.into(),
             session,
@@ -378,15 +324,16 @@ mod tests {
         add(&mut r, "n1", 2, rec(&["a:1"], None));
         add(&mut r, "n2", 3, rec(&["a:1"], None));
         add(&mut r, "n2", 4, rec(&["b:2"], None));
-        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        let groups: Vec<&SubscriptionGroup> =
+            r.subscription_groups(StreamingKind::Events).collect();
         assert_eq!(groups.len(), 2);
         let g = r
-            .groups(StreamingKind::Events)
+            .subscription_groups(StreamingKind::Events)
             .find(|g| g.record.subjects == ["a:1"])
             .unwrap();
         assert_eq!(g.nodes.get("n1"), Some(&2));
         assert_eq!(g.nodes.get("n2"), Some(&1));
-        assert_eq!(r.groups(StreamingKind::Messages).count(), 0);
+        assert_eq!(r.subscription_groups(StreamingKind::Messages).count(), 0);
     }
 
     #[test]
@@ -404,9 +351,9 @@ mod tests {
             node: "n1".into(),
             session: 2,
         });
-        assert_eq!(r.groups(StreamingKind::Events).count(), 1);
+        assert_eq!(r.subscription_groups(StreamingKind::Events).count(), 1);
         r.apply(SubChange::NodeGone { node: "n2".into() });
-        assert_eq!(r.groups(StreamingKind::Events).count(), 0);
+        assert_eq!(r.subscription_groups(StreamingKind::Events).count(), 0);
         assert!(r.members.is_empty());
     }
 
@@ -415,7 +362,8 @@ mod tests {
         let mut r = registry();
         add(&mut r, "n1", 1, rec(&["a:1"], None));
         add(&mut r, "n1", 1, rec(&["a:1"], Some("exists(attributes/a)")));
-        let groups: Vec<&Group> = r.groups(StreamingKind::Events).collect();
+        let groups: Vec<&SubscriptionGroup> =
+            r.subscription_groups(StreamingKind::Events).collect();
         assert_eq!(groups.len(), 1);
         assert_eq!(
             groups[0].record.filter.as_deref(),
@@ -429,7 +377,10 @@ mod tests {
         let mut r = registry();
         add(&mut r, "n1", 1, rec(&["a:1"], Some("eq(")));
         assert!(matches!(
-            r.groups(StreamingKind::Events).next().unwrap().filter,
+            r.subscription_groups(StreamingKind::Events)
+                .next()
+                .unwrap()
+                .filter,
             Some(Err(()))
         ));
     }

@@ -5,13 +5,11 @@
 
 use crate::error::HubError;
 use crate::store::Store;
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use twinwire_common::bus::{entries, shard_of, Keys, PolicyUpdate, StreamEntry};
+use twinwire_common::bus::{shard_of, Keys};
 use twinwire_common::policy::{Enforcer, Policy};
 
 /// The stored form of a policy.
@@ -78,10 +76,8 @@ impl PolicyCache {
         self.cached.get(id).cloned()
     }
 
-    pub fn put(&mut self, p: CachedPolicy) -> Arc<CachedPolicy> {
-        let a = Arc::new(p);
-        self.cached.insert(a.id.clone(), a.clone());
-        a
+    pub fn put(&mut self, p: CachedPolicy) {
+        self.put_arc(Arc::new(p));
     }
 
     pub fn put_arc(&mut self, p: Arc<CachedPolicy>) {
@@ -93,7 +89,7 @@ impl PolicyCache {
     }
 
     /// Loads the policies in `ids` that are not cached.
-    pub async fn prefetch(&mut self, store: &mut Store, ids: &[String]) -> Result<(), HubError> {
+    pub async fn prefetch(&mut self, store: &Store, ids: &[String]) -> Result<(), HubError> {
         let missing: Vec<String> = ids
             .iter()
             .filter(|id| !self.cached.contains_key(*id))
@@ -109,9 +105,7 @@ impl PolicyCache {
                 let stored: StoredPolicy = serde_json::from_str(&s)
                     .map_err(|e| HubError::Corrupt(format!("policy {id}: {e}")))?;
                 match CachedPolicy::new(id, stored) {
-                    Ok(p) => {
-                        self.put(p);
-                    }
+                    Ok(p) => self.put(p),
                     Err(e) => {
                         tracing::warn!(policy = %id, error = %e, "stored policy does not parse; treating it as absent")
                     }
@@ -122,39 +116,18 @@ impl PolicyCache {
     }
 
     /// Starts tailing policy updates from now.
-    pub async fn start(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
-        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.policy_updates())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        self.last_update = tail
-            .ids
-            .first()
-            .map(|e| e.id.clone())
-            .unwrap_or_else(|| "0-0".into());
+    pub async fn start(&mut self, store: &Store) -> Result<(), HubError> {
+        self.last_update = store.policy_updates_tail().await?;
         Ok(())
     }
 
     /// Drops cached policies that another writer changed since the last call.
-    pub async fn catch_up(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+    pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         loop {
-            let opts = StreamReadOptions::default().count(1000);
-            let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(
-                conn,
-                &[self.keys.policy_updates()],
-                &[&self.last_update],
-                &opts,
-            )
-            .await?;
-            let entries = entries(reply);
-            let n = entries.len();
-            for e in entries {
-                self.last_update = e.id.clone();
-                match PolicyUpdate::decode(&e) {
+            let updates = store.policy_updates_after(&self.last_update, 1000).await?;
+            let n = updates.len();
+            for (entry, update) in updates {
+                match update {
                     Ok(u) => {
                         let current = self.cached.get(&u.id).map(|p| p.stored.revision);
                         if current != Some(u.revision) {
@@ -162,9 +135,10 @@ impl PolicyCache {
                         }
                     }
                     Err(error) => {
-                        tracing::warn!(id = %e.id, %error, "skipping malformed policy update")
+                        tracing::warn!(id = %entry, %error, "skipping malformed policy update")
                     }
                 }
+                self.last_update = entry;
             }
             if n < 1000 {
                 return Ok(());

@@ -125,7 +125,7 @@ pub struct PolicyChange {
     pub id: String,
 }
 
-pub struct HandledPolicy {
+pub struct PolicyDecision {
     pub response: Envelope,
     pub change: Option<PolicyChange>,
 }
@@ -308,14 +308,15 @@ fn cache(id: &str, policy: Policy, revision: i64, created: &str, now: &str) -> A
     })
 }
 
-/// Handles one policies command against the current policy (None if absent).
-pub fn handle(
+/// Decides what one policies command does to the current policy (None if absent): the response
+/// and the change to commit, without writing anything.
+pub fn decide(
     cmd: &BusCommand,
     topic: &Topic,
     current: Option<&Arc<CachedPolicy>>,
     now: &str,
     max_bytes: usize,
-) -> Result<HandledPolicy, Error> {
+) -> Result<PolicyDecision, Error> {
     let env = &cmd.envelope;
     let id = topic.entity_id();
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
@@ -353,7 +354,7 @@ pub fn handle(
             action: Some(Action::Create),
             ..topic.clone()
         };
-        return Ok(HandledPolicy {
+        return Ok(PolicyDecision {
             response: response(
                 &create_topic,
                 &env.path,
@@ -389,7 +390,7 @@ pub fn handle(
             let view = enforcer
                 .readable_view(subjects, "policy", &path, &value)
                 .ok_or_else(|| resource.not_found(&id))?;
-            Ok(HandledPolicy {
+            Ok(PolicyDecision {
                 response: response(
                     topic,
                     &env.path,
@@ -409,7 +410,7 @@ pub fn handle(
             let mut policy = current.policy.clone();
             let mut created = false;
             if action == Action::Delete && resource == PolicyResource::Policy {
-                return Ok(HandledPolicy {
+                return Ok(PolicyDecision {
                     response: response(topic, &env.path, cmd, 204, None, None, None),
                     change: Some(PolicyChange { policy: None, id }),
                 });
@@ -438,7 +439,7 @@ pub fn handle(
             let revision = current.stored.revision + 1;
             let cached = cache(&id, policy, revision, &current.stored.created, now);
             let etag = (resource == PolicyResource::Policy).then(|| cached.etag());
-            Ok(HandledPolicy {
+            Ok(PolicyDecision {
                 response: response(
                     topic,
                     &env.path,

@@ -6,10 +6,9 @@
 //! and move when a hub dies or joins.
 
 use crate::error::HubError;
-use redis::aio::ConnectionManager;
+use crate::store::Store;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use twinwire_common::bus::{scripts, Keys};
 
 struct Lease {
     token: String,
@@ -26,28 +25,20 @@ pub struct Changes {
 
 pub struct Leases {
     hub_id: String,
-    keys: Keys,
     shards: u32,
     lease: Duration,
     owned: BTreeMap<u32, Lease>,
-    acquire: redis::Script,
-    renew: redis::Script,
-    release: redis::Script,
     /// Shards this hub must not take again before the given instant (it just gave them away).
     cooldown: BTreeMap<u32, Instant>,
 }
 
 impl Leases {
-    pub fn new(hub_id: String, keys: Keys, shards: u32, lease: Duration) -> Leases {
+    pub fn new(hub_id: String, shards: u32, lease: Duration) -> Leases {
         Leases {
             hub_id,
-            keys,
             shards,
             lease,
             owned: BTreeMap::new(),
-            acquire: redis::Script::new(scripts::LEASE_ACQUIRE),
-            renew: redis::Script::new(scripts::LEASE_RENEW),
-            release: redis::Script::new(scripts::LEASE_RELEASE),
             cooldown: BTreeMap::new(),
         }
     }
@@ -72,44 +63,25 @@ impl Leases {
 
     /// Renews owned leases, gives away shards beyond this hub's fair share, and takes free ones
     /// up to it.
-    pub async fn tick(
-        &mut self,
-        conn: &mut ConnectionManager,
-        may_acquire: bool,
-    ) -> Result<Changes, HubError> {
+    pub async fn tick(&mut self, store: &Store) -> Result<Changes, HubError> {
         let mut changes = Changes::default();
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let hubs_key = self.keys.hubs();
-        let (_, _, live): ((), (), usize) = redis::pipe()
-            .cmd("ZADD")
-            .arg(&hubs_key)
-            .arg(now_ms + self.lease.as_millis() as i64)
-            .arg(&self.hub_id)
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&hubs_key)
-            .arg("-inf")
-            .arg(now_ms)
-            .cmd("ZCARD")
-            .arg(&hubs_key)
-            .query_async(conn)
+        let lease_ms = self.lease.as_millis() as u64;
+        let live = store
+            .heartbeat(&self.hub_id, now_ms, now_ms + lease_ms as i64)
             .await?;
 
         let started = Instant::now();
-        let shards: Vec<u32> = self.owned.keys().copied().collect();
-        if !shards.is_empty() {
-            let mut pipe = redis::pipe();
-            for s in &shards {
-                let mut inv = self.renew.prepare_invoke();
-                inv.key(self.keys.lease(*s))
-                    .arg(&self.owned[s].token)
-                    .arg(self.lease.as_millis() as u64);
-                pipe.invoke_script(&inv);
-            }
-            // Scripts are loaded on first use; a pipeline of EVALSHA needs them loaded.
-            self.renew.prepare_invoke().load_async(conn).await?;
-            let results: Vec<i64> = pipe.query_async(conn).await?;
-            for (s, ok) in shards.iter().zip(results) {
-                if ok == 1 {
+        let held: Vec<(u32, &str)> = self
+            .owned
+            .iter()
+            .map(|(s, l)| (*s, l.token.as_str()))
+            .collect();
+        if !held.is_empty() {
+            let renewed = store.renew_leases(&held, lease_ms).await?;
+            let shards: Vec<u32> = held.iter().map(|(s, _)| *s).collect();
+            for (s, ok) in shards.iter().zip(renewed) {
+                if ok {
                     if let Some(l) = self.owned.get_mut(s) {
                         l.renewed = started;
                     }
@@ -126,12 +98,12 @@ impl Leases {
             let Some((&s, _)) = self.owned.iter().next_back() else {
                 break;
             };
-            self.release_one(conn, s).await?;
+            self.release_one(store, s).await?;
             self.cooldown.insert(s, Instant::now() + self.lease);
             changes.released.push(s);
         }
         self.cooldown.retain(|_, until| *until > Instant::now());
-        if may_acquire && self.owned.len() < target {
+        if self.owned.len() < target {
             // Start at an offset derived from the hub id so hubs do not all race for shard 0.
             let offset = crc32fast::hash(self.hub_id.as_bytes()) % self.shards;
             for i in 0..self.shards {
@@ -142,13 +114,7 @@ impl Leases {
                 if self.owned.contains_key(&s) || self.cooldown.contains_key(&s) {
                     continue;
                 }
-                let mut inv = self.acquire.prepare_invoke();
-                inv.key(self.keys.lease(s))
-                    .key(self.keys.epoch(s))
-                    .arg(&self.hub_id)
-                    .arg(self.lease.as_millis() as u64);
-                let epoch: Option<i64> = inv.invoke_async(conn).await?;
-                if let Some(e) = epoch {
+                if let Some(e) = store.acquire_lease(s, &self.hub_id, lease_ms).await? {
                     self.owned.insert(
                         s,
                         Lease {
@@ -163,30 +129,19 @@ impl Leases {
         Ok(changes)
     }
 
-    async fn release_one(
-        &mut self,
-        conn: &mut ConnectionManager,
-        shard: u32,
-    ) -> Result<(), HubError> {
+    async fn release_one(&mut self, store: &Store, shard: u32) -> Result<(), HubError> {
         if let Some(l) = self.owned.remove(&shard) {
-            let mut inv = self.release.prepare_invoke();
-            inv.key(self.keys.lease(shard)).arg(&l.token);
-            let _: i64 = inv.invoke_async(conn).await?;
+            store.release_lease(shard, &l.token).await?;
         }
         Ok(())
     }
 
     /// Gives every lease back (graceful shutdown) and leaves the live-hub set.
-    pub async fn release_all(&mut self, conn: &mut ConnectionManager) -> Result<(), HubError> {
+    pub async fn release_all(&mut self, store: &Store) -> Result<(), HubError> {
         let shards = self.owned();
         for s in shards {
-            self.release_one(conn, s).await?;
+            self.release_one(store, s).await?;
         }
-        let _: i64 = redis::cmd("ZREM")
-            .arg(self.keys.hubs())
-            .arg(&self.hub_id)
-            .query_async(conn)
-            .await?;
-        Ok(())
+        store.leave_hubs(&self.hub_id).await
     }
 }

@@ -1,11 +1,30 @@
-//! The hub's durable state in Redis: twins and policies by shard, the fenced atomic commit of a
-//! batch (twin writes + journal entries + applied marker, one Lua script), and the reads a
-//! takeover needs (applied marker, fanned marker, journal tail).
+//! Every Redis call the hub makes goes through [`Store`], so the keys, fields and commands of the
+//! wire contract (DESIGN.md's key table) are spelled in this folder only. This file holds the
+//! connection, twins and policies by shard, and the fenced atomic commit of a batch (twin writes +
+//! journal entries + applied marker, one Lua script); the files beside it hold one key family each:
+//! `commands` (the shards' command streams), `journal` (the event journals), `deliveries` (what a
+//! batch writes after its commit), `subscriptions` (the subscription registry's keys),
+//! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
+//! `backlog` (how far behind the command streams are). The formats, stream bounds and Lua scripts
+//! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
+
+mod backlog;
+mod commands;
+mod deliveries;
+mod journal;
+mod leases;
+mod policy_updates;
+mod subscriptions;
+
+pub use backlog::Backlog;
+pub use commands::command_of;
+pub use deliveries::DeliveryBatch;
 
 use crate::error::HubError;
 use redis::aio::ConnectionManager;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use std::time::Duration;
-use twinwire_common::bus::{scripts, Keys};
+use twinwire_common::bus::{entries, scripts, Keys};
 
 /// One entity key change inside a commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +45,7 @@ pub struct Store {
     conn: ConnectionManager,
     pub keys: Keys,
     commit: redis::Script,
+    leases: leases::Scripts,
     timeout: Duration,
     journal_max_len: usize,
 }
@@ -41,13 +61,45 @@ impl Store {
             conn,
             keys,
             commit: redis::Script::new(scripts::COMMIT),
+            leases: leases::Scripts::new(),
             timeout,
             journal_max_len,
         }
     }
 
-    pub fn conn(&mut self) -> &mut ConnectionManager {
-        &mut self.conn
+    /// A handle on the shared connection (cheap: the manager multiplexes one connection).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The id of the newest entry of the stream `key` ("0-0" when it is empty), to tail it from.
+    async fn stream_tail(&self, key: &str) -> Result<String, HubError> {
+        let tail: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(tail
+            .ids
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| "0-0".into()))
+    }
+
+    /// Up to `count` entries of the stream `key` after `from`.
+    async fn read_after(
+        &self,
+        key: &str,
+        from: &str,
+        count: usize,
+    ) -> Result<Vec<StreamId>, HubError> {
+        let opts = StreamReadOptions::default().count(count);
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut self.conn(), &[key], &[from], &opts).await?;
+        Ok(entries(reply))
     }
 
     async fn bounded<T>(
@@ -61,7 +113,7 @@ impl Store {
     }
 
     /// Reads several string keys at once (one round trip; keys may span shards).
-    pub async fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<String>>, HubError> {
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, HubError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -117,10 +169,7 @@ impl Store {
     }
 
     /// The applied and fanned markers of a shard.
-    pub async fn markers(
-        &mut self,
-        shard: u32,
-    ) -> Result<(Option<String>, Option<String>), HubError> {
+    pub async fn markers(&self, shard: u32) -> Result<(Option<String>, Option<String>), HubError> {
         let mut pipe = redis::pipe();
         pipe.cmd("GET")
             .arg(self.keys.applied(shard))

@@ -1,6 +1,6 @@
 //! Ditto's twin-channel thing commands (reference §3.3) as a pure function of the current twin: what
 //! the response is, what event is emitted and what the twin becomes. Access checks go through the
-//! [`Access`] trait, so the semantics are testable without policies; the processor supplies the
+//! [`Access`] trait, so the semantics are testable without policies; `things::command` supplies the
 //! policy-backed implementation.
 
 use super::twin::Twin;
@@ -356,7 +356,7 @@ fn normalize_thing(
             }
         }
     }
-    // `_policy` and other special fields are the processor's concern or ignored, as in Ditto.
+    // `_policy` and other special fields are `things::command`'s concern or ignored, as in Ditto.
     let thing = Value::Object(out);
     validate_thing(&thing)?;
     Ok(thing)

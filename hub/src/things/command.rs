@@ -52,7 +52,7 @@ impl Access for NoAccess {
 }
 
 /// What a command changed.
-pub struct Change {
+pub struct ThingChange {
     pub thing_id: String,
     /// The twin afterwards; None when deleted.
     pub twin: Option<Twin>,
@@ -61,10 +61,10 @@ pub struct Change {
     pub event: EventRecord,
 }
 
-pub struct Handled {
+pub struct ThingDecision {
     /// The success response (errors are the caller's to build).
     pub response: Envelope,
-    pub change: Option<Change>,
+    pub change: Option<ThingChange>,
 }
 
 /// The custom acknowledgement labels a command asks for (only when it wants a response: the
@@ -205,15 +205,16 @@ fn new_cached(id: &str, policy: Policy, now: &str) -> CachedPolicy {
     }
 }
 
-/// Handles one twin-channel thing command against `twin` (the current state, None if absent).
-pub fn handle(
+/// Decides what one twin-channel thing command does to `twin` (the current state, None if
+/// absent): the response and the change to commit, without writing anything.
+pub fn decide(
     cmd: &BusCommand,
     topic: &Topic,
     twin: Option<&Twin>,
     policies: &PolicyCache,
     now: &str,
     limits: &Limits,
-) -> Result<Handled, Error> {
+) -> Result<ThingDecision, Error> {
     let env = &cmd.envelope;
     let thing_id = topic.entity_id();
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
@@ -222,7 +223,7 @@ pub fn handle(
     let api1 = cmd.api_version == 1;
     if api1 {
         if let Some(acl) = v1::acl_path(&env.path) {
-            return handle_acl(cmd, topic, twin, policies, now, acl);
+            return decide_acl(cmd, topic, twin, policies, now, acl);
         }
     }
     let resource = ThingResource::parse(&env.path)?;
@@ -366,7 +367,7 @@ pub fn handle(
     Ok(match outcome {
         Outcome::Read { value, etag } => {
             let revision = twin.map(|t| t.revision);
-            Handled {
+            ThingDecision {
                 response: success(
                     topic,
                     &env.path,
@@ -427,7 +428,7 @@ pub fn handle(
                 acks: requested_custom_acks(&env.headers),
             };
             let deleted = new_twin.is_none();
-            Handled {
+            ThingDecision {
                 response: success(
                     &response_topic,
                     &env.path,
@@ -439,7 +440,7 @@ pub fn handle(
                     etag,
                     merge && !creating,
                 ),
-                change: Some(Change {
+                change: Some(ThingChange {
                     thing_id,
                     twin: new_twin,
                     new_policy,
@@ -483,14 +484,14 @@ fn v1_policy_for_new_thing(
 
 /// `/acl` and `/acl/<subject>` of an API 1 thing: retrieving needs READ on the thing, changing
 /// needs ADMINISTRATE; a change rewrites the thing's ACL policy and is a `modified` event of the thing.
-fn handle_acl(
+fn decide_acl(
     cmd: &BusCommand,
     topic: &Topic,
     twin: Option<&Twin>,
     policies: &PolicyCache,
     now: &str,
     path: v1::AclPath,
-) -> Result<Handled, Error> {
+) -> Result<ThingDecision, Error> {
     let env = &cmd.envelope;
     let thing_id = topic.entity_id();
     let not_found = || Error::ThingNotFound(thing_id.clone());
@@ -517,7 +518,7 @@ fn handle_acl(
                 })?
             }
         };
-        return Ok(Handled {
+        return Ok(ThingDecision {
             response: success(
                 topic,
                 &env.path,
@@ -589,7 +590,7 @@ fn handle_acl(
         acks: requested_custom_acks(&env.headers),
     };
     let response_value = if status == 201 { event_value } else { None };
-    Ok(Handled {
+    Ok(ThingDecision {
         response: success(
             topic,
             &env.path,
@@ -601,7 +602,7 @@ fn handle_acl(
             None,
             false,
         ),
-        change: Some(Change {
+        change: Some(ThingChange {
             thing_id,
             twin: Some(new_twin),
             new_policy: Some(cached),

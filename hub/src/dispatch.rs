@@ -1,0 +1,265 @@
+//! Dispatch: one command of a shard's batch, sent to the module that decides it (things,
+//! policies, live, RetrieveThings), with what it decided recorded: the writes for the batch's
+//! commit, the policy revisions to announce, the caches updated as the command left them, and the
+//! command's [`Effects`] (its response, its event, its live deliveries).
+
+use crate::metrics::Metrics;
+use crate::policies::{CachedPolicy, PolicyCache};
+use crate::registry::SubscriptionRegistry;
+use crate::store::Write;
+use crate::things::apply::Limits;
+use crate::things::cache::TwinCache;
+use crate::things::retrieve::{self, CommittedThings};
+use crate::things::twin::Twin;
+use std::sync::Arc;
+use twinwire_common::bus::EventRecord;
+use twinwire_common::bus::{BusCommand, Delivery, Keys, Origin};
+use twinwire_common::protocol::{error_envelope, Channel, Criterion, Group, Topic};
+use twinwire_common::Error;
+
+/// An event with the twin and policy it was produced under, for its fan-out.
+pub type EventWithState = (EventRecord, Option<Arc<Twin>>, Option<Arc<CachedPolicy>>);
+
+/// What handling one command produced, awaiting the batch's commit.
+pub struct Effects {
+    pub origin: Origin,
+    pub response: Option<String>,
+    pub accepted_ms: u64,
+    pub event: Option<EventWithState>,
+    /// Deliveries of a live signal (not journaled: at most once, as in Ditto).
+    pub live: Vec<(String, Delivery)>,
+    /// The command was a live signal, so its sender matches the answer against a pending request.
+    pub live_signal: bool,
+}
+
+/// Size limits the command modules enforce.
+pub struct CommandLimits {
+    pub thing: Limits,
+    pub message_bytes: usize,
+    pub policy_bytes: usize,
+}
+
+/// One shard batch's dispatch: what the commands read, and what they wrote so far.
+pub struct Dispatch<'a> {
+    pub shard: u32,
+    /// The batch's timestamp, as Ditto prints it.
+    pub now: &'a str,
+    pub keys: &'a Keys,
+    pub shard_count: u32,
+    pub limits: &'a CommandLimits,
+    pub metrics: &'a Metrics,
+    pub registry: &'a SubscriptionRegistry,
+    pub committed: &'a CommittedThings,
+    pub twins: &'a mut TwinCache,
+    pub policies: &'a mut PolicyCache,
+    /// Entity writes of the batch, in command order.
+    pub writes: Vec<Write>,
+    /// Policy revisions the batch wrote (`-1`: deleted), to announce to every hub.
+    pub policy_updates: Vec<(String, i64)>,
+}
+
+impl Dispatch<'_> {
+    /// Handles one command (`topic`: its parsed topic, `None` if it does not parse).
+    pub fn dispatch(&mut self, cmd: &BusCommand, topic: Option<Topic>) -> Effects {
+        let mut effects = Effects {
+            origin: cmd.origin.clone(),
+            response: None,
+            accepted_ms: cmd.accepted_ms,
+            event: None,
+            live: Vec::new(),
+            live_signal: false,
+        };
+        let respond = cmd.envelope.headers.response_required();
+        let topic = match topic {
+            Some(t) => t,
+            None => {
+                // Gateways validate topics; a bad one here is a bug, answered all the same.
+                let e = Topic::parse(&cmd.envelope.topic)
+                    .err()
+                    .unwrap_or(Error::UnknownSignal {
+                        topic: cmd.envelope.topic.clone(),
+                    });
+                if respond {
+                    effects.response = Some(
+                        error_envelope(&e, None, cmd.envelope.headers.for_response())
+                            .to_json_string(),
+                    );
+                }
+                return effects;
+            }
+        };
+        let result = match (topic.group, topic.channel, topic.criterion) {
+            (Group::Things, Some(Channel::Twin), Criterion::Commands)
+                if topic.is_wildcard_name() =>
+            {
+                let sources = retrieve::Sources {
+                    twins: self.twins,
+                    committed: self.committed,
+                    policies: self.policies,
+                    shard_count: self.shard_count,
+                };
+                retrieve::retrieve_things(cmd, &topic, &sources).map(Some)
+            }
+            (Group::Things, Some(Channel::Twin), Criterion::Commands) => self
+                .apply_thing_command(cmd, &topic, &mut effects)
+                .map(Some),
+            (
+                Group::Things,
+                Some(Channel::Live),
+                Criterion::Messages | Criterion::Commands | Criterion::Events,
+            ) => {
+                // Answered by whoever receives it; only a refusal is answered here.
+                effects.live_signal = true;
+                self.route_live(cmd, &topic).map(|deliveries| {
+                    effects.live = deliveries;
+                    None
+                })
+            }
+            (Group::Policies, _, Criterion::Commands) => {
+                self.apply_policy_command(cmd, &topic).map(Some)
+            }
+            _ => Err(Error::UnknownSignal {
+                topic: cmd.envelope.topic.clone(),
+            }),
+        };
+        match result {
+            Ok(response) => {
+                self.metrics.commands.with_label_values(&["ok"]).inc();
+                if respond {
+                    effects.response = response;
+                }
+            }
+            Err(e) => {
+                self.metrics.commands.with_label_values(&["error"]).inc();
+                if respond {
+                    effects.response = Some(
+                        error_envelope(&e, Some(&topic), cmd.envelope.headers.for_response())
+                            .to_json_string(),
+                    );
+                }
+            }
+        }
+        effects
+    }
+
+    /// A twin-channel thing command: decided against the cached twin, its change recorded.
+    fn apply_thing_command(
+        &mut self,
+        cmd: &BusCommand,
+        topic: &Topic,
+        effects: &mut Effects,
+    ) -> Result<String, Error> {
+        let thing_id = topic.entity_id();
+        let current = self.twins.get(self.shard, &thing_id);
+        let decision = crate::things::command::decide(
+            cmd,
+            topic,
+            current.as_deref(),
+            self.policies,
+            self.now,
+            &self.limits.thing,
+        )?;
+        if let Some(change) = decision.change {
+            let key = self.keys.thing(self.shard, &change.thing_id);
+            let twin = change.twin.map(Arc::new);
+            match &twin {
+                Some(t) => self.writes.push(Write::Put {
+                    key,
+                    value: t.to_stored(),
+                }),
+                None => self.writes.push(Write::Delete { key }),
+            }
+            if let Some(p) = &change.new_policy {
+                // Created along with the thing: same id, hence same shard and same commit.
+                self.writes.push(Write::Put {
+                    key: self.policies.key(&p.id),
+                    value: serde_json::to_string(&p.stored).expect("policy serializes"),
+                });
+                self.policy_updates.push((p.id.clone(), p.stored.revision));
+                let cached = CachedPolicy::new(&p.id, p.stored.clone())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                self.policies.put(cached);
+            }
+            self.twins
+                .put(self.shard, change.thing_id.clone(), twin.clone());
+            let policy = twin
+                .as_ref()
+                .or(current.as_ref())
+                .and_then(|t| t.policy_id())
+                .and_then(|p| self.policies.get(p));
+            self.metrics.events.inc();
+            effects.event = Some((change.event, twin, policy));
+        }
+        Ok(decision.response.to_json_string())
+    }
+
+    /// A message, live command or live event: authorized against the thing's policy and routed.
+    fn route_live(
+        &mut self,
+        cmd: &BusCommand,
+        topic: &Topic,
+    ) -> Result<Vec<(String, Delivery)>, Error> {
+        let twin = self.twins.get(self.shard, &topic.entity_id());
+        let policy = twin
+            .as_ref()
+            .and_then(|t| t.policy_id())
+            .and_then(|p| self.policies.get(p));
+        let mut evaluations = 0;
+        let out = crate::live::route(
+            cmd,
+            topic,
+            twin.as_deref(),
+            policy.as_deref(),
+            self.registry,
+            self.limits.message_bytes,
+            &mut evaluations,
+        );
+        self.metrics.filter_evaluations.inc_by(evaluations);
+        if let Ok(d) = &out {
+            let kind = match topic.criterion {
+                Criterion::Messages => "message",
+                Criterion::Commands => "live_command",
+                _ => "live_event",
+            };
+            self.metrics
+                .deliveries
+                .with_label_values(&[kind])
+                .inc_by(d.len() as u64);
+        }
+        out
+    }
+
+    /// A policies command; policies live in the shard of their own id.
+    fn apply_policy_command(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
+        let id = topic.entity_id();
+        let current = self.policies.get(&id);
+        let decision = crate::policies::command::decide(
+            cmd,
+            topic,
+            current.as_ref(),
+            self.now,
+            self.limits.policy_bytes,
+        )?;
+        if let Some(change) = decision.change {
+            let key = self.keys.policy(self.shard, &change.id);
+            match change.policy {
+                Some(p) => {
+                    // Plain data always serializes.
+                    self.writes.push(Write::Put {
+                        key,
+                        value: serde_json::to_string(&p.stored).expect("policy serializes"),
+                    });
+                    self.policy_updates.push((change.id, p.stored.revision));
+                    self.policies.put_arc(p);
+                }
+                None => {
+                    self.writes.push(Write::Delete { key });
+                    // A revision no policy has: every hub drops its cached copy.
+                    self.policy_updates.push((change.id.clone(), -1));
+                    self.policies.forget(&change.id);
+                }
+            }
+        }
+        Ok(decision.response.to_json_string())
+    }
+}

@@ -1,0 +1,362 @@
+//! The round (DESIGN.md §1–§3): read a batch of command entries of owned shards, catch up on
+//! subscription and policy changes, prepare each shard's batch (load what it reads, dispatch its
+//! commands), commit every shard's batch in one fenced atomic write each, then send responses and
+//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge. A shard
+//! whose batch fails anywhere on the way is forgotten and taken over again from Redis.
+//!
+//! [`Worker`] owns what rounds and takeovers work with: the store, the subscription registry, the
+//! policy and twin caches, and what it tracks of each owned shard.
+
+mod finish;
+mod prepare;
+
+use crate::config::HubConfig;
+use crate::dispatch::{CommandLimits, Dispatch};
+use crate::error::HubError;
+use crate::events::EventFanout;
+use crate::instant::now_iso;
+use crate::metrics::Metrics;
+use crate::policies::PolicyCache;
+use crate::registry::SubscriptionRegistry;
+use crate::shard::lease::Leases;
+use crate::shard::state::ShardStates;
+use crate::shard::takeover::Takeover;
+use crate::store::Store;
+use crate::things::apply::Limits;
+use crate::things::cache::TwinCache;
+use crate::things::retrieve::CommittedThings;
+use prepare::ShardBatch;
+use redis::aio::ConnectionManager;
+use redis::streams::StreamId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use twinwire_common::bus::parse_stream_id;
+
+/// A shard batch's deliveries being written (the pipeline of `finish_shard`).
+type DeliveryWrite = tokio::task::JoinHandle<redis::RedisResult<()>>;
+
+pub struct Worker {
+    hub_id: String,
+    metrics: Arc<Metrics>,
+    store: Store,
+    /// The blocking reads' own connection, without a response timeout.
+    reader: ConnectionManager,
+    batch_size: usize,
+    shard_count: u32,
+    limits: CommandLimits,
+    registry: SubscriptionRegistry,
+    policies: PolicyCache,
+    twins: TwinCache,
+    committed: CommittedThings,
+    shards: ShardStates,
+}
+
+impl Worker {
+    pub fn new(
+        cfg: &HubConfig,
+        hub_id: String,
+        metrics: Arc<Metrics>,
+        store: Store,
+        reader: ConnectionManager,
+    ) -> Worker {
+        Worker {
+            registry: SubscriptionRegistry::new(metrics.clone()),
+            policies: PolicyCache::new(store.keys.clone(), cfg.shards.count),
+            twins: TwinCache::new(cfg.hub.max_cached_twins),
+            committed: CommittedThings::default(),
+            shards: ShardStates::default(),
+            limits: CommandLimits {
+                thing: Limits {
+                    thing_bytes: cfg.limits.thing_bytes,
+                },
+                message_bytes: cfg.limits.message_bytes,
+                policy_bytes: cfg.limits.policy_bytes,
+            },
+            batch_size: cfg.hub.batch_size,
+            shard_count: cfg.shards.count,
+            hub_id,
+            metrics,
+            store,
+            reader,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn shards(&mut self) -> &mut ShardStates {
+        &mut self.shards
+    }
+
+    /// Loads the subscription registry and starts tailing policy updates.
+    pub async fn start(&mut self) -> Result<(), HubError> {
+        self.registry.load(&self.store).await?;
+        self.policies.start(&self.store).await
+    }
+
+    pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
+        self.registry.reap_dead_nodes(&self.store).await
+    }
+
+    /// Forgets what this hub believed of `shard`.
+    pub fn forget_shard(&mut self, shard: u32) {
+        self.twins.forget_shard(shard);
+        self.shards.forget(shard);
+    }
+
+    /// Makes this hub the working owner of `shard` (see `shard::takeover`).
+    pub async fn take_over(&mut self, shard: u32) -> Result<(), HubError> {
+        Takeover {
+            store: &self.store,
+            hub_id: &self.hub_id,
+            metrics: &self.metrics,
+            registry: &self.registry,
+            shards: &mut self.shards,
+            twins: &mut self.twins,
+            policies: &mut self.policies,
+        }
+        .take_over(shard)
+        .await
+    }
+
+    /// One round: read a batch (claimed entries first), prepare, commit and finish it.
+    pub async fn round(
+        &mut self,
+        leases: &Leases,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<(), HubError> {
+        let batch = match self.shards.take_claimed() {
+            Some(claimed) => vec![claimed],
+            None => self.read_new(leases, block, shutdown).await?,
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // The causality rule: subscriptions written before these commands are in their fan-out.
+        self.registry.catch_up(&self.store).await?;
+        self.policies.catch_up(&self.store).await?;
+        // A round handles every shard's batch, commits them all together, then writes every
+        // shard's deliveries; all of those have landed before the round ends, so a shard's next
+        // batch never overtakes them.
+        let mut prepared = Vec::new();
+        for (shard, entries) in batch {
+            if entries.is_empty() {
+                continue;
+            }
+            match self.prepare_shard(leases, shard, entries).await {
+                Ok(Some(p)) => prepared.push(p),
+                Ok(None) => {}
+                Err(e) => self.shard_failed(leases, shard, e).await,
+            }
+        }
+        let commits = self.commit_all(&prepared).await;
+        let mut sending = Vec::new();
+        for (p, committed) in prepared.into_iter().zip(commits) {
+            let shard = p.shard;
+            match committed {
+                Ok(journal_ids) => sending.push((shard, self.finish_shard(p, journal_ids))),
+                Err(e) => {
+                    // The cache holds the policies as this batch left them, which Redis never
+                    // got: read them again when next needed.
+                    for (id, _) in &p.policy_updates {
+                        self.policies.forget(id);
+                    }
+                    self.shard_failed(leases, shard, e).await
+                }
+            }
+        }
+        for (shard, send) in sending {
+            let failed = match send.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(HubError::from(e)),
+                Err(e) => Some(HubError::from(e)),
+            };
+            if let Some(e) = failed {
+                self.shard_failed(leases, shard, e).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// New entries of the shards this hub may act for, waiting up to `block` for them.
+    async fn read_new(
+        &mut self,
+        leases: &Leases,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
+        let shards: Vec<u32> = leases
+            .owned()
+            .into_iter()
+            .filter(|s| leases.token(*s).is_some())
+            .collect();
+        if shards.is_empty() {
+            shutdown
+                .run_until_cancelled(tokio::time::sleep(block))
+                .await;
+            return Ok(Vec::new());
+        }
+        self.store
+            .read_commands(
+                &mut self.reader,
+                &shards,
+                &self.hub_id,
+                self.batch_size,
+                block,
+            )
+            .await
+    }
+
+    /// Handles one shard's batch up to its commit (`None`: nothing to do, the shard is not this
+    /// hub's now).
+    async fn prepare_shard(
+        &mut self,
+        leases: &Leases,
+        shard: u32,
+        entries: Vec<StreamId>,
+    ) -> Result<Option<ShardBatch>, HubError> {
+        let started = Instant::now();
+        let Some(token) = leases.token(shard).map(str::to_owned) else {
+            // Not ours, or the lease is not fresh: the entries stay pending. A new owner claims
+            // them; if it is still ours, recovery reads them again once the lease is renewed.
+            self.shards.mark_for_recovery([shard]);
+            return Ok(None);
+        };
+        let decoded =
+            prepare::decode_entries(shard, entries, self.shards.applied(shard), &self.metrics);
+        self.metrics
+            .batch_size
+            .observe(decoded.commands.len() as f64);
+
+        // Load what the commands read: twins, then their policies, in two round trips (plus one
+        // for RetrieveThings, which reads things of any shard from their committed state).
+        let thing_ids = prepare::thing_ids(&decoded.topics);
+        self.twins
+            .prefetch(&self.store, &self.metrics, shard, &thing_ids)
+            .await?;
+        let mut policy_ids = prepare::policy_ids(&decoded, &thing_ids, &self.twins, shard);
+        let retrieved = prepare::retrieved_thing_ids(&decoded);
+        policy_ids.extend(
+            self.committed
+                .load(&self.store, self.shard_count, retrieved)
+                .await?,
+        );
+        policy_ids.sort();
+        policy_ids.dedup();
+        self.policies.prefetch(&self.store, &policy_ids).await?;
+
+        // Handle the commands in order.
+        let now = now_iso();
+        let mut dispatch = Dispatch {
+            shard,
+            now: &now,
+            keys: &self.store.keys,
+            shard_count: self.shard_count,
+            limits: &self.limits,
+            metrics: &self.metrics,
+            registry: &self.registry,
+            committed: &self.committed,
+            twins: &mut self.twins,
+            policies: &mut self.policies,
+            writes: Vec::new(),
+            policy_updates: Vec::new(),
+        };
+        let mut effects = Vec::with_capacity(decoded.commands.len());
+        let mut last_id = None;
+        for ((id, cmd), topic) in decoded.commands.iter().zip(decoded.topics) {
+            last_id = Some(id.clone());
+            effects.push(dispatch.dispatch(cmd, topic));
+        }
+        let Dispatch {
+            writes,
+            policy_updates,
+            ..
+        } = dispatch;
+        Ok(Some(ShardBatch {
+            shard,
+            started,
+            token,
+            ids: decoded.ids,
+            last_id,
+            journal: prepare::journal_of(&effects),
+            effects,
+            writes: prepare::last_writes(writes),
+            policy_updates,
+        }))
+    }
+
+    /// Commits the prepared batches. The shards' commits are independent (each fenced by its own
+    /// lease), so they go out together, pipelined on one connection: a round costs one commit
+    /// round trip, not one per shard. Each result is the batch's journal ids.
+    async fn commit_all(&self, prepared: &[ShardBatch]) -> Vec<Result<Vec<String>, HubError>> {
+        let store = &self.store;
+        futures_util::future::join_all(prepared.iter().map(|p| async move {
+            match &p.last_id {
+                Some(last) => {
+                    store
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        }))
+        .await
+    }
+
+    /// After a shard's commit: starts writing its responses and fan-out; the returned task ends
+    /// when they are written.
+    fn finish_shard(&mut self, p: ShardBatch, journal_ids: Vec<String>) -> DeliveryWrite {
+        if let Some(last) = p.last_id.as_deref().and_then(parse_stream_id) {
+            self.shards.set_applied(p.shard, last);
+        }
+        let events = EventFanout {
+            registry: &self.registry,
+            metrics: &self.metrics,
+        };
+        let outputs = finish::deliveries_of(&p, &journal_ids, &events, &self.metrics);
+        tracing::debug!(
+            shard = p.shard,
+            commands = p.effects.len(),
+            deliveries = outputs.len(),
+            "batch applied"
+        );
+        let mut batch = self.store.delivery_batch();
+        batch.deliveries(&outputs);
+        if let Some(last) = journal_ids.last() {
+            batch.fanned(p.shard, last);
+        }
+        for (id, rev) in &p.policy_updates {
+            batch.policy_update(id, *rev);
+        }
+        batch.acknowledge(p.shard, &p.ids, p.last_id.as_deref());
+        let send = batch.send();
+        let batch_duration = self.metrics.batch_duration.clone();
+        let started = p.started;
+        tokio::spawn(async move {
+            send.await?;
+            batch_duration.observe(started.elapsed().as_secs_f64());
+            Ok(())
+        })
+    }
+
+    /// A shard's batch failed somewhere between reading and delivering: forget what this hub
+    /// believed of the shard and redo it from Redis (its pending entries and journal).
+    pub async fn shard_failed(&mut self, leases: &Leases, shard: u32, e: HubError) {
+        tracing::warn!(shard, error = %e, "shard batch failed; recovering the shard");
+        self.forget_shard(shard);
+        if leases.token(shard).is_some() {
+            if let Err(e) = self.take_over(shard).await {
+                tracing::warn!(shard, error = %e, "recovery failed; retrying next round");
+            }
+        }
+        if matches!(e, HubError::Fenced(_)) {
+            self.metrics
+                .lease_changes
+                .with_label_values(&["lost"])
+                .inc();
+        }
+    }
+}

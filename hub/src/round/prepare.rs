@@ -1,0 +1,206 @@
+//! The steps of preparing one shard's batch for its commit (`Worker::prepare_shard` runs them in
+//! order): decode the entries, work out which twins and policies the commands read so they can be
+//! loaded in a few round trips, keep only the last write of each key, and build the journal.
+
+use crate::dispatch::Effects;
+use crate::metrics::Metrics;
+use crate::store::Write;
+use crate::things::cache::TwinCache;
+use crate::things::retrieve::{is_retrieve_things, thing_ids_of};
+use redis::streams::StreamId;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::Instant;
+use twinwire_common::bus::{parse_stream_id, BusCommand, JournalEntry, StreamEntry};
+use twinwire_common::protocol::{Group, Topic};
+
+/// One shard's batch, handled and waiting for its commit.
+pub struct ShardBatch {
+    pub shard: u32,
+    pub started: Instant,
+    /// The shard lease this hub held when it handled the batch; the commit is fenced by it.
+    pub token: String,
+    /// The batch's command-stream entry ids, acknowledged once its deliveries are written.
+    pub ids: Vec<String>,
+    /// The last entry applied by this batch (`None`: only already-applied entries).
+    pub last_id: Option<String>,
+    pub effects: Vec<Effects>,
+    pub writes: Vec<Write>,
+    pub journal: Vec<Vec<(String, String)>>,
+    pub policy_updates: Vec<(String, i64)>,
+}
+
+/// A batch's entries, decoded: every entry id (all are acknowledged), and the commands not yet
+/// applied with their entry ids and parsed topics.
+pub struct Decoded {
+    pub ids: Vec<String>,
+    pub commands: Vec<(String, BusCommand)>,
+    pub topics: Vec<Option<Topic>>,
+}
+
+/// Decodes `entries`, skipping those at or below `applied` and dropping malformed ones.
+pub fn decode_entries(
+    shard: u32,
+    entries: Vec<StreamId>,
+    applied: (u64, u64),
+    metrics: &Metrics,
+) -> Decoded {
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut commands = Vec::with_capacity(entries.len());
+    for e in entries {
+        ids.push(e.id.clone());
+        if parse_stream_id(&e.id).is_some_and(|id| id <= applied) {
+            metrics.skipped_applied.inc();
+            continue;
+        }
+        match crate::store::command_of(&e) {
+            Some(c) => commands.push((e.id, c)),
+            None => {
+                metrics.commands.with_label_values(&["malformed"]).inc();
+                tracing::warn!(shard, id = %e.id, "dropping malformed command entry");
+            }
+        }
+    }
+    let topics = commands
+        .iter()
+        .map(|(_, c)| Topic::parse(&c.envelope.topic).ok())
+        .collect();
+    Decoded {
+        ids,
+        commands,
+        topics,
+    }
+}
+
+/// The things of this shard the commands address.
+pub fn thing_ids(topics: &[Option<Topic>]) -> Vec<String> {
+    topics
+        .iter()
+        .flatten()
+        .filter(|t| t.group == Group::Things && !t.is_wildcard_name())
+        .map(Topic::entity_id)
+        .collect()
+}
+
+/// The policies the commands may read, once their twins are cached: each thing's own id (a thing
+/// created with an inline policy gets one of that id), the policies of the cached twins, the
+/// policies a command's value names, and the policies the policies commands address.
+pub fn policy_ids(
+    decoded: &Decoded,
+    thing_ids: &[String],
+    twins: &TwinCache,
+    shard: u32,
+) -> Vec<String> {
+    let mut policy_ids: Vec<String> = thing_ids.to_vec();
+    for id in thing_ids {
+        if let Some(p) = twins.get(shard, id).as_ref().and_then(|t| t.policy_id()) {
+            policy_ids.push(p.to_owned());
+        }
+    }
+    for (_, c) in &decoded.commands {
+        if let Some(p) = c
+            .envelope
+            .value
+            .as_ref()
+            .and_then(|v| v.get("policyId"))
+            .and_then(Value::as_str)
+        {
+            policy_ids.push(p.to_owned());
+        }
+    }
+    for t in decoded
+        .topics
+        .iter()
+        .flatten()
+        .filter(|t| t.group == Group::Policies)
+    {
+        policy_ids.push(t.entity_id());
+    }
+    policy_ids
+}
+
+/// The things, of any shard, that the batch's RetrieveThings commands list.
+pub fn retrieved_thing_ids(decoded: &Decoded) -> Vec<String> {
+    decoded
+        .commands
+        .iter()
+        .zip(&decoded.topics)
+        .filter(|(_, t)| t.as_ref().is_some_and(is_retrieve_things))
+        .flat_map(|((_, c), _)| thing_ids_of(&c.envelope))
+        .collect()
+}
+
+/// Only the last write of each key in the batch matters.
+pub fn last_writes(writes: Vec<Write>) -> Vec<Write> {
+    let mut seen = HashSet::new();
+    let mut last: Vec<Write> = writes
+        .into_iter()
+        .rev()
+        .filter(|w| seen.insert(w.key().to_owned()))
+        .collect();
+    last.reverse();
+    last
+}
+
+/// The journal entries of the commands that produced an event, in command order.
+pub fn journal_of(effects: &[Effects]) -> Vec<Vec<(String, String)>> {
+    effects
+        .iter()
+        .filter_map(|it| {
+            it.event.as_ref().map(|(ev, _, policy)| {
+                let j = JournalEntry {
+                    origin: it.origin.clone(),
+                    response: it.response.clone(),
+                    event: ev.clone(),
+                    policy_id: policy.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
+                };
+                j.to_fields()
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Write {
+        Write::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_last_write_of_each_key_is_kept_in_first_write_order() {
+        let writes = vec![
+            put("a", "1"),
+            put("b", "1"),
+            Write::Delete { key: "a".into() },
+            put("c", "1"),
+            put("b", "2"),
+        ];
+        assert_eq!(
+            last_writes(writes),
+            vec![
+                Write::Delete { key: "a".into() },
+                put("c", "1"),
+                put("b", "2")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_things_a_batch_reads_leave_out_retrieve_things_and_policies() {
+        let topics: Vec<Option<Topic>> = [
+            "org.x/a/things/twin/commands/modify",
+            "org.x/_/things/twin/commands/retrieve",
+            "org.x/p/policies/commands/retrieve",
+        ]
+        .iter()
+        .map(|t| Topic::parse(t).ok())
+        .chain([None])
+        .collect();
+        assert_eq!(thing_ids(&topics), vec!["org.x:a".to_string()]);
+    }
+}

@@ -1,0 +1,94 @@
+//! The shards' command streams (`tw:{k}:cmd`) as the hubs' consumer group reads them: creating
+//! the group, reading new entries of owned shards, claiming a shard's pending entries on takeover,
+//! and decoding an entry into its command.
+
+use super::Store;
+use crate::error::HubError;
+use redis::aio::ConnectionManager;
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+use twinwire_common::bus::{BusCommand, CMD_FIELD, HUB_GROUP};
+
+/// The command an entry carries; `None` when it is malformed.
+pub fn command_of(entry: &StreamId) -> Option<BusCommand> {
+    let raw: Option<String> = entry.get(CMD_FIELD);
+    raw.and_then(|r| serde_json::from_str::<BusCommand>(&r).ok())
+}
+
+impl Store {
+    /// Creates the hubs' consumer group on `shard`'s command stream if it has none.
+    pub async fn ensure_command_group(&self, shard: u32) -> Result<(), HubError> {
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.cmd(shard))
+            .arg(HUB_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn())
+            .await;
+        match created {
+            Err(e) if !e.to_string().contains("BUSYGROUP") => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Claims for `consumer` everything pending in `shard`'s group, whoever held it.
+    pub async fn claim_pending(
+        &self,
+        shard: u32,
+        consumer: &str,
+    ) -> Result<Vec<StreamId>, HubError> {
+        let mut conn = self.conn();
+        let mut claimed = Vec::new();
+        let mut start = "0-0".to_string();
+        loop {
+            let reply: StreamAutoClaimReply = redis::AsyncCommands::xautoclaim_options(
+                &mut conn,
+                self.keys.cmd(shard),
+                HUB_GROUP,
+                consumer,
+                0,
+                &start,
+                StreamAutoClaimOptions::default().count(1000),
+            )
+            .await?;
+            claimed.extend(reply.claimed);
+            if reply.next_stream_id == "0-0" {
+                return Ok(claimed);
+            }
+            start = reply.next_stream_id;
+        }
+    }
+
+    /// Reads new entries of `shards` for `consumer`, up to `count` per shard, waiting up to
+    /// `block` on `reader` (a connection of its own, without a response timeout).
+    pub async fn read_commands(
+        &self,
+        reader: &mut ConnectionManager,
+        shards: &[u32],
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
+        let keys: Vec<String> = shards.iter().map(|s| self.keys.cmd(*s)).collect();
+        let ids: Vec<&str> = shards.iter().map(|_| ">").collect();
+        let opts = StreamReadOptions::default()
+            .group(HUB_GROUP, consumer)
+            .count(count)
+            .block(block.as_millis().max(1) as usize);
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(reader, &keys, &ids, &opts).await?;
+        let Some(reply) = reply else {
+            return Ok(Vec::new());
+        };
+        let by_key: HashMap<String, u32> = shards.iter().map(|s| (self.keys.cmd(*s), *s)).collect();
+        Ok(reply
+            .keys
+            .into_iter()
+            .filter_map(|k| by_key.get(&k.key).map(|s| (*s, k.ids)))
+            .collect())
+    }
+}
