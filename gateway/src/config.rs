@@ -54,7 +54,7 @@ command_timeout_ms = 60000
 [ws.subscription_limits]
 max_filter_bytes = 16384
 max_extra_fields_bytes = 4096
-max_namespaces = 256
+max_namespaces = 100
 
 [ws.throttling]
 limit = 0

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use twinwire_common::bus::{parse_sub_field, SubChange, SubRecord};
+use twinwire_common::bus::{changes_were_trimmed, parse_sub_field, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::rql;
 use twinwire_common::things::FieldSelector;
@@ -67,6 +67,9 @@ pub struct SubscriptionRegistry {
     members: HashMap<(String, u64, StreamingKind), String>,
     /// Position in `tw:subs` up to which changes are applied.
     last_id: String,
+    /// The stream's `entries-added` when `last_id` was its newest entry: tells whether trimming
+    /// overtook this hub (`bus::changes_were_trimmed`).
+    seen: u64,
     /// Nodes that reset their hash and must be reloaded.
     reload: HashSet<String>,
 }
@@ -79,6 +82,7 @@ impl SubscriptionRegistry {
             by_kind: HashMap::new(),
             members: HashMap::new(),
             last_id: "0-0".into(),
+            seen: 0,
             reload: HashSet::new(),
         }
     }
@@ -215,7 +219,13 @@ impl SubscriptionRegistry {
 
     /// Loads every node's subscriptions, remembering where the change stream stood before.
     pub async fn load(&mut self, store: &Store) -> Result<(), HubError> {
-        self.last_id = store.sub_changes_tail().await?;
+        match store.sub_changes_state().await? {
+            Some(state) => {
+                self.last_id = state.last_id;
+                self.seen = state.added;
+            }
+            None => self.last_id = store.sub_changes_tail().await?,
+        }
         for n in store.subscribed_nodes().await? {
             self.load_node(store, &n).await?;
         }
@@ -236,6 +246,7 @@ impl SubscriptionRegistry {
                 .sub_changes_after(&self.last_id, CATCH_UP_COUNT)
                 .await?;
             let n = entries.len();
+            self.seen += n as u64;
             for (id, change) in entries {
                 self.last_id = id;
                 match change {
@@ -261,6 +272,31 @@ impl SubscriptionRegistry {
             self.update_gauges();
         }
         Ok(())
+    }
+
+    /// Reloads everything when `tw:subs` was trimmed past changes this hub has not read yet (it
+    /// was paused, or more changes came within one of its rounds than the stream keeps; see
+    /// `bus::SUBS_STREAM_MAXLEN`). Cheap (one `XINFO`), so it runs with the periodic reaping;
+    /// true when it reloaded.
+    pub async fn resync_if_trimmed(&mut self, store: &Store) -> Result<bool, HubError> {
+        let Some(state) = store.sub_changes_state().await? else {
+            return Ok(false);
+        };
+        if !changes_were_trimmed(self.seen, state.added, state.length) {
+            return Ok(false);
+        }
+        tracing::warn!(
+            seen = self.seen,
+            added = state.added,
+            length = state.length,
+            "subscription changes were trimmed before this hub read them; reloading the registry"
+        );
+        self.groups.clear();
+        self.by_kind.clear();
+        self.members.clear();
+        self.reload.clear();
+        self.load(store).await?;
+        Ok(true)
     }
 
     /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.

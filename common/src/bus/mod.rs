@@ -6,7 +6,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`keys`] | every key name, under the configurable prefix |
-//! | [`limits`] | stream bounds (`MAXLEN ~`) and the hubs' consumer group |
+//! | [`limits`] | stream bounds (`MAXLEN ~`, `MINID ~`) and the hubs' consumer group |
 //! | [`shard`] | which shard an entity belongs to |
 //! | [`entry`] | the field/value shape every stream entry shares; decoding Redis's stream replies |
 //! | [`command`] | signals to shard owners (`tw:{k}:cmd`) |
@@ -58,7 +58,10 @@ pub use delivery::{Delivery, Reply};
 pub use entry::{entries, DecodeError, Fields, StreamEntry};
 pub use journal::{EventRecord, JournalEntry, JOURNAL_FIELD};
 pub use keys::Keys;
-pub use limits::{HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN};
+pub use limits::{
+    changes_were_trimmed, HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN,
+    SUBS_STREAM_RETENTION_MS,
+};
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};

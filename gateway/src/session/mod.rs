@@ -24,6 +24,7 @@ mod throttle;
 mod wire_errors;
 
 use crate::auth::AuthContext;
+use crate::error::GatewayError;
 use crate::metrics::OutKind;
 use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
@@ -366,10 +367,19 @@ impl Actor for WsSession {
             .with_label_values(&[&self.close_code.to_string()])
             .inc();
         if !kinds.is_empty() {
-            let _ = self.node.publisher.write_unconfirmed(BusWrite::SessionEnd {
+            // The records must leave Redis (and every hub) with the session: when the write queue
+            // is full, wait for room rather than drop the removal. A failed write is repaired by
+            // liveness, which then rewrites the node's hash.
+            let end = BusWrite::SessionEnd {
                 session: self.id,
                 kinds,
-            });
+            };
+            if let Err(GatewayError::BusBusy) = self.node.publisher.write_unconfirmed(end.clone()) {
+                let publisher = self.node.publisher.clone();
+                actix::spawn(async move {
+                    let _ = publisher.write_confirmed(end).await;
+                });
+            }
         }
         tracing::debug!(session = self.id, code = self.close_code, "session ended");
     }
