@@ -59,7 +59,7 @@ pub use entry::{entries, DecodeError, Fields, StreamEntry};
 pub use journal::{EventRecord, JournalEntry, JOURNAL_FIELD};
 pub use keys::Keys;
 pub use limits::{
-    changes_were_trimmed, HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN,
+    HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN,
     SUBS_STREAM_RETENTION_MS,
 };
 pub use policy_update::PolicyUpdate;

@@ -97,8 +97,6 @@ impl Worker {
     }
 
     pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
-        // The periodic look at the registry also checks that trimming did not overtake it.
-        self.registry.resync_if_trimmed(&self.store).await?;
         self.registry.reap_dead_nodes(&self.store).await
     }
 

@@ -7,56 +7,24 @@ use crate::error::HubError;
 use std::collections::HashMap;
 use twinwire_common::bus::{writes, DecodeError, StreamEntry, SubChange};
 
-/// The change stream's counters, see [`Store::sub_changes_state`].
-pub struct SubStreamState {
-    pub last_id: String,
-    /// `entries-added`: every change ever appended, trimmed or not.
-    pub added: u64,
-    /// `XLEN`: the changes it still holds.
-    pub length: u64,
-}
-
 impl Store {
     /// The id of the newest subscription change, to tail the change stream from.
     pub async fn sub_changes_tail(&self) -> Result<String, HubError> {
         self.stream_tail(&self.keys.subs_stream()).await
     }
 
-    /// Where the change stream stands (`XINFO STREAM`, one atomic reply): the id of the newest
-    /// change ever added, how many were ever added, and how many it still holds. `None` from a
-    /// Redis that does not count added entries (before 7.0); an absent stream is empty.
-    pub async fn sub_changes_state(&self) -> Result<Option<SubStreamState>, HubError> {
-        let reply: Result<HashMap<String, redis::Value>, _> = redis::cmd("XINFO")
-            .arg("STREAM")
+    /// The id of the oldest subscription change the stream still holds, if any: trimming moves
+    /// it forward, so when it is newer than a reader's position, changes may have been lost.
+    pub async fn sub_changes_head(&self) -> Result<Option<String>, HubError> {
+        let head: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
             .arg(self.keys.subs_stream())
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
             .query_async(&mut self.conn())
-            .await;
-        let info = match reply {
-            Ok(info) => info,
-            Err(e) if e.to_string().contains("no such key") => {
-                return Ok(Some(SubStreamState {
-                    last_id: "0-0".into(),
-                    added: 0,
-                    length: 0,
-                }))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let int = |k: &str| {
-            info.get(k)
-                .and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok())
-        };
-        let last_id = info
-            .get("last-generated-id")
-            .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok());
-        Ok(match (last_id, int("entries-added"), int("length")) {
-            (Some(last_id), Some(added), Some(length)) => Some(SubStreamState {
-                last_id,
-                added,
-                length,
-            }),
-            _ => None,
-        })
+            .await?;
+        Ok(head.ids.first().map(|e| e.id.clone()))
     }
 
     /// Up to `count` subscription changes after `from`: each entry's id and its string fields.
