@@ -307,7 +307,7 @@ async fn oversized_subscription_parameters_are_refused_without_an_ack() {
 async fn churn(mut s: Client, rounds: usize, tag: usize) -> Client {
     for i in 0..rounds {
         s.send(&format!(
-            "START-SEND-EVENTS?namespaces=org.churn&filter=eq(attributes/n,{tag}{i})"
+            "START-SEND-EVENTS?namespaces=org.churn&filter=eq(attributes/n,\"{tag}-{i}\")"
         ))
         .await;
         s.send("STOP-SEND-EVENTS").await;
@@ -337,7 +337,7 @@ async fn subscriptions_leave_redis_and_the_change_stream_stays_bounded_under_chu
     // Largest allowed records, on every kind, then the session ends: its records go.
     let mut big = c.connect(0, "alice").await;
     let filter = format!("eq(attributes/a,\"{}\")", "x".repeat(16384 - 19));
-    for kind in ["EVENTS", "MESSAGES", "LIVE_COMMANDS", "LIVE_EVENTS"] {
+    for kind in ["EVENTS", "MESSAGES", "LIVE-COMMANDS", "LIVE-EVENTS"] {
         big.subscribe(
             &format!("START-SEND-{kind}?filter={filter}"),
             &format!("START-SEND-{kind}:ACK"),
