@@ -32,7 +32,7 @@
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
 //! | `tw:subs:<n>` | hash | gateway n | hubs | node n's subscriptions: field `<session>:<kind>` → [`SubRecord`] |
-//! | `tw:subs` | stream, MAXLEN~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes |
+//! | `tw:subs` | stream, MAXLEN~ and MINID~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes; trimmed by count and age, a hub overtaken by trimming reloads the hashes |
 //! | `tw:policy-updates` | stream, MAXLEN~ | shard owner | every hub | policy revisions ([`PolicyUpdate`]), so other hubs drop their cached enforcers |
 //! | `tw:hubs` | sorted set | hubs | hubs | live hubs scored by when their liveness lapses; sizes each hub's share of shards |
 //! | `tw:ack-labels` | hash | gateways | gateways, hubs | declared acknowledgement label → the one session (`<node>:<session>`) holding it, cluster-wide |
