@@ -13,14 +13,24 @@ build:
 build-release:
 	$(CARGO) build --release --workspace --bins
 
-run: build-release
+# Ports and packages first, so that a taken port or a missing package shows before minutes of
+# building. With a terminal, `set -m` gives run.sh its own process group, the terminal's foreground
+# one: Ctrl-C then reaches run.sh alone, which drains everything and exits 0, rather than make too,
+# which would end with the interrupt (130). Bash runs a recipe's last command with exec, so
+# run.sh must not be the last, or it would stay in make's process group.
+run:
+	@deploy/local/run.sh --check-ports
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
-	deploy/local/run.sh
+	$(CARGO) build --release --workspace --bins
+	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh; status=$$?; exit $$status
 
+# Debian packages in one go (one apt-get update), then the Node packages of the client tests and
+# the chart check's helm and kubernetes-validate (deploy/helm-tools, into .tools/).
 test-deps:
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm nginx:nginx \
-		prometheus:prometheus promtool:prometheus
+		prometheus:prometheus promtool:prometheus python3:python3
 	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	@deploy/helm-tools/install.sh
 
 # The benchmark scenarios of BENCHMARKS.md against release builds, with the peers (Socket.IO and
 # nchan) installed here; figures land in target/bench/ (JSON and the latency/throughput PNG).
@@ -34,8 +44,13 @@ bench: build-release
 	target/release/twinwire-bench $(BENCH_ARGS)
 	target/release/twinwire-bench plot
 
-# One build of the binaries, then every test (unit and end-to-end) against it.
-test: test-deps build
+# One compilation: the binaries and every test target in one cargo invocation, so that features
+# are unified once (with the dev-dependencies) and the test run's own build finds it all fresh;
+# `cargo build --bins` alone would resolve other features and compile the workspace a second time.
+# Then the chart check and every test (unit and end-to-end) against those binaries.
+test: test-deps
+	$(CARGO) build --workspace --bins --tests
+	@deploy/helm-check.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -52,10 +67,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Lints the Helm chart and validates its manifests (needs helm; says plainly when it is missing).
+# The chart linted and rendered by the real helm, every manifest validated strictly against the
+# Kubernetes schemas of the oldest and newest supported versions (tools installed into .tools/).
 helm-check:
 	deploy/helm-check.sh
 
 clean:
 	$(CARGO) clean
-	rm -rf .data tests/js/node_modules
+	rm -rf .data .tools tests/js/node_modules deploy/helm-tools/node_modules

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cidr;
+pub mod command_timer;
 pub mod config;
 pub mod error;
 pub mod http;

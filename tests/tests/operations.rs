@@ -1,7 +1,8 @@
 //! The operations files checked with the real tools: the Helm chart's values against its schema,
 //! the chart's configuration blocks against the real binaries, the alert rules, Prometheus
 //! configuration and every Grafana dashboard query with promtool, and live `/metrics` pages with
-//! promtool's linter. (Rendering the chart needs helm: `deploy/helm-check.sh`.)
+//! promtool's linter. (The chart rendered by the real helm and validated against Kubernetes'
+//! schemas: `make helm-check`.)
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -161,6 +162,89 @@ fn chart_readme_documents_every_value() {
         Vec::<&String>::new(),
         "values without a row in helm/twinwire/README.md"
     );
+}
+
+/// A schema node with its `$ref`s followed.
+fn resolved<'a>(schema: &'a Value, mut node: &'a Value) -> &'a Value {
+    while let Some(r) = node["$ref"].as_str() {
+        node = &schema["definitions"][r.rsplit('/').next().expect("ref name")];
+    }
+    node
+}
+
+/// Every property path the schema describes, down to where it stops (like [`documented_units`]).
+fn schema_paths(schema: &Value, node: &Value, path: &str, out: &mut Vec<String>) {
+    let node = resolved(schema, node);
+    if let Some(props) = node["properties"].as_object() {
+        for (k, sub) in props {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            out.push(p.clone());
+            schema_paths(schema, sub, &p, out);
+        }
+    }
+}
+
+#[test]
+fn chart_readme_values_yaml_and_schema_name_the_same_values() {
+    let schema = json_file(&chart_dir().join("values.schema.json"));
+    let values = yaml(&chart_dir().join("values.yaml"));
+    let readme = read(&chart_dir().join("README.md"));
+    let mut errors = Vec::new();
+    // README -> values.yaml and schema: every documented value exists in both.
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("| `")?
+                .split_once("` |")
+                .map(|(name, _)| name)
+        })
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        })
+        .collect();
+    assert!(
+        documented.len() >= 165,
+        "value rows in the chart README: {documented:?}"
+    );
+    for name in &documented {
+        let mut s = &schema;
+        for key in name.split('.') {
+            s = &resolved(&schema, s)["properties"][key];
+        }
+        if name.split('.').try_fold(&values, |v, k| v.get(k)).is_none() {
+            errors.push(format!(
+                "README documents `{name}`, which values.yaml lacks"
+            ));
+        }
+        if s.is_null() {
+            errors.push(format!(
+                "README documents `{name}`, which values.schema.json lacks"
+            ));
+        }
+    }
+    // Schema -> values.yaml: every property the schema describes has a default there.
+    let mut paths = Vec::new();
+    schema_paths(&schema, &schema, "", &mut paths);
+    for p in &paths {
+        if p.split('.').try_fold(&values, |v, k| v.get(k)).is_none() {
+            // Below a value documented as one unit (a probe's timings, a Kubernetes object) the
+            // schema may describe optional keys.
+            let under_unit = documented.iter().any(|d| p.starts_with(&format!("{d}.")))
+                && !documented.contains(&p.as_str());
+            if !under_unit {
+                errors.push(format!(
+                    "values.schema.json describes `{p}`, which values.yaml lacks"
+                ));
+            }
+        }
+    }
+    // values.yaml and schema -> README is chart_readme_documents_every_value.
+    assert_eq!(errors, Vec::<String>::new());
 }
 
 /// The dotted leaf keys of a configuration tree (lists count as leaves).

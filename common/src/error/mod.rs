@@ -15,7 +15,6 @@
 //! working (Ditto says to match on `status`, but users match on `error` too).
 
 mod policies;
-mod things;
 
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;

@@ -5,7 +5,7 @@
 //! client sends. The request is the originator on the bus: its answer comes back to this node's
 //! inbox addressed to the request id.
 
-use super::error_response;
+use super::{auth_failure_response, error_response};
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use crate::session::live::timeout_of;
@@ -121,13 +121,7 @@ async fn api_request(
         .to_owned();
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
-        Err(f) => {
-            node.metrics
-                .auth_failures
-                .with_label_values(&[f.reason])
-                .inc();
-            return error_response(&f.error);
-        }
+        Err(f) => return auth_failure_response(&node, &f),
     };
     match build(&req, &group, &id, &rest, &body, &node) {
         Ok(signal) => round_trip(&node, signal, auth.subjects).await,
@@ -265,6 +259,12 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
         .map(|c| c.into_owned())
         .unwrap_or_default();
     let waiter = node.waiters.add(request_id);
+    let started = std::time::Instant::now();
+    let channel = crate::command_timer::channel_label(
+        twinwire_common::protocol::Topic::parse(&signal.envelope.topic)
+            .ok()
+            .and_then(|t| t.channel),
+    );
     let cmd = BusCommand {
         origin: Origin {
             node: node.id.clone(),
@@ -295,7 +295,10 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
             .finish();
     }
     match tokio::time::timeout(signal.timeout, waiter).await {
-        Ok(Ok(frame)) => to_http(&frame, signal.message),
+        Ok(Ok(frame)) => {
+            crate::command_timer::observe(&node.metrics, channel, started);
+            to_http(&frame, signal.message)
+        }
         _ => {
             node.waiters.remove(request_id);
             let mut r = error_response(&Error::CommandTimeout(signal.timeout.as_millis() as u64));

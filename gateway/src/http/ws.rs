@@ -1,7 +1,7 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
 //! connection upgraded and a session actor started (reference §2.1, §2.2).
 
-use super::error_response;
+use super::{auth_failure_response, error_response};
 use crate::node::Node;
 use crate::session::{SessionInit, WsSession};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
@@ -47,21 +47,7 @@ pub async fn upgrade(
     }
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
-        Err(f) => {
-            node.metrics
-                .auth_failures
-                .with_label_values(&[f.reason])
-                .inc();
-            let mut resp = error_response(&f.error);
-            if node.auth.basic_enabled() {
-                if let Ok(v) =
-                    header::HeaderValue::from_str(&format!("Basic realm=\"{}\"", node.auth.realm))
-                {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            return resp;
-        }
+        Err(f) => return auth_failure_response(&node, &f),
     };
     let mut session_headers = Headers::new();
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -78,7 +64,7 @@ pub async fn upgrade(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let (response, session, stream) = match actix_ws::handle(&req, body) {
         Ok(t) => t,
-        Err(e) => return e.error_response(),
+        Err(e) => return handshake_error(&req, e),
     };
     let max = node.config.ws.max_message_bytes;
     let stream = stream
@@ -105,4 +91,31 @@ pub async fn upgrade(
     };
     WsSession::start(node.get_ref().clone(), init, session, stream);
     response
+}
+
+/// A request to `/ws/N` that is no WebSocket handshake (a plain GET, a browser) gets a Ditto JSON
+/// error naming the header that is missing or wrong, like every other error of the gateway.
+fn handshake_error(req: &HttpRequest, e: actix_web::Error) -> HttpResponse {
+    use actix_http::ws::HandshakeError as H;
+    let (name, kind) = match e.as_error::<H>() {
+        Some(H::NoConnectionUpgrade) => (header::CONNECTION, "connection upgrade"),
+        Some(H::NoVersionHeader | H::UnsupportedVersion) => {
+            (header::SEC_WEBSOCKET_VERSION, "WebSocket version (13)")
+        }
+        Some(H::BadWebsocketKey) => (header::SEC_WEBSOCKET_KEY, "WebSocket key"),
+        Some(H::NoWebsocketUpgrade | H::GetMethodRequired) | None => {
+            (header::UPGRADE, "WebSocket upgrade (websocket)")
+        }
+    };
+    let value = req
+        .headers()
+        .get(&name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    error_response(&Error::HeaderInvalid {
+        name: name.as_str().to_owned(),
+        value,
+        kind: kind.to_owned(),
+    })
 }

@@ -130,6 +130,12 @@ impl WsSession {
         } else {
             None
         };
+        if response_required {
+            if let Some(cid) = env.headers.correlation_id() {
+                let channel = crate::command_timer::channel_label(topic.channel);
+                self.commands.start(&cid, channel);
+            }
+        }
         let cmd = BusCommand {
             origin: Origin {
                 node: self.node.id.clone(),

@@ -91,6 +91,8 @@ pub struct WsSession {
     replies: replies::ReplyForwarders,
     /// Commands waiting for their requested acknowledgements.
     acks: acks::AckAggregations,
+    /// Signals waiting for their responses, for the command-duration histogram.
+    commands: crate::command_timer::CommandTimer,
 }
 
 impl WsSession {
@@ -125,6 +127,7 @@ impl WsSession {
                 live: Default::default(),
                 replies: Default::default(),
                 acks: Default::default(),
+                commands: Default::default(),
             }
         })
     }
@@ -278,6 +281,10 @@ impl WsSession {
             if !self.streaming.is_confirmed(kind) {
                 return;
             }
+        }
+        if msg.kind.is_none() {
+            self.commands
+                .finish(&msg.frame, msg.live, &self.node.metrics);
         }
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
