@@ -63,6 +63,15 @@ max_message_bytes = 1048576
 outbound_queue = 512
 command_timeout_ms = 60000
 
+[ws.subscription_limits]
+max_filter_bytes = 16384
+max_extra_fields_bytes = 4096
+max_namespaces = 100
+
+[ws.throttling]
+limit = 0
+interval_ms = 1000
+
 [drain]
 period_secs = 10
 
@@ -207,7 +216,8 @@ fn default_algorithms() -> Vec<String> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WsConfig {
-    /// Ping a session after this long without outgoing traffic (Ditto: 30 s).
+    /// Ping a session whose client has sent nothing for this long, whatever the server sends,
+    /// and one with no outgoing traffic for this long (Ditto: 30 s).
     pub ping_idle_secs: u64,
     /// Close a session after this long without any incoming frame (pongs count).
     pub client_timeout_secs: u64,
@@ -217,6 +227,33 @@ pub struct WsConfig {
     pub outbound_queue: usize,
     /// Default and maximum wait for an answer to a signal that is routed to other sessions.
     pub command_timeout_ms: u64,
+    pub subscription_limits: SubscriptionLimitsConfig,
+    pub throttling: ThrottlingConfig,
+}
+
+/// Bounds on what one START-SEND-* may ask for. Every subscription is stored in Redis (its
+/// node's hash and the change stream) and held in every hub's memory, so its size is bounded
+/// before anything is written; a session holds at most one subscription per streaming kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionLimitsConfig {
+    /// Longest `filter` (RQL), in bytes.
+    pub max_filter_bytes: usize,
+    /// Longest `extraFields` selector, in bytes.
+    pub max_extra_fields_bytes: usize,
+    /// Most entries in `namespaces`.
+    pub max_namespaces: usize,
+}
+
+/// Per-session inbound rate limit, as Ditto's `streaming.websocket.throttling` (off by default
+/// there too): frames over `limit` per `interval_ms` are answered with `too.many.requests` and
+/// not handled, so one session cannot monopolize its worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlingConfig {
+    /// Frames a session may send per interval; 0 turns the limit off.
+    pub limit: u32,
+    pub interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +314,7 @@ impl GatewayConfig {
                 "must be between 1 and 600000",
             ));
         }
+        self.validate_session_limits()?;
         if !self.auth.basic.htpasswd_file.is_empty()
             && !Path::new(&self.auth.basic.htpasswd_file).is_file()
         {
@@ -386,6 +424,36 @@ impl GatewayConfig {
         }
         Ok(())
     }
+
+    /// The per-session limits of `ws.subscription_limits` and `ws.throttling`.
+    fn validate_session_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.ws.subscription_limits;
+        for (key, value, min) in [
+            (
+                "ws.subscription_limits.max_filter_bytes",
+                l.max_filter_bytes,
+                64,
+            ),
+            (
+                "ws.subscription_limits.max_extra_fields_bytes",
+                l.max_extra_fields_bytes,
+                64,
+            ),
+            ("ws.subscription_limits.max_namespaces", l.max_namespaces, 1),
+        ] {
+            if value < min {
+                return Err(ConfigError::invalid(key, format!("must be at least {min}")));
+            }
+        }
+        let t = &self.ws.throttling;
+        if t.interval_ms == 0 || t.interval_ms > 3_600_000 {
+            return Err(ConfigError::invalid(
+                "ws.throttling.interval_ms",
+                "must be between 1 and 3600000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +485,9 @@ mod tests {
         assert_eq!(c.admin.port, 9080);
         assert_eq!(c.shards.count, 64);
         assert_eq!(c.redis.prefix, "tw:");
+        // Ditto ships its WebSocket throttling off; so does twinwire.
+        assert_eq!(c.ws.throttling.limit, 0);
+        assert_eq!(c.ws.subscription_limits.max_filter_bytes, 16384);
     }
 
     #[test]
@@ -429,6 +500,14 @@ mod tests {
             (
                 vec![("TWINWIRE_WS__CLIENT_TIMEOUT_SECS", "40")],
                 "ws.client_timeout_secs",
+            ),
+            (
+                vec![("TWINWIRE_WS__SUBSCRIPTION_LIMITS__MAX_FILTER_BYTES", "10")],
+                "ws.subscription_limits.max_filter_bytes",
+            ),
+            (
+                vec![("TWINWIRE_WS__THROTTLING__INTERVAL_MS", "0")],
+                "ws.throttling.interval_ms",
             ),
             (
                 vec![("TWINWIRE_AUTH__PRE_AUTHENTICATED__ENABLED", "true")],

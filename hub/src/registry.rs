@@ -13,13 +13,22 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use twinwire_common::bus::{parse_sub_field, SubChange, SubRecord};
+use std::time::{Duration, Instant};
+use twinwire_common::bus::{
+    parse_stream_id, parse_sub_field, SubChange, SubRecord, SUBS_STREAM_MAXLEN,
+    SUBS_STREAM_RETENTION_MS,
+};
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::rql;
 use twinwire_common::things::FieldSelector;
 
-/// Subscription changes read per catch-up round.
-const CATCH_UP_COUNT: usize = 10_000;
+/// Subscription changes read per catch-up round. At most the stream's bound, so that a full first
+/// batch is the sign that trimming may have overtaken this hub (see `overtaken`).
+const CATCH_UP_COUNT: usize = SUBS_STREAM_MAXLEN;
+
+/// A hub that has not read the change stream for this long may have missed changes trimmed by
+/// age: half the retention, a wide margin for clocks that disagree.
+const STALE_AFTER: Duration = Duration::from_millis(SUBS_STREAM_RETENTION_MS / 2);
 
 /// Sessions with the same subscription parameters.
 pub struct SubscriptionGroup {
@@ -67,6 +76,8 @@ pub struct SubscriptionRegistry {
     members: HashMap<(String, u64, StreamingKind), String>,
     /// Position in `tw:subs` up to which changes are applied.
     last_id: String,
+    /// When the change stream was last read to its end.
+    caught_up: Instant,
     /// Nodes that reset their hash and must be reloaded.
     reload: HashSet<String>,
 }
@@ -79,6 +90,7 @@ impl SubscriptionRegistry {
             by_kind: HashMap::new(),
             members: HashMap::new(),
             last_id: "0-0".into(),
+            caught_up: Instant::now(),
             reload: HashSet::new(),
         }
     }
@@ -216,6 +228,7 @@ impl SubscriptionRegistry {
     /// Loads every node's subscriptions, remembering where the change stream stood before.
     pub async fn load(&mut self, store: &Store) -> Result<(), HubError> {
         self.last_id = store.sub_changes_tail().await?;
+        self.caught_up = Instant::now();
         for n in store.subscribed_nodes().await? {
             self.load_node(store, &n).await?;
         }
@@ -228,14 +241,27 @@ impl SubscriptionRegistry {
         Ok(())
     }
 
-    /// Applies every subscription change written so far.
+    /// Applies every subscription change written so far; reloads everything instead when
+    /// trimming may have removed changes this hub had not read.
     pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
+        if self.caught_up.elapsed() > STALE_AFTER {
+            return self
+                .reload_all(store, "this hub has not read them for too long")
+                .await;
+        }
         let mut changed = false;
+        let mut first = true;
         loop {
             let entries = store
                 .sub_changes_after(&self.last_id, CATCH_UP_COUNT)
                 .await?;
             let n = entries.len();
+            if first && n >= CATCH_UP_COUNT && self.overtaken(store).await? {
+                return self
+                    .reload_all(store, "more were written than the stream keeps")
+                    .await;
+            }
+            first = false;
             for (id, change) in entries {
                 self.last_id = id;
                 match change {
@@ -252,6 +278,7 @@ impl SubscriptionRegistry {
                 break;
             }
         }
+        self.caught_up = Instant::now();
         let reload: Vec<String> = self.reload.drain().collect();
         for node in reload {
             self.load_node(store, &node).await?;
@@ -261,6 +288,31 @@ impl SubscriptionRegistry {
             self.update_gauges();
         }
         Ok(())
+    }
+
+    /// Whether the stream was trimmed past this hub's position: its oldest entry is newer than
+    /// the position. `MAXLEN ~` keeps at least `SUBS_STREAM_MAXLEN` entries, so this can only
+    /// happen when at least that many are waiting, which is when it is asked. (It also answers
+    /// yes when only the hub's own last entry was trimmed and the very next one is the oldest:
+    /// then the reload was not needed, and costs only time.)
+    async fn overtaken(&self, store: &Store) -> Result<bool, HubError> {
+        let Some(head) = store.sub_changes_head().await? else {
+            return Ok(false);
+        };
+        Ok(parse_stream_id(&head) > parse_stream_id(&self.last_id))
+    }
+
+    /// Forgets every subscription and loads the hashes again, from a new position.
+    async fn reload_all(&mut self, store: &Store, why: &str) -> Result<(), HubError> {
+        tracing::warn!(
+            position = %self.last_id,
+            "subscription changes may have been trimmed before this hub read them ({why}); reloading the registry"
+        );
+        self.groups.clear();
+        self.by_kind.clear();
+        self.members.clear();
+        self.reload.clear();
+        self.load(store).await
     }
 
     /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.

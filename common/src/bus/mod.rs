@@ -6,7 +6,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`keys`] | every key name, under the configurable prefix |
-//! | [`limits`] | stream bounds (`MAXLEN ~`) and the hubs' consumer group |
+//! | [`limits`] | stream bounds (`MAXLEN ~`, `MINID ~`) and the hubs' consumer group |
 //! | [`shard`] | which shard an entity belongs to |
 //! | [`entry`] | the field/value shape every stream entry shares; decoding Redis's stream replies |
 //! | [`command`] | signals to shard owners (`tw:{k}:cmd`) |
@@ -32,7 +32,7 @@
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
 //! | `tw:subs:<n>` | hash | gateway n | hubs | node n's subscriptions: field `<session>:<kind>` → [`SubRecord`] |
-//! | `tw:subs` | stream, MAXLEN~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes |
+//! | `tw:subs` | stream, MAXLEN~ and MINID~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes; trimmed by count and age, a hub overtaken by trimming reloads the hashes |
 //! | `tw:policy-updates` | stream, MAXLEN~ | shard owner | every hub | policy revisions ([`PolicyUpdate`]), so other hubs drop their cached enforcers |
 //! | `tw:hubs` | sorted set | hubs | hubs | live hubs scored by when their liveness lapses; sizes each hub's share of shards |
 //! | `tw:ack-labels` | hash | gateways | gateways, hubs | declared acknowledgement label → the one session (`<node>:<session>`) holding it, cluster-wide |
@@ -58,7 +58,10 @@ pub use delivery::{Delivery, Reply};
 pub use entry::{entries, DecodeError, Fields, StreamEntry};
 pub use journal::{EventRecord, JournalEntry, JOURNAL_FIELD};
 pub use keys::Keys;
-pub use limits::{HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN};
+pub use limits::{
+    HUB_GROUP, NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN,
+    SUBS_STREAM_RETENTION_MS,
+};
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};

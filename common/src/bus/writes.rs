@@ -6,7 +6,9 @@
 
 use super::entry::StreamEntry;
 use super::keys::Keys;
-use super::limits::{NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN};
+use super::limits::{
+    NODE_STREAM_MAXLEN, POLICY_UPDATES_MAXLEN, SUBS_STREAM_MAXLEN, SUBS_STREAM_RETENTION_MS,
+};
 use super::policy_update::PolicyUpdate;
 use super::scripts;
 use super::subscription::SubChange;
@@ -41,9 +43,20 @@ pub fn add_delivery(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, deliver
     xadd(pipe, keys.node(node), Some(NODE_STREAM_MAXLEN), delivery);
 }
 
-/// Announces a subscription change to every hub.
+/// Announces a subscription change to every hub, and trims the stream by count (in the `XADD`)
+/// and by age (`XTRIM MINID ~`), see [`SUBS_STREAM_MAXLEN`].
 pub fn add_sub_change(pipe: &mut redis::Pipeline, keys: &Keys, change: &SubChange) {
+    add_sub_change_at(pipe, keys, change, crate::clock::now_ms());
+}
+
+fn add_sub_change_at(pipe: &mut redis::Pipeline, keys: &Keys, change: &SubChange, now_ms: u64) {
     xadd(pipe, keys.subs_stream(), Some(SUBS_STREAM_MAXLEN), change);
+    pipe.cmd("XTRIM")
+        .arg(keys.subs_stream())
+        .arg("MINID")
+        .arg("~")
+        .arg(now_ms.saturating_sub(SUBS_STREAM_RETENTION_MS))
+        .ignore();
 }
 
 /// Announces a policy's new revision to every hub.
@@ -150,8 +163,23 @@ mod tests {
         let mut pipe = redis::pipe();
         forget_node(&mut pipe, &keys, "n1");
         let p = packed(&pipe);
-        assert!(p.contains("tw:subs MAXLEN ~ 1000000 * op gone n n1"), "{p}");
+        assert!(p.contains("tw:subs MAXLEN ~ 10000 * op gone n n1"), "{p}");
+        assert!(p.contains("| XTRIM tw:subs MINID ~ "), "{p}");
         assert!(p.contains("DEL tw:subs:n1"), "{p}");
         assert!(p.contains("tw:ack-labels n1"), "{p}");
+        let mut pipe = redis::pipe();
+        add_sub_change_at(
+            &mut pipe,
+            &keys,
+            &SubChange::NodeReset { node: "n1".into() },
+            3_600_000,
+        );
+        let p = packed(&pipe);
+        assert!(
+            p.ends_with(
+                "| XADD tw:subs MAXLEN ~ 10000 * op reset n n1 | XTRIM tw:subs MINID ~ 3000000"
+            ),
+            "{p}"
+        );
     }
 }

@@ -142,6 +142,10 @@ pub enum Error {
         window_secs: u64,
         retry_after_secs: u64,
     },
+    // --- subscription parameter limits (the gateway's `ws.subscription_limits`) ---
+    /// An `extraFields` selector over the size limit; refused before it is parsed.
+    #[error("The field selector is {size} bytes long, over the limit of {max} bytes.")]
+    FieldSelectionTooLarge { size: usize, max: usize },
 
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
@@ -453,6 +457,11 @@ impl Error {
             RequestBodyTimeout(_) => (408, "gateway:request.timeout", d("Send the request body without pausing.")),
             RequestBodyTooLarge(_) => (413, "gateway:request.toolarge", d("Reduce the size of the request body.")),
             FailedLoginsThrottled { .. } => (429, "too.many.requests", d("Try again after the time given in the 'Retry-After' header.")),
+            FieldSelectionTooLarge { .. } => (
+                400,
+                "things:field.selection.invalid",
+                d("Select fewer or shorter fields."),
+            ),
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))
             }
@@ -641,6 +650,12 @@ mod tests {
                 400,
                 "json.pointer.invalid",
                 "The JSON pointer exceeds the limit of 100 segments.",
+            ),
+            (
+                Error::FieldSelectionTooLarge { size: 5000, max: 4096 },
+                400,
+                "things:field.selection.invalid",
+                "The field selector is 5000 bytes long, over the limit of 4096 bytes.",
             ),
             (Error::ThingNotFound("a:b".into()), 404, "things:thing.notfound", "The Thing with ID 'a:b' could not be found or requester had insufficient permissions to access it."),
             (Error::ThingConflict("a:b".into()), 409, "things:thing.conflict", "The Thing with ID 'a:b' already exists"),

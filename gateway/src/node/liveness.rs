@@ -1,6 +1,7 @@
 //! Keeps `tw:node:<n>:alive` fresh so hubs know this node exists, and notices when Redis has
 //! forgotten us (restart without our data, or hubs declared us dead): then the node rewrites its
-//! whole subscription hash (DESIGN.md §3).
+//! whole subscription hash (DESIGN.md §3). It does the same when a write removing subscriptions
+//! failed, so the records of sessions that ended do not stay in Redis and in every hub.
 
 use super::publisher::BusWrite;
 use super::Node;
@@ -41,6 +42,10 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                 } else if !was_ok && registered {
                     // Redis came back and still knew us; rewrite anyway, since subscription writes
                     // may have failed while it was away.
+                    node.publisher.take_stale_subscriptions();
+                    reregister(&node).await;
+                } else if node.publisher.take_stale_subscriptions() && registered {
+                    tracing::info!("a subscription removal failed; rewriting this node's hash");
                     reregister(&node).await;
                 }
                 registered = true;

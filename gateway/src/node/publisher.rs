@@ -6,6 +6,7 @@
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use redis::aio::ConnectionManager;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -69,6 +70,9 @@ struct Request {
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::Sender<Request>,
+    /// A write removing subscriptions failed: Redis may still hold records of sessions that
+    /// stopped or ended, which hubs would keep fanning out to. Liveness rewrites the node's hash.
+    stale_subscriptions: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -81,8 +85,18 @@ impl Publisher {
         metrics: Arc<Metrics>,
     ) -> Publisher {
         let (tx, rx) = mpsc::channel(capacity);
-        tokio::spawn(run(conn, keys, node, timeout, rx, metrics));
-        Publisher { tx }
+        let stale_subscriptions = Arc::new(AtomicBool::new(false));
+        let stale = stale_subscriptions.clone();
+        tokio::spawn(run(conn, keys, node, timeout, rx, metrics, stale));
+        Publisher {
+            tx,
+            stale_subscriptions,
+        }
+    }
+
+    /// True once after a write removing subscriptions failed (see `stale_subscriptions`).
+    pub fn take_stale_subscriptions(&self) -> bool {
+        self.stale_subscriptions.swap(false, Ordering::Relaxed)
     }
 
     /// Queues a write and returns a receiver for its confirmation; a full queue is an immediate
@@ -233,6 +247,7 @@ async fn run(
     timeout: Duration,
     mut rx: mpsc::Receiver<Request>,
     metrics: Arc<Metrics>,
+    stale_subscriptions: Arc<AtomicBool>,
 ) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -256,6 +271,15 @@ async fn run(
         if let Err(e) = &result {
             metrics.redis_errors.with_label_values(&["publish"]).inc();
             tracing::warn!(error = %e, writes = batch.len(), "bus write failed");
+            let removals = batch.iter().any(|r| {
+                matches!(
+                    r.write,
+                    BusWrite::Unsubscribe { .. } | BusWrite::SessionEnd { .. }
+                )
+            });
+            if removals {
+                stale_subscriptions.store(true, Ordering::Relaxed);
+            }
         }
         for r in batch.drain(..) {
             if let Some(done) = r.done {

@@ -9,17 +9,22 @@
 //! concern keeps its state in a plain struct of its own module and the actor delegates to it:
 //! `outbound` (the write queue), `inbound` (client frames to the bus), `streaming` (START/STOP),
 //! `expiry` (the JWT), `live` (requests waiting for answers), `replies` (where answers to received
-//! signals go), `acks` (acknowledgement labels and aggregation).
+//! signals go), `acks` (acknowledgement labels and aggregation), `keepalive` (pings and the client
+//! timeout), `throttle` (the inbound rate limit), `wire_errors` (stream errors to close codes).
 
 mod acks;
 mod expiry;
 mod inbound;
+mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
 mod streaming;
+mod throttle;
+mod wire_errors;
 
 use crate::auth::AuthContext;
+use crate::error::GatewayError;
 use crate::metrics::OutKind;
 use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
@@ -37,8 +42,9 @@ use twinwire_common::protocol::{error_envelope, Headers, StreamingKind, Topic};
 use twinwire_common::Error;
 
 /// How often a session looks at its idle timers, at most: pings go out between `ping_idle` and
-/// `ping_idle + check` after the last outgoing frame, where `check` is this or half of
-/// `ping_idle`, whichever is shorter (so the check interval is at most half the timeout).
+/// `ping_idle + check` after the client's last frame (or the last outgoing one), where `check` is
+/// this or half of `ping_idle`, whichever is shorter (so the check interval is at most half the
+/// timeout).
 const HEARTBEAT_CHECK: Duration = Duration::from_secs(10);
 
 /// Close code for a client that stopped reading (RFC 6455 1008, policy violation).
@@ -65,7 +71,10 @@ pub struct WsSession {
     init: SessionInit,
     ws: actix_ws::Session,
     kill: CancellationToken,
-    last_in: Instant,
+    /// When the client was last heard from and last pinged.
+    keepalive: keepalive::KeepAlive,
+    /// The inbound rate limit.
+    throttle: throttle::Throttle,
     close_code: u16,
     /// Frames waiting for the socket, and the writer's state.
     outbound: Outbound,
@@ -98,6 +107,8 @@ impl WsSession {
         S: futures_util::Stream<Item = Result<AggregatedMessage, ProtocolError>> + 'static,
     {
         let id = node.next_id();
+        let t = &node.config.ws.throttling;
+        let throttle = throttle::Throttle::new(t.limit, Duration::from_millis(t.interval_ms));
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
             WsSession {
@@ -106,7 +117,8 @@ impl WsSession {
                 init,
                 ws,
                 kill: CancellationToken::new(),
-                last_in: Instant::now(),
+                keepalive: Default::default(),
+                throttle,
                 close_code: 1006,
                 outbound: Outbound::default(),
                 queued: Arc::default(),
@@ -222,15 +234,44 @@ impl WsSession {
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let cfg = &self.node.config.ws;
-        if self.last_in.elapsed() > Duration::from_secs(cfg.client_timeout_secs) {
-            tracing::debug!(session = self.id, "client stopped answering pings; closing");
-            self.close_code = 1001;
-            ctx.stop();
-            return;
+        let beat = self.keepalive.beat(
+            Instant::now(),
+            self.outbound.idle_for(),
+            Duration::from_secs(cfg.ping_idle_secs),
+            Duration::from_secs(cfg.client_timeout_secs),
+        );
+        match beat {
+            keepalive::Beat::Nothing => {}
+            keepalive::Beat::Ping => self.push(ctx, Out::Ping),
+            keepalive::Beat::TimedOut if self.outbound.is_closing() => {
+                // The close frame did not get out within a heartbeat: give up on the peer.
+                ctx.stop();
+            }
+            keepalive::Beat::TimedOut => {
+                tracing::debug!(session = self.id, "client stopped answering pings; closing");
+                self.close(ctx, 1001, "no answer to pings");
+            }
         }
-        if self.outbound.idle_for() >= Duration::from_secs(cfg.ping_idle_secs) {
-            self.push(ctx, Out::Ping);
+    }
+
+    /// Counts a frame against the inbound rate limit; false when it is over the limit and must
+    /// not be handled. A refused text frame is answered with `too.many.requests` and the seconds
+    /// to wait, under the connection's correlation-id (the frame is not parsed: that is the work
+    /// the limit saves).
+    fn admit(&mut self, ctx: &mut Context<Self>, text: bool, len: usize) -> bool {
+        let Err(wait) = self.throttle.admit(Instant::now()) else {
+            return true;
+        };
+        self.count_in("throttled", len);
+        if text {
+            let mut h = self.connection_headers();
+            h.insert(
+                throttle::RETRY_AFTER,
+                throttle::retry_after_secs(wait).to_string(),
+            );
+            self.send_error(ctx, &Error::TooManyRequests, None, h);
         }
+        false
     }
 
     /// One frame of a delivered batch.
@@ -333,10 +374,19 @@ impl Actor for WsSession {
             .with_label_values(&[&self.close_code.to_string()])
             .inc();
         if !kinds.is_empty() {
-            let _ = self.node.publisher.write_unconfirmed(BusWrite::SessionEnd {
+            // The records must leave Redis (and every hub) with the session: when the write queue
+            // is full, wait for room rather than drop the removal. A failed write is repaired by
+            // liveness, which then rewrites the node's hash.
+            let end = BusWrite::SessionEnd {
                 session: self.id,
                 kinds,
-            });
+            };
+            if let Err(GatewayError::BusBusy) = self.node.publisher.write_unconfirmed(end.clone()) {
+                let publisher = self.node.publisher.clone();
+                actix::spawn(async move {
+                    let _ = publisher.write_confirmed(end).await;
+                });
+            }
         }
         tracing::debug!(session = self.id, code = self.close_code, "session ended");
     }
@@ -344,38 +394,49 @@ impl Actor for WsSession {
 
 impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
-        self.last_in = Instant::now();
+        self.keepalive.heard(Instant::now());
         match item {
-            Ok(AggregatedMessage::Text(text)) => self.on_text(text, ctx),
+            Ok(AggregatedMessage::Text(text)) => {
+                if self.admit(ctx, true, text.len()) {
+                    self.on_text(text, ctx)
+                }
+            }
             Ok(AggregatedMessage::Binary(b)) => {
                 // Ditto drops binary frames without a reply (reference §1.1).
-                self.count_in("binary", b.len());
+                if self.admit(ctx, false, b.len()) {
+                    self.count_in("binary", b.len());
+                }
             }
-            Ok(AggregatedMessage::Ping(p)) => self.push(ctx, Out::Pong(p)),
+            Ok(AggregatedMessage::Ping(p)) => {
+                if self.admit(ctx, false, p.len()) {
+                    self.push(ctx, Out::Pong(p))
+                }
+            }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(reason)) => {
                 // Echo the peer's code, as Ditto's WebSocket engine does (reference §2.7).
                 let code = reason.as_ref().map(|r| u16::from(r.code)).unwrap_or(1000);
                 self.close(ctx, code, "");
             }
-            Err(ProtocolError::Overflow) => {
-                let max = self.node.config.ws.max_message_bytes;
-                self.close(ctx, 1009, &format!("message larger than {max} bytes"));
-            }
-            Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                self.close(ctx, 1007, "text frame is not UTF-8");
-            }
-            Err(ProtocolError::Io(e)) => {
-                // The connection broke. actix-ws reports that before the frames it had already
-                // read from the socket (a device's last answer, sent just before it hung up), so
-                // keep reading: they follow, then the stream ends and `finished` stops the session.
-                tracing::debug!(session = self.id, error = %e, "connection lost");
-                self.close_code = 1006;
-            }
-            Err(e) => {
-                tracing::debug!(session = self.id, error = %e, "WebSocket protocol error");
-                self.close(ctx, 1002, "protocol error");
-            }
+            Err(e) => match wire_errors::classify(&e) {
+                wire_errors::WireError::Close(wire_errors::CLOSE_TOO_BIG, _) => {
+                    let max = self.node.config.ws.max_message_bytes;
+                    let reason = format!("message larger than {max} bytes");
+                    self.close(ctx, wire_errors::CLOSE_TOO_BIG, &reason);
+                }
+                wire_errors::WireError::Close(code, reason) => {
+                    tracing::debug!(session = self.id, error = %e, code, "WebSocket protocol error");
+                    self.close(ctx, code, reason);
+                }
+                wire_errors::WireError::HangUp => {
+                    // The connection broke. actix-ws reports that before the frames it had
+                    // already read from the socket (a device's last answer, sent just before it
+                    // hung up), so keep reading: they follow, then the stream ends and `finished`
+                    // stops the session.
+                    tracing::debug!(session = self.id, error = %e, "connection lost");
+                    self.close_code = 1006;
+                }
+            },
         }
     }
 

@@ -3,11 +3,17 @@
 //! hash and the change stream, and only acknowledged once Redis confirmed the write: a client that
 //! saw the ACK is in the fan-out of every change it causes afterwards (DESIGN.md causality rule).
 //!
+//! Every parameter is bounded (`ws.subscription_limits`) before it is parsed or stored: a record
+//! lives in the node's hash, on the change stream and in every hub's memory. A session holds at
+//! most one subscription per streaming kind (a second START of a kind replaces the first), so
+//! these bounds also bound what one session can make the cluster hold.
+//!
 //! The subscription record itself lives in one place, the node's session directory (it forms the
 //! subscription groups and is what re-registration writes back); the session keeps only which
 //! kinds it acknowledged, to drop deliveries a STOP overtook and to count its subscriptions.
 
 use super::WsSession;
+use crate::config::SubscriptionLimitsConfig;
 use crate::error::GatewayError;
 use crate::metrics::OutKind;
 use crate::node::publisher::BusWrite;
@@ -46,14 +52,71 @@ impl Streaming {
     }
 }
 
-/// The record a START asks for, or why it is refused: an invalid filter or selector gets an error
-/// and no ACK (Ditto `StreamingSessionActor`).
-fn subscription_record(
+/// Refuses parameters over `limits`, each with the error Ditto gives that parameter when it is
+/// invalid; checked before anything is parsed, so the parsers never see an oversized input.
+fn check_limits(
+    kind: StreamingKind,
     params: &StartParams,
+    limits: &SubscriptionLimitsConfig,
+) -> Result<(), Error> {
+    if let Some(f) = &params.filter {
+        if f.len() > limits.max_filter_bytes {
+            return Err(Error::RqlInvalid(format!(
+                "The filter is {} bytes long, over the limit of {} bytes (ws.subscription_limits.max_filter_bytes).",
+                f.len(),
+                limits.max_filter_bytes
+            )));
+        }
+    }
+    if let Some(x) = &params.extra_fields {
+        if x.len() > limits.max_extra_fields_bytes {
+            return Err(Error::FieldSelectionTooLarge {
+                size: x.len(),
+                max: limits.max_extra_fields_bytes,
+            });
+        }
+    }
+    if params.namespaces.len() > limits.max_namespaces {
+        return Err(Error::ProtocolParameterInvalid {
+            message: kind.start_str().to_owned(),
+            reason: format!(
+                "{} namespaces, over the limit of {} (ws.subscription_limits.max_namespaces)",
+                params.namespaces.len(),
+                limits.max_namespaces
+            ),
+        });
+    }
+    if let Some(long) = params
+        .namespaces
+        .iter()
+        .find(|n| n.len() > MAX_NAMESPACE_BYTES)
+    {
+        return Err(Error::ProtocolParameterInvalid {
+            message: kind.start_str().to_owned(),
+            reason: format!(
+                "a namespace of {} bytes, over the limit of {MAX_NAMESPACE_BYTES}",
+                long.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Longest namespace accepted in `namespaces`: a namespace is part of an entity id, which Ditto
+/// bounds at 256 characters in all, so no longer one can match anything.
+const MAX_NAMESPACE_BYTES: usize = 256;
+
+/// The record a START asks for, or why it is refused: parameters over their limits, an invalid
+/// filter or selector get an error and no ACK (Ditto `StreamingSessionActor`).
+fn subscription_record(
+    kind: StreamingKind,
+    params: &StartParams,
+    limits: &SubscriptionLimitsConfig,
     subjects: &[String],
     api_version: u8,
     declared_acks: &[String],
 ) -> Result<SubRecord, Error> {
+    check_limits(kind, params, limits)?;
     if let Some(f) = &params.filter {
         rql::parse(f).map_err(|e| Error::RqlInvalid(e.message))?;
     }
@@ -90,7 +153,9 @@ impl WsSession {
     ) {
         // On refusal the previous subscription of this kind, if any, stays as it was.
         let record = match subscription_record(
+            kind,
             &params,
+            &self.node.config.ws.subscription_limits,
             &self.init.auth.subjects,
             self.init.api_version,
             &self.init.declared_acks,
@@ -197,6 +262,55 @@ mod tests {
         assert!(!s.end(StreamingKind::Events));
     }
 
+    fn limits() -> SubscriptionLimitsConfig {
+        SubscriptionLimitsConfig {
+            max_filter_bytes: 100,
+            max_extra_fields_bytes: 50,
+            max_namespaces: 3,
+        }
+    }
+
+    #[test]
+    fn parameters_over_their_limits_refuse_the_start_with_dittos_errors() {
+        let record = |p: &StartParams| {
+            subscription_record(StreamingKind::Events, p, &limits(), &["s".into()], 2, &[])
+        };
+        let at_limit = StartParams {
+            filter: Some(format!("eq(attributes/a,\"{}\")", "x".repeat(100 - 19))),
+            extra_fields: Some(format!("attributes/{}", "y".repeat(50 - 11))),
+            namespaces: vec!["a".into(), "b".into(), "n".repeat(256)],
+            ..Default::default()
+        };
+        assert_eq!(at_limit.filter.as_ref().map(String::len), Some(100));
+        assert_eq!(at_limit.extra_fields.as_ref().map(String::len), Some(50));
+        assert!(record(&at_limit).is_ok());
+        // Ten times the limits (and an unparseable filter: the size is refused first).
+        let over = |f: fn(&mut StartParams)| {
+            let mut p = at_limit.clone();
+            f(&mut p);
+            record(&p).unwrap_err().to_ditto()
+        };
+        let e = over(|p| p.filter = Some("not(".repeat(250)));
+        assert_eq!(e.error, "rql.expression.invalid");
+        assert!(
+            e.message.contains("over the limit of 100 bytes"),
+            "{}",
+            e.message
+        );
+        let e = over(|p| p.extra_fields = Some("a/".repeat(250)));
+        assert_eq!(e.error, "things:field.selection.invalid");
+        assert!(
+            e.message.contains("over the limit of 50 bytes"),
+            "{}",
+            e.message
+        );
+        let e = over(|p| p.namespaces = (0..30).map(|i| i.to_string()).collect());
+        assert_eq!(e.error, "gateway:websocket.parameter.invalid");
+        assert!(e.message.contains("over the limit of 3"), "{}", e.message);
+        let e = over(|p| p.namespaces = vec!["n".repeat(2560)]);
+        assert!(e.message.contains("over the limit of 256"), "{}", e.message);
+    }
+
     #[test]
     fn an_invalid_filter_or_selector_refuses_the_start() {
         let params = |filter: Option<&str>, extra: Option<&str>| StartParams {
@@ -204,7 +318,9 @@ mod tests {
             extra_fields: extra.map(str::to_owned),
             ..Default::default()
         };
-        let record = |p: &StartParams| subscription_record(p, &["s".into()], 2, &[]);
+        let record = |p: &StartParams| {
+            subscription_record(StreamingKind::Events, p, &limits(), &["s".into()], 2, &[])
+        };
         assert!(matches!(
             record(&params(Some("eq(attributes/a"), None)),
             Err(Error::RqlInvalid(_))

@@ -13,6 +13,20 @@ impl Store {
         self.stream_tail(&self.keys.subs_stream()).await
     }
 
+    /// The id of the oldest subscription change the stream still holds, if any: trimming moves
+    /// it forward, so when it is newer than a reader's position, changes may have been lost.
+    pub async fn sub_changes_head(&self) -> Result<Option<String>, HubError> {
+        let head: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.keys.subs_stream())
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(head.ids.first().map(|e| e.id.clone()))
+    }
+
     /// Up to `count` subscription changes after `from`: each entry's id and its string fields.
     pub async fn sub_changes_after(
         &self,
