@@ -118,10 +118,10 @@ async fn nesting_bombs_are_refused_and_nobody_notices() {
         ))
         .await;
         let v = expect_error(&mut s, "things:field.selection.invalid", "deep extraFields").await;
-        assert_eq!(
-            v["value"]["message"],
-            format!("The field selector exceeds the limit of {limit}."),
-        );
+        // The byte case meets the gateway's `ws.subscription_limits.max_extra_fields_bytes` (same
+        // default as the parser's hard cap) before the parser: either message names the limit.
+        let msg = v["value"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(&format!("limit of {limit}")), "{v}");
         still_serves(&mut s).await;
     }
     let selector = nested(1_300);
