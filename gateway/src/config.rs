@@ -386,7 +386,7 @@ impl GatewayConfig {
     /// The keys that bound what hostile clients can do over HTTP (issue 19).
     fn validate_hostile_clients(&self) -> Result<(), ConfigError> {
         for (i, o) in self.http.allowed_origins.iter().enumerate() {
-            if let Err(why) = crate::http::origin::Pattern::parse(o) {
+            if let Err(why) = crate::origin::Pattern::parse(o) {
                 return Err(ConfigError::invalid(
                     &format!("http.allowed_origins[{i}]"),
                     format!("'{o}' {why}"),

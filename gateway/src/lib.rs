@@ -11,6 +11,7 @@ pub mod forwarded;
 pub mod http;
 pub mod metrics;
 pub mod node;
+pub mod origin;
 pub mod session;
 
 use crate::auth::Authenticator;
@@ -76,7 +77,7 @@ pub async fn run(
     ));
 
     let data = web::Data::new(node.clone());
-    let origins = web::Data::new(http::origin::OriginPolicy::new(
+    let origins = web::Data::new(origin::OriginPolicy::new(
         &config.http.allowed_origins,
         &config.http.trusted_proxies,
     ));

@@ -6,10 +6,10 @@
 //! inbox addressed to the request id. Browsers get the Origin policy and CORS ([`super::cors`]);
 //! the body is read only once the request is authenticated, under its size and time limits.
 
-use super::origin::{OriginPolicy, Verdict};
 use super::{auth_failure_response, cors, error_response};
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
+use crate::origin::{OriginPolicy, Verdict};
 use crate::session::live::timeout_of;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};

@@ -4,7 +4,7 @@
 //! allowed origins name them in `Access-Control-Allow-Origin`.
 
 use super::error_response;
-use super::origin::Verdict;
+use crate::origin::Verdict;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use twinwire_common::Error;

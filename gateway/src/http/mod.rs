@@ -5,7 +5,6 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod cors;
-pub mod origin;
 pub mod ws;
 
 use crate::auth::AuthFailure;

@@ -1,9 +1,9 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
 //! connection upgraded and a session actor started (reference §2.1, §2.2).
 
-use super::origin::{OriginPolicy, Verdict};
 use super::{auth_failure_response, error_response};
 use crate::node::Node;
+use crate::origin::{OriginPolicy, Verdict};
 use crate::session::{SessionInit, WsSession};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use std::sync::atomic::Ordering;

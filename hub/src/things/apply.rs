@@ -5,21 +5,15 @@
 
 use super::if_equal::IfEqual;
 use super::twin::Twin;
+use super::validate::{validate_resource, validate_thing, wrong_type};
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::sync::LazyLock;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Action, Headers};
-use twinwire_common::things::keys::{validate_key, validate_keys};
+use twinwire_common::things::keys::validate_keys;
 use twinwire_common::things::{FieldSelector, Pointer, ThingResource};
-use twinwire_common::{DittoError, Error};
-
-/// Ditto's `DefinitionIdentifier`: `namespace:name:version`, or a URL.
-static DEFINITION: LazyLock<Regex> = LazyLock::new(|| {
-    // A constant pattern, exercised by the tests below.
-    Regex::new(r"^([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+)$|^https?://\S+$")
-        .expect("valid definition regex")
-});
+use twinwire_common::Error;
 
 /// An entity tag as `if-match` / `if-none-match` accept it: `*` or `(W/)?"..."`.
 static ENTITY_TAG: LazyLock<Regex> = LazyLock::new(|| {
@@ -294,13 +288,6 @@ fn required_value<'a>(req: &Request<'a>) -> Result<&'a Value, Error> {
     req.value.ok_or(Error::ValueMissing)
 }
 
-fn wrong_type(expected: &'static str, v: &Value) -> Error {
-    Error::ValueWrongType {
-        expected,
-        value: v.to_string(),
-    }
-}
-
 /// Every merge needs `content-type: application/merge-patch+json` (parameters ignored), or Ditto
 /// answers 415.
 fn check_merge_content_type(headers: &Headers) -> Result<(), Error> {
@@ -406,83 +393,6 @@ fn normalize_thing(
     let thing = Value::Object(out);
     validate_thing(&thing)?;
     Ok(thing)
-}
-
-/// Structural rules of the things model: attributes and properties are objects, features an
-/// object of objects, a feature definition an array of identifier strings.
-fn validate_thing(thing: &Value) -> Result<(), Error> {
-    if let Some(d) = thing.get("definition") {
-        validate_resource(&ThingResource::Definition, d)?;
-    }
-    if let Some(a) = thing.get("attributes") {
-        validate_resource(&ThingResource::Attributes, a)?;
-    }
-    if let Some(f) = thing.get("features") {
-        validate_resource(&ThingResource::Features, f)?;
-    }
-    Ok(())
-}
-
-fn validate_feature(id: &str, f: &Value) -> Result<(), Error> {
-    validate_key(id)?;
-    let Value::Object(m) = f else {
-        return Err(wrong_type("an object", f));
-    };
-    if let Some(d) = m.get("definition").filter(|d| !d.is_null()) {
-        validate_resource(&ThingResource::FeatureDefinition(id.to_owned()), d)?;
-    }
-    for key in ["properties", "desiredProperties"] {
-        if let Some(p) = m.get(key) {
-            if !p.is_object() {
-                return Err(wrong_type("an object", p));
-            }
-            validate_keys(p)?;
-        }
-    }
-    Ok(())
-}
-
-fn validate_resource(resource: &ThingResource, v: &Value) -> Result<(), Error> {
-    use ThingResource::*;
-    match resource {
-        Definition => match v {
-            Value::Null => Ok(()),
-            Value::String(s) if DEFINITION.is_match(s) => Ok(()),
-            Value::String(s) => Err(Error::DefinitionInvalid(s.clone())),
-            other => Err(wrong_type("a string", other)),
-        },
-        PolicyId => match v {
-            Value::String(s) if twinwire_common::things::EntityId::parse(s).is_some() => Ok(()),
-            Value::String(s) => Err(DittoError::policy_id_invalid(s).into()),
-            other => Err(wrong_type("a string", other)),
-        },
-        Attributes | FeatureProperties(_) | FeatureDesiredProperties(_) => {
-            if v.is_object() {
-                validate_keys(v)
-            } else {
-                Err(wrong_type("an object", v))
-            }
-        }
-        Features => {
-            let Value::Object(m) = v else {
-                return Err(wrong_type("an object", v));
-            };
-            m.iter().try_for_each(|(id, f)| validate_feature(id, f))
-        }
-        Feature(id) => validate_feature(id, v),
-        FeatureDefinition(_) => match v {
-            Value::Array(a) if a.is_empty() => Err(Error::FeatureDefinitionEmpty),
-            Value::Array(a) => a.iter().try_for_each(|x| match x {
-                Value::String(s) if DEFINITION.is_match(s) => Ok(()),
-                Value::String(s) => Err(Error::DefinitionInvalid(s.clone())),
-                other => Err(wrong_type("a string", other)),
-            }),
-            other => Err(wrong_type("an array", other)),
-        },
-        Thing | Attribute(_) | FeatureProperty(_, _) | FeatureDesiredProperty(_, _) => {
-            validate_keys(v)
-        }
-    }
 }
 
 /// Ditto counts the characters of the compact JSON against the limit; exactly the limit passes.

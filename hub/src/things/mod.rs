@@ -11,3 +11,4 @@ pub mod if_equal;
 pub mod retrieve;
 pub mod twin;
 pub mod v1;
+mod validate;
