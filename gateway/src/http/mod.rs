@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod cors;
+pub mod path;
 pub mod ws;
 
 use crate::auth::AuthFailure;
