@@ -1,6 +1,6 @@
 //! The HTTP API where it must answer as Ditto's does (issue 20): path parts percent-decoded exactly
 //! once (an encoded policy resource grants what it names), a 304 without a body on a keep-alive
-//! connection, `fields` on things, their sub-resources and policies, `Location` on 201, and 404
+//! connection, `fields` on things (with `_policy`), their sub-resources and policies, `Location` on 201, and 404
 //! for a message to a thing that does not exist.
 
 use base64::Engine;
@@ -352,6 +352,44 @@ async fn fields_select_on_things_their_parts_and_policies() {
     }
     let a = call(&c, "GET", "/api/2/things/org.p:f?fields=_revision", None).await;
     assert!(json_of(&a)["_revision"].is_number(), "{}", a.body);
+    // `_policy`: the thing's policy joins the answer, whole or in part.
+    let policy = json_of(&call(&c, "GET", "/api/2/policies/org.p:f", None).await);
+    assert!(policy["entries"].is_object(), "{policy}");
+    let a = call(&c, "GET", "/api/2/things/org.p:f?fields=thingId,_policy", None).await;
+    assert_eq!(
+        (a.status, json_of(&a)),
+        (200, json!({"thingId": "org.p:f", "_policy": policy}))
+    );
+    let a = call(
+        &c,
+        "GET",
+        "/api/2/things/org.p:f?fields=_policy/entries/DEFAULT/subjects,attributes/a",
+        None,
+    )
+    .await;
+    assert_eq!(
+        json_of(&a),
+        json!({"attributes": {"a": 1},
+            "_policy": {"entries": {"DEFAULT": {"subjects": {"nginx:ditto": {"type": "generated"}}}}}})
+    );
+    // Who may read the thing but not its policy gets the thing without it.
+    let a = call(
+        &c,
+        "PUT",
+        "/api/2/policies/org.p:f/entries/reader",
+        Some(r#"{"subjects":{"nginx:bob":{"type":"test"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}}}"#),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = call_as(
+        &c,
+        ("bob", "bob-pw"),
+        "GET",
+        "/api/2/things/org.p:f?fields=thingId,_policy",
+        None,
+    )
+    .await;
+    assert_eq!((a.status, json_of(&a)), (200, json!({"thingId": "org.p:f"})));
     for path in [
         "/api/2/things/org.p:f?fields=a(",
         "/api/2/policies/org.p:f?fields=a(",

@@ -6,9 +6,10 @@
 //! inbox addressed to the request id. Browsers get the Origin policy and CORS ([`super::cors`]);
 //! the body is read only once the request is authenticated, under its size and time limits.
 
+use super::exchange::{exchange, Exchange};
+use super::inline_policy::InlinePolicy;
 use super::path::ApiPath;
 use super::{auth_failure_response, cors, error_response};
-use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
 use crate::session::live::timeout_of;
@@ -18,8 +19,7 @@ use base64::Engine;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{shard_of, BusCommand, Origin};
-use twinwire_common::clock::now_ms;
+use twinwire_common::bus::shard_of;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers};
 use twinwire_common::things::{EntityId, FieldSelector};
@@ -176,6 +176,8 @@ struct Shape {
     location: Option<String>,
     /// `fields` applied here to a 200 answer (policies: the hub selects only in things).
     select: Option<FieldSelector>,
+    /// `fields` naming `_policy` on a thing: its policy joins the answer.
+    inline_policy: Option<InlinePolicy>,
 }
 
 /// The request URI as Ditto's gateway sees it, absolute and without its query
@@ -301,10 +303,12 @@ fn build(
     let timeout = timeout_of(&headers, max)?;
     // Things select in the hub, under the requester's view (as over the WebSocket); policies are
     // selected here from the view the hub answered with.
-    let select = match group {
-        "policies" => fields.as_deref().map(FieldSelector::parse).transpose()?,
+    let selector = fields.as_deref().map(FieldSelector::parse).transpose()?;
+    let inline_policy = match (group, action, rest) {
+        ("things", "retrieve", "") => InlinePolicy::of(&entity, selector.as_ref()),
         _ => None,
     };
+    let select = if group == "policies" { selector } else { None };
     let envelope = Envelope {
         topic,
         headers,
@@ -321,64 +325,45 @@ fn build(
             message: false,
             location: Some(location_of(req)),
             select,
+            inline_policy,
         },
     })
 }
 
 async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> HttpResponse {
-    let request_id = node.next_id();
-    let response_required = signal.envelope.headers.response_required();
     let cid = signal
         .envelope
         .headers
         .correlation_id()
         .map(|c| c.into_owned())
         .unwrap_or_default();
-    let waiter = node.waiters.add(request_id);
-    let shape = signal.shape;
-    let started = std::time::Instant::now();
-    let channel = crate::command_timer::channel_label(
-        twinwire_common::protocol::Topic::parse(&signal.envelope.topic)
-            .ok()
-            .and_then(|t| t.channel),
-    );
-    let cmd = BusCommand {
-        origin: Origin {
-            node: node.id.clone(),
-            session: request_id,
-        },
-        subjects,
-        api_version: 2,
-        envelope: signal.envelope,
-        accepted_ms: now_ms(),
-    };
-    // Plain data always serializes.
-    let payload = cmd.encode();
-    let written = match node.publisher.write(BusWrite::Command {
-        shard: signal.shard,
-        payload,
-    }) {
-        Ok(done) => matches!(done.await, Ok(Ok(()))),
-        Err(_) => false,
-    };
-    if !written {
-        node.waiters.remove(request_id);
-        return error_response(&crate::error::GatewayError::BusClosed.to_protocol());
-    }
-    if !response_required {
-        node.waiters.remove(request_id);
-        return HttpResponse::Accepted()
-            .insert_header((names::CORRELATION_ID, cid))
-            .finish();
-    }
-    match tokio::time::timeout(signal.timeout, waiter).await {
-        Ok(Ok(frame)) => {
-            crate::command_timer::observe(&node.metrics, channel, started);
-            to_http(&frame, &shape)
+    let Signal {
+        envelope,
+        shard,
+        timeout,
+        shape,
+    } = signal;
+    let asked = subjects.clone();
+    match exchange(node, envelope, shard, timeout, subjects).await {
+        Exchange::Answered(frame) => {
+            let Ok(mut env) = Envelope::parse(&frame) else {
+                return error_response(&Error::Internal("unreadable answer".into()));
+            };
+            if let (Some(inline), Some(200)) = (&shape.inline_policy, env.status) {
+                if let Some(value) = env.value.as_mut() {
+                    inline.add_to(node, &asked, timeout, value).await;
+                }
+            }
+            to_http(env, &shape)
         }
-        _ => {
-            node.waiters.remove(request_id);
-            let mut r = error_response(&Error::CommandTimeout(signal.timeout.as_millis() as u64));
+        Exchange::Sent => HttpResponse::Accepted()
+            .insert_header((names::CORRELATION_ID, cid))
+            .finish(),
+        Exchange::NotSent => {
+            error_response(&crate::error::GatewayError::BusClosed.to_protocol())
+        }
+        Exchange::TimedOut => {
+            let mut r = error_response(&Error::CommandTimeout(timeout.as_millis() as u64));
             if let Ok(v) = header::HeaderValue::from_str(&cid) {
                 r.headers_mut()
                     .insert(header::HeaderName::from_static("correlation-id"), v);
@@ -391,10 +376,7 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
 /// An answer frame as an HTTP response: its status, its value as the body (in the answer's own
 /// content type for messages), and the headers that matter to HTTP clients. A 304 has no body
 /// (a body there would be read as the next response on a keep-alive connection).
-fn to_http(frame: &str, shape: &Shape) -> HttpResponse {
-    let Ok(env) = Envelope::parse(frame) else {
-        return error_response(&Error::Internal("unreadable answer".into()));
-    };
+fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
     let status = StatusCode::from_u16(env.status.unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut b = HttpResponseBuilder::new(status);
