@@ -120,6 +120,32 @@ async fn encoded_path_parts_mean_what_the_plain_ones_do() {
     assert_eq!(a.status, 201, "{}", a.body);
     let a = call(&c, "GET", "/api/2/things/org.p:t/attributes/location", None).await;
     assert_eq!(json_of(&a), json!({"lat": 1, "lon": 2, "alt": 7}));
+    // Messages: an encoded `/` in the subject is a `/` of the subject, the feature id decoded.
+    let mut device = c.connect(1, "ditto").await;
+    device
+        .subscribe("START-SEND-MESSAGES", "START-SEND-MESSAGES:ACK")
+        .await;
+    for (path, topic, at) in [
+        (
+            "/api/2/things/org.p:t/inbox/messages/a%2Fb%2520c?timeout=0",
+            "org.p/t/things/live/messages/a/b%20c",
+            "/inbox/messages/a/b%20c",
+        ),
+        (
+            "/api/2/things/org.p:t/features/%66/inbox%2Fmessages%2Fon?timeout=0",
+            "org.p/t/things/live/messages/on",
+            "/features/f/inbox/messages/on",
+        ),
+    ] {
+        let a = call(&c, "POST", path, Some("1")).await;
+        assert_eq!(a.status, 202, "{path}: {}", a.body);
+        let m = device.recv_json().await;
+        assert_eq!(
+            (m["topic"].as_str(), m["path"].as_str()),
+            (Some(topic), Some(at)),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +310,7 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
         "a 304 declares no body"
     );
     assert!(a.header("transfer-encoding").is_none());
+    assert_eq!(a.header("etag"), Some(etag.as_str()), "{:?}", a.headers);
     // Nothing of a body arrives after the 304: the next answer on the connection is the next
     // response's status line.
     s.write_all(get("").as_bytes()).await.unwrap();
@@ -299,6 +326,11 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 412, "{}", a.body);
     assert_eq!(json_of(&a)["error"], "things:precondition.failed");
+    assert_eq!(
+        a.header("etag"),
+        Some(etag.as_str()),
+        "412 names the current tag"
+    );
     s.write_all(get("").as_bytes()).await.unwrap();
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -355,7 +387,13 @@ async fn fields_select_on_things_their_parts_and_policies() {
     // `_policy`: the thing's policy joins the answer, whole or in part.
     let policy = json_of(&call(&c, "GET", "/api/2/policies/org.p:f", None).await);
     assert!(policy["entries"].is_object(), "{policy}");
-    let a = call(&c, "GET", "/api/2/things/org.p:f?fields=thingId,_policy", None).await;
+    let a = call(
+        &c,
+        "GET",
+        "/api/2/things/org.p:f?fields=thingId,_policy",
+        None,
+    )
+    .await;
     assert_eq!(
         (a.status, json_of(&a)),
         (200, json!({"thingId": "org.p:f", "_policy": policy}))
@@ -389,7 +427,10 @@ async fn fields_select_on_things_their_parts_and_policies() {
         None,
     )
     .await;
-    assert_eq!((a.status, json_of(&a)), (200, json!({"thingId": "org.p:f"})));
+    assert_eq!(
+        (a.status, json_of(&a)),
+        (200, json!({"thingId": "org.p:f"}))
+    );
     for path in [
         "/api/2/things/org.p:f?fields=a(",
         "/api/2/policies/org.p:f?fields=a(",
@@ -410,7 +451,10 @@ async fn created_answers_carry_location_and_a_missing_thing_takes_no_messages() 
     for (path, body) in [
         ("/api/2/things/org.p:l?timeout=10", "{}"),
         ("/api/2/things/org.p:l/attributes/a%20b", "1"),
-        ("/api/2/policies/org.p:lp", r#"{"entries":{"o":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}"#),
+        (
+            "/api/2/policies/org.p:lp",
+            r#"{"entries":{"o":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}"#,
+        ),
     ] {
         let a = call(&c, "PUT", path, Some(body)).await;
         assert_eq!(a.status, 201, "{path}: {}", a.body);
@@ -421,7 +465,13 @@ async fn created_answers_carry_location_and_a_missing_thing_takes_no_messages() 
             "{path}"
         );
     }
-    let a = call(&c, "PUT", "/api/2/things/org.p:l/attributes/a%20b", Some("2")).await;
+    let a = call(
+        &c,
+        "PUT",
+        "/api/2/things/org.p:l/attributes/a%20b",
+        Some("2"),
+    )
+    .await;
     assert_eq!(a.status, 204);
     assert_eq!(a.header("location"), None, "only a 201 has a Location");
     // A message to a thing that does not exist: not found (Ditto), not "not allowed".

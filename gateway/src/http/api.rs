@@ -359,9 +359,7 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
         Exchange::Sent => HttpResponse::Accepted()
             .insert_header((names::CORRELATION_ID, cid))
             .finish(),
-        Exchange::NotSent => {
-            error_response(&crate::error::GatewayError::BusClosed.to_protocol())
-        }
+        Exchange::NotSent => error_response(&crate::error::GatewayError::BusClosed.to_protocol()),
         Exchange::TimedOut => {
             let mut r = error_response(&Error::CommandTimeout(timeout.as_millis() as u64));
             if let Ok(v) = header::HeaderValue::from_str(&cid) {

@@ -2,9 +2,9 @@
 //! comes back to this node's inbox addressed to a request id of its own. Shared by the route
 //! itself and by the follow-up retrieves a route may need (the policy of `fields=_policy`).
 
-use bytestring::ByteString;
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
+use bytestring::ByteString;
 use std::sync::Arc;
 use std::time::Duration;
 use twinwire_common::bus::{BusCommand, Origin};
@@ -53,10 +53,7 @@ pub async fn exchange(
     };
     // Plain data always serializes.
     let payload = cmd.encode();
-    let written = match node
-        .publisher
-        .write(BusWrite::Command { shard, payload })
-    {
+    let written = match node.publisher.write(BusWrite::Command { shard, payload }) {
         Ok(done) => matches!(done.await, Ok(Ok(()))),
         Err(_) => false,
     };

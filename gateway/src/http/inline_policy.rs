@@ -41,12 +41,18 @@ impl InlinePolicy {
         timeout: Duration,
         answer: &mut Value,
     ) {
-        let Some(policy_id) = retrieve(node, &self.thing, "things/twin", "/policyId", subjects, timeout)
-            .await
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(EntityId::parse)
-        else {
+        let Some(policy_id) = retrieve(
+            node,
+            &self.thing,
+            "things/twin",
+            "/policyId",
+            subjects,
+            timeout,
+        )
+        .await
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(EntityId::parse) else {
             return;
         };
         let Some(policy) = retrieve(node, &policy_id, "policies", "/", subjects, timeout).await
