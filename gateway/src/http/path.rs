@@ -13,7 +13,8 @@ use twinwire_common::Error;
 pub struct ApiPath {
     pub group: String,
     pub id: String,
-    /// Below the entity, without leading or trailing `/`; empty for the entity itself.
+    /// Below the entity, without the `/` after the id nor a trailing one; empty for the entity
+    /// itself.
     pub rest: String,
 }
 
@@ -31,7 +32,8 @@ impl ApiPath {
         Ok(ApiPath {
             group,
             id,
-            rest: rest.trim_matches('/').to_owned(),
+            // A leading `/` stays: `//` in a pointer is Ditto's 400 `json.pointer.invalid`.
+            rest: rest.trim_end_matches('/').to_owned(),
         })
     }
 }
@@ -100,6 +102,10 @@ mod tests {
             (
                 "/api/2/policies/org.x:a/entries/E/resources/thing:%2Ffeatures",
                 p("policies", "org.x:a", "entries/E/resources/thing:/features"),
+            ),
+            (
+                "/api/2/things/org.x:a//attributes",
+                p("things", "org.x:a", "/attributes"),
             ),
             (
                 "/api/2/things/org.x:a/inbox/messages/a%2Fb%252F",
