@@ -335,6 +335,28 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(json_of(&a)["attributes"], json!({"a": 1}));
+    // A message answered 204 with a payload: no body either, and the connection goes on.
+    let mut device = c.connect(1, "ditto").await;
+    device
+        .subscribe("START-SEND-MESSAGES", "START-SEND-MESSAGES:ACK")
+        .await;
+    let post = format!(
+        "POST /api/2/things/org.p:k/inbox/messages/ask?timeout=10 HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: {auth}\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nq"
+    );
+    s.write_all(post.as_bytes()).await.unwrap();
+    let m = device.recv_json().await;
+    device
+        .send_json(&json!({"topic": m["topic"], "path": "/outbox/messages/ask",
+            "headers": {"correlation-id": m["headers"]["correlation-id"], "content-type": "text/plain"},
+            "value": "ignored", "status": 204}))
+        .await;
+    let a = read_response(&mut s, &mut buf).await;
+    assert_eq!(a.status, 204);
+    assert!(a.header("content-length").is_none_or(|l| l == "0"));
+    s.write_all(get("").as_bytes()).await.unwrap();
+    let a = read_response(&mut s, &mut buf).await;
+    assert_eq!(a.status, 200, "{}", a.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

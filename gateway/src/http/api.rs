@@ -372,8 +372,8 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
 }
 
 /// An answer frame as an HTTP response: its status, its value as the body (in the answer's own
-/// content type for messages), and the headers that matter to HTTP clients. A 304 has no body
-/// (a body there would be read as the next response on a keep-alive connection).
+/// content type for messages), and the headers that matter to HTTP clients. A 304 or 204 has no
+/// body (a body there would be read as the next response on a keep-alive connection).
 fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
     let status = StatusCode::from_u16(env.status.unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -398,7 +398,8 @@ fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
         (v, _) => v,
     };
     match value {
-        _ if status == StatusCode::NOT_MODIFIED => b.finish(),
+        // Neither has a body, whatever a message's responder put in its answer.
+        _ if status == StatusCode::NOT_MODIFIED || status == StatusCode::NO_CONTENT => b.finish(),
         None => b.finish(),
         Some(Value::String(s)) if shape.message && !is_json(&content_type) => {
             if is_text(&content_type) {
