@@ -2,9 +2,11 @@
 //! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` sends a message whose
 //! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
 //! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
-//! client sends. The request is the originator on the bus: its answer comes back to this node's
-//! inbox addressed to the request id. Browsers get the Origin policy and CORS ([`super::cors`]);
-//! the body is read only once the request is authenticated, under its size and time limits.
+//! client sends ([`super::exchange`] carries them on the bus). The path is read raw and decoded
+//! once ([`super::path`]); `fields` selects as over the WebSocket (policies here, `_policy` by
+//! [`super::inline_policy`]); a 201 names its `Location`, a 304 or 204 has no body. Browsers get
+//! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
+//! authenticated, under its size and time limits.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
