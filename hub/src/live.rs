@@ -157,12 +157,10 @@ pub fn route(
             })
         }
     };
-    // Without a twin there is no policy, and nobody may send anything about it.
+    // Without a twin there is no policy, and nobody may send anything about it: Ditto says the
+    // thing is not found, for messages too (`send.notallowed` is for a thing that exists).
     let (Some(twin), Some(policy)) = (twin, policy) else {
-        return Err(match kind {
-            StreamingKind::Messages => Error::MessageSendNotAllowed(thing_id),
-            _ => Error::ThingNotFound(thing_id),
-        });
+        return Err(Error::ThingNotFound(thing_id));
     };
     let enforcer = &policy.enforcer;
     let allowed = match (kind, topic.action) {

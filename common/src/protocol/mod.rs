@@ -23,6 +23,15 @@ pub const UNKNOWN_ENTITY: (&str, &str) = ("unknown", "unknown");
 /// `content-type: application/json` on every error's headers.
 pub fn error_envelope(error: &Error, about: Option<&Topic>, mut headers: Headers) -> Envelope {
     headers.set(headers::names::CONTENT_TYPE, "application/json");
+    // Ditto's conditional-header errors carry the entity's current tag (`appendETagIfNotNull`),
+    // so a 304 tells the client what it still has.
+    if let Error::PreconditionNotModified { actual, .. }
+    | Error::PreconditionFailed { actual, .. } = error
+    {
+        if !actual.is_empty() {
+            headers.set(headers::names::ETAG, actual.clone());
+        }
+    }
     let topic = match about {
         Some(t) => Topic::errors(&t.namespace, &t.name, t.group, t.channel),
         None => Topic::errors(UNKNOWN_ENTITY.0, UNKNOWN_ENTITY.1, Group::Things, None),

@@ -2,12 +2,16 @@
 //! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` sends a message whose
 //! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
 //! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
-//! client sends. The request is the originator on the bus: its answer comes back to this node's
-//! inbox addressed to the request id. Browsers get the Origin policy and CORS ([`super::cors`]);
-//! the body is read only once the request is authenticated, under its size and time limits.
+//! client sends ([`super::exchange`] carries them on the bus). The path is read raw and decoded
+//! once ([`super::path`]); `fields` selects as over the WebSocket (policies here, `_policy` by
+//! [`super::inline_policy`]); a 201 names its `Location`, a 304 or 204 has no body. Browsers get
+//! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
+//! authenticated, under its size and time limits.
 
+use super::exchange::{exchange, Exchange};
+use super::inline_policy::InlinePolicy;
+use super::path::ApiPath;
 use super::{auth_failure_response, cors, error_response};
-use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
 use crate::session::live::timeout_of;
@@ -17,11 +21,10 @@ use base64::Engine;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{shard_of, BusCommand, Origin};
-use twinwire_common::clock::now_ms;
+use twinwire_common::bus::shard_of;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers};
-use twinwire_common::things::EntityId;
+use twinwire_common::things::{EntityId, FieldSelector};
 use twinwire_common::{DittoError, Error};
 
 /// Request headers that become Ditto headers of the signal.
@@ -111,7 +114,6 @@ fn message_path(rest: &str) -> Option<(String, String)> {
 
 async fn api_request(
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     payload: web::Payload,
     node: web::Data<Arc<Node>>,
     origins: web::Data<OriginPolicy>,
@@ -125,29 +127,21 @@ async fn api_request(
         // browser's cached credentials, even though the browser would hide the answer.
         return cors::refused(&verdict);
     }
-    let mut resp = answer(req, path, payload, &node).await;
+    let mut resp = answer(req, payload, &node).await;
     if let Some(origin) = verdict.cors_origin() {
         cors::allow(&mut resp, origin);
     }
     resp
 }
 
-async fn answer(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    payload: web::Payload,
-    node: &Arc<Node>,
-) -> HttpResponse {
-    let (group, id) = path.into_inner();
-    let rest = req
-        .match_info()
-        .get("rest")
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .to_owned();
+async fn answer(req: HttpRequest, payload: web::Payload, node: &Arc<Node>) -> HttpResponse {
     let auth = match node.auth.authenticate(&req).await {
         Ok(a) => a,
         Err(f) => return auth_failure_response(node, &f, true),
+    };
+    let ApiPath { group, id, rest } = match ApiPath::parse(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
     };
     let http = &node.config.http;
     let body = match super::body::read(
@@ -172,8 +166,36 @@ struct Signal {
     envelope: Envelope,
     shard: u32,
     timeout: Duration,
+    shape: Shape,
+}
+
+/// How the answer becomes the HTTP response, beyond its status and value.
+#[derive(Default)]
+struct Shape {
     /// A message: its answer's payload keeps the answer's content type.
     message: bool,
+    /// The `Location` of a 201 (Ditto: the request URI without its query).
+    location: Option<String>,
+    /// `fields` applied here to a 200 answer (policies: the hub selects only in things).
+    select: Option<FieldSelector>,
+    /// `fields` naming `_policy` on a thing: its policy joins the answer.
+    inline_policy: Option<InlinePolicy>,
+}
+
+/// The request URI as Ditto's gateway sees it, absolute and without its query
+/// (`UriForLocationHeaderSupplier`).
+fn location_of(req: &HttpRequest) -> String {
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_else(|| req.app_config().host());
+    format!("{scheme}://{host}{}", req.uri().path())
 }
 
 fn build(
@@ -194,8 +216,13 @@ fn build(
             headers.insert(*name, v.to_owned());
         }
     }
+    let mut fields = None;
     // Query parameters act as headers too (Ditto `query-params-as-headers`).
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k == "fields" {
+            fields = Some(v.into_owned());
+            continue;
+        }
         if [
             "timeout",
             "response-required",
@@ -239,7 +266,10 @@ fn build(
             envelope,
             shard: shard_of(id, node.config.shards.count),
             timeout,
-            message: true,
+            shape: Shape {
+                message: true,
+                ..Default::default()
+            },
         });
     }
     let action = match method {
@@ -273,74 +303,67 @@ fn build(
         }
     };
     let timeout = timeout_of(&headers, max)?;
+    // Things select in the hub, under the requester's view (as over the WebSocket); policies are
+    // selected here from the view the hub answered with.
+    let selector = fields.as_deref().map(FieldSelector::parse).transpose()?;
+    let inline_policy = match (group, action, rest) {
+        ("things", "retrieve", "") => InlinePolicy::of(&entity, selector.as_ref()),
+        _ => None,
+    };
+    let select = if group == "policies" { selector } else { None };
     let envelope = Envelope {
         topic,
         headers,
         path: format!("/{rest}"),
         value,
+        fields: if group == "things" { fields } else { None },
         ..Default::default()
     };
     Ok(Signal {
         envelope,
         shard: shard_of(id, node.config.shards.count),
         timeout,
-        message: false,
+        shape: Shape {
+            message: false,
+            location: Some(location_of(req)),
+            select,
+            inline_policy,
+        },
     })
 }
 
 async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> HttpResponse {
-    let request_id = node.next_id();
-    let response_required = signal.envelope.headers.response_required();
     let cid = signal
         .envelope
         .headers
         .correlation_id()
         .map(|c| c.into_owned())
         .unwrap_or_default();
-    let waiter = node.waiters.add(request_id);
-    let started = std::time::Instant::now();
-    let channel = crate::command_timer::channel_label(
-        twinwire_common::protocol::Topic::parse(&signal.envelope.topic)
-            .ok()
-            .and_then(|t| t.channel),
-    );
-    let cmd = BusCommand {
-        origin: Origin {
-            node: node.id.clone(),
-            session: request_id,
-        },
-        subjects,
-        api_version: 2,
-        envelope: signal.envelope,
-        accepted_ms: now_ms(),
-    };
-    // Plain data always serializes.
-    let payload = cmd.encode();
-    let written = match node.publisher.write(BusWrite::Command {
-        shard: signal.shard,
-        payload,
-    }) {
-        Ok(done) => matches!(done.await, Ok(Ok(()))),
-        Err(_) => false,
-    };
-    if !written {
-        node.waiters.remove(request_id);
-        return error_response(&crate::error::GatewayError::BusClosed.to_protocol());
-    }
-    if !response_required {
-        node.waiters.remove(request_id);
-        return HttpResponse::Accepted()
-            .insert_header((names::CORRELATION_ID, cid))
-            .finish();
-    }
-    match tokio::time::timeout(signal.timeout, waiter).await {
-        Ok(Ok(frame)) => {
-            crate::command_timer::observe(&node.metrics, channel, started);
-            to_http(&frame, signal.message)
+    let Signal {
+        envelope,
+        shard,
+        timeout,
+        shape,
+    } = signal;
+    let asked = subjects.clone();
+    match exchange(node, envelope, shard, timeout, subjects).await {
+        Exchange::Answered(frame) => {
+            let Ok(mut env) = Envelope::parse(&frame) else {
+                return error_response(&Error::Internal("unreadable answer".into()));
+            };
+            if let (Some(inline), Some(200)) = (&shape.inline_policy, env.status) {
+                if let Some(value) = env.value.as_mut() {
+                    inline.add_to(node, &asked, timeout, value).await;
+                }
+            }
+            to_http(env, &shape)
         }
-        _ => {
-            node.waiters.remove(request_id);
-            let mut r = error_response(&Error::CommandTimeout(signal.timeout.as_millis() as u64));
+        Exchange::Sent => HttpResponse::Accepted()
+            .insert_header((names::CORRELATION_ID, cid))
+            .finish(),
+        Exchange::NotSent => error_response(&crate::error::GatewayError::BusClosed.to_protocol()),
+        Exchange::TimedOut => {
+            let mut r = error_response(&Error::CommandTimeout(timeout.as_millis() as u64));
             if let Ok(v) = header::HeaderValue::from_str(&cid) {
                 r.headers_mut()
                     .insert(header::HeaderName::from_static("correlation-id"), v);
@@ -351,11 +374,9 @@ async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> 
 }
 
 /// An answer frame as an HTTP response: its status, its value as the body (in the answer's own
-/// content type for messages), and the headers that matter to HTTP clients.
-fn to_http(frame: &str, message: bool) -> HttpResponse {
-    let Ok(env) = Envelope::parse(frame) else {
-        return error_response(&Error::Internal("unreadable answer".into()));
-    };
+/// content type for messages), and the headers that matter to HTTP clients. A 304 or 204 has no
+/// body (a body there would be read as the next response on a keep-alive connection).
+fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
     let status = StatusCode::from_u16(env.status.unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut b = HttpResponseBuilder::new(status);
@@ -364,14 +385,25 @@ fn to_http(frame: &str, message: bool) -> HttpResponse {
             b.insert_header((name, v.into_owned()));
         }
     }
+    if status == StatusCode::CREATED {
+        if let Some(location) = &shape.location {
+            b.insert_header((header::LOCATION, location.as_str()));
+        }
+    }
     let content_type = env
         .headers
         .get_str(names::CONTENT_TYPE)
         .map(|c| c.into_owned())
         .unwrap_or_else(|| "application/json".into());
-    match env.value {
+    let value = match (env.value, &shape.select) {
+        (Some(v), Some(sel)) if status == StatusCode::OK && v.is_object() => Some(sel.apply(&v)),
+        (v, _) => v,
+    };
+    match value {
+        // Neither has a body, whatever a message's responder put in its answer.
+        _ if status == StatusCode::NOT_MODIFIED || status == StatusCode::NO_CONTENT => b.finish(),
         None => b.finish(),
-        Some(Value::String(s)) if message && !is_json(&content_type) => {
+        Some(Value::String(s)) if shape.message && !is_json(&content_type) => {
             if is_text(&content_type) {
                 b.content_type(content_type).body(s)
             } else {

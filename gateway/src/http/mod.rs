@@ -5,6 +5,9 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod cors;
+pub mod exchange;
+pub mod inline_policy;
+pub mod path;
 pub mod ws;
 
 use crate::auth::AuthFailure;
