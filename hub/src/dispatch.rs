@@ -230,7 +230,9 @@ impl Dispatch<'_> {
                 match self.route_live(&live, &live_topic) {
                     Ok(deliveries) => effects.live = deliveries,
                     // Nobody receives it: the sender's timeout strategy decides.
-                    Err(e) => tracing::debug!(error = %e, "smart channel: live retrieve not routed"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "smart channel: live retrieve not routed")
+                    }
                 }
             }
         }

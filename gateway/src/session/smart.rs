@@ -100,7 +100,10 @@ impl WsSession {
         };
         let key = cid.clone();
         let timer = ctx.run_later(timeout, move |act, ctx| act.smart_timed_out(&key, ctx));
-        if let Some(old) = self.live.wait(cid.clone(), &live_topic, env, timeout, timer) {
+        if let Some(old) = self
+            .live
+            .wait(cid.clone(), &live_topic, env, timeout, timer)
+        {
             ctx.cancel_future(old);
         }
         self.smart.waiting.insert(
