@@ -14,7 +14,7 @@ use crate::things::twin::Twin;
 use std::sync::Arc;
 use twinwire_common::bus::EventRecord;
 use twinwire_common::bus::{BusCommand, Delivery, Keys, Origin};
-use twinwire_common::protocol::{error_envelope, Channel, Criterion, Group, Topic};
+use twinwire_common::protocol::{error_envelope, Channel, Criterion, Envelope, Group, Topic};
 use twinwire_common::Error;
 
 /// An event with the twin and policy it was produced under, for its fan-out.
@@ -103,9 +103,17 @@ impl Dispatch<'_> {
                 };
                 retrieve::retrieve_things(cmd, &topic, &sources).map(Some)
             }
-            (Group::Things, Some(Channel::Twin), Criterion::Commands) => self
-                .apply_thing_command(cmd, &topic, &mut effects)
-                .map(Some),
+            (Group::Things, Some(Channel::Twin), Criterion::Commands) => {
+                match crate::smart_channel::condition_of(&cmd.envelope.headers, &topic) {
+                    Err(e) => Err(e),
+                    Ok(None) => self
+                        .apply_thing_command(cmd, &topic, &mut effects)
+                        .map(|r| Some(r.to_json_string())),
+                    Ok(Some(cond)) => self
+                        .smart_retrieve(cmd, &topic, &cond, &mut effects)
+                        .map(Some),
+                }
+            }
             (
                 Group::Things,
                 Some(Channel::Live),
@@ -151,7 +159,7 @@ impl Dispatch<'_> {
         cmd: &BusCommand,
         topic: &Topic,
         effects: &mut Effects,
-    ) -> Result<String, Error> {
+    ) -> Result<Envelope, Error> {
         let thing_id = topic.entity_id();
         let current = self.twins.get(self.shard, &thing_id);
         let decision = crate::things::command::decide(
@@ -193,7 +201,42 @@ impl Dispatch<'_> {
             self.metrics.events.inc();
             effects.event = Some((change.event, twin, policy));
         }
-        Ok(decision.response.to_json_string())
+        Ok(decision.response)
+    }
+
+    /// A twin retrieve with a live-channel condition (the smart channel): the twin's response,
+    /// marked with whether the condition held, and when it held, the live retrieve's deliveries
+    /// to the devices (the sender's session waits for their answer).
+    fn smart_retrieve(
+        &mut self,
+        cmd: &BusCommand,
+        topic: &Topic,
+        cond: &twinwire_common::rql::ParsedCondition,
+        effects: &mut Effects,
+    ) -> Result<String, Error> {
+        let mut response = self.apply_thing_command(cmd, topic, effects)?;
+        let twin = self.twins.get(self.shard, &topic.entity_id());
+        let policy = twin
+            .as_ref()
+            .and_then(|t| t.policy_id())
+            .and_then(|p| self.policies.get(p));
+        let matched = match (&twin, &policy) {
+            (Some(t), Some(p)) => crate::smart_channel::matches(cond, cmd, t, p, self.now)?,
+            _ => false,
+        };
+        crate::smart_channel::mark_twin_response(&mut response, matched);
+        if matched {
+            if let Some((live, live_topic)) = crate::smart_channel::live_command(cmd) {
+                match self.route_live(&live, &live_topic) {
+                    Ok(deliveries) => effects.live = deliveries,
+                    // Nobody receives it: the sender's timeout strategy decides.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "smart channel: live retrieve not routed")
+                    }
+                }
+            }
+        }
+        Ok(response.to_json_string())
     }
 
     /// A message, live command or live event: authorized against the thing's policy and routed.

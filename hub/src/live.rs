@@ -78,12 +78,7 @@ fn check_condition(
     let Some(cond) = condition::parse(&env.headers, carrier)? else {
         return Ok(());
     };
-    let enforcer = &policy.enforcer;
-    let view = if enforcer.has_partial(subjects, "thing", "/", Permission::Read) {
-        enforcer.retrieve_view(subjects, "thing", "/", &twin.with_special_fields())
-    } else {
-        Value::Object(serde_json::Map::new())
-    };
+    let view = condition::requester_view(&policy.enforcer, subjects, twin);
     condition::evaluate(&cond, &view, &crate::instant::now_iso())
 }
 

@@ -276,6 +276,10 @@ pub enum Error {
         allowed: &'static [&'static str],
     },
 
+    /// `live-channel-condition` on a thing command that is not a retrieve (ditto-features §3).
+    #[error("The specified 'live-channel-condition' is only allowed to be used for retrieving API calls.")]
+    LiveChannelConditionNotAllowed,
+
     // --- messages (reference §3.6) ---
     #[error("You are not allowed to send messages for the Thing with id '{0}'!")]
     MessageSendNotAllowed(String),
@@ -602,6 +606,7 @@ impl Error {
                 "header.invalid",
                 Some(format!("The value must either be one of: <{}>.", allowed.join(">, <"))),
             ),
+            LiveChannelConditionNotAllowed => (405, "things:live.channelcondition.notallowed", None),
             MessageSendNotAllowed(_) => (
                 403,
                 "messages:send.notallowed",

@@ -105,6 +105,13 @@ impl WsSession {
             }
             if topic.channel == Some(Channel::Twin) && topic.criterion == Criterion::Commands {
                 self.expect_acks(ctx, &topic, &env)?;
+                // The smart channel: only a retrieve may carry it (the hub answers the 405).
+                if topic.action == Some(twinwire_common::protocol::Action::Retrieve)
+                    && env.headers.contains(super::smart::LIVE_CHANNEL_CONDITION)
+                    && env.headers.response_required()
+                {
+                    self.expect_smart(ctx, &topic, &env)?;
+                }
             }
             Ok(shard)
         });
@@ -190,6 +197,7 @@ fn check_headers(env: &Envelope) -> Result<(), Error> {
     if wants_acks && !env.headers.response_required() {
         return Err(Error::AcksWithoutResponse);
     }
+    super::smart::strategy_of(&env.headers)?;
     Ok(())
 }
 

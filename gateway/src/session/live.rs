@@ -88,6 +88,11 @@ impl LiveRequests {
         self.waiting.insert(cid, request).map(|old| old.timer)
     }
 
+    /// Stops waiting for `cid` (answered otherwise); returns its timer.
+    pub fn forget(&mut self, cid: &str) -> Option<SpawnHandle> {
+        self.waiting.remove(cid).map(|p| p.timer)
+    }
+
     /// The `command.timeout` error for `cid`, if it still waits.
     pub fn timed_out(&mut self, cid: &str) -> Option<Envelope> {
         let p = self.waiting.remove(cid)?;
@@ -278,6 +283,7 @@ impl WsSession {
         match self.live.answer(&env) {
             Answer::Accepted(timer) => {
                 ctx.cancel_future(timer);
+                let frame = self.smart_live_answer(&frame).unwrap_or(frame);
                 self.send_text(ctx, frame, OutKind::Response);
             }
             Answer::Discarded(detail) => {

@@ -19,6 +19,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+mod smart;
 mod streaming;
 mod throttle;
 mod wire_errors;
@@ -87,6 +88,7 @@ pub struct WsSession {
     expiry: expiry::JwtExpiry,
     /// Live requests waiting for answers.
     live: live::LiveRequests,
+    smart: smart::SmartRequests,
     /// Where answers to received live signals go.
     replies: replies::ReplyForwarders,
     /// Commands waiting for their requested acknowledgements.
@@ -125,6 +127,7 @@ impl WsSession {
                 streaming: Default::default(),
                 expiry: Default::default(),
                 live: Default::default(),
+                smart: Default::default(),
                 replies: Default::default(),
                 acks: Default::default(),
                 commands: Default::default(),
@@ -288,6 +291,9 @@ impl WsSession {
         }
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
+        }
+        if msg.kind.is_none() && self.take_smart_twin_response(&msg.frame, ctx) {
+            return;
         }
         if msg.kind.is_none() && self.take_twin_response(&msg.frame, ctx) {
             return;

@@ -10,6 +10,7 @@
 //! Live commands and messages evaluate it on what the requester may read of the twin (Ditto
 //! retrieves the thing with the requester's authorization first), after their own permission check.
 
+use super::twin::Twin;
 use serde_json::Value;
 use twinwire_common::policy::{Enforcer, Permission};
 use twinwire_common::rql::{parse_condition, MapPlaceholders, ParsedCondition};
@@ -33,7 +34,16 @@ pub fn parse(
     headers: &twinwire_common::protocol::Headers,
     carrier: Carrier,
 ) -> Result<Option<ParsedCondition>, Error> {
-    let Some(text) = headers.get_str(CONDITION) else {
+    parse_header(headers, CONDITION, carrier)
+}
+
+/// The RQL condition in header `name` (`condition` or `live-channel-condition`), syntax-checked.
+pub fn parse_header(
+    headers: &twinwire_common::protocol::Headers,
+    name: &str,
+    carrier: Carrier,
+) -> Result<Option<ParsedCondition>, Error> {
+    let Some(text) = headers.get_str(name) else {
         return Ok(None);
     };
     parse_condition(&text).map(Some).map_err(|e| match carrier {
@@ -66,6 +76,16 @@ pub fn check_readable(
         }
     }
     Ok(())
+}
+
+/// The twin as `subjects` may read it (nothing when they may read none of it): what conditions on
+/// live signals are evaluated on, as Ditto retrieves the thing with the requester's authorization.
+pub fn requester_view(enforcer: &Enforcer, subjects: &[String], twin: &Twin) -> Value {
+    if enforcer.has_partial(subjects, "thing", "/", Permission::Read) {
+        enforcer.retrieve_view(subjects, "thing", "/", &twin.with_special_fields())
+    } else {
+        Value::Object(serde_json::Map::new())
+    }
 }
 
 /// The condition against `thing` (with its `_revision`, `_modified`, ... fields), `time:now` being
