@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod api;
 pub mod body;
+pub mod collection;
 pub mod cors;
 pub mod exchange;
 pub mod inline_policy;
 pub mod path;
+pub mod whoami;
 pub mod ws;
 
 use crate::auth::AuthFailure;
