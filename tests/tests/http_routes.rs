@@ -1,5 +1,6 @@
 //! The HTTP API's utility and collection routes (issue 20, item 6), answered as Ditto's are:
-//! `whoami`, the multi-get `GET /api/2/things?ids=…` (order kept, missing and unreadable things
+//! `whoami`, `checkPermissions` (each check answered by the entity's policy, `false` when
+//! not granted or not there), the multi-get `GET /api/2/things?ids=…` (order kept, missing and unreadable things
 //! left out, `fields` applied) and `POST /api/2/things` (a generated id, 201 with `Location`).
 
 use base64::Engine;
@@ -192,4 +193,59 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
         "{}",
         a.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_permissions_answers_each_named_check_from_the_entitys_policy() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let a = call(
+        &c,
+        "PUT",
+        "/api/2/things/org.c:t",
+        Some(r#"{"attributes":{"a":1}}"#),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = call(
+        &c,
+        "PUT",
+        "/api/2/policies/org.c:t/entries/reader",
+        Some(r#"{"subjects":{"nginx:bob":{"type":"test"}},"resources":{"thing:/attributes":{"grant":["READ"],"revoke":[]}}}"#),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let check = |resource: &str, entity: &str, perms: &[&str]| json!({"resource": resource, "entityId": entity, "hasPermissions": perms});
+    let body = json!({
+        "readAttributes": check("thing:/attributes/a", "org.c:t", &["READ"]),
+        "writeAttributes": check("thing:/attributes", "org.c:t", &["READ", "WRITE"]),
+        "readThing": check("thing:/", "org.c:t", &["READ"]),
+        "sendMessage": check("message:/inbox/messages/x", "org.c:t", &["WRITE"]),
+        "readPolicy": check("policy:/", "org.c:t", &["READ"]),
+        "missingThing": check("thing:/", "org.c:missing", &["READ"]),
+    })
+    .to_string();
+    let a = call_as(
+        &c,
+        ("bob", "bob-pw"),
+        "POST",
+        "/api/2/checkPermissions",
+        Some(&body),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        json_of(&a),
+        json!({"readAttributes": true, "writeAttributes": false, "readThing": false,
+            "sendMessage": false, "readPolicy": false, "missingThing": false})
+    );
+    let a = call(&c, "POST", "/api/2/checkPermissions", Some(&body)).await;
+    assert_eq!(
+        json_of(&a),
+        json!({"readAttributes": true, "writeAttributes": true, "readThing": true,
+            "sendMessage": true, "readPolicy": true, "missingThing": false}),
+        "the owner holds everything on what exists"
+    );
+    let bad = json!({"x": check("connection:/", "org.c:t", &["READ"])}).to_string();
+    let a = call(&c, "POST", "/api/2/checkPermissions", Some(&bad)).await;
+    assert_eq!(a.status, 400, "{}", a.body);
 }

@@ -44,6 +44,10 @@ const FORWARDED_HEADERS: &[&str] = &[
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/2/whoami", web::route().to(super::whoami::whoami))
         .route("/api/2/things", web::route().to(super::collection::things))
+        .route(
+            "/api/2/checkPermissions",
+            web::route().to(super::check_permissions::check_permissions),
+        )
         .route("/api/2/{group}/{id}", web::route().to(api_request))
         .route(
             "/api/2/{group}/{id}/{rest:.*}",

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod body;
+pub mod check_permissions;
 pub mod collection;
 pub mod cors;
 pub mod exchange;
