@@ -180,6 +180,13 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
     assert_eq!(b.status, 201, "{}", b.body);
     assert_ne!(json_of(&b)["thingId"], json!(id));
 
+    let a = call(&c, "POST", "/api/2/things?channel=live", Some("{}")).await;
+    assert_eq!(
+        (a.status, json_of(&a)["error"].clone()),
+        (405, json!("things:thing.notcreatable")),
+        "{}",
+        a.body
+    );
     let a = call(
         &c,
         "POST",

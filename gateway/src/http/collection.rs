@@ -1,7 +1,8 @@
 //! `/api/2/things` as a collection (Ditto `ThingsRoute`): `GET ?ids=a,b[&fields=…]` is the
 //! WebSocket's RetrieveThings (an array in the order asked, missing and unreadable things left
 //! out; repeated `ids` joined), and `POST` creates a thing under a generated id `<ns>:<uuid>`
-//! (`?namespace=`, else Ditto's empty default namespace), answered 201 with its `Location`.
+//! (`?namespace=`, else Ditto's empty default namespace), answered 201 with its `Location` (405 on
+//! the live channel).
 
 use super::api::{guarded, headers_of, location_of, round_trip, Shape, Signal};
 use super::{auth_failure_response, error_response};
@@ -97,6 +98,16 @@ fn retrieve_things(req: &HttpRequest, node: &Node) -> Result<Signal, Error> {
 }
 
 fn create_thing(req: &HttpRequest, body: &[u8], node: &Node) -> Result<Signal, Error> {
+    // A live create has no twin to make (Ditto answers 405).
+    let live = form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "channel" && v == "live")
+        || req
+            .headers()
+            .get("channel")
+            .is_some_and(|v| v.as_bytes() == b"live");
+    if live {
+        return Err(Error::ThingNotCreatableViaLive);
+    }
     let namespace = form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "namespace")
         .map(|(_, v)| v.into_owned())
