@@ -6,7 +6,9 @@
 //! once ([`super::path`]); `fields` selects as over the WebSocket (policies here, `_policy` by
 //! [`super::inline_policy`]); a 201 names its `Location`, a 304 or 204 has no body. Browsers get
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
-//! authenticated, under its size and time limits.
+//! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
+//! collection are routed here to modules of their own ([`super::whoami`],
+//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
