@@ -14,7 +14,9 @@ use crate::things::twin::Twin;
 use std::sync::Arc;
 use twinwire_common::bus::EventRecord;
 use twinwire_common::bus::{BusCommand, Delivery, Keys, Origin};
-use twinwire_common::protocol::{error_envelope, Channel, Criterion, Envelope, Group, Topic};
+use twinwire_common::protocol::{
+    error_envelope, Action, Channel, Criterion, Envelope, Group, Topic,
+};
 use twinwire_common::Error;
 
 /// An event with the twin and policy it was produced under, for its fan-out.
@@ -92,6 +94,20 @@ impl Dispatch<'_> {
         let checked = crate::things::if_equal::IfEqual::from_headers(&cmd.envelope.headers);
         let result = match (topic.group, topic.channel, topic.criterion) {
             _ if checked.is_err() => checked.map(|_| None),
+            (Group::Things, Some(Channel::Twin), Criterion::Commands)
+            | (Group::Policies, _, Criterion::Commands)
+                if topic.action == Some(Action::CheckPermissions) =>
+            {
+                let id = topic.entity_id();
+                let policy = match topic.group {
+                    Group::Things => self
+                        .twins
+                        .get(self.shard, &id)
+                        .and_then(|t| t.policy_id().and_then(|p| self.policies.get(p))),
+                    _ => self.policies.get(&id),
+                };
+                crate::policies::check::answer(cmd, policy.as_deref()).map(Some)
+            }
             (Group::Things, Some(Channel::Twin), Criterion::Commands)
                 if topic.is_wildcard_name() =>
             {

@@ -6,7 +6,9 @@
 //! once ([`super::path`]); `fields` selects as over the WebSocket (policies here, `_policy` by
 //! [`super::inline_policy`]); a 201 names its `Location`, a 304 or 204 has no body. Browsers get
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
-//! authenticated, under its size and time limits.
+//! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
+//! collection are routed here to modules of their own ([`super::whoami`],
+//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
@@ -42,7 +44,13 @@ const FORWARDED_HEADERS: &[&str] = &[
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/2/{group}/{id}", web::route().to(api_request))
+    cfg.route("/api/2/whoami", web::route().to(super::whoami::whoami))
+        .route("/api/2/things", web::route().to(super::collection::things))
+        .route(
+            "/api/2/checkPermissions",
+            web::route().to(super::check_permissions::check_permissions),
+        )
+        .route("/api/2/{group}/{id}", web::route().to(api_request))
         .route(
             "/api/2/{group}/{id}/{rest:.*}",
             web::route().to(api_request),
@@ -118,8 +126,18 @@ async fn api_request(
     node: web::Data<Arc<Node>>,
     origins: web::Data<OriginPolicy>,
 ) -> HttpResponse {
-    let verdict = origins.check(&req);
-    if cors::is_preflight(&req) {
+    guarded(&req, &origins, answer(req.clone(), payload, &node)).await
+}
+
+/// Every API route's answer under the Origin policy: preflights answered, refused origins
+/// refused before `route` runs, allowed ones named in the answer.
+pub(super) async fn guarded(
+    req: &HttpRequest,
+    origins: &OriginPolicy,
+    route: impl std::future::Future<Output = HttpResponse>,
+) -> HttpResponse {
+    let verdict = origins.check(req);
+    if cors::is_preflight(req) {
         return cors::preflight(&verdict);
     }
     if let Verdict::Refused(_) = verdict {
@@ -127,7 +145,7 @@ async fn api_request(
         // browser's cached credentials, even though the browser would hide the answer.
         return cors::refused(&verdict);
     }
-    let mut resp = answer(req, payload, &node).await;
+    let mut resp = route.await;
     if let Some(origin) = verdict.cors_origin() {
         cors::allow(&mut resp, origin);
     }
@@ -162,29 +180,29 @@ async fn answer(req: HttpRequest, payload: web::Payload, node: &Arc<Node>) -> Ht
 }
 
 /// A request turned into a Ditto signal.
-struct Signal {
-    envelope: Envelope,
-    shard: u32,
-    timeout: Duration,
-    shape: Shape,
+pub(super) struct Signal {
+    pub envelope: Envelope,
+    pub shard: u32,
+    pub timeout: Duration,
+    pub shape: Shape,
 }
 
 /// How the answer becomes the HTTP response, beyond its status and value.
 #[derive(Default)]
-struct Shape {
+pub(super) struct Shape {
     /// A message: its answer's payload keeps the answer's content type.
-    message: bool,
+    pub message: bool,
     /// The `Location` of a 201 (Ditto: the request URI without its query).
-    location: Option<String>,
+    pub location: Option<String>,
     /// `fields` applied here to a 200 answer (policies: the hub selects only in things).
-    select: Option<FieldSelector>,
+    pub select: Option<FieldSelector>,
     /// `fields` naming `_policy` on a thing: its policy joins the answer.
-    inline_policy: Option<InlinePolicy>,
+    pub inline_policy: Option<InlinePolicy>,
 }
 
 /// The request URI as Ditto's gateway sees it, absolute and without its query
 /// (`UriForLocationHeaderSupplier`).
-fn location_of(req: &HttpRequest) -> String {
+pub(super) fn location_of(req: &HttpRequest) -> String {
     let scheme = if req.app_config().secure() {
         "https"
     } else {
@@ -198,18 +216,10 @@ fn location_of(req: &HttpRequest) -> String {
     format!("{scheme}://{host}{}", req.uri().path())
 }
 
-fn build(
-    req: &HttpRequest,
-    group: &str,
-    id: &str,
-    rest: &str,
-    body: &[u8],
-    node: &Node,
-) -> Result<Signal, Error> {
-    let entity = EntityId::parse(id).ok_or_else(|| match group {
-        "policies" => DittoError::policy_id_invalid(id).into(),
-        _ => Error::ThingIdInvalid(id.to_owned()),
-    })?;
+/// The Ditto headers of a request (its forwarded headers and the query parameters that act as
+/// headers, Ditto `query-params-as-headers`, with a correlation id of its own when it has none) and
+/// its `fields`.
+pub(super) fn headers_of(req: &HttpRequest) -> (Headers, Option<String>) {
     let mut headers = Headers::new();
     for name in FORWARDED_HEADERS {
         if let Some(v) = req.headers().get(*name).and_then(|v| v.to_str().ok()) {
@@ -217,7 +227,6 @@ fn build(
         }
     }
     let mut fields = None;
-    // Query parameters act as headers too (Ditto `query-params-as-headers`).
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
         if k == "fields" {
             fields = Some(v.into_owned());
@@ -238,6 +247,22 @@ fn build(
     if !headers.contains(names::CORRELATION_ID) {
         headers.insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
     }
+    (headers, fields)
+}
+
+fn build(
+    req: &HttpRequest,
+    group: &str,
+    id: &str,
+    rest: &str,
+    body: &[u8],
+    node: &Node,
+) -> Result<Signal, Error> {
+    let entity = EntityId::parse(id).ok_or_else(|| match group {
+        "policies" => DittoError::policy_id_invalid(id).into(),
+        _ => Error::ThingIdInvalid(id.to_owned()),
+    })?;
+    let (mut headers, fields) = headers_of(req);
     let content_type = headers
         .get_str(names::CONTENT_TYPE)
         .map(|c| c.into_owned())
@@ -332,7 +357,11 @@ fn build(
     })
 }
 
-async fn round_trip(node: &Arc<Node>, signal: Signal, subjects: Vec<String>) -> HttpResponse {
+pub(super) async fn round_trip(
+    node: &Arc<Node>,
+    signal: Signal,
+    subjects: Vec<String>,
+) -> HttpResponse {
     let cid = signal
         .envelope
         .headers

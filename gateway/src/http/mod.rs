@@ -1,13 +1,16 @@
-//! The gateway's HTTP surface: the public server (WebSocket endpoints, later the HTTP API) and the
+//! The gateway's HTTP surface: the public server (WebSocket endpoints and the HTTP API) and the
 //! admin server (`/metrics`, `/alive`, `/ready`), and how errors become HTTP responses.
 
 pub mod admin;
 pub mod api;
 pub mod body;
+pub mod check_permissions;
+pub mod collection;
 pub mod cors;
 pub mod exchange;
 pub mod inline_policy;
 pub mod path;
+pub mod whoami;
 pub mod ws;
 
 use crate::auth::AuthFailure;

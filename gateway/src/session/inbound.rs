@@ -209,6 +209,11 @@ fn route(topic: &Topic, env: &Envelope, shards: u32) -> Result<u32, Error> {
             .map(|_| id.clone())
             .ok_or(Error::ThingIdInvalid(id))
     };
+    // checkPermissions is an HTTP route of Ditto's (`POST /api/2/checkPermissions`), not a Ditto
+    // Protocol command: over the WebSocket it is an unknown topic, as in Ditto.
+    if topic.action == Some(twinwire_common::protocol::Action::CheckPermissions) {
+        return Err(Error::unknown_topic_path(env.topic.clone()));
+    }
     match (topic.group, topic.channel, topic.criterion) {
         (Group::Things, Some(Channel::Twin), Criterion::Commands) if !env.is_response() => {
             if topic.is_wildcard_name() {
