@@ -117,3 +117,42 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// An `Authorization: Basic …` header value for `user:pass`.
+pub fn basic_auth(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+/// One HTTP API call to gateway 0 of `cluster` as `user` (name, password); a body is sent as JSON.
+pub async fn api_call(
+    cluster: &crate::Cluster,
+    user: (&str, &str),
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> HttpAnswer {
+    let auth = basic_auth(user.0, user.1);
+    let mut headers: Vec<(&str, &str)> = vec![("Authorization", &auth)];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    http_exchange(
+        method,
+        &format!("{}{path}", cluster.http_base(0)),
+        &headers,
+        body.map(str::as_bytes),
+    )
+    .await
+    .expect("gateway answers")
+}
+
+impl HttpAnswer {
+    /// The body as JSON (`Null` when it is none).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}

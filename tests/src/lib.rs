@@ -14,7 +14,9 @@ pub mod redis_server;
 
 pub use client::{Client, Frame};
 pub use cluster::{wait_ready, write_htpasswd, Cluster, ClusterOptions, Gateway, Hub, USERS};
-pub use http::{http_exchange, http_get, http_get_status, http_request, HttpAnswer};
+pub use http::{
+    api_call, basic_auth, http_exchange, http_get, http_get_status, http_request, HttpAnswer,
+};
 pub use locate::{bin_dir, binary, repo_root, require_tool};
 pub use metrics::{metric_series, metric_sum, scrape_metrics};
 pub use process::{free_port, Proc};

@@ -5,15 +5,7 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use twinwire_tests::{http_request, Client, Cluster, ClusterOptions, Frame};
-
-fn basic(user: &str, pass: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
+use twinwire_tests::{basic_auth, http_request, Client, Cluster, ClusterOptions, Frame};
 
 const UPGRADE: &[(&str, &str)] = &[
     ("Upgrade", "websocket"),
@@ -30,8 +22,8 @@ async fn upgrades_without_valid_credentials_get_401_with_dittos_json_error() {
     })
     .await;
     let url = format!("{}/ws/2", c.http_base(0));
-    let wrong = basic("ditto", "wrong");
-    let unknown = basic("mallory", "x");
+    let wrong = basic_auth("ditto", "wrong");
+    let unknown = basic_auth("mallory", "x");
     let garbage = "Basic !!!not-base64".to_string();
     for auth in [
         None,
@@ -73,7 +65,7 @@ async fn unsupported_api_versions_get_404_api_version_notsupported() {
         ..Default::default()
     })
     .await;
-    let auth = basic("ditto", "ditto");
+    let auth = basic_auth("ditto", "ditto");
     for v in ["3", "0", "x"] {
         let mut headers: Vec<(&str, &str)> = UPGRADE.to_vec();
         headers.push(("Authorization", &auth));
@@ -285,7 +277,7 @@ async fn idle_sessions_are_pinged_and_silent_ones_are_closed() {
         .unwrap();
     let req = format!(
         "GET /ws/2 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: {}\r\n\r\n",
-        basic("ditto", "ditto")
+        basic_auth("ditto", "ditto")
     );
     raw.write_all(req.as_bytes()).await.unwrap();
     let mut seen = Vec::new();

@@ -5,23 +5,15 @@
 //! policy its owner could not create it under; unknown users cost what wrong passwords cost, and
 //! failed logins are throttled per address and per user name.
 
-use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use twinwire_tests::canary::Canary;
-use twinwire_tests::{Client, Cluster, ClusterOptions, USERS};
+use twinwire_tests::{basic_auth, Client, Cluster, ClusterOptions, USERS};
 
 /// The canary's longest tolerated gap between two events (the bound).
 const CANARY_GAP: Duration = Duration::from_secs(2);
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
 
 fn password(user: &str) -> &'static str {
     USERS.iter().find(|(u, _)| *u == user).unwrap().1
@@ -145,7 +137,7 @@ async fn exchange(
 
 /// A WebSocket upgrade of `/ws/2` as `user` with extra headers.
 async fn upgrade(c: &Cluster, user: &str, pass: &str, headers: &[(&str, &str)]) -> Answer {
-    let auth = basic(user, pass);
+    let auth = basic_auth(user, pass);
     let mut h = vec![
         ("Authorization", auth.as_str()),
         ("Connection", "Upgrade"),
@@ -209,7 +201,7 @@ async fn cross_site_upgrades_are_refused_before_the_upgrade_and_listed_origins_a
     let mut s = Client::connect_with(
         &c.ws_url(0),
         &[
-            ("Authorization", &basic("alice", pw)),
+            ("Authorization", &basic_auth("alice", pw)),
             ("Origin", "https://dash.example.com"),
         ],
     )
@@ -228,7 +220,7 @@ async fn cross_site_upgrades_are_refused_before_the_upgrade_and_listed_origins_a
 async fn the_http_api_answers_cors_for_allowed_origins_and_refuses_other_origins() {
     let c = one_gateway(&[("TWINWIRE_HTTP__ALLOWED_ORIGINS", "https://dash.example.com")]).await;
     let canary = Canary::start(&c, 0, "bob", "cors").await;
-    let auth = basic("alice", password("alice"));
+    let auth = basic_auth("alice", password("alice"));
     let path = "/api/2/things/org.cors:lamp";
 
     // Preflight from an allowed origin: the Access-Control-Allow-* headers, credentials allowed.
@@ -361,7 +353,7 @@ async fn bodies_are_read_after_authentication_and_under_deadlines() {
 
     // Unauthenticated (no credentials, then wrong ones) dripping a body: 401 at once, without
     // waiting for the body.
-    let wrong = basic("alice", "wrong");
+    let wrong = basic_auth("alice", "wrong");
     for auth in [None, Some(wrong.as_str())] {
         let (mut r, mut w) = connect(&c).await.into_split();
         w.write_all(head(auth, 4000).as_bytes()).await.unwrap();
@@ -381,7 +373,7 @@ async fn bodies_are_read_after_authentication_and_under_deadlines() {
     }
 
     // Authenticated, dripping: cut at the body timeout (408, or the connection closed).
-    let auth = basic("alice", password("alice"));
+    let auth = basic_auth("alice", password("alice"));
     let (mut r, mut w) = connect(&c).await.into_split();
     w.write_all(head(Some(&auth), 4000).as_bytes())
         .await
@@ -520,7 +512,7 @@ async fn a_thing_cannot_be_moved_under_a_policy_it_could_not_be_created_under() 
         );
     }
     // And over HTTP.
-    let auth = basic("alice", password("alice"));
+    let auth = basic_auth("alice", password("alice"));
     let a = exchange(
         &c,
         "PUT",
@@ -610,8 +602,8 @@ async fn unknown_users_cost_what_wrong_passwords_cost() {
     ])
     .await;
     let canary = Canary::start(&c, 0, "bob", "timing").await;
-    let unknown = basic("mallory", "guess");
-    let wrong = basic("alice", "guess");
+    let unknown = basic_auth("mallory", "guess");
+    let wrong = basic_auth("alice", "guess");
     let rounds = 9;
     let (mut unknown_t, mut wrong_t) = (Vec::new(), Vec::new());
     // Interleaved, so that a slow moment of the machine hits both alike.
@@ -642,7 +634,7 @@ async fn unknown_users_cost_what_wrong_passwords_cost() {
 
 /// A request from the client address `from`, as the trusted proxy in front reports it.
 async fn login_over_http(c: &Cluster, from: &str, user: &str, pass: &str) -> Answer {
-    let auth = basic(user, pass);
+    let auth = basic_auth(user, pass);
     exchange(
         c,
         "GET",

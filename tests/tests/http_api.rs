@@ -1,17 +1,9 @@
 //! The HTTP API (Ditto's `/api/2`): messages answered by WebSocket devices on another node, and
 //! twin routes mapping to the same commands as the WebSocket, with Ditto's statuses.
 
-use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use twinwire_tests::{http_request, Client, Cluster, ClusterOptions};
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
+use twinwire_tests::{basic_auth, http_request, Client, Cluster, ClusterOptions};
 
 async fn call(
     c: &Cluster,
@@ -21,7 +13,7 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> (u16, String) {
-    let auth = basic("ditto", "ditto");
+    let auth = basic_auth("ditto", "ditto");
     let mut h: Vec<(&str, &str)> = vec![("Authorization", &auth)];
     h.extend_from_slice(headers);
     http_request(method, &format!("{}{path}", c.http_base(gw)), &h, body)
@@ -68,7 +60,7 @@ async fn an_http_message_is_answered_by_a_websocket_device_on_another_node() {
                 "POST",
                 &format!("{base}/api/2/things/org.http:lamp/inbox/messages/switch?timeout=10"),
                 &[
-                    ("Authorization", &basic("ditto", "ditto")),
+                    ("Authorization", &basic_auth("ditto", "ditto")),
                     ("Content-Type", "application/json"),
                 ],
                 Some(b"{\"on\":true}"),
@@ -94,7 +86,7 @@ async fn an_http_message_is_answered_by_a_websocket_device_on_another_node() {
                 "POST",
                 &format!("{base}/api/2/things/org.http:lamp/features/bulb/inbox/messages/blink"),
                 &[
-                    ("Authorization", &basic("ditto", "ditto")),
+                    ("Authorization", &basic_auth("ditto", "ditto")),
                     ("Content-Type", "application/octet-stream"),
                     ("timeout", "10s"),
                 ],
@@ -156,7 +148,7 @@ async fn http_messages_time_out_fire_and_forget_and_need_permission() {
     assert_eq!(status, 202);
     assert_eq!(d.recv_json().await["value"], "fyi");
     // Without WRITE on message:/ (bob is not in the default policy): 403.
-    let auth = basic("bob", "bob-pw");
+    let auth = basic_auth("bob", "bob-pw");
     let (status, body) = http_request(
         "POST",
         &format!(

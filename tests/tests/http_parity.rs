@@ -3,48 +3,14 @@
 //! connection, `fields` on things (with `_policy`), their sub-resources and policies, `Location` on 201, and 404
 //! for a message to a thing that does not exist.
 
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use twinwire_tests::{http_exchange, Cluster, ClusterOptions, HttpAnswer};
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
-
-async fn call_as(
-    c: &Cluster,
-    user: (&str, &str),
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> HttpAnswer {
-    let auth = basic(user.0, user.1);
-    let mut h: Vec<(&str, &str)> = vec![("Authorization", &auth)];
-    if body.is_some() {
-        h.push(("Content-Type", "application/json"));
-    }
-    http_exchange(
-        method,
-        &format!("{}{path}", c.http_base(0)),
-        &h,
-        body.map(str::as_bytes),
-    )
-    .await
-    .expect("gateway answers")
-}
+use twinwire_tests::{api_call, basic_auth, Cluster, ClusterOptions, HttpAnswer};
 
 async fn call(c: &Cluster, method: &str, path: &str, body: Option<&str>) -> HttpAnswer {
-    call_as(c, ("ditto", "ditto"), method, path, body).await
-}
-
-fn json_of(a: &HttpAnswer) -> Value {
-    serde_json::from_str(&a.body).unwrap_or(Value::Null)
+    api_call(c, ("ditto", "ditto"), method, path, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,8 +60,8 @@ async fn encoded_path_parts_mean_what_the_plain_ones_do() {
         let p = call(&c, "GET", plain, None).await;
         let e = call(&c, "GET", encoded, None).await;
         assert_eq!(
-            (e.status, json_of(&e)),
-            (p.status, json_of(&p)),
+            (e.status, e.json()),
+            (p.status, p.json()),
             "{encoded} answers as {plain}"
         );
         assert!(
@@ -106,9 +72,9 @@ async fn encoded_path_parts_mean_what_the_plain_ones_do() {
     }
     // Decoded once: `%20` is a space, `%2520` a literal `%20`.
     let a = call(&c, "GET", "/api/2/things/org.p:t/attributes/a%20b", None).await;
-    assert_eq!((a.status, json_of(&a)), (200, json!(3)));
+    assert_eq!((a.status, a.json()), (200, json!(3)));
     let a = call(&c, "GET", "/api/2/things/org.p:t/attributes/a%2520b", None).await;
-    assert_eq!((a.status, json_of(&a)), (200, json!(4)));
+    assert_eq!((a.status, a.json()), (200, json!(4)));
     // Writes too: an encoded `/` in a PUT is a level of the pointer.
     let a = call(
         &c,
@@ -119,7 +85,7 @@ async fn encoded_path_parts_mean_what_the_plain_ones_do() {
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
     let a = call(&c, "GET", "/api/2/things/org.p:t/attributes/location", None).await;
-    assert_eq!(json_of(&a), json!({"lat": 1, "lon": 2, "alt": 7}));
+    assert_eq!(a.json(), json!({"lat": 1, "lon": 2, "alt": 7}));
     // Messages: an encoded `/` in the subject is a `/` of the subject, the feature id decoded.
     let mut device = c.connect(1, "ditto").await;
     device
@@ -160,7 +126,7 @@ async fn an_encoded_policy_resource_grants_what_it_names() {
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
-    let a = call_as(&c, bob, "GET", "/api/2/things/org.p:g/attributes", None).await;
+    let a = api_call(&c, bob, "GET", "/api/2/things/org.p:g/attributes", None).await;
     assert_eq!(a.status, 404, "bob may not read yet: {}", a.body);
     let a = call(
         &c,
@@ -187,13 +153,13 @@ async fn an_encoded_policy_resource_grants_what_it_names() {
     )
     .await;
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!({"thing:/attributes": {"grant": ["READ"], "revoke": []}}),
         "stored under the resource it names"
     );
-    let a = call_as(&c, bob, "GET", "/api/2/things/org.p:g/attributes", None).await;
+    let a = api_call(&c, bob, "GET", "/api/2/things/org.p:g/attributes", None).await;
     assert_eq!(
-        (a.status, json_of(&a)),
+        (a.status, a.json()),
         (200, json!({"secret": 1})),
         "the grant is in force"
     );
@@ -294,7 +260,7 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
         .expect("an ETag")
         .to_owned();
     let host = c.http_base(0).trim_start_matches("http://").to_owned();
-    let auth = basic("ditto", "ditto");
+    let auth = basic_auth("ditto", "ditto");
     let mut s = TcpStream::connect(&host).await.unwrap();
     let mut buf = Vec::new();
     let get = |extra: &str| {
@@ -316,7 +282,7 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
     s.write_all(get("").as_bytes()).await.unwrap();
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(json_of(&a)["attributes"], json!({"a": 1}));
+    assert_eq!(a.json()["attributes"], json!({"a": 1}));
     // A 412 has its error body, and the connection goes on after it too.
     let put = format!(
         "PUT /api/2/things/org.p:k/attributes/a HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
@@ -325,7 +291,7 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
     s.write_all(put.as_bytes()).await.unwrap();
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 412, "{}", a.body);
-    assert_eq!(json_of(&a)["error"], "things:precondition.failed");
+    assert_eq!(a.json()["error"], "things:precondition.failed");
     assert_eq!(
         a.header("etag"),
         Some(etag.as_str()),
@@ -334,7 +300,7 @@ async fn a_304_has_no_body_and_the_connection_survives_it() {
     s.write_all(get("").as_bytes()).await.unwrap();
     let a = read_response(&mut s, &mut buf).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(json_of(&a)["attributes"], json!({"a": 1}));
+    assert_eq!(a.json()["attributes"], json!({"a": 1}));
     // A message answered 204 with a payload: no body either, and the connection goes on.
     let mut device = c.connect(1, "ditto").await;
     device
@@ -402,12 +368,12 @@ async fn fields_select_on_things_their_parts_and_policies() {
     ];
     for (path, expected) in cases {
         let a = call(&c, "GET", path, None).await;
-        assert_eq!((a.status, json_of(&a)), (200, expected), "{path}");
+        assert_eq!((a.status, a.json()), (200, expected), "{path}");
     }
     let a = call(&c, "GET", "/api/2/things/org.p:f?fields=_revision", None).await;
-    assert!(json_of(&a)["_revision"].is_number(), "{}", a.body);
+    assert!(a.json()["_revision"].is_number(), "{}", a.body);
     // `_policy`: the thing's policy joins the answer, whole or in part.
-    let policy = json_of(&call(&c, "GET", "/api/2/policies/org.p:f", None).await);
+    let policy = HttpAnswer::json(&call(&c, "GET", "/api/2/policies/org.p:f", None).await);
     assert!(policy["entries"].is_object(), "{policy}");
     let a = call(
         &c,
@@ -417,7 +383,7 @@ async fn fields_select_on_things_their_parts_and_policies() {
     )
     .await;
     assert_eq!(
-        (a.status, json_of(&a)),
+        (a.status, a.json()),
         (200, json!({"thingId": "org.p:f", "_policy": policy}))
     );
     let a = call(
@@ -428,7 +394,7 @@ async fn fields_select_on_things_their_parts_and_policies() {
     )
     .await;
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!({"attributes": {"a": 1},
             "_policy": {"entries": {"DEFAULT": {"subjects": {"nginx:ditto": {"type": "generated"}}}}}})
     );
@@ -441,7 +407,7 @@ async fn fields_select_on_things_their_parts_and_policies() {
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
-    let a = call_as(
+    let a = api_call(
         &c,
         ("bob", "bob-pw"),
         "GET",
@@ -449,17 +415,14 @@ async fn fields_select_on_things_their_parts_and_policies() {
         None,
     )
     .await;
-    assert_eq!(
-        (a.status, json_of(&a)),
-        (200, json!({"thingId": "org.p:f"}))
-    );
+    assert_eq!((a.status, a.json()), (200, json!({"thingId": "org.p:f"})));
     for path in [
         "/api/2/things/org.p:f?fields=a(",
         "/api/2/policies/org.p:f?fields=a(",
     ] {
         let a = call(&c, "GET", path, None).await;
         assert_eq!(
-            (a.status, json_of(&a)["error"].clone()),
+            (a.status, a.json()["error"].clone()),
             (400, json!("things:field.selection.invalid")),
             "{path}"
         );
@@ -505,7 +468,7 @@ async fn created_answers_carry_location_and_a_missing_thing_takes_no_messages() 
     )
     .await;
     assert_eq!(
-        (a.status, json_of(&a)["error"].clone()),
+        (a.status, a.json()["error"].clone()),
         (404, json!("things:thing.notfound")),
         "{}",
         a.body

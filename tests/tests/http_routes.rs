@@ -3,45 +3,11 @@
 //! not granted or not there), the multi-get `GET /api/2/things?ids=…` (order kept, missing and unreadable things
 //! left out, `fields` applied) and `POST /api/2/things` (a generated id, 201 with `Location`).
 
-use base64::Engine;
-use serde_json::{json, Value};
-use twinwire_tests::{http_exchange, Cluster, ClusterOptions, HttpAnswer};
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
-
-async fn call_as(
-    c: &Cluster,
-    user: (&str, &str),
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> HttpAnswer {
-    let auth = basic(user.0, user.1);
-    let mut h: Vec<(&str, &str)> = vec![("Authorization", &auth)];
-    if body.is_some() {
-        h.push(("Content-Type", "application/json"));
-    }
-    http_exchange(
-        method,
-        &format!("{}{path}", c.http_base(0)),
-        &h,
-        body.map(str::as_bytes),
-    )
-    .await
-    .expect("gateway answers")
-}
+use serde_json::json;
+use twinwire_tests::{api_call, http_exchange, Cluster, ClusterOptions, HttpAnswer};
 
 async fn call(c: &Cluster, method: &str, path: &str, body: Option<&str>) -> HttpAnswer {
-    call_as(c, ("ditto", "ditto"), method, path, body).await
-}
-
-fn json_of(a: &HttpAnswer) -> Value {
-    serde_json::from_str(&a.body).unwrap_or(Value::Null)
+    api_call(c, ("ditto", "ditto"), method, path, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,11 +16,11 @@ async fn whoami_names_the_callers_subjects() {
     let a = call(&c, "GET", "/api/2/whoami", None).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!({"defaultSubject": "nginx:ditto", "subjects": ["nginx:ditto"]})
     );
-    let a = call_as(&c, ("bob", "bob-pw"), "GET", "/api/2/whoami", None).await;
-    assert_eq!(json_of(&a)["defaultSubject"], "nginx:bob", "{}", a.body);
+    let a = api_call(&c, ("bob", "bob-pw"), "GET", "/api/2/whoami", None).await;
+    assert_eq!(a.json()["defaultSubject"], "nginx:bob", "{}", a.body);
     let a = http_exchange(
         "GET",
         &format!("{}/api/2/whoami", c.http_base(0)),
@@ -93,7 +59,7 @@ async fn many_things_in_the_order_asked_without_missing_or_unreadable_ones() {
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!([
             {"thingId": "org.m:c", "attributes": {"n": 3}},
             {"thingId": "org.m:a", "attributes": {"n": 1}}
@@ -101,7 +67,7 @@ async fn many_things_in_the_order_asked_without_missing_or_unreadable_ones() {
     );
     // Repeated `ids` are joined; without `fields` whole things come back.
     let a = call(&c, "GET", "/api/2/things?ids=org.m:b&ids=org.m%3Aa", None).await;
-    let got = json_of(&a);
+    let got = a.json();
     let ids: Vec<_> = got
         .as_array()
         .expect("an array")
@@ -111,7 +77,7 @@ async fn many_things_in_the_order_asked_without_missing_or_unreadable_ones() {
     assert_eq!(ids, [json!("org.m:b"), json!("org.m:a")], "{}", a.body);
     assert_eq!(got[0]["attributes"], json!({"n": 2, "other": true}));
 
-    let a = call_as(
+    let a = api_call(
         &c,
         ("bob", "bob-pw"),
         "GET",
@@ -120,11 +86,11 @@ async fn many_things_in_the_order_asked_without_missing_or_unreadable_ones() {
     )
     .await;
     assert_eq!(
-        (a.status, json_of(&a)),
+        (a.status, a.json()),
         (200, json!([{"thingId": "org.m:c"}])),
         "unreadable things are left out"
     );
-    let a = call_as(
+    let a = api_call(
         &c,
         ("bob", "bob-pw"),
         "GET",
@@ -132,10 +98,10 @@ async fn many_things_in_the_order_asked_without_missing_or_unreadable_ones() {
         None,
     )
     .await;
-    assert_eq!((a.status, json_of(&a)), (200, json!([])));
+    assert_eq!((a.status, a.json()), (200, json!([])));
     let a = call(&c, "GET", "/api/2/things", None).await;
     assert_eq!(a.status, 400, "{}", a.body);
-    assert_eq!(json_of(&a)["error"], "things:things.ids.missing");
+    assert_eq!(a.json()["error"], "things:things.ids.missing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +115,7 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
-    let id = json_of(&a)["thingId"]
+    let id = a.json()["thingId"]
         .as_str()
         .expect("the created thing names its id")
         .to_owned();
@@ -162,15 +128,12 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
     );
     assert!(a.header("etag").is_some(), "an ETag: {:?}", a.headers);
     let a = call(&c, "GET", &format!("/api/2/things/{id}/attributes"), None).await;
-    assert_eq!((a.status, json_of(&a)), (200, json!({"made": "by post"})));
+    assert_eq!((a.status, a.json()), (200, json!({"made": "by post"})));
 
     // Without a namespace: Ditto's default, the empty one.
     let a = call(&c, "POST", "/api/2/things", Some("{}")).await;
     assert_eq!(a.status, 201, "{}", a.body);
-    let id = json_of(&a)["thingId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = a.json()["thingId"].as_str().unwrap_or_default().to_owned();
     assert!(id.starts_with(':') && id.len() > 1, "{id}");
     let a = call(&c, "GET", &format!("/api/2/things/{id}"), None).await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -178,11 +141,11 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
     // Two posts, two things.
     let b = call(&c, "POST", "/api/2/things", None).await;
     assert_eq!(b.status, 201, "{}", b.body);
-    assert_ne!(json_of(&b)["thingId"], json!(id));
+    assert_ne!(b.json()["thingId"], json!(id));
 
     let a = call(&c, "POST", "/api/2/things?channel=live", Some("{}")).await;
     assert_eq!(
-        (a.status, json_of(&a)["error"].clone()),
+        (a.status, a.json()["error"].clone()),
         (405, json!("things:thing.notcreatable")),
         "{}",
         a.body
@@ -195,7 +158,7 @@ async fn a_posted_thing_gets_a_generated_id_and_its_location() {
     )
     .await;
     assert_eq!(
-        (a.status, json_of(&a)["error"].clone()),
+        (a.status, a.json()["error"].clone()),
         (400, json!("things:id.notsettable")),
         "{}",
         a.body
@@ -231,7 +194,7 @@ async fn check_permissions_answers_each_named_check_from_the_entitys_policy() {
         "missingThing": check("thing:/", "org.c:missing", &["READ"]),
     })
     .to_string();
-    let a = call_as(
+    let a = api_call(
         &c,
         ("bob", "bob-pw"),
         "POST",
@@ -241,13 +204,13 @@ async fn check_permissions_answers_each_named_check_from_the_entitys_policy() {
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!({"readAttributes": true, "writeAttributes": false, "readThing": false,
             "sendMessage": false, "readPolicy": false, "missingThing": false})
     );
     let a = call(&c, "POST", "/api/2/checkPermissions", Some(&body)).await;
     assert_eq!(
-        json_of(&a),
+        a.json(),
         json!({"readAttributes": true, "writeAttributes": true, "readThing": true,
             "sendMessage": true, "readPolicy": true, "missingThing": false}),
         "the owner holds everything on what exists"

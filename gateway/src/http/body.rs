@@ -10,6 +10,22 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use twinwire_common::Error;
 
+/// [`read`] under the gateway's configured `http.max_body_bytes` and `http.body_timeout_ms`.
+pub async fn read_configured(
+    req: &HttpRequest,
+    payload: web::Payload,
+    node: &crate::node::Node,
+) -> Result<Bytes, Error> {
+    let http = &node.config.http;
+    read(
+        req,
+        payload,
+        http.max_body_bytes,
+        Duration::from_millis(http.body_timeout_ms),
+    )
+    .await
+}
+
 /// The whole body, at most `max` bytes, received within `timeout`.
 pub async fn read(
     req: &HttpRequest,

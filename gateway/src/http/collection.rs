@@ -32,15 +32,7 @@ async fn answer(req: &HttpRequest, payload: web::Payload, node: &Arc<Node>) -> H
         Ok(a) => a,
         Err(f) => return auth_failure_response(node, &f, true),
     };
-    let http = &node.config.http;
-    let body = match super::body::read(
-        req,
-        payload,
-        http.max_body_bytes,
-        Duration::from_millis(http.body_timeout_ms),
-    )
-    .await
-    {
+    let body = match super::body::read_configured(req, payload, node).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
