@@ -12,11 +12,13 @@
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
+use super::live_channel::{channel_of, smart_exchange, Channel};
 use super::path::ApiPath;
 use super::{auth_failure_response, cors, error_response};
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
 use crate::session::live::timeout_of;
+use crate::session::smart::{self, Strategy};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use base64::Engine;
@@ -36,11 +38,30 @@ const FORWARDED_HEADERS: &[&str] = &[
     "if-none-match",
     "response-required",
     "requested-acks",
+    "declared-acks",
     "timeout",
     "content-type",
     "allow-policy-lockout",
     "condition",
     "if-equal",
+    "channel",
+    "live-channel-condition",
+    "live-channel-timeout-strategy",
+];
+
+/// Query parameters that act as the headers of the same name (Ditto's `query-params-as-headers`
+/// default, `GatewayHttpConfig`); a parameter wins over a header.
+const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
+    "channel",
+    "correlation-id",
+    "requested-acks",
+    "declared-acks",
+    "response-required",
+    "timeout",
+    "live-channel-timeout-strategy",
+    "allow-policy-lockout",
+    "condition",
+    "live-channel-condition",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -161,6 +182,9 @@ async fn answer(req: HttpRequest, payload: web::Payload, node: &Arc<Node>) -> Ht
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
+    if let Some(r) = super::methods::check(&req, super::methods::of_entity_route(&group, &rest)) {
+        return r;
+    }
     let body = match super::body::read_configured(&req, payload, node).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
@@ -190,6 +214,8 @@ pub(super) struct Shape {
     pub select: Option<FieldSelector>,
     /// `fields` naming `_policy` on a thing: its policy joins the answer.
     pub inline_policy: Option<InlinePolicy>,
+    /// A smart-channel retrieve: the devices may answer too ([`super::live_channel`]).
+    pub smart: Option<Strategy>,
 }
 
 /// The request URI as Ditto's gateway sees it, absolute and without its query
@@ -224,15 +250,7 @@ pub(super) fn headers_of(req: &HttpRequest) -> (Headers, Option<String>) {
             fields = Some(v.into_owned());
             continue;
         }
-        if [
-            "timeout",
-            "response-required",
-            "requested-acks",
-            "correlation-id",
-            "condition",
-        ]
-        .contains(&k.as_ref())
-        {
+        if QUERY_PARAMS_AS_HEADERS.contains(&k.as_ref()) {
             headers.insert(k.into_owned(), v.into_owned());
         }
     }
@@ -310,8 +328,15 @@ fn build(
     } else {
         None
     };
+    let channel = match group {
+        "things" => channel_of(&headers, action)?,
+        _ => Channel::Twin,
+    };
     let topic = match group {
-        "things" => format!("{ns}/{name}/things/twin/commands/{action}"),
+        "things" => format!(
+            "{ns}/{name}/things/{}/commands/{action}",
+            channel.topic_part()
+        ),
         "policies" => format!("{ns}/{name}/policies/commands/{action}"),
         _ => {
             return Err(Error::UnknownPath {
@@ -324,7 +349,9 @@ fn build(
     // selected here from the view the hub answered with.
     let selector = fields.as_deref().map(FieldSelector::parse).transpose()?;
     let inline_policy = match (group, action, rest) {
-        ("things", "retrieve", "") => InlinePolicy::of(&entity, selector.as_ref()),
+        ("things", "retrieve", "") if channel != Channel::Live => {
+            InlinePolicy::of(&entity, selector.as_ref())
+        }
         _ => None,
     };
     let select = if group == "policies" { selector } else { None };
@@ -345,6 +372,10 @@ fn build(
             location: Some(location_of(req)),
             select,
             inline_policy,
+            smart: match channel {
+                Channel::Smart(strategy) => Some(strategy),
+                _ => None,
+            },
         },
     })
 }
@@ -367,7 +398,11 @@ pub(super) async fn round_trip(
         shape,
     } = signal;
     let asked = subjects.clone();
-    match exchange(node, envelope, shard, timeout, subjects).await {
+    let exchanged = match shape.smart {
+        Some(strategy) => smart_exchange(node, envelope, shard, timeout, subjects, strategy).await,
+        None => exchange(node, envelope, shard, timeout, subjects).await,
+    };
+    match exchanged {
         Exchange::Answered(frame) => {
             let Ok(mut env) = Envelope::parse(&frame) else {
                 return error_response(&Error::Internal("unreadable answer".into()));
@@ -401,7 +436,12 @@ fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
     let status = StatusCode::from_u16(env.status.unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut b = HttpResponseBuilder::new(status);
-    for name in [names::CORRELATION_ID, names::ETAG] {
+    for name in [
+        names::CORRELATION_ID,
+        names::ETAG,
+        smart::CHANNEL,
+        smart::MATCHED,
+    ] {
         if let Some(v) = env.headers.get_str(name) {
             b.insert_header((name, v.into_owned()));
         }
