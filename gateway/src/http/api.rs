@@ -49,6 +49,9 @@ const FORWARDED_HEADERS: &[&str] = &[
     "live-channel-timeout-strategy",
 ];
 
+/// The longest a claim message may wait for its answer (Ditto's `claim-message.max-timeout`).
+const CLAIM_MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Query parameters that act as the headers of the same name (Ditto's `query-params-as-headers`
 /// default, `GatewayHttpConfig`); a parameter wins over a header.
 const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
@@ -116,8 +119,13 @@ fn message_value(content_type: &str, body: &[u8]) -> Result<Option<Value>, Error
     )))
 }
 
-/// Where a message path is: `(path, subject)` for `[features/{fid}/]{inbox|outbox}/messages/{subject}`.
+/// Where a message path is: `(path, subject)` for `[features/{fid}/]{inbox|outbox}/messages/{subject}`,
+/// and for a claim (`inbox/claim`, Ditto's `SendClaimMessage`: an inbox message whose subject is
+/// `claim`, sent without the sender's permission, as the hub knows).
 fn message_path(rest: &str) -> Option<(String, String)> {
+    if rest == "inbox/claim" {
+        return Some(("/inbox/messages/claim".into(), "claim".into()));
+    }
     let (prefix, tail) = match rest.strip_prefix("features/") {
         Some(r) => {
             let (fid, t) = r.split_once('/')?;
@@ -285,6 +293,12 @@ fn build(
         let (path, subject) = message_path(rest).ok_or_else(|| Error::UnknownPath {
             path: format!("/{rest}"),
         })?;
+        // A claim may wait longer (Ditto's `claim-message.max-timeout`).
+        let max = if rest == "inbox/claim" {
+            max.max(CLAIM_MAX_TIMEOUT)
+        } else {
+            max
+        };
         let timeout = timeout_of(&headers, max)?;
         if timeout.is_zero() {
             // Fire and forget: answered with 202 at once (Ditto).
@@ -493,6 +507,8 @@ mod tests {
                 Some(("/features/lamp/inbox/messages/on", "on")),
             ),
             ("inbox/messages/", None),
+            ("inbox/claim", Some(("/inbox/messages/claim", "claim"))),
+            ("features/f/inbox/claim", None),
             ("attributes/x", None),
         ];
         for (rest, expected) in table {
