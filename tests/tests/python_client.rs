@@ -175,7 +175,7 @@ async fn ditto_python_client_drives_the_http_api() {
         step(&lines, "putThing")["headers"]["location"]
             .as_str()
             .unwrap()
-            .ends_with("/api/2/things/org.py%3Alamp-1"),
+            .ends_with("/api/2/things/org.py:lamp-1"),
         "{lines:?}"
     );
     assert!(step(&lines, "postThing")["headers"]["location"]

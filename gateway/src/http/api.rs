@@ -226,8 +226,8 @@ pub(super) struct Shape {
     pub smart: Option<Strategy>,
 }
 
-/// The request URI as Ditto's gateway sees it, absolute and without its query
-/// (`UriForLocationHeaderSupplier`).
+/// The request URI as Ditto's gateway sees it, absolute, without its query and with its path as
+/// Pekko renders it (`UriForLocationHeaderSupplier`).
 pub(super) fn location_of(req: &HttpRequest) -> String {
     let scheme = if req.app_config().secure() {
         "https"
@@ -239,7 +239,10 @@ pub(super) fn location_of(req: &HttpRequest) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_else(|| req.app_config().host());
-    format!("{scheme}://{host}{}", req.uri().path())
+    format!(
+        "{scheme}://{host}{}",
+        super::path::normalized(req.uri().path())
+    )
 }
 
 /// The Ditto headers of a request (its forwarded headers and the query parameters that act as
