@@ -88,24 +88,37 @@ fn step<'a>(lines: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {name}: {lines:?}"))
 }
 
-/// A device on `gw` answering every message it is sent: 200 with the payload it got, on the
-/// subject's outbox.
+/// A device on `gw` receiving messages and live commands.
 async fn device(c: &Cluster, gw: usize) -> Client {
     let mut d = c.connect(gw, "ditto").await;
     d.subscribe("START-SEND-MESSAGES", "START-SEND-MESSAGES:ACK")
         .await;
+    d.subscribe("START-SEND-LIVE-COMMANDS", "START-SEND-LIVE-COMMANDS:ACK")
+        .await;
     d
 }
 
+/// Answers every message with 200 and the payload it got, on the subject's outbox, and every
+/// live command with 200 "from-device", except one with a 1 s timeout (the scenario's smart
+/// `use-twin` step), which it leaves unanswered.
 async fn answer_forever(mut d: Client) {
     loop {
         let m = d.recv_json().await;
         let Some(path) = m["path"].as_str() else {
             continue;
         };
-        let reply = json!({"topic": m["topic"], "path": path.replace("inbox", "outbox"),
-            "headers": {"correlation-id": m["headers"]["correlation-id"], "content-type": "application/json"},
-            "value": {"got": m["value"]}, "status": 200});
+        let topic = m["topic"].as_str().unwrap_or_default();
+        let cid = m["headers"]["correlation-id"].clone();
+        let reply = if topic.contains("/things/live/messages/") {
+            json!({"topic": topic, "path": path.replace("inbox", "outbox"),
+                "headers": {"correlation-id": cid, "content-type": "application/json"},
+                "value": {"got": m["value"]}, "status": 200})
+        } else if m["headers"]["timeout"] == "1s" {
+            continue;
+        } else {
+            json!({"topic": topic, "path": path, "headers": {"correlation-id": cid},
+                "value": "from-device", "status": 200})
+        };
         d.send_json(&reply).await;
     }
 }
@@ -186,4 +199,17 @@ async fn ditto_python_client_drives_the_http_api() {
         step(&lines, "postMessageMissingThing")["body"]["error"],
         "things:thing.notfound"
     );
+    // Which channel answered, in Ditto's response headers.
+    for (s, channel, matched) in [
+        ("getAttributeSmartMatched", "live", "true"),
+        ("getAttributeSmartNotMatched", "twin", "false"),
+        ("getAttributeSmartUseTwin", "twin", "true"),
+    ] {
+        let h = &step(&lines, s)["headers"];
+        assert_eq!(
+            (&h["channel"], &h["live-channel-condition-matched"]),
+            (&json!(channel), &json!(matched)),
+            "{s}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 """The HTTP API through the official Ditto Python client: policies and their sub-resources, things
 and theirs, `fields`, `condition`, conditional headers (304, 412) on one keep-alive connection,
-path segments the client percent-encodes, messages, and the utility routes. Env: BASE (the
-gateway), THING, POLICY. A device answering messages is connected by the test."""
+path segments the client percent-encodes, messages and claims, `channel=live` and the smart live
+channel, and the utility routes. Env: BASE (the gateway), THING, POLICY. A device answering
+messages and live commands (with "from-device") is connected by the test."""
 
 import asyncio
 
@@ -25,6 +26,12 @@ from ditto_client.generated.api.two.things.item.attributes.item.with_attribute_p
 )
 from ditto_client.generated.api.two.things.item.features.item.properties.item.with_property_path_put_request_body import (
     WithPropertyPathPutRequestBody,
+)
+from ditto_client.generated.api.two.things.item.attributes.item.get_channel_query_parameter_type import (
+    GetChannelQueryParameterType,
+)
+from ditto_client.generated.api.two.things.item.attributes.item.get_live_channel_timeout_strategy_query_parameter_type import (
+    GetLiveChannelTimeoutStrategyQueryParameterType,
 )
 
 from lib import client, config, env, step
@@ -170,6 +177,23 @@ async def main():
                feats.by_feature_id("lamp").outbox.messages.by_message_subject("report").post("warm"))
     await step("postMessageNoWait", wire, 202,
                t.inbox.messages.by_message_subject("ping").post("1", config(t.inbox.messages.by_message_subject("ping"), "post", timeout="0")))
+    await step("postClaim", wire, 200, t.inbox.claim.post("mine, please"), {"got": "mine, please"})
+
+    # The live channel: the device answers; the smart channel asks it only when the condition holds.
+    loc = attrs.by_attribute_path("location")
+    await step("getAttributeLive", wire, 200,
+               loc.get(config(loc, "get", channel=GetChannelQueryParameterType.Live, timeout="10s")),
+               "from-device")
+    await step("getAttributeSmartMatched", wire, 200,
+               loc.get(config(loc, "get", live_channel_condition="eq(attributes/location/lat,1)", timeout="10s")),
+               "from-device")
+    await step("getAttributeSmartNotMatched", wire, 200,
+               loc.get(config(loc, "get", live_channel_condition="eq(attributes/location/lat,7)")),
+               {"lat": 1, "lon": 2})
+    await step("getAttributeSmartUseTwin", wire, 200,
+               loc.get(config(loc, "get", live_channel_condition="eq(attributes/location/lon,2)", timeout="1s",
+                              live_channel_timeout_strategy=GetLiveChannelTimeoutStrategyQueryParameterType.UseTwin)),
+               {"lat": 1, "lon": 2})
     await step("postMessageMissingThing", wire, 404,
                api.things.by_thing_id("org.py:missing").inbox.messages.by_message_subject("ask").post("x"))
 

@@ -96,7 +96,8 @@ async def step(name, wire, expect, call, body=None):
     parsed = json.loads(seen["body"]) if seen["body"] else None
     if body is not None and parsed != body:
         fail(name, f"body {seen['body']}, expected {json.dumps(body)}")
-    keep = {k: seen["headers"][k] for k in ("etag", "location", "content-length") if k in seen["headers"]}
+    kept = ("etag", "location", "content-length", "channel", "live-channel-condition-matched")
+    keep = {k: seen["headers"][k] for k in kept if k in seen["headers"]}
     print(
         json.dumps(
             {
