@@ -12,6 +12,7 @@ pub mod inline_policy;
 pub mod live_channel;
 pub mod methods;
 pub mod path;
+pub mod policy_actions;
 pub mod whoami;
 pub mod ws;
 
