@@ -34,6 +34,10 @@ from ditto_client.generated.api.two.things.item.attributes.item.get_live_channel
     GetLiveChannelTimeoutStrategyQueryParameterType,
 )
 
+from ditto_client.generated.api.two.policies.item.actions.activate_token_integration.activate_token_integration_post_request_body import (
+    ActivateTokenIntegrationPostRequestBody,
+)
+
 from lib import client, config, env, step
 
 ALL = [Permission.READ, Permission.WRITE]
@@ -87,6 +91,16 @@ async def main():
                 "resources": {"thing:/attributes": {"grant": ["READ"], "revoke": []},
                               "thing:/features": {"grant": ["READ"], "revoke": []}},
                 "importable": "implicit"})
+
+    # Token integration needs a JWT (these callers use Basic): Ditto's 400.
+    needs_jwt = {"status": 400, "error": "policies:action.failed",
+                 "message": "Failed to execute action 'activateTokenIntegration'.",
+                 "description": "Policy action is only possible with JWT authentication."}
+    await step("activateTokenIntegration", wire, 400,
+               p.actions.activate_token_integration.post(ActivateTokenIntegrationPostRequestBody()), needs_jwt)
+    await step("deactivateEntryTokenIntegration", wire, 400,
+               e.actions.deactivate_token_integration.post(),
+               dict(needs_jwt, message="Failed to execute action 'deactivateTokenIntegration'."))
 
     # Things and their sub-resources.
     t = api.things.by_thing_id(thing)
