@@ -1,5 +1,6 @@
 //! The HTTP API on the public port (Ditto's `/api/2`), authenticated like the WebSocket:
-//! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` sends a message whose
+//! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` (and the claim,
+//! `…/inbox/claim`) sends a message whose
 //! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
 //! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
 //! client sends ([`super::exchange`] carries them on the bus). The path is read raw and decoded
@@ -8,7 +9,9 @@
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
 //! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
 //! collection are routed here to modules of their own ([`super::whoami`],
-//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard.
+//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard. A wrong method
+//! on a known route is [`super::methods`]' 405; `channel=live` and the smart live channel wait as
+//! [`super::live_channel`] says; policy actions are [`super::policy_actions`]'.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
