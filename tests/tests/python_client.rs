@@ -145,7 +145,11 @@ async fn ditto_python_client_drives_the_http_api() {
     let lines = lines.unwrap_or_else(|e| panic!("{e}"));
 
     // Every call of the scenario ran (the script stops at the first failing one).
-    assert_eq!(lines.last().unwrap()["step"], "deletePolicy", "{lines:?}");
+    assert_eq!(
+        lines.last().unwrap()["step"],
+        "deleteSharedPolicy",
+        "{lines:?}"
+    );
     // Encoded path segments: the client sent %2F, and the answers were those of the plain paths.
     assert_eq!(
         step(&lines, "putResource")["path"],

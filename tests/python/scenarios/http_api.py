@@ -1,4 +1,5 @@
-"""The HTTP API through the official Ditto Python client: policies and their sub-resources, things
+"""The HTTP API through the official Ditto Python client: policies and their sub-resources (imports
+and the token-integration actions included), things
 and theirs, `fields`, `condition`, conditional headers (304, 412) on one keep-alive connection,
 path segments the client percent-encodes, messages and claims, `channel=live` and the smart live
 channel, and the utility routes. Env: BASE (the gateway), THING, POLICY. A device answering
@@ -17,6 +18,7 @@ from ditto_client.generated.models.permission import Permission
 from ditto_client.generated.models.permission_check_request import PermissionCheckRequest
 from ditto_client.generated.models.policy_entries import PolicyEntries
 from ditto_client.generated.models.policy_entry import PolicyEntry
+from ditto_client.generated.models.policy_import import PolicyImport
 from ditto_client.generated.models.resource_entry import ResourceEntry
 from ditto_client.generated.models.resources import Resources
 from ditto_client.generated.models.subject_entry import SubjectEntry
@@ -91,6 +93,17 @@ async def main():
                 "resources": {"thing:/attributes": {"grant": ["READ"], "revoke": []},
                               "thing:/features": {"grant": ["READ"], "revoke": []}},
                 "importable": "implicit"})
+
+    # Imports of another policy's entries.
+    shared = api.policies.by_policy_id(policy + "-shared")
+    viewers = entry(["nginx:bob"], {"thing:/attributes": [Permission.READ]})
+    await step("putSharedPolicy", wire, 201, shared.put(NewPolicy(entries=PolicyEntries(
+        additional_data={"owner": owner, "viewers": viewers}))))
+    imp = p.imports.by_imported_policy_id(policy + "-shared")
+    await step("putImport", wire, 201, imp.put(PolicyImport(entries=["viewers"])))
+    await step("getImport", wire, 200, imp.get(), {"entries": ["viewers"]})
+    await step("getImports", wire, 200, p.imports.get(), {policy + "-shared": {"entries": ["viewers"]}})
+    await step("deleteImport", wire, 204, imp.delete())
 
     # Token integration needs a JWT (these callers use Basic): Ditto's 400.
     needs_jwt = {"status": 400, "error": "policies:action.failed",
@@ -223,6 +236,7 @@ async def main():
     await step("getDeletedThing", wire, 404, t.get())
     await step("deleteEntry", wire, 204, ops.delete())
     await step("deletePolicy", wire, 204, p.delete())
+    await step("deleteSharedPolicy", wire, 204, shared.delete())
 
 
 asyncio.run(main())
