@@ -1,9 +1,9 @@
 """The HTTP API through the official Ditto Python client: policies and their sub-resources (imports
-and the token-integration actions included), things
-and theirs, `fields`, `condition`, conditional headers (304, 412) on one keep-alive connection,
-path segments the client percent-encodes, messages and claims, `channel=live` and the smart live
-channel, and the utility routes. Env: BASE (the gateway), THING, POLICY. A device answering
-messages and live commands (with "from-device") is connected by the test."""
+and the token-integration actions included), things and theirs, `fields`, `condition`, conditional
+headers (304, 412) on one keep-alive connection, path segments the client percent-encodes, messages
+and claims, `channel=live` and the smart live channel, and the utility routes. Env: BASE (the
+gateway), THING, POLICY. A device answering messages and live commands (with "from-device") is
+connected by the test."""
 
 import asyncio
 
