@@ -637,4 +637,31 @@ impl DittoError {
             })),
         )
     }
+
+    // ---- policy actions (PolicyActionFailedException, `policies:action.failed`) ----
+
+    /// A token-integration action asked for by a caller who did not authenticate with a JWT
+    /// (`newBuilderForInappropriateAuthenticationMethod`, 400).
+    pub fn policy_action_needs_jwt(action: &str) -> DittoError {
+        DittoError::new(
+            400,
+            "policies:action.failed",
+            format!("Failed to execute action '{action}'."),
+            Some("Policy action is only possible with JWT authentication."),
+        )
+    }
+
+    /// A token-integration action twinwire does not carry out (501, Ditto's code and message):
+    /// the subject it injects must lapse with the token, and policy subject expiry is not enforced.
+    pub fn policy_action_unavailable(action: &str) -> DittoError {
+        DittoError::new(
+            501,
+            "policies:action.failed",
+            format!("Failed to execute action '{action}'."),
+            Some(
+                "Token integration is not available: the subject it adds must expire with the token, \
+                 and this service does not enforce policy subject expiry.",
+            ),
+        )
+    }
 }

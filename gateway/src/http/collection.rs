@@ -32,6 +32,9 @@ async fn answer(req: &HttpRequest, payload: web::Payload, node: &Arc<Node>) -> H
         Ok(a) => a,
         Err(f) => return auth_failure_response(node, &f, true),
     };
+    if let Some(r) = super::methods::check(req, super::methods::THINGS_COLLECTION) {
+        return r;
+    }
     let body = match super::body::read_configured(req, payload, node).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),

@@ -9,7 +9,10 @@ pub mod collection;
 pub mod cors;
 pub mod exchange;
 pub mod inline_policy;
+pub mod live_channel;
+pub mod methods;
 pub mod path;
+pub mod policy_actions;
 pub mod whoami;
 pub mod ws;
 

@@ -19,7 +19,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
-mod smart;
+pub mod smart;
 mod streaming;
 mod throttle;
 mod wire_errors;
