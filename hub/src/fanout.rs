@@ -5,10 +5,11 @@
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
 
 use crate::registry::{SubscriptionGroup, SubscriptionRegistry};
+use crate::shares::{KeptEvent, Member};
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use twinwire_common::bus::{Delivery, JournalPos, Origin, Reply};
 use twinwire_common::policy::EventView;
 use twinwire_common::protocol::headers::names;
@@ -249,7 +250,7 @@ pub fn fan_out(
     let mut frame_index: HashMap<String, usize> = HashMap::new();
     let mut per_node: HashMap<&str, HashMap<usize, Vec<&str>>> = HashMap::new();
     let mut views: HashMap<Vec<String>, EventView> = HashMap::new();
-    let mut weak: BTreeSet<&str> = BTreeSet::new();
+    let mut weak: BTreeSet<String> = BTreeSet::new();
     for group in registry.subscription_groups(sig.kind) {
         // The requested labels this group declared: they ride along in its frame (Ditto restricts
         // `requested-acks` to each session's declared labels), or come back weak when it sees nothing.
@@ -269,7 +270,7 @@ pub fn fan_out(
             &base_target,
             filter_evaluations,
         ) else {
-            weak.extend(labels);
+            weak.extend(labels.into_iter().map(str::to_owned));
             continue;
         };
         if !labels.is_empty() {
@@ -293,9 +294,25 @@ pub fn fan_out(
                 .push(group.key.as_str());
         }
     }
-    let mut out = Vec::with_capacity(per_node.len());
-    for (node, by_frame) in per_node {
-        let mut groups: Vec<(Vec<String>, String)> = by_frame
+    // Shared subscriptions: one member each (DESIGN.md "Shared subscriptions").
+    let mut members: BTreeMap<String, Vec<(Vec<u64>, String)>> = share_targets(
+        registry,
+        sig,
+        vis,
+        &mut views,
+        &ph,
+        &base_target,
+        filter_evaluations,
+        &mut weak,
+    );
+    let mut out = Vec::with_capacity(per_node.len() + members.len());
+    let mut nodes: BTreeSet<String> = per_node.keys().map(|n| n.to_string()).collect();
+    nodes.extend(members.keys().cloned());
+    for node in nodes {
+        let node = node.as_str();
+        let mut groups: Vec<(Vec<String>, String)> = per_node
+            .remove(node)
+            .unwrap_or_default()
             .into_iter()
             .map(|(i, keys)| {
                 (
@@ -315,6 +332,7 @@ pub fn fan_out(
                 exclude,
                 groups,
                 reply: sig.reply.clone(),
+                members: members.remove(node).unwrap_or_default(),
             },
         ));
     }
@@ -325,7 +343,7 @@ pub fn fan_out(
         .map(|c| c.into_owned())
         .unwrap_or_default();
     for label in weak {
-        let frame = acks::weak(sig.topic, label, &cid).to_json_string();
+        let frame = acks::weak(sig.topic, &label, &cid).to_json_string();
         out.push((
             sig.origin.node.clone(),
             Delivery::Response {
@@ -335,6 +353,82 @@ pub fn fan_out(
                 live: true,
             },
         ));
+    }
+    out
+}
+
+/// The members shared subscriptions picked for a signal, per node, each with its frame. A share
+/// is evaluated once, like a subscription group; the member gets it with the labels it declared
+/// among the requested ones, and the other members' requested labels come back weak (they did not
+/// get the signal). An event matching a share that has no member is kept for the next one.
+#[allow(clippy::too_many_arguments)]
+fn share_targets(
+    registry: &SubscriptionRegistry,
+    sig: &Signal,
+    vis: &dyn Visibility,
+    views: &mut HashMap<Vec<String>, EventView>,
+    ph: &Placeholders,
+    base_target: &Value,
+    filter_evaluations: &mut u64,
+    weak: &mut BTreeSet<String>,
+) -> BTreeMap<String, Vec<(Vec<u64>, String)>> {
+    let mut out: BTreeMap<String, Vec<(Vec<u64>, String)>> = BTreeMap::new();
+    let origin = Member {
+        node: sig.origin.node.clone(),
+        session: sig.origin.session,
+    };
+    for share in registry.shares.of_kind(sig.kind) {
+        let requested: Vec<&String> = share
+            .members
+            .values()
+            .flatten()
+            .filter(|l| sig.acks.contains(l))
+            .collect();
+        let Some(mut env) = group_view(
+            &share.view,
+            sig,
+            vis,
+            views,
+            ph,
+            base_target,
+            filter_evaluations,
+        ) else {
+            weak.extend(requested.into_iter().cloned());
+            continue;
+        };
+        let Some((member, declared)) = share.pick(sig.thing_id, Some(&origin)) else {
+            weak.extend(requested.into_iter().cloned());
+            if sig.kind == StreamingKind::Events && share.members.is_empty() {
+                registry.shares.keep(
+                    share,
+                    KeptEvent {
+                        thing_id: sig.thing_id.to_owned(),
+                        frame: env.to_json_string(),
+                        written_ms: sig.written_ms,
+                        reply: sig.reply.clone(),
+                        kept_at: std::time::Instant::now(),
+                    },
+                );
+            }
+            continue;
+        };
+        let labels: Vec<&str> = declared
+            .iter()
+            .filter(|l| sig.acks.contains(l))
+            .map(String::as_str)
+            .collect();
+        weak.extend(
+            requested
+                .into_iter()
+                .filter(|l| !labels.contains(&l.as_str()))
+                .cloned(),
+        );
+        if !labels.is_empty() {
+            env.headers.set(names::REQUESTED_ACKS, labels);
+        }
+        out.entry(member.node.clone())
+            .or_default()
+            .push((vec![member.session], env.to_json_string()));
     }
     out
 }

@@ -10,6 +10,7 @@
 
 use crate::error::HubError;
 use crate::metrics::Metrics;
+use crate::shares::{Member, Shares};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub struct SubscriptionGroup {
 }
 
 impl SubscriptionGroup {
-    fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
+    pub(crate) fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
         let filter = record
             .filter
             .as_deref()
@@ -80,11 +81,16 @@ pub struct SubscriptionRegistry {
     caught_up: Instant,
     /// Nodes that reset their hash and must be reloaded.
     reload: HashSet<String>,
+    /// Shared subscriptions: sessions whose record names a share are members there, not in a
+    /// subscription group (`members` maps them to their share key).
+    pub shares: Shares,
 }
 
 impl SubscriptionRegistry {
-    pub fn new(metrics: Arc<Metrics>) -> SubscriptionRegistry {
+    /// `share_retention`: how long a shared subscription without members keeps its events.
+    pub fn new(metrics: Arc<Metrics>, share_retention: Duration) -> SubscriptionRegistry {
         SubscriptionRegistry {
+            shares: Shares::new(share_retention),
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -111,13 +117,24 @@ impl SubscriptionRegistry {
     }
 
     fn add(&mut self, node: &str, session: u64, kind: StreamingKind, record: SubRecord) {
-        let key = record.group_key(kind);
+        let share = record.share_key(kind);
+        let key = share.clone().unwrap_or_else(|| record.group_key(kind));
         let member = (node.to_owned(), session, kind);
         if let Some(old) = self.members.get(&member) {
             if *old == key {
                 return;
             }
             self.remove(node, session, kind);
+        }
+        // Shared subscriptions: hook into `shares` (DESIGN.md "Shared subscriptions").
+        if share.is_some() {
+            let m = Member {
+                node: node.to_owned(),
+                session,
+            };
+            self.shares.add(&key, kind, m, &record);
+            self.members.insert(member, key);
+            return;
         }
         let group = self
             .groups
@@ -132,6 +149,13 @@ impl SubscriptionRegistry {
         let Some(key) = self.members.remove(&(node.to_owned(), session, kind)) else {
             return;
         };
+        let m = Member {
+            node: node.to_owned(),
+            session,
+        };
+        if self.shares.remove(&key, &m) {
+            return;
+        }
         let mut empty = false;
         if let Some(g) = self.groups.get_mut(&key) {
             if let Some(n) = g.nodes.get_mut(node) {
@@ -209,6 +233,15 @@ impl SubscriptionRegistry {
                 .subscriptions
                 .with_label_values(&[k.as_str()])
                 .set(per_kind.get(&k).copied().unwrap_or(0));
+            let (shares, members) = self.shares.counts(k);
+            self.metrics
+                .shares
+                .with_label_values(&[k.as_str()])
+                .set(shares as i64);
+            self.metrics
+                .share_members
+                .with_label_values(&[k.as_str()])
+                .set(members as i64);
         }
     }
 
@@ -312,6 +345,7 @@ impl SubscriptionRegistry {
         self.by_kind.clear();
         self.members.clear();
         self.reload.clear();
+        self.shares.clear();
         self.load(store).await
     }
 
@@ -353,11 +387,12 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         }
     }
 
     fn registry() -> SubscriptionRegistry {
-        SubscriptionRegistry::new(Arc::new(Metrics::new()))
+        SubscriptionRegistry::new(Arc::new(Metrics::new()), Duration::from_secs(60))
     }
 
     fn add(r: &mut SubscriptionRegistry, node: &str, session: u64, record: SubRecord) {

@@ -50,6 +50,7 @@ pub mod policy_update;
 pub mod position;
 pub mod scripts;
 pub mod shard;
+pub mod share;
 pub mod subscription;
 pub mod writes;
 
@@ -65,4 +66,5 @@ pub use limits::{
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};
+pub use share::{ShareDispatch, ShareSpec, MAX_SHARE_NAME_BYTES};
 pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

@@ -240,6 +240,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
             exclude,
             groups,
             reply,
+            members,
         } => {
             if pos.is_some_and(|p| dedup.check(p, false)) {
                 node.metrics.deliveries_deduplicated.inc();
@@ -264,6 +265,25 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                                 };
                                 batches.push(node, id, h, msg);
                             }
+                        }
+                    }
+                }
+                // Shared subscriptions: the members the hub picked (DESIGN.md "Shared subscriptions").
+                for (ids, frame) in members {
+                    let frame = ByteString::from(frame);
+                    for id in ids {
+                        if Some(id) == exclude {
+                            continue;
+                        }
+                        if let Some(h) = r.session(id) {
+                            let msg = Deliver {
+                                frame: frame.clone(),
+                                kind: Some(kind),
+                                written_ms,
+                                reply: reply.clone(),
+                                live: false,
+                            };
+                            batches.push(node, id, h, msg);
                         }
                     }
                 }

@@ -19,6 +19,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+mod share;
 mod smart;
 mod streaming;
 mod throttle;

@@ -1,0 +1,272 @@
+//! Shared subscriptions (`group=` on a START; DESIGN.md "Shared subscriptions"): sessions, on any
+//! gateway, whose subscriptions have the same kind, subjects, parameters and share name form one
+//! share, and each signal matching it goes to exactly one member. Every hub tracks the shares
+//! cluster-wide from the same subscription records as the registry's subscription groups (the
+//! records carry the share), so every hub picks the same member for a thing.
+//!
+//! These are not the registry's *subscription groups*: those are every session with identical
+//! parameters, each receiving every signal; a share's members split its signals.
+//!
+//! Events that match a share while it has no member are kept here, in the memory of the hub that
+//! owns the event's shard, for `groups.retention_secs`; the first member to join gets them
+//! (`take_kept`). After that they are dropped and counted. Messages and live commands are never
+//! kept: with no member they time out at the sender as today.
+
+pub mod pick;
+
+use crate::registry::SubscriptionGroup;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use twinwire_common::bus::{Delivery, Reply, ShareDispatch, SubRecord};
+use twinwire_common::protocol::StreamingKind;
+
+/// Events kept per share while it has no member, at most; older ones are dropped (and counted)
+/// first. Bounds what a share nobody reads can make a hub hold.
+pub const MAX_KEPT_PER_SHARE: usize = 10_000;
+
+/// One member of a share: a session on a gateway node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Member {
+    pub node: String,
+    pub session: u64,
+}
+
+/// A share: what its members see (evaluated once, like a subscription group) and who they are.
+pub struct Share {
+    pub key: String,
+    pub kind: StreamingKind,
+    pub dispatch: ShareDispatch,
+    /// The share's subscription without declared acknowledgement labels (each member's own are
+    /// in `members`): namespace, permission, filter and extraFields are decided with it.
+    pub view: SubscriptionGroup,
+    /// Members in a stable order, each with the labels it declared.
+    pub members: BTreeMap<Member, Vec<String>>,
+    /// Round-robin position, per hub.
+    turn: AtomicUsize,
+    /// When the last member left; the share is forgotten `retention` later.
+    pub empty_since: Option<Instant>,
+}
+
+impl Share {
+    /// The member that gets a signal about `thing_id`, never `exclude` (the session that caused
+    /// it: sessions do not receive their own signals), with its declared labels.
+    pub fn pick(&self, thing_id: &str, exclude: Option<&Member>) -> Option<(&Member, &[String])> {
+        let candidates = || self.members.keys().filter(|m| Some(*m) != exclude);
+        let member = match self.dispatch {
+            ShareDispatch::ByThing => pick::by_thing(thing_id, candidates())?,
+            ShareDispatch::RoundRobin => {
+                let n = candidates().count();
+                if n == 0 {
+                    return None;
+                }
+                let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+                candidates().nth(turn % n)?
+            }
+        };
+        self.members
+            .get_key_value(member)
+            .map(|(m, l)| (m, l.as_slice()))
+    }
+}
+
+/// An event a share got while it had no member.
+pub struct KeptEvent {
+    pub thing_id: String,
+    pub frame: String,
+    pub written_ms: u64,
+    pub reply: Option<Reply>,
+    pub kept_at: Instant,
+}
+
+/// Every share, cluster-wide.
+pub struct Shares {
+    retention: Duration,
+    shares: HashMap<String, Share>,
+    by_kind: HashMap<StreamingKind, HashSet<String>>,
+    /// Events kept for shares without members (behind a lock: fan-out reads the registry shared).
+    kept: Mutex<HashMap<String, VecDeque<KeptEvent>>>,
+    /// Events dropped for want of a member since last asked (for the metric).
+    dropped: AtomicUsize,
+}
+
+impl Shares {
+    pub fn new(retention: Duration) -> Shares {
+        Shares {
+            retention,
+            shares: HashMap::new(),
+            by_kind: HashMap::new(),
+            kept: Mutex::new(HashMap::new()),
+            dropped: AtomicUsize::new(0),
+        }
+    }
+
+    /// Shares of one kind (with or without members).
+    pub fn of_kind(&self, kind: StreamingKind) -> impl Iterator<Item = &Share> {
+        self.by_kind
+            .get(&kind)
+            .into_iter()
+            .flat_map(|keys| keys.iter().filter_map(|k| self.shares.get(k)))
+    }
+
+    /// Adds a member; `key` is the record's `share_key`.
+    pub fn add(&mut self, key: &str, kind: StreamingKind, member: Member, record: &SubRecord) {
+        let share = self.shares.entry(key.to_owned()).or_insert_with(|| {
+            let mut shared = record.clone();
+            shared.declared_acks.clear();
+            Share {
+                key: key.to_owned(),
+                kind,
+                dispatch: record
+                    .share
+                    .as_ref()
+                    .map(|s| s.dispatch)
+                    .unwrap_or_default(),
+                view: SubscriptionGroup::new(key.to_owned(), kind, shared),
+                members: BTreeMap::new(),
+                turn: AtomicUsize::new(0),
+                empty_since: None,
+            }
+        });
+        share.members.insert(member, record.declared_acks.clone());
+        share.empty_since = None;
+        self.by_kind.entry(kind).or_default().insert(key.to_owned());
+    }
+
+    /// Removes a member; false when `key` is no share. A share of events left without members is
+    /// kept for the retention, so its events wait for the next member.
+    pub fn remove(&mut self, key: &str, member: &Member) -> bool {
+        let Some(share) = self.shares.get_mut(key) else {
+            return false;
+        };
+        share.members.remove(member);
+        if share.members.is_empty() {
+            if share.kind == StreamingKind::Events && !self.retention.is_zero() {
+                share.empty_since.get_or_insert_with(Instant::now);
+            } else {
+                self.forget(key);
+            }
+        }
+        true
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(share) = self.shares.remove(key) {
+            if let Some(set) = self.by_kind.get_mut(&share.kind) {
+                set.remove(key);
+            }
+        }
+        if let Some(gone) = self.kept.lock().remove(key) {
+            self.dropped.fetch_add(gone.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets every share and kept event (before the registry reloads everything).
+    pub fn clear(&mut self) {
+        self.shares.clear();
+        self.by_kind.clear();
+        let mut kept = self.kept.lock();
+        let n: usize = kept.values().map(VecDeque::len).sum();
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        kept.clear();
+    }
+
+    /// Keeps an event for `share`, which has no member now.
+    pub fn keep(&self, share: &Share, event: KeptEvent) {
+        let mut kept = self.kept.lock();
+        let q = kept.entry(share.key.clone()).or_default();
+        if q.len() >= MAX_KEPT_PER_SHARE {
+            q.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(event);
+    }
+
+    /// Drops events and member-less shares older than the retention.
+    pub fn expire(&mut self) {
+        let now = Instant::now();
+        let retention = self.retention;
+        let expired: Vec<String> = self
+            .shares
+            .values()
+            .filter(|s| {
+                s.empty_since
+                    .is_some_and(|t| now.duration_since(t) >= retention)
+            })
+            .map(|s| s.key.clone())
+            .collect();
+        for key in expired {
+            self.forget(&key);
+        }
+        let mut kept = self.kept.lock();
+        for q in kept.values_mut() {
+            while q
+                .front()
+                .is_some_and(|e| now.duration_since(e.kept_at) >= retention)
+            {
+                q.pop_front();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        kept.retain(|_, q| !q.is_empty());
+    }
+
+    /// Whether events wait for a member.
+    pub fn has_kept(&self) -> bool {
+        !self.kept.lock().is_empty()
+    }
+
+    /// Deliveries of the kept events of shares that have members again, each to the member it
+    /// picks now, in the order they were kept.
+    pub fn take_kept(&self) -> Vec<(String, Delivery)> {
+        let mut kept = self.kept.lock();
+        let ready: Vec<String> = kept
+            .keys()
+            .filter(|k| self.shares.get(*k).is_some_and(|s| !s.members.is_empty()))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in ready {
+            let (Some(share), Some(events)) = (self.shares.get(&key), kept.remove(&key)) else {
+                continue;
+            };
+            for e in events {
+                let Some((member, _)) = share.pick(&e.thing_id, None) else {
+                    continue;
+                };
+                out.push((
+                    member.node.clone(),
+                    Delivery::Fanout {
+                        kind: share.kind,
+                        // A kept event is delivered after newer ones may have passed its node:
+                        // without a position, the node's replay check does not drop it.
+                        pos: None,
+                        written_ms: e.written_ms,
+                        exclude: None,
+                        groups: Vec::new(),
+                        reply: e.reply,
+                        members: vec![(vec![member.session], e.frame)],
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Events dropped for want of a member since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed) as u64
+    }
+
+    /// (shares with members, members) of `kind`, for the gauges.
+    pub fn counts(&self, kind: StreamingKind) -> (usize, usize) {
+        let live = self.of_kind(kind).filter(|s| !s.members.is_empty());
+        let (mut shares, mut members) = (0, 0);
+        for s in live {
+            shares += 1;
+            members += s.members.len();
+        }
+        (shares, members)
+    }
+}

@@ -1,0 +1,326 @@
+//! Shared subscriptions (`group=` on a START; DESIGN.md "Shared subscriptions"): every signal that
+//! matches a share reaches exactly one member, wherever the members are connected; each thing's
+//! events reach one member in revision order while membership is stable; a member that leaves
+//! (STOP, a TCP reset) gives back what it had not written, which the others get; round-robin
+//! spreads; users never share; a device share answers HTTP messages once; a share with no member
+//! keeps its events for the retention.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use twinwire_tests::{
+    api_call, basic_auth, metric_sum, scrape_metrics, Client, Cluster, ClusterOptions, Frame,
+};
+
+/// One event as a member saw it: (member, thing id, revision).
+type Seen = (usize, String, i64);
+
+/// What a member task does while events arrive.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// Reads until the test ends.
+    Stay,
+    /// Sends STOP-SEND-EVENTS after this many events; from its ACK on, gets no event.
+    StopAfter(usize),
+    /// Resets its TCP connection after this many events.
+    ResetAfter(usize),
+}
+
+fn thing_of(topic: &str) -> String {
+    let mut parts = topic.split('/');
+    let ns = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or_default();
+    format!("{ns}:{name}")
+}
+
+/// Reads `client`'s events into `tx` as (member, thing, revision), following `plan`.
+fn member_task(
+    idx: usize,
+    mut client: Client,
+    plan: Plan,
+    tx: mpsc::UnboundedSender<Seen>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        let mut stopped = false;
+        loop {
+            let Some(f) = client.recv_within(Duration::from_secs(120)).await else {
+                return;
+            };
+            let Frame::Text(t) = f else {
+                return;
+            };
+            if t == "STOP-SEND-EVENTS:ACK" {
+                stopped = true;
+                continue;
+            }
+            let v: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+            let topic = v["topic"].as_str().unwrap_or_default();
+            assert!(topic.contains("/things/twin/events/"), "member {idx}: {v}");
+            assert!(
+                !stopped,
+                "member {idx} got an event after STOP-SEND-EVENTS:ACK: {v}"
+            );
+            let _ = tx.send((idx, thing_of(topic), v["revision"].as_i64().unwrap_or(-1)));
+            seen += 1;
+            match plan {
+                Plan::StopAfter(n) if seen == n => client.send("STOP-SEND-EVENTS").await,
+                Plan::ResetAfter(n) if seen == n => return client.abort(),
+                _ => {}
+            }
+        }
+    })
+}
+
+async fn member(c: &Cluster, gw: usize, user: &str, start: &str) -> Client {
+    let mut m = c.connect(gw, user).await;
+    let ack = format!("{}:ACK", start.split('?').next().unwrap());
+    m.subscribe(start, &ack).await;
+    m
+}
+
+/// Creates `things` things in namespace `ns` and modifies each `changes` times, round after round
+/// (so every thing changes throughout the run). Returns every (thing, revision) it caused.
+async fn write_changes(
+    w: &mut Client,
+    ns: &str,
+    things: usize,
+    changes: usize,
+) -> BTreeSet<(String, i64)> {
+    let mut expected = BTreeSet::new();
+    for t in 0..things {
+        let r = w
+            .request(
+                json!({"topic": format!("{ns}/t{t}/things/twin/commands/create"), "path": "/",
+                "value": {"attributes": {"n": 0}}}),
+            )
+            .await;
+        assert_eq!(r["status"], 201, "{r}");
+        expected.insert((format!("{ns}:t{t}"), 1));
+    }
+    // Sent without waiting, so events pile up in the members' queues while they come and go.
+    for round in 0..changes {
+        for t in 0..things {
+            w.send_json(
+                &json!({"topic": format!("{ns}/t{t}/things/twin/commands/modify"),
+                "headers": {"correlation-id": format!("m-{round}-{t}")},
+                "path": "/attributes/n", "value": round + 1}),
+            )
+            .await;
+            expected.insert((format!("{ns}:t{t}"), round as i64 + 2));
+        }
+    }
+    for _ in 0..things * changes {
+        let r = w.recv_json().await;
+        assert_eq!(r["status"], 204, "{r}");
+    }
+    expected
+}
+
+/// Receives until every expected event was seen by some member (or 60 s passed), then a moment
+/// more for duplicates.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    expected: &BTreeSet<(String, i64)>,
+) -> Vec<Seen> {
+    let mut all = Vec::new();
+    let mut union: BTreeSet<(String, i64)> = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !expected.is_subset(&union) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(s)) => {
+                union.insert((s.1.clone(), s.2));
+                all.push(s);
+            }
+            _ => break,
+        }
+    }
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        all.push(s);
+    }
+    all
+}
+
+/// Every expected event seen exactly once, nothing else.
+fn assert_exactly_once(all: &[Seen], expected: &BTreeSet<(String, i64)>) {
+    let mut count: BTreeMap<(String, i64), Vec<usize>> = BTreeMap::new();
+    for (m, t, r) in all {
+        count.entry((t.clone(), *r)).or_default().push(*m);
+    }
+    let twice: Vec<_> = count.iter().filter(|(_, ms)| ms.len() > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let got: BTreeSet<(String, i64)> = count.keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    assert!(
+        missing.is_empty(),
+        "never delivered ({} of {}): {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    assert_eq!(&got, expected);
+}
+
+/// Per member and thing, revisions only go up.
+fn assert_revision_order(all: &[Seen]) {
+    let mut last: HashMap<(usize, &str), i64> = HashMap::new();
+    for (m, t, r) in all {
+        if let Some(prev) = last.insert((*m, t.as_str()), *r) {
+            assert!(*r > prev, "member {m} got {t} revision {r} after {prev}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_over_two_gateways_get_each_event_once_and_each_thing_at_one_member() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=workers&namespaces=org.share";
+    let tasks = vec![
+        member_task(
+            0,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            2,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+    ];
+    // A plain subscriber beside the share still gets everything.
+    let mut plain = member(&c, 0, "ditto", "START-SEND-EVENTS?namespaces=org.share").await;
+    let mut w = c.connect(0, "ditto").await;
+    let expected = write_changes(&mut w, "org.share", 30, 10).await;
+    assert_eq!(expected.len(), 330);
+    let all = collect(&mut rx, &expected).await;
+    assert_exactly_once(&all, &expected);
+    assert_revision_order(&all);
+    // Membership was stable: each thing at one member only, and every member got some things.
+    let mut owner: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+    for (m, t, _) in &all {
+        owner.entry(t.as_str()).or_default().insert(*m);
+    }
+    assert!(owner.values().all(|ms| ms.len() == 1), "{owner:?}");
+    let members: BTreeSet<usize> = owner.values().flatten().copied().collect();
+    assert_eq!(members, BTreeSet::from([0, 1, 2]), "{owner:?}");
+    for _ in 0..expected.len() {
+        let v = plain.recv_json().await;
+        assert!(v["topic"].as_str().unwrap().contains("/events/"), "{v}");
+    }
+    let metrics = scrape_metrics(c.hubs[0].admin_port).await;
+    assert_eq!(
+        metric_sum(&metrics, "twinwire_hub_shared_subscriptions"),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(&metrics, "twinwire_hub_shared_subscription_members"),
+        3.0
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_and_one_that_is_reset_lose_nothing_and_duplicate_nothing() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=workers&namespaces=org.share";
+    let tasks = vec![
+        member_task(
+            0,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 1, "ditto", start).await,
+            Plan::StopAfter(20),
+            tx.clone(),
+        ),
+        member_task(
+            2,
+            member(&c, 1, "ditto", start).await,
+            Plan::ResetAfter(25),
+            tx.clone(),
+        ),
+        member_task(
+            3,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+    ];
+    let mut w = c.connect(0, "ditto").await;
+    let expected = write_changes(&mut w, "org.share", 30, 10).await;
+    let all = collect(&mut rx, &expected).await;
+    assert_exactly_once(&all, &expected);
+    let metrics = scrape_metrics(c.hubs[0].admin_port).await;
+    assert_eq!(
+        metric_sum(&metrics, "twinwire_hub_shared_subscription_members"),
+        2.0
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_evenly_over_members_not_nodes() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=rr&dispatch=round-robin&namespaces=org.rr";
+    // Two members on one node, one on the other: members share alike, not nodes.
+    let tasks = vec![
+        member_task(
+            0,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            2,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+    ];
+    let mut w = c.connect(1, "ditto").await;
+    // One thing: by thing, all of it would go to one member.
+    let expected = write_changes(&mut w, "org.rr", 1, 299).await;
+    assert_eq!(expected.len(), 300);
+    let all = collect(&mut rx, &expected).await;
+    assert_exactly_once(&all, &expected);
+    // One hub, one rotation: exactly even. The stated tolerance (several hubs rotate each on its
+    // own) is ±10 % of the fair share.
+    let mut per: BTreeMap<usize, usize> = BTreeMap::new();
+    for (m, _, _) in &all {
+        *per.entry(*m).or_default() += 1;
+    }
+    for m in 0..3 {
+        let n = per.get(&m).copied().unwrap_or(0);
+        assert!(
+            (90..=110).contains(&n),
+            "member {m} got {n} of 300: {per:?}"
+        );
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
