@@ -295,7 +295,7 @@ pub fn fan_out(
         }
     }
     // Shared subscriptions: one member each (DESIGN.md "Shared subscriptions").
-    let mut members: BTreeMap<String, Vec<(Vec<u64>, String)>> = share_targets(
+    let mut members: BTreeMap<String, Vec<(String, u64, String)>> = share_targets(
         registry,
         sig,
         vis,
@@ -371,8 +371,8 @@ fn share_targets(
     base_target: &Value,
     filter_evaluations: &mut u64,
     weak: &mut BTreeSet<String>,
-) -> BTreeMap<String, Vec<(Vec<u64>, String)>> {
-    let mut out: BTreeMap<String, Vec<(Vec<u64>, String)>> = BTreeMap::new();
+) -> BTreeMap<String, Vec<(String, u64, String)>> {
+    let mut out: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
     let origin = Member {
         node: sig.origin.node.clone(),
         session: sig.origin.session,
@@ -426,9 +426,11 @@ fn share_targets(
         if !labels.is_empty() {
             env.headers.set(names::REQUESTED_ACKS, labels);
         }
-        out.entry(member.node.clone())
-            .or_default()
-            .push((vec![member.session], env.to_json_string()));
+        out.entry(member.node.clone()).or_default().push((
+            share.key.clone(),
+            member.session,
+            env.to_json_string(),
+        ));
     }
     out
 }

@@ -1,8 +1,8 @@
 //! Deliveries from hubs (and from gateways' reply forwarders) to a gateway node: one entry of
 //! `tw:node:<n>` each, as flat fields with single-letter names, because every event crosses this
 //! stream once per node. A fan-out names its targets as numbered pairs: `g<i>` the subscription
-//! group keys (comma-separated) and `f<i>` the frame they see, or `m<i>` the sessions (ids,
-//! comma-separated) a shared subscription picked and `f<i>` their frame; member pairs are numbered
+//! group keys (comma-separated) and `f<i>` the frame they see, or `m<i>` the member a shared
+//! subscription picked (`<share key>/<session>`) and `f<i>` its frame; member pairs are numbered
 //! after the group pairs, so a fan-out without shares keeps its exact fields.
 
 use super::command::Origin;
@@ -42,9 +42,10 @@ pub enum Delivery {
         groups: Vec<(Vec<String>, String)>,
         /// Where receivers send their answer (live signals that want a response).
         reply: Option<Reply>,
-        /// Sessions of this node that shared subscriptions picked for the signal, each with the
-        /// frame it sees (a share delivers to one member, so it names sessions, not groups).
-        members: Vec<(Vec<u64>, String)>,
+        /// Members on this node that shared subscriptions picked for the signal: (share key,
+        /// session, the frame it sees). A share delivers to one member, so it names a session;
+        /// the key lets the node give the signal back if the member leaves before writing it.
+        members: Vec<(String, u64, String)>,
     },
     /// Close a session, with a WebSocket close code and reason, after sending an optional frame.
     Close {
@@ -144,10 +145,12 @@ impl StreamEntry for Delivery {
                     f.push((format!("{}{i}", field::GROUPS), keys.join(",")));
                     f.push((format!("{}{i}", field::FRAME), frame.clone()));
                 }
-                for (i, (sessions, frame)) in members.iter().enumerate() {
+                for (i, (share, session, frame)) in members.iter().enumerate() {
                     let i = groups.len() + i;
-                    let ids: Vec<String> = sessions.iter().map(u64::to_string).collect();
-                    f.push((format!("{}{i}", field::MEMBERS), ids.join(",")));
+                    f.push((
+                        format!("{}{i}", field::MEMBERS),
+                        format!("{share}/{session}"),
+                    ));
                     f.push((format!("{}{i}", field::FRAME), frame.clone()));
                 }
             }
@@ -232,15 +235,15 @@ impl StreamEntry for Delivery {
 
 /// Subscription group keys and the frame they see.
 type GroupTargets = Vec<(Vec<String>, String)>;
-/// Share members' session ids and the frame they see.
-type MemberTargets = Vec<(Vec<u64>, String)>;
+/// Share members: (share key, session, the frame it sees).
+type MemberTargets = Vec<(String, u64, String)>;
 
 /// The `g<i>`/`f<i>` and `m<i>`/`f<i>` pairs of a fan-out, each in index order. Any other field
 /// name than the known ones is an error, as is a frame without its targets, targets without
 /// their frame, or an index with both group keys and members.
 fn numbered_targets(f: &Fields) -> Result<(GroupTargets, MemberTargets), DecodeError> {
     let mut keys: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut members: Vec<(usize, Vec<u64>)> = Vec::new();
+    let mut members: Vec<(usize, (String, u64))> = Vec::new();
     let mut frames: Vec<(usize, String)> = Vec::new();
     for name in f.names().filter(|n| !field::ALL.contains(n)) {
         let (prefix, idx) = name.split_at(name.chars().next().map_or(0, char::len_utf8));
@@ -257,15 +260,13 @@ fn numbered_targets(f: &Fields) -> Result<(GroupTargets, MemberTargets), DecodeE
                     .map(str::to_owned)
                     .collect(),
             )),
-            field::MEMBERS => members.push((
-                idx,
-                value
-                    .split(',')
-                    .filter(|k| !k.is_empty())
-                    .map(|s| s.parse::<u64>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| DecodeError::new("member session"))?,
-            )),
+            field::MEMBERS => {
+                let (share, session) = value
+                    .rsplit_once('/')
+                    .and_then(|(k, s)| Some((k.to_owned(), s.parse::<u64>().ok()?)))
+                    .ok_or_else(|| DecodeError::new("share member"))?;
+                members.push((idx, (share, session)))
+            }
             field::FRAME => frames.push((idx, value.to_owned())),
             _ => return Err(DecodeError(format!("unknown field {name}"))),
         }
@@ -290,7 +291,10 @@ fn numbered_targets(f: &Fields) -> Result<(GroupTargets, MemberTargets), DecodeE
     };
     Ok((
         keys.into_iter().map(|(i, k)| (k, frame_of(i))).collect(),
-        members.into_iter().map(|(i, m)| (m, frame_of(i))).collect(),
+        members
+            .into_iter()
+            .map(|(i, (share, session))| (share, session, frame_of(i)))
+            .collect(),
     ))
 }
 
@@ -355,7 +359,7 @@ mod tests {
                     },
                     correlation_id: "c-1".into(),
                 }),
-                members: vec![(vec![3, 5], "m".into())],
+                members: vec![("k1".into(), 3, "m".into())],
             },
             Delivery::Close {
                 session: 5,
@@ -445,7 +449,10 @@ mod tests {
                     exclude: None,
                     groups: vec![(vec!["a1".into()], "F0".into())],
                     reply: None,
-                    members: vec![(vec![12], "F1".into()), (vec![13, 14], "F2".into())],
+                    members: vec![
+                        ("k1".into(), 12, "F1".into()),
+                        ("k2".into(), 13, "F2".into()),
+                    ],
                 },
                 vec![
                     ("k", "f"),
@@ -454,9 +461,9 @@ mod tests {
                     ("t", "17"),
                     ("g0", "a1"),
                     ("f0", "F0"),
-                    ("m1", "12"),
+                    ("m1", "k1/12"),
                     ("f1", "F1"),
-                    ("m2", "13,14"),
+                    ("m2", "k2/13"),
                     ("f2", "F2"),
                 ],
             ),
@@ -503,11 +510,12 @@ mod tests {
             vec![("k", "r"), ("f", "x")],
             vec![("k", "r"), ("s", "nan"), ("f", "x")],
             vec![("k", "f"), ("x", "events"), ("g0", "1"), ("f1", "x")],
-            vec![("k", "f"), ("x", "events"), ("m0", "x"), ("f0", "x")],
+            vec![("k", "f"), ("x", "events"), ("m0", "k/x"), ("f0", "x")],
+            vec![("k", "f"), ("x", "events"), ("m0", "12"), ("f0", "x")],
             vec![
                 ("k", "f"),
                 ("x", "events"),
-                ("m0", "1"),
+                ("m0", "k/1"),
                 ("g0", "a"),
                 ("f0", "x"),
             ],
@@ -566,13 +574,7 @@ mod tests {
                 proptest::option::of(any::<u64>()),
                 proptest::collection::vec(group, 0..5),
                 reply,
-                proptest::collection::vec(
-                    (
-                        proptest::collection::vec(any::<u64>(), 0..3),
-                        any::<String>()
-                    ),
-                    0..3
-                )
+                proptest::collection::vec(("[0-9a-f]{1,32}", any::<u64>(), any::<String>()), 0..3)
             )
                 .prop_map(
                     |(kind, pos, written_ms, exclude, groups, reply, members)| {

@@ -4,6 +4,7 @@
 //! hub) are recognised by their journal position and dropped here, once per node.
 
 use super::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use super::give_back::{GiveBack, Unwritten};
 use super::publisher::BusWrite;
 use super::Node;
 use actix::prelude::SendError;
@@ -227,6 +228,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                         written_ms: 0,
                         reply: None,
                         live,
+                        give_back: None,
                     },
                 ),
                 // Not a session: an HTTP request waiting for its answer, if it has not given up.
@@ -262,29 +264,38 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                                     written_ms,
                                     reply: reply.clone(),
                                     live: false,
+                                    give_back: None,
                                 };
                                 batches.push(node, id, h, msg);
                             }
                         }
                     }
                 }
-                // Shared subscriptions: the members the hub picked (DESIGN.md "Shared subscriptions").
-                for (ids, frame) in members {
-                    let frame = ByteString::from(frame);
-                    for id in ids {
-                        if Some(id) == exclude {
-                            continue;
-                        }
-                        if let Some(h) = r.session(id) {
-                            let msg = Deliver {
-                                frame: frame.clone(),
-                                kind: Some(kind),
-                                written_ms,
-                                reply: reply.clone(),
-                                live: false,
-                            };
-                            batches.push(node, id, h, msg);
-                        }
+                // Shared subscriptions: the members the hub picked (DESIGN.md "Shared
+                // subscriptions"). What a member does not write goes back to its share.
+                for (share, id, frame) in members {
+                    let give_back = GiveBack::new(
+                        node.give_back.clone(),
+                        Unwritten {
+                            share,
+                            kind,
+                            session: id,
+                            frame: ByteString::from(frame),
+                            reply: reply.clone(),
+                            written_ms,
+                        },
+                    );
+                    // A session that ended since drops the guard here: given back at once.
+                    if let Some(h) = r.session(id) {
+                        let msg = Deliver {
+                            frame: give_back.frame(),
+                            kind: Some(kind),
+                            written_ms,
+                            reply: reply.clone(),
+                            live: false,
+                            give_back: Some(give_back),
+                        };
+                        batches.push(node, id, h, msg);
                     }
                 }
             });

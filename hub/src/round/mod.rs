@@ -257,6 +257,10 @@ impl Worker {
         };
         let decoded =
             prepare::decode_entries(shard, entries, self.shards.applied(shard), &self.metrics);
+        let redispatched = self.registry.shares.redispatch(&decoded.returned);
+        self.metrics
+            .share_redispatched
+            .inc_by(decoded.returned.len() as u64);
         self.metrics
             .batch_size
             .observe(decoded.commands.len() as f64);
@@ -315,6 +319,7 @@ impl Worker {
             effects,
             writes: prepare::last_writes(writes),
             policy_updates,
+            redispatched,
         }))
     }
 

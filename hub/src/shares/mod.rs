@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use twinwire_common::bus::{Delivery, Reply, ShareDispatch, SubRecord};
+use twinwire_common::bus::{Delivery, Reply, ReturnedSignal, ShareDispatch, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 
 /// Events kept per share while it has no member, at most; older ones are dropped (and counted)
@@ -246,9 +246,56 @@ impl Shares {
                         exclude: None,
                         groups: Vec::new(),
                         reply: e.reply,
-                        members: vec![(vec![member.session], e.frame)],
+                        members: vec![(key.clone(), member.session, e.frame)],
                     },
                 ));
+            }
+        }
+        out
+    }
+
+    /// Deliveries of signals members gave back, each to another member of its share. An event
+    /// whose share has no other member is kept as if it had just happened; anything else without
+    /// a member is dropped (messages and live commands then time out at their sender).
+    pub fn redispatch(&self, returned: &[ReturnedSignal]) -> Vec<(String, Delivery)> {
+        let mut out = Vec::new();
+        for r in returned {
+            let Some(share) = self.shares.get(&r.share) else {
+                if r.kind == StreamingKind::Events {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            };
+            let gone = Member {
+                node: r.member.node.clone(),
+                session: r.member.session,
+            };
+            tracing::debug!(thing = %r.thing_id, from = ?gone, to = ?share.pick(&r.thing_id, Some(&gone)).map(|m| m.0), "dispatching a returned signal again");
+            match share.pick(&r.thing_id, Some(&gone)) {
+                Some((member, _)) => out.push((
+                    member.node.clone(),
+                    Delivery::Fanout {
+                        kind: r.kind,
+                        // Not a journal position: the node's replay check must not drop it.
+                        pos: None,
+                        written_ms: r.written_ms,
+                        exclude: None,
+                        groups: Vec::new(),
+                        reply: r.reply(),
+                        members: vec![(share.key.clone(), member.session, r.frame.clone())],
+                    },
+                )),
+                None if r.kind == StreamingKind::Events => self.keep(
+                    share,
+                    KeptEvent {
+                        thing_id: r.thing_id.clone(),
+                        frame: r.frame.clone(),
+                        written_ms: r.written_ms,
+                        reply: r.reply(),
+                        kept_at: Instant::now(),
+                    },
+                ),
+                None => {}
             }
         }
         out
