@@ -355,3 +355,227 @@ async fn round_robin_spreads_evenly_over_members_not_nodes() {
         t.abort();
     }
 }
+
+/// A policy letting `readers` read things (ditto owns them).
+async fn shared_policy(w: &mut Client, id: &str, readers: &[&str]) {
+    let mut entries = json!({"owner": {"subjects": {"nginx:ditto": {"type": "t"}},
+        "resources": {"thing:/": {"grant": ["READ", "WRITE"], "revoke": []},
+            "policy:/": {"grant": ["READ", "WRITE"], "revoke": []},
+            "message:/": {"grant": ["READ", "WRITE"], "revoke": []}}}});
+    for r in readers {
+        entries[*r] = json!({"subjects": {format!("nginx:{r}"): {"type": "t"}},
+            "resources": {"thing:/": {"grant": ["READ"], "revoke": []},
+                "message:/": {"grant": ["READ", "WRITE"], "revoke": []}}});
+    }
+    let (ns, name) = id.split_once(':').unwrap();
+    let r = w
+        .request(json!({"topic": format!("{ns}/{name}/policies/commands/create"), "path": "/",
+            "value": {"entries": entries}}))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_with_the_same_share_name_receive_independently() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    shared_policy(&mut w, "org.two:p", &["alice", "bob"]).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (btx, mut brx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=workers&namespaces=org.two";
+    let tasks = vec![
+        member_task(0, member(&c, 0, "alice", start).await, Plan::Stay, tx.clone()),
+        member_task(1, member(&c, 1, "alice", start).await, Plan::Stay, tx.clone()),
+        member_task(2, member(&c, 1, "bob", start).await, Plan::Stay, btx.clone()),
+    ];
+    let mut expected = BTreeSet::new();
+    for t in 0..10 {
+        let r = w
+            .request(json!({"topic": format!("org.two/t{t}/things/twin/commands/create"), "path": "/",
+                "value": {"policyId": "org.two:p", "attributes": {"n": 0}}}))
+            .await;
+        assert_eq!(r["status"], 201, "{r}");
+        expected.insert((format!("org.two:t{t}"), 1));
+        for n in 1..=4 {
+            let r = w
+                .request(json!({"topic": format!("org.two/t{t}/things/twin/commands/modify"),
+                    "path": "/attributes/n", "value": n}))
+                .await;
+            assert_eq!(r["status"], 204, "{r}");
+            expected.insert((format!("org.two:t{t}"), n + 1));
+        }
+    }
+    // Alice's share gets every event once, and so does bob's (his one member gets them all).
+    let alice = collect(&c, &mut rx, &expected).await;
+    assert_exactly_once(&alice, &expected, 0);
+    let bob = collect(&c, &mut brx, &expected).await;
+    assert_exactly_once(&bob, &expected, 0);
+    let metrics = scrape_metrics(c.hubs[0].admin_port).await;
+    assert_eq!(metric_sum(&metrics, "twinwire_hub_shared_subscriptions"), 2.0);
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// A device answering every message it gets with its index and the message's `n`; sends
+/// (device, n) to `tx`.
+fn device_task(
+    idx: usize,
+    mut d: Client,
+    tx: mpsc::UnboundedSender<(usize, i64)>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Some(Frame::Text(t)) = d.recv_within(Duration::from_secs(120)).await else {
+                return;
+            };
+            let m: Value = serde_json::from_str(&t).unwrap();
+            let n = m["value"]["n"].as_i64().unwrap_or(-1);
+            let _ = tx.send((idx, n));
+            let reply = json!({"topic": m["topic"],
+                "path": m["path"].as_str().unwrap().replace("inbox", "outbox"),
+                "headers": {"correlation-id": m["headers"]["correlation-id"],
+                    "content-type": "application/json"},
+                "value": {"by": idx, "n": n}, "status": 200});
+            d.send_json(&reply).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_share_answers_each_http_message_exactly_once() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let r = api_call(&c, ("ditto", "ditto"), "PUT", "/api/2/things/org.dev:lamp", Some("{}")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-MESSAGES?group=devices&dispatch=round-robin";
+    let devices = vec![
+        device_task(0, member(&c, 0, "ditto", start).await, tx.clone()),
+        device_task(1, member(&c, 1, "ditto", start).await, tx.clone()),
+    ];
+    for n in 0..20i64 {
+        let r = api_call(
+            &c,
+            ("ditto", "ditto"),
+            "POST",
+            "/api/2/things/org.dev:lamp/inbox/messages/ask?timeout=10",
+            Some(&json!({"n": n}).to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["n"], n, "{}", r.body);
+    }
+    let mut answered: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    while answered.values().map(Vec::len).sum::<usize>() < 20 {
+        let (d, n) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("every message reached a device")
+            .unwrap();
+        answered.entry(n).or_default().push(d);
+    }
+    while let Ok(Some((d, n))) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        answered.entry(n).or_default().push(d);
+    }
+    assert_eq!(answered.len(), 20, "{answered:?}");
+    assert!(answered.values().all(|ds| ds.len() == 1), "{answered:?}");
+    // Round-robin over the two devices, one hub: they alternate.
+    let per_device = |i| answered.values().filter(|ds| ds[0] == i).count();
+    assert_eq!((per_device(0), per_device(1)), (10, 10), "{answered:?}");
+    for d in devices {
+        d.abort();
+    }
+}
+
+/// Creates org.keep:t and changes it `n` times; returns the revisions it made.
+async fn keep_changes(w: &mut Client, created: bool, n: i64) -> Vec<i64> {
+    let mut revs = Vec::new();
+    if !created {
+        let r = w
+            .request(json!({"topic": "org.keep/t/things/twin/commands/create", "path": "/",
+                "value": {"attributes": {"n": 0}}}))
+            .await;
+        assert_eq!(r["status"], 201, "{r}");
+    }
+    for i in 0..n {
+        let r = w
+            .request(json!({"topic": "org.keep/t/things/twin/commands/modify",
+                "path": "/attributes/n", "value": i + 1}))
+            .await;
+        assert_eq!(r["status"], 204, "{r}");
+        revs.push(i + 2);
+    }
+    revs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_without_members_keeps_its_events_for_the_next_member_within_the_retention() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    keep_changes(&mut w, false, 0).await;
+    let start = "START-SEND-EVENTS?group=keepers&namespaces=org.keep";
+    let mut first = member(&c, 1, "ditto", start).await;
+    first.close().await;
+    // Wait until the hub knows the share has no member (no timing: the gauge says so).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape_metrics(c.hubs[0].admin_port).await;
+        if metric_sum(&m, "twinwire_hub_shared_subscription_members") == 0.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the member never left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kept = keep_changes(&mut w, true, 5).await;
+    // Within the retention (60 s by default) a new member joins: it gets the kept events, in
+    // order, then new ones.
+    let mut next = member(&c, 0, "ditto", start).await;
+    for rev in &kept {
+        let v = next.recv_json().await;
+        assert_eq!(v["topic"], "org.keep/t/things/twin/events/modified", "{v}");
+        assert_eq!(v["revision"], *rev, "{v}");
+    }
+    let r = w
+        .request(json!({"topic": "org.keep/t/things/twin/commands/modify",
+            "path": "/attributes/n", "value": 100}))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    let v = next.recv_json().await;
+    assert_eq!(v["revision"], 7, "{v}");
+    next.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_kept_past_the_retention_are_dropped_and_counted() {
+    let c = Cluster::start(ClusterOptions {
+        hub_env: vec![("TWINWIRE_GROUPS__RETENTION_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    keep_changes(&mut w, false, 0).await;
+    let start = "START-SEND-EVENTS?group=keepers&namespaces=org.keep";
+    let mut first = member(&c, 1, "ditto", start).await;
+    first.close().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape_metrics(c.hubs[0].admin_port).await;
+        if metric_sum(&m, "twinwire_hub_shared_subscription_members") == 0.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the member never left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    keep_changes(&mut w, true, 3).await;
+    // The hub drops them once the retention is over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = scrape_metrics(c.hubs[0].admin_port).await;
+        if metric_sum(&m, "twinwire_hub_shared_events_dropped_total") == 3.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "kept events were never dropped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut next = member(&c, 0, "ditto", start).await;
+    next.expect_silence(Duration::from_millis(500)).await;
+}
