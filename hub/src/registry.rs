@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinwire_common::bus::{
-    parse_stream_id, parse_sub_field, SubChange, SubRecord, SUBS_STREAM_MAXLEN,
+    parse_stream_id, parse_sub_field, Delivery, SubChange, SubRecord, SUBS_STREAM_MAXLEN,
     SUBS_STREAM_RETENTION_MS,
 };
 use twinwire_common::protocol::StreamingKind;
@@ -349,11 +349,16 @@ impl SubscriptionRegistry {
         self.load(store).await
     }
 
-    /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.
-    pub async fn reap_dead_nodes(&mut self, store: &Store) -> Result<Vec<String>, HubError> {
+    /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed. Returns
+    /// the dead nodes and the deliveries that give what their share members never read to other
+    /// members (DESIGN.md "Shared subscriptions").
+    pub async fn reap_dead_nodes(
+        &mut self,
+        store: &Store,
+    ) -> Result<(Vec<String>, Vec<(String, Delivery)>), HubError> {
         let nodes: Vec<String> = self.nodes().into_iter().collect();
         if nodes.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let alive = store.nodes_alive(&nodes).await?;
         let dead: Vec<String> = nodes
@@ -362,16 +367,23 @@ impl SubscriptionRegistry {
             .filter(|(_, a)| !a)
             .map(|(n, _)| n)
             .collect();
+        let mut redispatched = Vec::new();
         for n in &dead {
             tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
             // Announce it, so every hub drops the node, then remove its keys.
-            store.remove_dead_node(n).await?;
+            let unread = store.remove_dead_node(n).await?;
             self.drop_node(n);
+            // Shared subscriptions: what the node's members never read goes to other members.
+            let returned = crate::shares::unread_by(n, unread);
+            self.metrics
+                .share_redispatched
+                .inc_by(returned.len() as u64);
+            redispatched.extend(self.shares.redispatch(&returned));
         }
         if !dead.is_empty() {
             self.update_gauges();
         }
-        Ok(dead)
+        Ok((dead, redispatched))
     }
 }
 

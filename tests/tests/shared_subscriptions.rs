@@ -369,8 +369,10 @@ async fn shared_policy(w: &mut Client, id: &str, readers: &[&str]) {
     }
     let (ns, name) = id.split_once(':').unwrap();
     let r = w
-        .request(json!({"topic": format!("{ns}/{name}/policies/commands/create"), "path": "/",
-            "value": {"entries": entries}}))
+        .request(
+            json!({"topic": format!("{ns}/{name}/policies/commands/create"), "path": "/",
+            "value": {"entries": entries}}),
+        )
         .await;
     assert_eq!(r["status"], 201, "{r}");
 }
@@ -384,22 +386,41 @@ async fn two_users_with_the_same_share_name_receive_independently() {
     let (btx, mut brx) = mpsc::unbounded_channel();
     let start = "START-SEND-EVENTS?group=workers&namespaces=org.two";
     let tasks = vec![
-        member_task(0, member(&c, 0, "alice", start).await, Plan::Stay, tx.clone()),
-        member_task(1, member(&c, 1, "alice", start).await, Plan::Stay, tx.clone()),
-        member_task(2, member(&c, 1, "bob", start).await, Plan::Stay, btx.clone()),
+        member_task(
+            0,
+            member(&c, 0, "alice", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 1, "alice", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            2,
+            member(&c, 1, "bob", start).await,
+            Plan::Stay,
+            btx.clone(),
+        ),
     ];
     let mut expected = BTreeSet::new();
     for t in 0..10 {
         let r = w
-            .request(json!({"topic": format!("org.two/t{t}/things/twin/commands/create"), "path": "/",
-                "value": {"policyId": "org.two:p", "attributes": {"n": 0}}}))
+            .request(
+                json!({"topic": format!("org.two/t{t}/things/twin/commands/create"), "path": "/",
+                "value": {"policyId": "org.two:p", "attributes": {"n": 0}}}),
+            )
             .await;
         assert_eq!(r["status"], 201, "{r}");
         expected.insert((format!("org.two:t{t}"), 1));
         for n in 1..=4 {
             let r = w
-                .request(json!({"topic": format!("org.two/t{t}/things/twin/commands/modify"),
-                    "path": "/attributes/n", "value": n}))
+                .request(
+                    json!({"topic": format!("org.two/t{t}/things/twin/commands/modify"),
+                    "path": "/attributes/n", "value": n}),
+                )
                 .await;
             assert_eq!(r["status"], 204, "{r}");
             expected.insert((format!("org.two:t{t}"), n + 1));
@@ -411,7 +432,10 @@ async fn two_users_with_the_same_share_name_receive_independently() {
     let bob = collect(&c, &mut brx, &expected).await;
     assert_exactly_once(&bob, &expected, 0);
     let metrics = scrape_metrics(c.hubs[0].admin_port).await;
-    assert_eq!(metric_sum(&metrics, "twinwire_hub_shared_subscriptions"), 2.0);
+    assert_eq!(
+        metric_sum(&metrics, "twinwire_hub_shared_subscriptions"),
+        2.0
+    );
     for t in tasks {
         t.abort();
     }
@@ -445,7 +469,14 @@ fn device_task(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_share_answers_each_http_message_exactly_once() {
     let c = Cluster::start(ClusterOptions::default()).await;
-    let r = api_call(&c, ("ditto", "ditto"), "PUT", "/api/2/things/org.dev:lamp", Some("{}")).await;
+    let r = api_call(
+        &c,
+        ("ditto", "ditto"),
+        "PUT",
+        "/api/2/things/org.dev:lamp",
+        Some("{}"),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = "START-SEND-MESSAGES?group=devices&dispatch=round-robin";
@@ -491,8 +522,10 @@ async fn keep_changes(w: &mut Client, created: bool, n: i64) -> Vec<i64> {
     let mut revs = Vec::new();
     if !created {
         let r = w
-            .request(json!({"topic": "org.keep/t/things/twin/commands/create", "path": "/",
-                "value": {"attributes": {"n": 0}}}))
+            .request(
+                json!({"topic": "org.keep/t/things/twin/commands/create", "path": "/",
+                "value": {"attributes": {"n": 0}}}),
+            )
             .await;
         assert_eq!(r["status"], 201, "{r}");
     }
@@ -522,7 +555,10 @@ async fn a_share_without_members_keeps_its_events_for_the_next_member_within_the
         if metric_sum(&m, "twinwire_hub_shared_subscription_members") == 0.0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the member never left");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member never left"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let kept = keep_changes(&mut w, true, 5).await;
@@ -562,7 +598,10 @@ async fn events_kept_past_the_retention_are_dropped_and_counted() {
         if metric_sum(&m, "twinwire_hub_shared_subscription_members") == 0.0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the member never left");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member never left"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     keep_changes(&mut w, true, 3).await;
@@ -573,9 +612,81 @@ async fn events_kept_past_the_retention_are_dropped_and_counted() {
         if metric_sum(&m, "twinwire_hub_shared_events_dropped_total") == 3.0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "kept events were never dropped");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "kept events were never dropped"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut next = member(&c, 0, "ditto", start).await;
     next.expect_silence(Duration::from_millis(500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_crashed_gateway_never_read_goes_to_the_other_members() {
+    let mut c = Cluster::start(ClusterOptions::default()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=workers&namespaces=org.crash";
+    let tasks = vec![
+        member_task(
+            0,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+    ];
+    let mut w = c.connect(0, "ditto").await;
+    let before = write_changes(&mut w, "org.crash", 10, 2).await;
+    let all = collect(&c, &mut rx, &before).await;
+    assert_exactly_once(&all, &before, 0);
+    let members: BTreeSet<usize> = all.iter().map(|s| s.0).collect();
+    assert_eq!(members, BTreeSet::from([0, 1]), "both members have things");
+    // Gateway 1 dies with everything it read written; what the hub routes to its member from now
+    // on stays unread in its delivery stream until liveness finds it dead (10 s), and then goes
+    // to the member on gateway 0.
+    c.gateways[1].proc.kill();
+    let mut after = BTreeSet::new();
+    for round in 0..3 {
+        for t in 0..10 {
+            let r = w
+                .request(
+                    json!({"topic": format!("org.crash/t{t}/things/twin/commands/modify"),
+                    "path": "/attributes/n", "value": 100 + round}),
+                )
+                .await;
+            assert_eq!(r["status"], 204, "{r}");
+            after.insert((format!("org.crash:t{t}"), round as i64 + 4));
+        }
+    }
+    let mut got: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.len() < after.len() {
+        let Ok(Some((m, t, r))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        assert_eq!(m, 0, "only the member on the live gateway gets events now");
+        *got.entry((t, r)).or_default() += 1;
+    }
+    while let Ok(Some((_, t, r))) =
+        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+    {
+        *got.entry((t, r)).or_default() += 1;
+    }
+    let keys: BTreeSet<(String, i64)> = got.keys().cloned().collect();
+    assert_eq!(
+        keys, after,
+        "every event after the crash reached the live member"
+    );
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    let metrics = scrape_metrics(c.hubs[0].admin_port).await;
+    assert!(metric_sum(&metrics, "twinwire_hub_shared_redispatched_total") > 0.0);
+    for t in tasks {
+        t.abort();
+    }
 }

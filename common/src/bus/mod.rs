@@ -66,5 +66,7 @@ pub use limits::{
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};
-pub use share::{ReturnedSignal, ShareDispatch, ShareSpec, MAX_SHARE_NAME_BYTES, RETURNED_FIELD};
+pub use share::{
+    thing_of_frame, ReturnedSignal, ShareDispatch, ShareSpec, MAX_SHARE_NAME_BYTES, RETURNED_FIELD,
+};
 pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

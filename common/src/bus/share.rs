@@ -127,6 +127,14 @@ impl ReturnedSignal {
     }
 }
 
+/// The thing a fanned-out frame is about, from its topic (`<namespace>/<name>/things/…`): what
+/// by-thing dispatch hashes when a signal is dispatched again.
+pub fn thing_of_frame(frame: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let mut parts = v.get("topic")?.as_str()?.splitn(3, '/');
+    Some(format!("{}:{}", parts.next()?, parts.next()?))
+}
+
 mod kind_str {
     use crate::protocol::StreamingKind;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -176,6 +184,16 @@ mod tests {
             Some(ShareDispatch::ByThing)
         );
         assert_eq!(ShareDispatch::parse("sticky"), None);
+    }
+
+    #[test]
+    fn a_frames_thing_is_read_from_its_topic() {
+        assert_eq!(
+            thing_of_frame(r#"{"topic":"org.x/lamp/things/twin/events/modified","path":"/"}"#),
+            Some("org.x:lamp".into())
+        );
+        assert_eq!(thing_of_frame("{}"), None);
+        assert_eq!(thing_of_frame("nope"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use bytestring::ByteString;
 use std::sync::Arc;
-use twinwire_common::bus::{shard_of, Origin, Reply, ReturnedSignal};
+use twinwire_common::bus::{shard_of, thing_of_frame, Origin, Reply, ReturnedSignal};
 use twinwire_common::protocol::StreamingKind;
 
 /// Where guards send what they give back: this node's publisher.
@@ -35,14 +35,7 @@ pub struct Unwritten {
 
 impl GiveBackSink {
     fn give_back(&self, u: Unwritten) {
-        // The thing is in the frame's topic: `<namespace>/<name>/things/…`.
-        let thing_id = serde_json::from_str::<serde_json::Value>(&u.frame)
-            .ok()
-            .and_then(|v| {
-                let topic = v.get("topic")?.as_str()?.to_owned();
-                let mut parts = topic.splitn(3, '/');
-                Some(format!("{}:{}", parts.next()?, parts.next()?))
-            });
+        let thing_id = thing_of_frame(&u.frame);
         let Some(thing_id) = thing_id else {
             tracing::warn!(share = %u.share, "cannot give back a frame without a thing topic");
             return;

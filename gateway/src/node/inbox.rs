@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{entries, Delivery, JournalPos, StreamEntry};
+use twinwire_common::bus::{entries, parse_stream_id, Delivery, JournalPos, StreamEntry};
 use twinwire_common::protocol::StreamingKind;
 
 /// Entries per read.
@@ -87,10 +87,14 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                 batches.flush(&node);
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
-                    // Entries up to `last` are dispatched; keep only newer ones.
-                    let _ = node.publisher.write_unconfirmed(BusWrite::TrimInbox {
-                        min_id: last.clone(),
-                    });
+                    // Entries up to `last` are dispatched; keep only newer ones (`last` too goes:
+                    // what a dead node leaves is then what it never read, which hubs give to
+                    // the other members of shared subscriptions).
+                    let min_id = parse_stream_id(&last)
+                        .map_or_else(|| last.clone(), |(ms, seq)| format!("{ms}-{}", seq + 1));
+                    let _ = node
+                        .publisher
+                        .write_unconfirmed(BusWrite::TrimInbox { min_id });
                 }
             }
             Err(e) => {

@@ -100,7 +100,14 @@ impl Worker {
     }
 
     pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
-        self.registry.reap_dead_nodes(&self.store).await
+        let (dead, redispatched) = self.registry.reap_dead_nodes(&self.store).await?;
+        if !redispatched.is_empty() {
+            // Shared subscriptions: what the dead nodes' members never read, to other members.
+            let mut batch = self.store.delivery_batch();
+            batch.deliveries(&redispatched);
+            batch.send().await?;
+        }
+        Ok(dead)
     }
 
     /// Forgets what this hub believed of `shard`.

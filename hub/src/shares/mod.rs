@@ -19,7 +19,9 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use twinwire_common::bus::{Delivery, Reply, ReturnedSignal, ShareDispatch, SubRecord};
+use twinwire_common::bus::{
+    thing_of_frame, Delivery, Origin, Reply, ReturnedSignal, ShareDispatch, SubRecord,
+};
 use twinwire_common::protocol::StreamingKind;
 
 /// Events kept per share while it has no member, at most; older ones are dropped (and counted)
@@ -316,4 +318,44 @@ impl Shares {
         }
         (shares, members)
     }
+}
+
+/// The shared-subscription signals among the deliveries a dead node never read, as if its
+/// members had given them back.
+pub fn unread_by(node: &str, unread: Vec<Delivery>) -> Vec<ReturnedSignal> {
+    let mut out = Vec::new();
+    for d in unread {
+        let Delivery::Fanout {
+            kind,
+            written_ms,
+            reply,
+            members,
+            ..
+        } = d
+        else {
+            continue;
+        };
+        for (share, session, frame) in members {
+            let Some(thing_id) = thing_of_frame(&frame) else {
+                continue;
+            };
+            let mut r = ReturnedSignal {
+                share,
+                kind,
+                member: Origin {
+                    node: node.to_owned(),
+                    session,
+                },
+                thing_id,
+                frame,
+                reply_node: None,
+                reply_session: None,
+                reply_cid: None,
+                written_ms,
+            };
+            r.set_reply(reply.as_ref());
+            out.push(r);
+        }
+    }
+    out
 }

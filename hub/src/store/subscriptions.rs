@@ -5,7 +5,7 @@
 use super::Store;
 use crate::error::HubError;
 use std::collections::HashMap;
-use twinwire_common::bus::{writes, DecodeError, StreamEntry, SubChange};
+use twinwire_common::bus::{writes, DecodeError, Delivery, StreamEntry, SubChange};
 
 impl Store {
     /// The id of the newest subscription change, to tail the change stream from.
@@ -94,11 +94,28 @@ impl Store {
 
     /// Announces that `node` is gone, so every hub drops it, then removes its subscriptions, its
     /// delivery stream and its acknowledgement labels.
-    pub async fn remove_dead_node(&self, node: &str) -> Result<(), HubError> {
+    ///
+    /// Returns the deliveries the node never read (it trims what it read), taken in the same
+    /// transaction as the stream's removal, so when hubs reap a node together only one gets
+    /// them: shared-subscription signals among them go to other members.
+    pub async fn remove_dead_node(&self, node: &str) -> Result<Vec<Delivery>, HubError> {
+        // One key per transaction, so it holds under Redis Cluster too.
+        let mut take = redis::pipe();
+        take.atomic();
+        take.cmd("XRANGE")
+            .arg(self.keys.node(node))
+            .arg("-")
+            .arg("+");
+        take.cmd("DEL").arg(self.keys.node(node)).ignore();
+        let (unread,): (redis::streams::StreamRangeReply,) =
+            take.query_async(&mut self.conn()).await?;
         let mut pipe = redis::pipe();
         writes::forget_node(&mut pipe, &self.keys, node);
-        pipe.cmd("DEL").arg(self.keys.node(node)).ignore();
         pipe.query_async::<()>(&mut self.conn()).await?;
-        Ok(())
+        Ok(unread
+            .ids
+            .iter()
+            .filter_map(|e| Delivery::decode(e).ok())
+            .collect())
     }
 }
