@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use twinwire_tests::{
-    api_call, basic_auth, metric_sum, scrape_metrics, Client, Cluster, ClusterOptions, Frame,
+    api_call, metric_sum, scrape_metrics, Client, Cluster, ClusterOptions, Frame,
 };
 
 /// One event as a member saw it: (member, thing id, revision).
