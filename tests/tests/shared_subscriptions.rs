@@ -690,3 +690,86 @@ async fn what_a_crashed_gateway_never_read_goes_to_the_other_members() {
         t.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_that_gets_an_event_acknowledges_its_own_label_and_the_other_labels_come_back_weak(
+) {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    let r = w
+        .request(
+            json!({"topic": "org.sack/lamp/things/twin/commands/create", "path": "/",
+            "value": {"attributes": {"on": false}}}),
+        )
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let start = "START-SEND-EVENTS?group=ackers&namespaces=org.sack";
+    let declaring = |gw: usize, label: &'static str| {
+        let url = format!("{}?declared-acks={label}", c.ws_url(gw));
+        async move {
+            let mut m = Client::connect_basic(&url, "ditto", "ditto").await.unwrap();
+            m.subscribe(start, "START-SEND-EVENTS:ACK").await;
+            m
+        }
+    };
+    let mut a = declaring(0, "a-ack").await;
+    let mut b = declaring(1, "b-ack").await;
+    for (i, cid) in ["s1", "s2", "s3"].into_iter().enumerate() {
+        w.send_json(
+            &json!({"topic": "org.sack/lamp/things/twin/commands/modify",
+            "path": "/attributes/on", "value": i,
+            "headers": {"correlation-id": cid, "timeout": "10s",
+                "requested-acks": ["twin-persisted", "a-ack", "b-ack"]}}),
+        )
+        .await;
+        // Exactly one member gets the event, asked only for its own label.
+        let (picked, own, other, e) = tokio::select! {
+            e = a.recv_json() => ("a", "a-ack", "b-ack", e),
+            e = b.recv_json() => ("b", "b-ack", "a-ack", e),
+        };
+        assert_eq!(e["headers"]["requested-acks"], json!([own]), "{e}");
+        let m = if picked == "a" { &mut a } else { &mut b };
+        m.send_json(
+            &json!({"topic": format!("org.sack/lamp/things/twin/acks/{own}"), "path": "/",
+            "headers": {"correlation-id": cid}, "status": 202, "value": picked}),
+        )
+        .await;
+        let r = w.recv_json().await;
+        assert_eq!(r["topic"], "org.sack/lamp/things/twin/acks", "{r}");
+        assert_eq!(r["value"][own]["status"], 202, "{r}");
+        assert_eq!(r["value"][own]["payload"], picked, "{r}");
+        assert_eq!(r["value"][other]["headers"]["ditto-weak-ack"], true, "{r}");
+        // By thing: the same member every time, and the other one gets nothing.
+        let quiet = if picked == "a" { &mut b } else { &mut a };
+        quiet.expect_silence(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_share_parameters_get_an_error_and_no_ack() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut s = c.connect(0, "ditto").await;
+    let long = "g".repeat(129);
+    for frame in [
+        "START-SEND-EVENTS?dispatch=round-robin".to_string(),
+        "START-SEND-EVENTS?group=w&dispatch=sticky".to_string(),
+        format!("START-SEND-MESSAGES?group={long}"),
+        "START-SEND-POLICY-ANNOUNCEMENTS?group=w".to_string(),
+        "START-SEND-LIVE-COMMANDS?group=&correlation-id=c1".to_string(),
+    ] {
+        s.send(&frame).await;
+        let e = s.recv_json().await;
+        assert_eq!(e["status"], 400, "{frame}: {e}");
+        assert_eq!(
+            e["value"]["error"], "gateway:websocket.parameter.invalid",
+            "{frame}: {e}"
+        );
+    }
+    // Nothing was subscribed: a valid share START is the first ACK.
+    s.subscribe(
+        "START-SEND-LIVE-EVENTS?group=w&dispatch=by-thing",
+        "START-SEND-LIVE-EVENTS:ACK",
+    )
+    .await;
+    s.expect_silence(Duration::from_millis(200)).await;
+}
