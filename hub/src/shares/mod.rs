@@ -359,3 +359,139 @@ pub fn unread_by(node: &str, unread: Vec<Delivery>) -> Vec<ReturnedSignal> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use twinwire_common::bus::ShareSpec;
+
+    fn record(dispatch: ShareDispatch, acks: &[&str]) -> SubRecord {
+        SubRecord {
+            subjects: vec!["nginx:ditto".into()],
+            namespaces: vec![],
+            filter: None,
+            extra_fields: None,
+            api_version: 2,
+            declared_acks: acks.iter().map(|s| s.to_string()).collect(),
+            share: Some(ShareSpec {
+                name: "w".into(),
+                dispatch,
+            }),
+        }
+    }
+
+    fn member(node: &str, session: u64) -> Member {
+        Member {
+            node: node.into(),
+            session,
+        }
+    }
+
+    fn kept(thing: &str, frame: &str) -> KeptEvent {
+        KeptEvent {
+            thing_id: thing.into(),
+            frame: frame.into(),
+            written_ms: 0,
+            reply: None,
+            kept_at: Instant::now(),
+        }
+    }
+
+    fn returned(key: &str, from: &Member) -> ReturnedSignal {
+        ReturnedSignal {
+            share: key.into(),
+            kind: StreamingKind::Events,
+            member: Origin {
+                node: from.node.clone(),
+                session: from.session,
+            },
+            thing_id: "org.x:t".into(),
+            frame: "F".into(),
+            reply_node: None,
+            reply_session: None,
+            reply_cid: None,
+            written_ms: 0,
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_members_in_turn_and_never_the_sender() {
+        let mut s = Shares::new(Duration::from_secs(60));
+        let r = record(ShareDispatch::RoundRobin, &[]);
+        let key = r.share_key(StreamingKind::Events).unwrap();
+        for (n, sess) in [("a", 1), ("a", 2), ("b", 1)] {
+            s.add(&key, StreamingKind::Events, member(n, sess), &r);
+        }
+        let share = s.of_kind(StreamingKind::Events).next().unwrap();
+        let picks: Vec<Member> = (0..6)
+            .map(|_| share.pick("t", None).unwrap().0.clone())
+            .collect();
+        assert_eq!(picks[..3], picks[3..]);
+        assert_eq!(picks.iter().collect::<BTreeSet<_>>().len(), 3);
+        let sender = member("a", 2);
+        for _ in 0..4 {
+            assert_ne!(share.pick("t", Some(&sender)).unwrap().0, &sender);
+        }
+    }
+
+    #[test]
+    fn events_wait_for_the_next_member_and_what_a_member_gives_back_goes_to_another() {
+        let mut s = Shares::new(Duration::from_secs(60));
+        let r = record(ShareDispatch::ByThing, &["l1"]);
+        let key = r.share_key(StreamingKind::Events).unwrap();
+        let (m1, m2) = (member("a", 1), member("b", 7));
+        s.add(&key, StreamingKind::Events, m1.clone(), &r);
+        s.add(&key, StreamingKind::Events, m2.clone(), &r);
+        assert_eq!(s.counts(StreamingKind::Events), (1, 2));
+        // Given back by m1: to m2, with the share key and no journal position.
+        let out = s.redispatch(&[returned(&key, &m1)]);
+        let [(node, Delivery::Fanout { pos, members, .. })] = out.as_slice() else {
+            panic!("{out:?}");
+        };
+        assert_eq!((node.as_str(), *pos), ("b", None));
+        assert_eq!(members, &vec![(key.clone(), 7, "F".to_string())]);
+        // Both leave: the share stays for the retention, and keeps what comes meanwhile.
+        assert!(s.remove(&key, &m1));
+        assert!(s.remove(&key, &m2));
+        assert_eq!(s.counts(StreamingKind::Events), (0, 0));
+        let share = s.of_kind(StreamingKind::Events).next().unwrap();
+        s.keep(share, kept("org.x:t", "E1"));
+        let share = s.of_kind(StreamingKind::Events).next().unwrap();
+        s.keep(share, kept("org.x:t", "E2"));
+        assert!(s.take_kept().is_empty(), "nobody to take them yet");
+        s.add(&key, StreamingKind::Events, member("c", 3), &r);
+        let frames: Vec<String> = s
+            .take_kept()
+            .into_iter()
+            .map(|(node, d)| match d {
+                Delivery::Fanout { members, .. } => format!("{node}:{}", members[0].2),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(frames, ["c:E1", "c:E2"]);
+        assert!(!s.has_kept());
+        assert_eq!(s.take_dropped(), 0);
+    }
+
+    #[test]
+    fn kept_events_and_empty_shares_expire_and_are_counted() {
+        let mut s = Shares::new(Duration::from_millis(1));
+        let r = record(ShareDispatch::ByThing, &[]);
+        let key = r.share_key(StreamingKind::Events).unwrap();
+        s.add(&key, StreamingKind::Events, member("a", 1), &r);
+        s.remove(&key, &member("a", 1));
+        let share = s.of_kind(StreamingKind::Events).next().unwrap();
+        s.keep(share, kept("org.x:t", "E1"));
+        std::thread::sleep(Duration::from_millis(5));
+        s.expire();
+        assert_eq!(s.take_dropped(), 1);
+        assert_eq!(s.of_kind(StreamingKind::Events).count(), 0);
+        // Messages are never kept: a message share goes with its last member.
+        let m = record(ShareDispatch::ByThing, &[]);
+        let mkey = m.share_key(StreamingKind::Messages).unwrap();
+        s.add(&mkey, StreamingKind::Messages, member("a", 2), &m);
+        s.remove(&mkey, &member("a", 2));
+        assert_eq!(s.of_kind(StreamingKind::Messages).count(), 0);
+    }
+}
