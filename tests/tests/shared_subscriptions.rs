@@ -773,3 +773,78 @@ async fn bad_share_parameters_get_an_error_and_no_ack() {
     .await;
     s.expect_silence(Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_gateways_members_give_back_what_they_did_not_write() {
+    let mut c = Cluster::start(ClusterOptions {
+        gateway_env: vec![("TWINWIRE_DRAIN__PERIOD_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = "START-SEND-EVENTS?group=workers&namespaces=org.drain";
+    let tasks = vec![
+        member_task(
+            0,
+            member(&c, 0, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            1,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+        member_task(
+            2,
+            member(&c, 1, "ditto", start).await,
+            Plan::Stay,
+            tx.clone(),
+        ),
+    ];
+    let mut w = c.connect(0, "ditto").await;
+    let mut expected = write_changes(&mut w, "org.drain", 30, 1).await;
+    // Gateway 1 drains (its members are closed with 1001 and read everything written before)
+    // while changes keep coming.
+    c.gateways[1].proc.signal(15);
+    for round in 0..5 {
+        for t in 0..30 {
+            w.send_json(
+                &json!({"topic": format!("org.drain/t{t}/things/twin/commands/modify"),
+                "headers": {"correlation-id": format!("d-{round}-{t}")},
+                "path": "/attributes/n", "value": 100 + round}),
+            )
+            .await;
+            expected.insert((format!("org.drain:t{t}"), round as i64 + 3));
+        }
+    }
+    for _ in 0..150 {
+        let r = w.recv_json().await;
+        assert_eq!(r["status"], 204, "{r}");
+    }
+    assert_eq!(
+        c.gateways[1]
+            .proc
+            .wait_timeout(Duration::from_secs(20))
+            .map(|s| s.code()),
+        Some(Some(0))
+    );
+    let mut all = Vec::new();
+    let mut union = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !expected.is_subset(&union) {
+        let Ok(Some(s)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        union.insert((s.1.clone(), s.2));
+        all.push(s);
+    }
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        all.push(s);
+    }
+    assert_exactly_once(&all, &expected, 0);
+    for t in tasks {
+        t.abort();
+    }
+}
