@@ -848,3 +848,65 @@ async fn a_drained_gateways_members_give_back_what_they_did_not_write() {
         t.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_command_share_answers_each_command_once_with_the_picked_member() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    for t in 0..10 {
+        let r = w
+            .request(
+                json!({"topic": format!("org.twin/t{t}/things/twin/commands/create"), "path": "/",
+                "value": {"attributes": {"n": t}}}),
+            )
+            .await;
+        assert_eq!(r["status"], 201, "{r}");
+    }
+    let start = "START-SEND-LIVE-COMMANDS?group=digital-twins&namespaces=org.twin";
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String)>();
+    let mut members = Vec::new();
+    for (idx, gw) in [(0usize, 0usize), (1, 1)] {
+        let mut m = member(&c, gw, "ditto", start).await;
+        let tx = tx.clone();
+        members.push(tokio::spawn(async move {
+            loop {
+                let Some(Frame::Text(t)) = m.recv_within(Duration::from_secs(120)).await else {
+                    return;
+                };
+                let cmd: Value = serde_json::from_str(&t).unwrap();
+                let topic = cmd["topic"].as_str().unwrap().to_owned();
+                let _ = tx.send((idx, topic.clone()));
+                m.send_json(&json!({"topic": topic, "path": "/",
+                    "headers": {"correlation-id": cmd["headers"]["correlation-id"]},
+                    "status": 200, "value": {"by": idx}}))
+                    .await;
+            }
+        }));
+    }
+    // Each thing's live commands go to one member, which answers; the sender gets that answer.
+    let mut by: HashMap<String, i64> = HashMap::new();
+    for round in 0..3 {
+        for t in 0..10 {
+            let topic = format!("org.twin/t{t}/things/live/commands/retrieve");
+            let r = w
+                .request(json!({"topic": topic, "path": "/",
+                    "headers": {"correlation-id": format!("l-{round}-{t}"), "timeout": "10s"}}))
+                .await;
+            assert_eq!(r["status"], 200, "{r}");
+            let who = r["value"]["by"].as_i64().unwrap();
+            assert_eq!(*by.entry(topic).or_insert(who), who, "{r}");
+        }
+    }
+    let mut got = Vec::new();
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        got.push(s);
+    }
+    assert_eq!(
+        got.len(),
+        30,
+        "each command reached exactly one member: {got:?}"
+    );
+    for m in members {
+        m.abort();
+    }
+}
