@@ -306,13 +306,17 @@ pub fn fan_out(
         &mut weak,
     );
     let mut out = Vec::with_capacity(per_node.len() + members.len());
-    let mut nodes: BTreeSet<String> = per_node.keys().map(|n| n.to_string()).collect();
-    nodes.extend(members.keys().cloned());
-    for node in nodes {
-        let node = node.as_str();
-        let mut groups: Vec<(Vec<String>, String)> = per_node
-            .remove(node)
-            .unwrap_or_default()
+    let fanout = |exclude: Option<u64>, groups, members| Delivery::Fanout {
+        kind: sig.kind,
+        pos: sig.pos,
+        written_ms: sig.written_ms,
+        exclude,
+        groups,
+        reply: sig.reply.clone(),
+        members,
+    };
+    for (node, by_frame) in per_node {
+        let mut groups: Vec<(Vec<String>, String)> = by_frame
             .into_iter()
             .map(|(i, keys)| {
                 (
@@ -323,18 +327,13 @@ pub fn fan_out(
             .collect();
         groups.sort();
         let exclude = (node == sig.origin.node).then_some(sig.origin.session);
-        out.push((
-            node.to_owned(),
-            Delivery::Fanout {
-                kind: sig.kind,
-                pos: sig.pos,
-                written_ms: sig.written_ms,
-                exclude,
-                groups,
-                reply: sig.reply.clone(),
-                members: members.remove(node).unwrap_or_default(),
-            },
-        ));
+        let picked = members.remove(node).unwrap_or_default();
+        out.push((node.to_owned(), fanout(exclude, groups, picked)));
+    }
+    // Nodes where only shared subscriptions picked a member.
+    for (node, picked) in members {
+        let exclude = (node == sig.origin.node).then_some(sig.origin.session);
+        out.push((node, fanout(exclude, Vec::new(), picked)));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let cid = sig
