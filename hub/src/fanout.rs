@@ -3,9 +3,10 @@
 //! partial views, reference §5.1–§5.2), then the RQL filter against the synthetic thing (§5.3),
 //! then extraFields from the twin with the group's own permissions (§5.4). Frames are serialized
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
+//! Shared subscriptions add one picked member per share to those entries (`shares::targets`).
 
 use crate::registry::{SubscriptionGroup, SubscriptionRegistry};
-use crate::shares::{KeptEvent, Member};
+use crate::shares::targets::share_targets;
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -52,7 +53,7 @@ pub trait Visibility {
 }
 
 /// `topic:*`, `resource:*` and `entity:*` for a signal (reference §4.4).
-struct Placeholders<'a> {
+pub(crate) struct Placeholders<'a> {
     sig: &'a Signal<'a>,
     topic_full: String,
 }
@@ -173,7 +174,7 @@ fn merge_into(target: &mut Value, top: &Value) {
 
 /// The deliveries for one signal, one per node with matching sessions.
 /// What one group sees of the signal; None when it sees nothing (namespace, permission, filter).
-fn group_view(
+pub(crate) fn group_view(
     group: &SubscriptionGroup,
     sig: &Signal,
     vis: &dyn Visibility,
@@ -351,84 +352,6 @@ pub fn fan_out(
                 pos: None,
                 live: true,
             },
-        ));
-    }
-    out
-}
-
-/// The members shared subscriptions picked for a signal, per node, each with its frame. A share
-/// is evaluated once, like a subscription group; the member gets it with the labels it declared
-/// among the requested ones, and the other members' requested labels come back weak (they did not
-/// get the signal). An event matching a share that has no member is kept for the next one.
-#[allow(clippy::too_many_arguments)]
-fn share_targets(
-    registry: &SubscriptionRegistry,
-    sig: &Signal,
-    vis: &dyn Visibility,
-    views: &mut HashMap<Vec<String>, EventView>,
-    ph: &Placeholders,
-    base_target: &Value,
-    filter_evaluations: &mut u64,
-    weak: &mut BTreeSet<String>,
-) -> BTreeMap<String, Vec<(String, u64, String)>> {
-    let mut out: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
-    let origin = Member {
-        node: sig.origin.node.clone(),
-        session: sig.origin.session,
-    };
-    for share in registry.shares.of_kind(sig.kind) {
-        let requested: Vec<&String> = share
-            .members
-            .values()
-            .flatten()
-            .filter(|l| sig.acks.contains(l))
-            .collect();
-        let Some(mut env) = group_view(
-            &share.view,
-            sig,
-            vis,
-            views,
-            ph,
-            base_target,
-            filter_evaluations,
-        ) else {
-            weak.extend(requested.into_iter().cloned());
-            continue;
-        };
-        let Some((member, declared)) = share.pick(sig.thing_id, Some(&origin)) else {
-            weak.extend(requested.into_iter().cloned());
-            if sig.kind == StreamingKind::Events && share.members.is_empty() {
-                registry.shares.keep(
-                    share,
-                    KeptEvent {
-                        thing_id: sig.thing_id.to_owned(),
-                        frame: env.to_json_string(),
-                        written_ms: sig.written_ms,
-                        reply: sig.reply.clone(),
-                        kept_at: std::time::Instant::now(),
-                    },
-                );
-            }
-            continue;
-        };
-        let labels: Vec<&str> = declared
-            .iter()
-            .filter(|l| sig.acks.contains(l))
-            .map(String::as_str)
-            .collect();
-        weak.extend(
-            requested
-                .into_iter()
-                .filter(|l| !labels.contains(&l.as_str()))
-                .cloned(),
-        );
-        if !labels.is_empty() {
-            env.headers.set(names::REQUESTED_ACKS, labels);
-        }
-        out.entry(member.node.clone()).or_default().push((
-            share.key.clone(),
-            member.session,
-            env.to_json_string(),
         ));
     }
     out

@@ -13,6 +13,7 @@
 //! kept: with no member they time out at the sender as today.
 
 pub mod pick;
+pub mod targets;
 
 use crate::registry::SubscriptionGroup;
 use parking_lot::Mutex;
