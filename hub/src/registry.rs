@@ -84,6 +84,11 @@ pub struct SubscriptionRegistry {
     /// Shared subscriptions: sessions whose record names a share are members there, not in a
     /// subscription group (`members` maps them to their share key).
     pub shares: Shares,
+    /// Nodes that left (drained or reaped) since the last catch-up: their unread deliveries are
+    /// taken for the shares' other members.
+    gone: Vec<String>,
+    /// Deliveries giving a gone node's unread share signals to other members, for the round.
+    pub redispatch_pending: Vec<(String, Delivery)>,
 }
 
 impl SubscriptionRegistry {
@@ -91,6 +96,8 @@ impl SubscriptionRegistry {
     pub fn new(metrics: Arc<Metrics>, share_retention: Duration) -> SubscriptionRegistry {
         SubscriptionRegistry {
             shares: Shares::new(share_retention),
+            gone: Vec::new(),
+            redispatch_pending: Vec::new(),
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -212,6 +219,7 @@ impl SubscriptionRegistry {
             SubChange::NodeGone { node } => {
                 self.drop_node(&node);
                 self.reload.remove(&node);
+                self.gone.push(node);
             }
         }
     }
@@ -312,6 +320,19 @@ impl SubscriptionRegistry {
             }
         }
         self.caught_up = Instant::now();
+        // Shared subscriptions: what nodes that left never read goes to other members (a drained
+        // gateway stops reading before it deregisters; a reaped one was taken by the reaper).
+        for node in std::mem::take(&mut self.gone) {
+            let unread = store.take_node_deliveries(&node).await?;
+            let returned = crate::shares::unread_by(&node, unread);
+            if !returned.is_empty() {
+                self.metrics
+                    .share_redispatched
+                    .inc_by(returned.len() as u64);
+                let out = self.shares.redispatch(&returned);
+                self.redispatch_pending.extend(out);
+            }
+        }
         let reload: Vec<String> = self.reload.drain().collect();
         for node in reload {
             self.load_node(store, &node).await?;

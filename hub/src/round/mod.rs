@@ -143,8 +143,9 @@ impl Worker {
             None => self.read_new(leases, block, shutdown).await?,
         };
         if batch.is_empty() {
-            // Shared subscriptions: events kept for a share wait for its next member.
-            if self.registry.shares.has_kept() {
+            // Shared subscriptions: events kept for a share wait for its next member, and
+            // catching up may find nodes that left with signals they never read.
+            if self.registry.shares.has_kept() || self.registry.shares.any() {
                 self.registry.catch_up(&self.store).await?;
                 self.deliver_kept().await?;
             }
@@ -204,7 +205,8 @@ impl Worker {
         self.metrics
             .share_events_dropped
             .inc_by(self.registry.shares.take_dropped());
-        let kept = self.registry.shares.take_kept();
+        let mut kept = std::mem::take(&mut self.registry.redispatch_pending);
+        kept.extend(self.registry.shares.take_kept());
         if kept.is_empty() {
             return Ok(());
         }

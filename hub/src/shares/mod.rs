@@ -215,6 +215,11 @@ impl Shares {
         kept.retain(|_, q| !q.is_empty());
     }
 
+    /// Whether any share is known.
+    pub fn any(&self) -> bool {
+        !self.shares.is_empty()
+    }
+
     /// Whether events wait for a member.
     pub fn has_kept(&self) -> bool {
         !self.kept.lock().is_empty()

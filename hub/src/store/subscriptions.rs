@@ -93,13 +93,21 @@ impl Store {
     }
 
     /// Announces that `node` is gone, so every hub drops it, then removes its subscriptions, its
-    /// delivery stream and its acknowledgement labels.
-    ///
-    /// Returns the deliveries the node never read (it trims what it read), taken in the same
-    /// transaction as the stream's removal, so when hubs reap a node together only one gets
-    /// them: shared-subscription signals among them go to other members.
+    /// delivery stream and its acknowledgement labels. Returns the deliveries the node never read
+    /// (see [`Store::take_node_deliveries`]).
     pub async fn remove_dead_node(&self, node: &str) -> Result<Vec<Delivery>, HubError> {
-        // One key per transaction, so it holds under Redis Cluster too.
+        let unread = self.take_node_deliveries(node).await?;
+        let mut pipe = redis::pipe();
+        writes::forget_node(&mut pipe, &self.keys, node);
+        pipe.query_async::<()>(&mut self.conn()).await?;
+        Ok(unread)
+    }
+
+    /// Takes and deletes the delivery stream of a node that left: what is in it the node never
+    /// read (it trims what it reads), and shared-subscription signals among it go to other
+    /// members. One transaction on the one key, so when several hubs take it only one gets the
+    /// entries, and it holds under Redis Cluster too.
+    pub async fn take_node_deliveries(&self, node: &str) -> Result<Vec<Delivery>, HubError> {
         let mut take = redis::pipe();
         take.atomic();
         take.cmd("XRANGE")
@@ -109,9 +117,6 @@ impl Store {
         take.cmd("DEL").arg(self.keys.node(node)).ignore();
         let (unread,): (redis::streams::StreamRangeReply,) =
             take.query_async(&mut self.conn()).await?;
-        let mut pipe = redis::pipe();
-        writes::forget_node(&mut pipe, &self.keys, node);
-        pipe.query_async::<()>(&mut self.conn()).await?;
         Ok(unread
             .ids
             .iter()
