@@ -70,7 +70,7 @@ pub async fn run(
         connection(&client, Some(timeout))?,
     ));
     // Blocking reads need a connection of their own with no response timeout.
-    actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
+    let inbox = actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
     actix_web::rt::spawn(node::liveness::run(
         node.clone(),
         connection(&client, Some(timeout))?,
@@ -118,6 +118,10 @@ pub async fn run(
     // Upgrades keep being answered, with 503, so clients learn to go elsewhere at once; `/ready`
     // is already false for load balancers.
     drain(&node, Duration::from_secs(config.drain.period_secs)).await;
+    // Stop reading deliveries before deregistering: what arrives after is left in the stream,
+    // where hubs find it when they drop this node and give shared-subscription signals to other
+    // members (DESIGN.md "Shared subscriptions").
+    inbox.abort();
     if let Err(e) = node.publisher.write_confirmed(BusWrite::Deregister).await {
         tracing::warn!(error = %e, "deregistering failed; hubs will drop this node when its liveness key lapses");
     }

@@ -36,6 +36,9 @@ message_bytes = 256000
 [journal]
 max_len = 100000
 
+[groups]
+retention_secs = 60
+
 [log]
 level = "info"
 format = "text"
@@ -50,6 +53,7 @@ pub struct HubConfig {
     pub shards: ShardsConfig,
     pub limits: LimitsConfig,
     pub journal: JournalConfig,
+    pub groups: GroupsConfig,
     pub log: LogConfig,
 }
 
@@ -84,6 +88,15 @@ pub struct JournalConfig {
     pub max_len: usize,
 }
 
+/// Shared subscriptions (`group=` on a START; DESIGN.md "Shared subscriptions").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// How long a shared subscription without members keeps its events for the next member;
+    /// 0 drops them at once.
+    pub retention_secs: u64,
+}
+
 impl HubConfig {
     pub fn load(
         file: Option<&Path>,
@@ -107,6 +120,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "hub.lease_ms",
                 "must be at least 1000",
+            ));
+        }
+        if self.groups.retention_secs > 86_400 {
+            return Err(ConfigError::invalid(
+                "groups.retention_secs",
+                "must be at most 86400",
             ));
         }
         if self.hub.max_cached_twins == 0 {

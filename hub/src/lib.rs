@@ -16,6 +16,7 @@ pub mod processor;
 pub mod registry;
 pub mod round;
 pub mod shard;
+pub mod shares;
 pub mod smart_channel;
 pub mod store;
 pub mod things;

@@ -12,6 +12,7 @@
 //! | [`command`] | signals to shard owners (`tw:{k}:cmd`) |
 //! | [`delivery`] | deliveries to gateway nodes (`tw:node:<n>`) |
 //! | [`subscription`] | subscription records (`tw:subs:<n>`) and changes (`tw:subs`) |
+//! | [`share`] | shared subscriptions (`group=`): the share in a record, signals given back (`tw:{k}:cmd` field `r`) |
 //! | [`journal`] | journal entries (`tw:{k}:events`) |
 //! | [`policy_update`] | policy revisions (`tw:policy-updates`) |
 //! | [`position`] | stream ids and journal positions |
@@ -22,7 +23,7 @@
 //!
 //! | key | type | written by | read by | what |
 //! |---|---|---|---|---|
-//! | `tw:{k}:cmd` | stream | gateways | owner of shard k | every signal addressed to a thing in shard k (k = hash(thingId) mod S, S = 64 by default); field `m`: [`BusCommand`] |
+//! | `tw:{k}:cmd` | stream | gateways | owner of shard k | every signal addressed to a thing in shard k (k = hash(thingId) mod S, S = 64 by default); field `m`: [`BusCommand`], or field `r`: a [`ReturnedSignal`] a shared-subscription member gave back |
 //! | `tw:{k}:lease` | string, PX | hubs | hubs | which hub owns shard k, with a fencing epoch (`<hub>:<epoch>`) |
 //! | `tw:{k}:epoch` | counter | hubs | hubs | hands out the fencing tokens of shard k |
 //! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
@@ -50,6 +51,7 @@ pub mod policy_update;
 pub mod position;
 pub mod scripts;
 pub mod shard;
+pub mod share;
 pub mod subscription;
 pub mod writes;
 
@@ -65,4 +67,7 @@ pub use limits::{
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use shard::{shard_of, DEFAULT_SHARDS};
+pub use share::{
+    thing_of_frame, ReturnedSignal, ShareDispatch, ShareSpec, MAX_SHARE_NAME_BYTES, RETURNED_FIELD,
+};
 pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

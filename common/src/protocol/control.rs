@@ -84,6 +84,10 @@ pub struct StartParams {
     pub extra_fields: Option<String>,
     /// Only used as the correlation-id of an error this subscription causes.
     pub correlation_id: Option<String>,
+    /// `group=`: the shared subscription to join (a twinwire extension; Ditto ignores it).
+    pub group: Option<String>,
+    /// `dispatch=`: how the shared subscription picks a member (`by-thing` or `round-robin`).
+    pub dispatch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +136,8 @@ pub fn parse_control(text: &str) -> Option<Result<Control, Error>> {
                         "filter" => p.filter = Some(v),
                         "extraFields" => p.extra_fields = Some(v),
                         "correlation-id" => p.correlation_id = Some(v),
+                        "group" => p.group = Some(v),
+                        "dispatch" => p.dispatch = Some(v),
                         // Ditto ignores unknown keys (`startSendingWithUnknownParameters`).
                         _ => {}
                     }
@@ -250,6 +256,8 @@ mod tests {
                 filter: filter.map(str::to_owned),
                 extra_fields: extra.map(str::to_owned),
                 correlation_id: None,
+                group: None,
+                dispatch: None,
             },
         }
     }
@@ -331,6 +339,20 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(parse_control(text).unwrap().unwrap(), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn group_and_dispatch_are_read_with_the_other_parameters() {
+        let Control::Start { params, .. } =
+            parse_control("START-SEND-MESSAGES?group=work%20ers&dispatch=round-robin&namespaces=x")
+                .unwrap()
+                .unwrap()
+        else {
+            panic!("not a start");
+        };
+        assert_eq!(params.group.as_deref(), Some("work ers"));
+        assert_eq!(params.dispatch.as_deref(), Some("round-robin"));
+        assert_eq!(params.namespaces, vec!["x".to_string()]);
     }
 
     #[test]

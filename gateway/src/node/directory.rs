@@ -34,6 +34,9 @@ pub struct Deliver {
     /// An answer from another session (live response, acknowledgement), to be matched against
     /// what this session asked before it is written.
     pub live: bool,
+    /// For a frame a shared subscription picked this session for: gives it back to the share
+    /// unless it is written (see `give_back`).
+    pub give_back: Option<super::give_back::GiveBack>,
 }
 
 /// Orders from the node to a session.
@@ -200,6 +203,7 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! hub) are recognised by their journal position and dropped here, once per node.
 
 use super::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use super::give_back::{GiveBack, Unwritten};
 use super::publisher::BusWrite;
 use super::Node;
 use actix::prelude::SendError;
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{entries, Delivery, JournalPos, StreamEntry};
+use twinwire_common::bus::{entries, parse_stream_id, Delivery, JournalPos, StreamEntry};
 use twinwire_common::protocol::StreamingKind;
 
 /// Entries per read.
@@ -86,10 +87,14 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                 batches.flush(&node);
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
-                    // Entries up to `last` are dispatched; keep only newer ones.
-                    let _ = node.publisher.write_unconfirmed(BusWrite::TrimInbox {
-                        min_id: last.clone(),
-                    });
+                    // Entries up to `last` are dispatched; keep only newer ones (`last` too goes:
+                    // what a dead node leaves is then what it never read, which hubs give to
+                    // the other members of shared subscriptions).
+                    let min_id = parse_stream_id(&last)
+                        .map_or_else(|| last.clone(), |(ms, seq)| format!("{ms}-{}", seq + 1));
+                    let _ = node
+                        .publisher
+                        .write_unconfirmed(BusWrite::TrimInbox { min_id });
                 }
             }
             Err(e) => {
@@ -227,6 +232,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                         written_ms: 0,
                         reply: None,
                         live,
+                        give_back: None,
                     },
                 ),
                 // Not a session: an HTTP request waiting for its answer, if it has not given up.
@@ -240,6 +246,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
             exclude,
             groups,
             reply,
+            members,
         } => {
             if pos.is_some_and(|p| dedup.check(p, false)) {
                 node.metrics.deliveries_deduplicated.inc();
@@ -261,10 +268,38 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                                     written_ms,
                                     reply: reply.clone(),
                                     live: false,
+                                    give_back: None,
                                 };
                                 batches.push(node, id, h, msg);
                             }
                         }
+                    }
+                }
+                // Shared subscriptions: the members the hub picked (DESIGN.md "Shared
+                // subscriptions"). What a member does not write goes back to its share.
+                for (share, id, frame) in members {
+                    let give_back = GiveBack::new(
+                        node.give_back.clone(),
+                        Unwritten {
+                            share,
+                            kind,
+                            session: id,
+                            frame: ByteString::from(frame),
+                            reply: reply.clone(),
+                            written_ms,
+                        },
+                    );
+                    // A session that ended since drops the guard here: given back at once.
+                    if let Some(h) = r.session(id) {
+                        let msg = Deliver {
+                            frame: give_back.frame(),
+                            kind: Some(kind),
+                            written_ms,
+                            reply: reply.clone(),
+                            live: false,
+                            give_back: Some(give_back),
+                        };
+                        batches.push(node, id, h, msg);
                     }
                 }
             });

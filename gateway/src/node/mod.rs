@@ -7,6 +7,7 @@
 
 pub mod ack_labels;
 pub mod directory;
+pub mod give_back;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
@@ -16,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use directory::SessionDirectory;
+use give_back::GiveBackSink;
 use publisher::Publisher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct Node {
     next_id: AtomicU64,
     /// HTTP requests waiting for their answer from the bus.
     pub waiters: AnswerWaiters,
+    /// Where shared-subscription frames a member did not write go back to.
+    pub give_back: Arc<GiveBackSink>,
 }
 
 impl Node {
@@ -53,6 +57,12 @@ impl Node {
         redis: redis::aio::ConnectionManager,
     ) -> Node {
         Node {
+            give_back: Arc::new(GiveBackSink {
+                node: id.clone(),
+                shard_count: config.shards.count,
+                publisher: publisher.clone(),
+                metrics: metrics.clone(),
+            }),
             redis,
             keys: Keys::new(config.redis.prefix.clone()),
             id,

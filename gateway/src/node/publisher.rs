@@ -52,6 +52,12 @@ pub enum BusWrite {
         owner: String,
         labels: Vec<String>,
     },
+    /// A shared-subscription signal a member of this node did not write, for the owner of its
+    /// thing's shard to dispatch again: the JSON-encoded `ReturnedSignal`.
+    ReturnShared {
+        shard: u32,
+        payload: String,
+    },
     /// A delivery for another node (a live response or acknowledgement for its sender).
     Deliver {
         node: String,
@@ -146,6 +152,9 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
     match write {
         BusWrite::Command { shard, payload } => {
             writes::add_command(pipe, keys, *shard, payload);
+        }
+        BusWrite::ReturnShared { shard, payload } => {
+            writes::add_returned_signal(pipe, keys, *shard, payload);
         }
         BusWrite::Subscribe {
             session,

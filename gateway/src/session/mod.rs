@@ -19,6 +19,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+mod share;
 pub mod smart;
 mod streaming;
 mod throttle;
@@ -309,7 +310,16 @@ impl WsSession {
             Some(StreamingKind::LiveEvents) => OutKind::LiveEvent,
             Some(StreamingKind::PolicyAnnouncements) => OutKind::Announcement,
         };
-        self.send_journaled(ctx, msg.frame, label, msg.written_ms);
+        match msg.give_back {
+            // Shared subscriptions: the guard rides with the frame until it is written.
+            Some(give_back) => {
+                let c = self.node.metrics.out(label);
+                c.frames.inc();
+                c.bytes.inc_by(msg.frame.len() as u64);
+                self.push(ctx, Out::Shared(msg.frame, msg.written_ms, give_back));
+            }
+            None => self.send_journaled(ctx, msg.frame, label, msg.written_ms),
+        }
     }
 }
 

@@ -117,6 +117,7 @@ fn subscription_record(
     declared_acks: &[String],
 ) -> Result<SubRecord, Error> {
     check_limits(kind, params, limits)?;
+    let share = super::share::share_spec(kind, params)?;
     if let Some(f) = &params.filter {
         rql::parse(f).map_err(|e| Error::RqlInvalid(e.message))?;
     }
@@ -130,6 +131,7 @@ fn subscription_record(
         extra_fields: params.extra_fields.clone(),
         api_version,
         declared_acks: declared_acks.to_vec(),
+        share,
     })
 }
 

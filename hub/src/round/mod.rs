@@ -61,7 +61,10 @@ impl Worker {
         reader: ConnectionManager,
     ) -> Worker {
         Worker {
-            registry: SubscriptionRegistry::new(metrics.clone()),
+            registry: SubscriptionRegistry::new(
+                metrics.clone(),
+                Duration::from_secs(cfg.groups.retention_secs),
+            ),
             policies: PolicyCache::new(store.keys.clone(), cfg.shards.count),
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),
@@ -97,7 +100,14 @@ impl Worker {
     }
 
     pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
-        self.registry.reap_dead_nodes(&self.store).await
+        let (dead, redispatched) = self.registry.reap_dead_nodes(&self.store).await?;
+        if !redispatched.is_empty() {
+            // Shared subscriptions: what the dead nodes' members never read, to other members.
+            let mut batch = self.store.delivery_batch();
+            batch.deliveries(&redispatched);
+            batch.send().await?;
+        }
+        Ok(dead)
     }
 
     /// Forgets what this hub believed of `shard`.
@@ -133,11 +143,18 @@ impl Worker {
             None => self.read_new(leases, block, shutdown).await?,
         };
         if batch.is_empty() {
+            // Shared subscriptions: events kept for a share wait for its next member, and
+            // catching up may find nodes that left with signals they never read.
+            if self.registry.shares.has_kept() || self.registry.shares.any() {
+                self.registry.catch_up(&self.store).await?;
+                self.deliver_kept().await?;
+            }
             return Ok(());
         }
         // The causality rule: subscriptions written before these commands are in their fan-out.
         self.registry.catch_up(&self.store).await?;
         self.policies.catch_up(&self.store).await?;
+        self.deliver_kept().await?;
         // A round handles every shard's batch, commits them all together, then writes every
         // shard's deliveries; all of those have landed before the round ends, so a shard's next
         // batch never overtakes them.
@@ -178,6 +195,28 @@ impl Worker {
                 self.shard_failed(leases, shard, e).await;
             }
         }
+        Ok(())
+    }
+
+    /// Shared subscriptions: expires what was kept too long, and sends the events kept for shares
+    /// that have a member again, before this round's own fan-out (they are older).
+    async fn deliver_kept(&mut self) -> Result<(), HubError> {
+        self.registry.shares.expire();
+        self.metrics
+            .share_events_dropped
+            .inc_by(self.registry.shares.take_dropped());
+        let mut kept = std::mem::take(&mut self.registry.redispatch_pending);
+        kept.extend(self.registry.shares.take_kept());
+        if kept.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            events = kept.len(),
+            "delivering events kept for shared subscriptions"
+        );
+        let mut batch = self.store.delivery_batch();
+        batch.deliveries(&kept);
+        batch.send().await?;
         Ok(())
     }
 
@@ -227,6 +266,10 @@ impl Worker {
         };
         let decoded =
             prepare::decode_entries(shard, entries, self.shards.applied(shard), &self.metrics);
+        let redispatched = self.registry.shares.redispatch(&decoded.returned);
+        self.metrics
+            .share_redispatched
+            .inc_by(decoded.returned.len() as u64);
         self.metrics
             .batch_size
             .observe(decoded.commands.len() as f64);
@@ -285,6 +328,7 @@ impl Worker {
             effects,
             writes: prepare::last_writes(writes),
             policy_updates,
+            redispatched,
         }))
     }
 

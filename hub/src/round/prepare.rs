@@ -11,7 +11,9 @@ use redis::streams::StreamId;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Instant;
-use twinwire_common::bus::{parse_stream_id, BusCommand, JournalEntry, StreamEntry};
+use twinwire_common::bus::{
+    parse_stream_id, BusCommand, Delivery, JournalEntry, ReturnedSignal, StreamEntry,
+};
 use twinwire_common::protocol::{Group, Topic};
 
 /// One shard's batch, handled and waiting for its commit.
@@ -28,6 +30,9 @@ pub struct ShardBatch {
     pub writes: Vec<Write>,
     pub journal: Vec<Vec<(String, String)>>,
     pub policy_updates: Vec<(String, i64)>,
+    /// Shared-subscription signals given back by a leaving member, dispatched again; they go out
+    /// before the batch's own deliveries (they are older).
+    pub redispatched: Vec<(String, Delivery)>,
 }
 
 /// A batch's entries, decoded: every entry id (all are acknowledged), and the commands not yet
@@ -36,6 +41,8 @@ pub struct Decoded {
     pub ids: Vec<String>,
     pub commands: Vec<(String, BusCommand)>,
     pub topics: Vec<Option<Topic>>,
+    /// Signals share members gave back (DESIGN.md "Shared subscriptions").
+    pub returned: Vec<ReturnedSignal>,
 }
 
 /// Decodes `entries`, skipping those at or below `applied` and dropping malformed ones.
@@ -47,11 +54,23 @@ pub fn decode_entries(
 ) -> Decoded {
     let mut ids = Vec::with_capacity(entries.len());
     let mut commands = Vec::with_capacity(entries.len());
+    let mut returned = Vec::new();
     for e in entries {
         ids.push(e.id.clone());
         if parse_stream_id(&e.id).is_some_and(|id| id <= applied) {
             metrics.skipped_applied.inc();
             continue;
+        }
+        match crate::store::returned_of(&e) {
+            Some(Ok(r)) => {
+                returned.push(r);
+                continue;
+            }
+            Some(Err(error)) => {
+                tracing::warn!(shard, id = %e.id, %error, "dropping a malformed returned signal");
+                continue;
+            }
+            None => {}
         }
         match crate::store::command_of(&e) {
             Some(c) => commands.push((e.id, c)),
@@ -69,6 +88,7 @@ pub fn decode_entries(
         ids,
         commands,
         topics,
+        returned,
     }
 }
 

@@ -10,12 +10,19 @@ use redis::streams::{
 };
 use std::collections::HashMap;
 use std::time::Duration;
-use twinwire_common::bus::{BusCommand, CMD_FIELD, HUB_GROUP};
+use twinwire_common::bus::{BusCommand, ReturnedSignal, CMD_FIELD, HUB_GROUP, RETURNED_FIELD};
 
 /// The command an entry carries; `None` when it is malformed.
 pub fn command_of(entry: &StreamId) -> Option<BusCommand> {
     let raw: Option<String> = entry.get(CMD_FIELD);
     raw.and_then(|r| serde_json::from_str::<BusCommand>(&r).ok())
+}
+
+/// The shared-subscription signal a gateway gave back, if the entry is one (its field is `r`,
+/// a command's `m`); `Some(Err)` when it is malformed.
+pub fn returned_of(entry: &StreamId) -> Option<Result<ReturnedSignal, String>> {
+    let raw: Option<String> = entry.get(RETURNED_FIELD);
+    raw.map(|r| ReturnedSignal::decode(&r).map_err(|e| e.0))
 }
 
 impl Store {

@@ -17,7 +17,7 @@ mod policy_updates;
 mod subscriptions;
 
 pub use backlog::Backlog;
-pub use commands::command_of;
+pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
 
 use crate::error::HubError;

@@ -1,6 +1,7 @@
 //! The scenarios of `make bench`: fan-out (all-match and a 10 % filter, 1,000 and 10,000
-//! subscribers, rising rates until saturation, then half of it), commands from 100 sessions, idle
-//! sessions on one gateway, a slow consumer, and the floors (no-Redis broadcast, redis-benchmark).
+//! subscribers, rising rates until saturation, then half of it), the same subscribers as one
+//! shared subscription (each event to one member), commands from 100 sessions, idle sessions on
+//! one gateway, a slow consumer, and the floors (no-Redis broadcast, redis-benchmark).
 
 use crate::load::{self, WriterCounts, THINGS};
 use crate::proc_stats::{rss_bytes, CpuSnapshot};
@@ -88,13 +89,39 @@ fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
 
 /// Fan-out: `subs` subscribers spread over the target's ports, two writers, rates rising until
 /// the target saturates, then one step at half the best delivery rate. `filter` subscribes with `eq(attributes/g,0)` (10 % of events).
-pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Value {
+/// Who of the subscribers gets each event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every subscriber.
+    All,
+    /// Every subscriber, for the 10 % of events its filter matches.
+    Filter10,
+    /// One member of a shared subscription all subscribers are in (`group=`).
+    Shared,
+}
+
+impl Audience {
+    fn start_frame(self) -> &'static str {
+        match self {
+            Audience::All => "START-SEND-EVENTS",
+            Audience::Filter10 => "START-SEND-EVENTS?filter=eq(attributes/g,0)",
+            Audience::Shared => "START-SEND-EVENTS?group=bench",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Audience::All => "",
+            Audience::Filter10 => " (10 % filter)",
+            Audience::Shared => " (one shared subscription)",
+        }
+    }
+}
+
+pub async fn fanout(t: &Target, subs: usize, audience: Audience, rates: &[f64]) -> Value {
     let rec = Recorder::new();
-    let frame = if filter {
-        "START-SEND-EVENTS?filter=eq(attributes/g,0)"
-    } else {
-        "START-SEND-EVENTS"
-    };
+    let filter = audience == Audience::Filter10;
+    let frame = audience.start_frame();
     let connect_started = Instant::now();
     let ports = t.ports.clone();
     let proto = t.proto;
@@ -154,7 +181,11 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         } else {
             sent
         };
-        let expected = matching * live;
+        let expected = match audience {
+            Audience::Shared if live > 0 => sent,
+            Audience::Shared => 0,
+            _ => matching * live,
+        };
         let received = rec.steps[s].received.load(Ordering::Relaxed);
         let lat = rec.steps[s].latency();
         let delivered_per_s = received as f64 / STEP.as_secs_f64();
@@ -175,7 +206,7 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         println!(
             "{} fan-out {subs} subs{}: {rate:.0} events/s{} -> {delivered_per_s:.0} deliveries/s, p50 {:.1} ms, p99 {:.1} ms, p999 {:.1} ms, CPU {:.2} s per million, late {}, errors {}",
             t.name,
-            if filter { " (10 % filter)" } else { "" },
+            audience.label(),
             if half { " (half of saturation)" } else { "" },
             pct(&lat, 0.5),
             pct(&lat, 0.99),
@@ -214,10 +245,10 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         }
         if !half && (saturated || s + 1 == rates.len()) {
             // One step at half the best delivery rate, where latency targets are judged.
-            let per_event = if filter {
-                subs as f64 / 10.0
-            } else {
-                subs as f64
+            let per_event = match audience {
+                Audience::All => subs as f64,
+                Audience::Filter10 => subs as f64 / 10.0,
+                Audience::Shared => 1.0,
             };
             plan.truncate(s + 1);
             plan.push(((best / 2.0 / per_event).max(1.0), true));
@@ -258,6 +289,7 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         "target": t.name,
         "subscribers": subs,
         "filter": if filter { Some("eq(attributes/g,0)") } else { None },
+        "shared": audience == Audience::Shared,
         "connect_secs": connect_secs,
         "saturation_deliveries_per_s": best,
         "unexpected_frames": unexpected,
