@@ -5,13 +5,13 @@
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use twinwire_common::bus::{sub_field, writes, Keys, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// Writes per pipeline at most.
 const MAX_BATCH: usize = 512;
@@ -77,7 +77,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn spawn(
-        conn: ConnectionManager,
+        conn: RedisConnection,
         keys: Keys,
         node: String,
         timeout: Duration,
@@ -240,8 +240,27 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
     }
 }
 
+/// The batch's pipeline, cut before each command that follows other writes: on a Redis Cluster
+/// the parts of one pipeline run concurrently, and a session's subscription must land before a
+/// command it sent after it (the hub's causality rule). On one server the stages go out as one
+/// pipeline.
+fn in_stages(batch: &[Request], keys: &Keys, node: &str) -> Vec<redis::Pipeline> {
+    let mut stages = vec![redis::pipe()];
+    let mut last_was_command = true;
+    for r in batch {
+        let is_command = matches!(r.write, BusWrite::Command { .. });
+        if is_command && !last_was_command {
+            stages.push(redis::pipe());
+        }
+        last_was_command = is_command;
+        // Unwrap: `stages` starts with one pipeline and only grows.
+        add_to_pipeline(stages.last_mut().expect("a stage"), keys, node, &r.write);
+    }
+    stages
+}
+
 async fn run(
-    mut conn: ConnectionManager,
+    mut conn: RedisConnection,
     keys: Keys,
     node: String,
     timeout: Duration,
@@ -258,12 +277,9 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        for r in &batch {
-            add_to_pipeline(&mut pipe, &keys, &node, &r.write);
-        }
+        let stages = in_stages(&batch, &keys, &node);
         metrics.bus_batch_size.observe(batch.len() as f64);
-        let result = match tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await {
+        let result = match tokio::time::timeout(timeout, conn.send_in_order(stages)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(GatewayError::Redis(e)),
             Err(_) => Err(GatewayError::BusTimeout(timeout.as_millis() as u64)),
