@@ -10,14 +10,19 @@ pub mod http;
 pub mod locate;
 pub mod metrics;
 pub mod process;
+pub mod redis_cluster;
 pub mod redis_server;
 
 pub use client::{Client, Frame};
-pub use cluster::{wait_ready, write_htpasswd, Cluster, ClusterOptions, Gateway, Hub, USERS};
+pub use cluster::{
+    wait_ready, write_htpasswd, Cluster, ClusterOptions, Gateway, Hub, RedisBackend, REDIS_SWITCH,
+    USERS,
+};
 pub use http::{
     api_call, basic_auth, http_exchange, http_get, http_get_status, http_request, HttpAnswer,
 };
 pub use locate::{bin_dir, binary, repo_root, require_tool};
 pub use metrics::{metric_series, metric_sum, scrape_metrics};
 pub use process::{free_port, Proc};
+pub use redis_cluster::{shared_seeds, RedisCluster};
 pub use redis_server::Redis;
