@@ -48,13 +48,20 @@ bench: build-release
 # are unified once (with the dev-dependencies) and the test run's own build finds it all fresh;
 # `cargo build --bins` alone would resolve other features and compile the workspace a second time.
 # Then the chart check and every test (unit and end-to-end) against those binaries.
+# The core end-to-end suite, run a second time on a Redis Cluster (tests/src/redis_cluster.rs):
+# things, events with filters, policies, messages and live, acknowledgements, the JS client.
+CLUSTER_SUITE := things policies live acks js_client
 test: test-deps
 	$(CARGO) build --workspace --bins --tests
 	@deploy/helm-check.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast; status=$$?; \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) nextest run -p twinwire-tests --no-fail-fast \
+			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	else \
-		$(CARGO) test --workspace --no-fail-fast; \
+		$(CARGO) test --workspace --no-fail-fast; status=$$?; \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) test -p twinwire-tests --no-fail-fast \
+			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	fi
 
 # The property-based fuzzing of the parsers of client input (common/tests/fuzz_parsers.rs) at length:

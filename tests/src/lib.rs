@@ -11,6 +11,7 @@ pub mod locate;
 pub mod metrics;
 pub mod process;
 pub mod redis_cluster;
+pub mod redis_load;
 pub mod redis_server;
 
 pub use client::{Client, Frame};

@@ -257,6 +257,52 @@ impl RedisCluster {
         counts
     }
 
+    /// The node serving `slot` now (as the first running node sees it).
+    pub async fn primary_of_slot(&self, slot: u16) -> usize {
+        let n = self
+            .nodes
+            .iter()
+            .find(|n| n.is_running())
+            .expect("a running node");
+        let mut conn = n.conn().await;
+        let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .expect("CLUSTER SLOTS");
+        for range in slots {
+            let start: u16 = redis::from_redis_value(range[0].clone()).expect("slot");
+            let end: u16 = redis::from_redis_value(range[1].clone()).expect("slot");
+            if (start..=end).contains(&slot) {
+                let node: Vec<redis::Value> =
+                    redis::from_redis_value(range[2].clone()).expect("node");
+                let port: u16 = redis::from_redis_value(node[1].clone()).expect("port");
+                return self
+                    .nodes
+                    .iter()
+                    .position(|n| n.port == port)
+                    .expect("a known node");
+            }
+        }
+        panic!("no node serves slot {slot}");
+    }
+
+    /// How many of twinwire's `shards` each primary serves, by node index, most first.
+    pub async fn shards_by_primary(&self, shards: u32) -> Vec<(usize, usize)> {
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for k in 0..shards {
+            let slot =
+                twinwire_common::redis_connection::slot::slot_of(format!("{{{k}}}").as_bytes());
+            let i = self.primary_of_slot(slot).await;
+            match counts.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((i, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts
+    }
+
     /// Kills node `i` with SIGKILL.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i].proc.take() {
