@@ -136,8 +136,12 @@ impl Cluster {
         let mut c = Cluster {
             dir,
             redis,
-            backend,
-            prefix: format!("tw{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            backend: backend.clone(),
+            // A Redis of its own keeps the default prefix (tests read `tw:` keys directly).
+            prefix: match &backend {
+                RedisBackend::Standalone => "tw:".to_owned(),
+                _ => format!("tw{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            },
             hubs: Vec::new(),
             gateways: Vec::new(),
             htpasswd,
@@ -171,6 +175,7 @@ impl Cluster {
                 env.push(("TWINWIRE_REDIS__MODE".into(), "sentinel".into()));
                 env.push(("TWINWIRE_REDIS__SENTINELS".into(), sentinels.clone()));
                 env.push(("TWINWIRE_REDIS__MASTER_NAME".into(), master.clone()));
+                env.push(("TWINWIRE_REDIS__PREFIX".into(), self.prefix.clone()));
             }
         }
         env

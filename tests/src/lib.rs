@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_load;
+pub mod redis_sentinel;
 pub mod redis_server;
 
 pub use client::{Client, Frame};
@@ -26,4 +27,5 @@ pub use locate::{bin_dir, binary, repo_root, require_tool};
 pub use metrics::{metric_series, metric_sum, scrape_metrics};
 pub use process::{free_port, Proc};
 pub use redis_cluster::{shared_seeds, RedisCluster};
+pub use redis_sentinel::RedisSentinel;
 pub use redis_server::Redis;
