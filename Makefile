@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBIAN_DEPS := redis-server:redis-server redis-cli:redis-tools
 
-.PHONY: run build build-release test test-deps lint fmt clippy bench clean helm-check fuzz
+.PHONY: run run-cluster build build-release test test-deps lint fmt clippy bench clean helm-check fuzz
 
 build:
 	$(CARGO) build --workspace --bins
@@ -23,6 +23,14 @@ run:
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
 	$(CARGO) build --release --workspace --bins
 	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh; status=$$?; exit $$status
+
+# `make run` on a local Redis Cluster: three primaries and three replicas on 127.0.0.1:7000-7005
+# (`redis-cli --cluster create`), one hub and the same two gateways; Ctrl-C stops everything.
+run-cluster:
+	@deploy/local/run.sh --cluster --check-ports
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
+	$(CARGO) build --release --workspace --bins
+	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh --cluster; status=$$?; exit $$status
 
 # Debian packages in one go (one apt-get update), then the Node packages of the client tests and
 # the chart check's helm and kubernetes-validate (deploy/helm-tools, into .tools/).

@@ -119,8 +119,9 @@ pub struct RedisConfig {
     /// How many replicas must have a commit (Redis `WAIT` on the shard's primary) before its
     /// command is answered. Unset: 0 in standalone mode, 1 in cluster and sentinel mode when the
     /// primaries have replicas at start. While fewer are reachable, commands wait
-    /// `command_timeout_ms` and are answered 503: durability before availability.
-    #[serde(default)]
+    /// `command_timeout_ms` and are answered 503: durability before availability. Written as a
+    /// number or `auto` (`None` here).
+    #[serde(default, deserialize_with = "auto_or_count")]
     pub min_replicas_acked: Option<u32>,
     /// Prefix of every key (default `tw:`), so several clusters can share one Redis.
     pub prefix: String,
@@ -145,6 +146,26 @@ impl ShardsConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// `auto` (→ `None`) or a count, as a number or a numeric string (environment values).
+fn auto_or_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    use serde::Deserialize;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum AutoOrCount {
+        Count(u32),
+        Word(String),
+    }
+    match AutoOrCount::deserialize(d)? {
+        AutoOrCount::Count(n) => Ok(Some(n)),
+        AutoOrCount::Word(w) if w == "auto" => Ok(None),
+        AutoOrCount::Word(w) => w
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{w}`: use a number or auto"))),
     }
 }
 
@@ -250,7 +271,7 @@ mod tests {
         tags: Vec<String>,
     }
 
-    const DEFAULTS: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\ncommand_timeout_ms = 1000\n[http]\nport = 8080\ntags = []\n";
+    const DEFAULTS: &str = "[redis]\nmin_replicas_acked = \"auto\"\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\ncommand_timeout_ms = 1000\n[http]\nport = 8080\ntags = []\n";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

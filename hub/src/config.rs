@@ -21,7 +21,12 @@ bind = "0.0.0.0"
 port = 9090
 
 [redis]
+mode = "standalone"
 url = "redis://127.0.0.1:6379"
+nodes = []
+sentinels = []
+master_name = ""
+min_replicas_acked = "auto"
 prefix = "tw:"
 command_timeout_ms = 5000
 
