@@ -299,7 +299,7 @@ impl RedisCluster {
                 None => counts.push((i, 1)),
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         counts
     }
 
@@ -398,7 +398,9 @@ pub async fn shared_seeds() -> String {
         pids.join(" "),
         dir.display()
     );
-    std::process::Command::new("sh")
+    // Never waited for: it must outlive this process (it reparents to init, which reaps it).
+    #[allow(clippy::zombie_processes)]
+    let _watcher = std::process::Command::new("sh")
         .args(["-c", &script])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -37,14 +37,14 @@ pub fn client(nodes: &[String], response_timeout: Option<Duration>) -> RedisResu
 /// standalone mode); clones share it.
 #[derive(Clone)]
 pub struct Lazy {
-    client: ClusterClient,
+    client: Arc<ClusterClient>,
     conn: Arc<OnceCell<ClusterConnection>>,
 }
 
 impl Lazy {
     pub fn new(client: ClusterClient) -> Lazy {
         Lazy {
-            client,
+            client: Arc::new(client),
             conn: Arc::new(OnceCell::new()),
         }
     }

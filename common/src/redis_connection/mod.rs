@@ -194,7 +194,7 @@ impl RedisConnection {
             }
             return all.query_async::<()>(self).await;
         }
-        for stage in stages.iter().filter(|s| s.len() > 0) {
+        for stage in stages.iter().filter(|s| !s.is_empty()) {
             stage.query_async::<()>(self).await?;
         }
         Ok(())
