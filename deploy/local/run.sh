@@ -12,7 +12,8 @@
 #
 # `run.sh --check-ports` only checks that the ports are free (make runs it before building).
 # TW_BIN_DIR, TW_RUN_DATA and TW_RUN_PORTS ("redis hub-admin gw1 gw1-admin gw2 gw2-admin") move the
-# binaries, data and ports elsewhere (tests/tests/make_run.rs runs this script that way).
+# binaries, data and ports elsewhere, TW_RUN_CLUSTER_PORTS the six Redis Cluster nodes
+# (tests/tests/make_run.rs runs this script that way).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -24,7 +25,7 @@ if [ "${1:-}" = --cluster ]; then
   cluster=1
   shift
 fi
-cluster_ports=(7000 7001 7002 7003 7004 7005)
+read -r -a cluster_ports <<<"${TW_RUN_CLUSTER_PORTS:-7000 7001 7002 7003 7004 7005}"
 
 # name:port of everything this starts, in start order.
 if [ "$cluster" = 1 ]; then
