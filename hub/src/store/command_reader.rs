@@ -2,10 +2,10 @@
 //! `hubs`). On one server, one `XREADGROUP … BLOCK` names every owned shard's stream. A Redis
 //! Cluster refuses that (the streams are in 64 slots), so in cluster mode a read is:
 //!
-//! 1. a sweep: one non-blocking `XREADGROUP` per shard, pipelined (one round trip per primary, in
-//!    parallel, through the cluster client, which follows `MOVED`/`ASK`); under load this finds
-//!    entries and the round goes on at once;
-//! 2. when the sweep finds nothing, one blocking `XREADGROUP` per shard, each on a connection of
+//! 1. while busy (the last read found entries), a sweep: one non-blocking `XREADGROUP` per shard,
+//!    pipelined (one round trip per primary, in parallel, through the cluster client, which
+//!    follows `MOVED`/`ASK`); under load this finds entries and the round goes on at once;
+//! 2. when the sweep finds nothing, or the hub is idle, one blocking `XREADGROUP` per shard, each on a connection of
 //!    its own to the shard's primary; as soon as one returns entries, the others are ended with
 //!    `CLIENT UNBLOCK <id> TIMEOUT`, which makes a blocked read return nil without taking any
 //!    entry (a read that was already served returns its entries, which the round keeps). Every
@@ -37,6 +37,9 @@ pub enum CommandReader {
 
 pub struct PerShard {
     redis: Redis,
+    /// The last read found entries: sweep first. After an empty read the hub is idle, and the
+    /// blocking reads alone find the next entry (a read returns at once when entries wait).
+    busy: bool,
     /// Response timeout of a blocking connection: longer than any block.
     timeout: Duration,
     blocking: HashMap<u32, Blocking>,
@@ -56,6 +59,7 @@ impl CommandReader {
         Ok(match redis.mode() {
             RedisMode::Cluster => CommandReader::PerShard(PerShard {
                 redis: redis.clone(),
+                busy: true,
                 timeout,
                 blocking: HashMap::new(),
             }),
@@ -136,12 +140,20 @@ impl PerShard {
         block: Duration,
     ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
         self.blocking.retain(|s, _| shards.contains(s));
-        let swept = self.sweep(store, shards, consumer, count).await?;
-        if !swept.is_empty() {
-            return Ok(swept);
+        if self.busy {
+            let swept = self.sweep(store, shards, consumer, count).await?;
+            if !swept.is_empty() {
+                return Ok(swept);
+            }
         }
-        self.block_on_each(store, shards, consumer, count, block)
-            .await
+        // A shard without a blocking read this time (no connection, a moved slot) sets `busy`
+        // again, so the next sweep covers it.
+        self.busy = false;
+        let found = self
+            .block_on_each(store, shards, consumer, count, block)
+            .await?;
+        self.busy |= !found.is_empty();
+        Ok(found)
     }
 
     /// One non-blocking read per shard, in one pipeline.
@@ -199,6 +211,7 @@ impl PerShard {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::debug!(shard = s, error = %e, "no blocking connection for the shard now");
+                    self.busy = true;
                     continue;
                 }
             };
@@ -230,6 +243,7 @@ impl PerShard {
                 }
                 Err(e) => {
                     self.blocking.remove(&shard);
+                    self.busy = true;
                     if !is_redirect(&e) {
                         failed.get_or_insert(e);
                     }
