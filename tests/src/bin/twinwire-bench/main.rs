@@ -2,7 +2,7 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,peers,commands,commands-cluster,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
@@ -171,6 +171,11 @@ fn main() {
             let v = scenarios::commands(&c).await;
             save("commands", &v);
             summary.insert("commands".into(), v);
+        }
+        if want("commands-cluster") {
+            let v = scenarios::commands_on_redis_cluster().await;
+            save("commands-cluster", &v);
+            summary.insert("commands-cluster".into(), v);
         }
         if want("slow") {
             let c = scenarios::cluster(2).await;

@@ -1,5 +1,6 @@
 //! The scenarios of `make bench`: fan-out (all-match and a 10 % filter, 1,000 and 10,000
-//! subscribers, rising rates until saturation, then half of it), commands from 100 sessions, idle
+//! subscribers, rising rates until saturation, then half of it), commands from 100 sessions (on one
+//! Redis and on a Redis Cluster of three primaries), idle
 //! sessions on one gateway, a slow consumer, and the floors (no-Redis broadcast, redis-benchmark).
 
 use crate::load::{self, WriterCounts, THINGS};
@@ -303,7 +304,74 @@ async fn wait_quiet(rec: &Recorder) {
 
 /// 100 sessions, each modifying its own thing and waiting for the response, for 10 s.
 pub async fn commands(c: &Cluster) -> Value {
-    let t = twinwire_target(c);
+    commands_on(&twinwire_target(c)).await
+}
+
+/// The commands scenario on a Redis Cluster of three primaries (and three replicas, which every
+/// commit waits for): commands per second, CPU per command of each Redis process, and how the
+/// load divides between the primaries. All processes share this machine's cores, so the figure
+/// to read is the division, not a speed-up.
+pub async fn commands_on_redis_cluster() -> Value {
+    let dir = std::env::temp_dir().join(format!("twinwire-bench-rcluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let redis = twinwire_tests::RedisCluster::start(&dir).await;
+    let quiet = vec![("TWINWIRE_LOG__LEVEL".to_string(), "warn".to_string())];
+    let c = Cluster::start_with(
+        ClusterOptions {
+            hubs: 1,
+            gateways: 2,
+            gateway_env: quiet.clone(),
+            hub_env: quiet,
+            gateway_config: None,
+        },
+        twinwire_tests::RedisBackend::Cluster {
+            seeds: redis.seeds(),
+        },
+    )
+    .await;
+    let mut t = twinwire_target(&c);
+    // The cluster's nodes replace the (idle) standalone Redis of the harness.
+    t.procs.retain(|(n, _)| n != "redis");
+    let mut primaries = Vec::new();
+    for n in &redis.nodes {
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut n.conn().await)
+            .await
+            .expect("ROLE");
+        let role: String = redis::from_redis_value(role[0].clone()).expect("role name");
+        let name = format!(
+            "redis-{}-{}",
+            if role == "master" {
+                "primary"
+            } else {
+                "replica"
+            },
+            n.port
+        );
+        if role == "master" {
+            primaries.push(name.clone());
+        }
+        t.procs.push((name, n.pid().expect("node pid")));
+    }
+    let mut v = commands_on(&t).await;
+    let cpu = v["cpu_s"].as_object().cloned().unwrap_or_default();
+    let total: f64 = primaries.iter().filter_map(|p| cpu.get(p)?.as_f64()).sum();
+    let share: serde_json::Map<String, Value> = primaries
+        .iter()
+        .map(|p| {
+            let c = cpu.get(p).and_then(Value::as_f64).unwrap_or(0.0);
+            (p.clone(), json!(if total > 0.0 { c / total } else { 0.0 }))
+        })
+        .collect();
+    println!("twinwire commands on 3 primaries: CPU share of each primary {share:?}");
+    v["primaries_cpu_share"] = Value::Object(share);
+    drop(c);
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+    v
+}
+
+async fn commands_on(t: &Target) -> Value {
     let sessions = 100;
     create_things(t.ports[0], sessions).await;
     let mut conns = Vec::new();
