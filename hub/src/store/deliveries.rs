@@ -1,7 +1,7 @@
 //! What a batch writes once it is committed (or once a takeover replays its journal), in one
-//! pipeline (two round trips in a cluster, markers last): the deliveries to gateway nodes (responses first, in command order), the `fanned`
-//! marker, policy-update announcements, and the acknowledgement and trimming of the shard's
-//! command entries.
+//! pipeline (two round trips on a Redis Cluster, markers last): the deliveries to gateway nodes
+//! (responses first, in command order), the `fanned` marker, policy-update announcements, and the
+//! acknowledgement and trimming of the shard's command entries.
 
 use super::Store;
 use std::future::Future;
