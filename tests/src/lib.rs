@@ -1,6 +1,7 @@
-//! The cluster harness for end-to-end tests: a real `redis-server` on a free port, real
-//! `twinwire-hub` and `twinwire-gateway` processes, and WebSocket clients that speak to them over
-//! real sockets. Nothing is mocked. A missing tool is a test failure with a message saying what to
+//! The cluster harness for end-to-end tests: a real `redis-server` on a free port (or a real Redis
+//! Cluster or Sentinel setup, `redis_cluster` and `redis_sentinel`; `TWINWIRE_TEST_REDIS=cluster`
+//! switches the suite), real `twinwire-hub` and `twinwire-gateway` processes, and WebSocket
+//! clients that speak to them over real sockets. Nothing is mocked. A missing tool is a test failure with a message saying what to
 //! install, never a silent skip.
 
 pub mod canary;
