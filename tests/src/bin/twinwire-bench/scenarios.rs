@@ -307,16 +307,34 @@ pub async fn commands(c: &Cluster) -> Value {
     commands_on(&twinwire_target(c)).await
 }
 
-/// The commands scenario on a Redis Cluster of three primaries (and three replicas, which every
-/// commit waits for): commands per second, CPU per command of each Redis process, and how the
-/// load divides between the primaries. All processes share this machine's cores, so the figure
-/// to read is the division, not a speed-up.
-pub async fn commands_on_redis_cluster() -> Value {
-    let dir = std::env::temp_dir().join(format!("twinwire-bench-rcluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// twinwire (one hub, two gateways) on a Redis Cluster of three primaries with a replica each
+/// (every commit waits for its replica), measured with the cluster's six nodes in place of the
+/// harness' standalone Redis. Dropping it stops everything.
+pub struct OnRedisCluster {
+    pub target: Target,
+    /// The primaries' process names in `target.procs`.
+    pub primaries: Vec<String>,
+    /// Running while measured; fields drop in order: twinwire first, then the Redis nodes.
+    _cluster: Cluster,
+    _redis: twinwire_tests::RedisCluster,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for OnRedisCluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn on_redis_cluster() -> OnRedisCluster {
+    let dir = std::env::temp_dir().join(format!(
+        "twinwire-bench-rcluster-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let redis = twinwire_tests::RedisCluster::start(&dir).await;
     let quiet = vec![("TWINWIRE_LOG__LEVEL".to_string(), "warn".to_string())];
-    let c = Cluster::start_with(
+    let cluster = Cluster::start_with(
         ClusterOptions {
             hubs: 1,
             gateways: 2,
@@ -329,9 +347,9 @@ pub async fn commands_on_redis_cluster() -> Value {
         },
     )
     .await;
-    let mut t = twinwire_target(&c);
+    let mut target = twinwire_target(&cluster);
     // The cluster's nodes replace the (idle) standalone Redis of the harness.
-    t.procs.retain(|(n, _)| n != "redis");
+    target.procs.retain(|(n, _)| n != "redis");
     let mut primaries = Vec::new();
     for n in &redis.nodes {
         let role: Vec<redis::Value> = redis::cmd("ROLE")
@@ -351,9 +369,20 @@ pub async fn commands_on_redis_cluster() -> Value {
         if role == "master" {
             primaries.push(name.clone());
         }
-        t.procs.push((name, n.pid().expect("node pid")));
+        target.procs.push((name, n.pid().expect("node pid")));
     }
-    let mut v = commands_on(&t).await;
+    OnRedisCluster {
+        target,
+        primaries,
+        _cluster: cluster,
+        _redis: redis,
+        dir,
+    }
+}
+
+/// Each primary's share of the primaries' CPU seconds in a scenario's `cpu_s` (all processes
+/// share this machine's cores, so the division is the figure, not a speed-up).
+pub fn primaries_share(v: &Value, primaries: &[String]) -> Value {
     let cpu = v["cpu_s"].as_object().cloned().unwrap_or_default();
     let total: f64 = primaries.iter().filter_map(|p| cpu.get(p)?.as_f64()).sum();
     let share: serde_json::Map<String, Value> = primaries
@@ -363,11 +392,30 @@ pub async fn commands_on_redis_cluster() -> Value {
             (p.clone(), json!(if total > 0.0 { c / total } else { 0.0 }))
         })
         .collect();
-    println!("twinwire commands on 3 primaries: CPU share of each primary {share:?}");
-    v["primaries_cpu_share"] = Value::Object(share);
-    drop(c);
-    drop(redis);
-    let _ = std::fs::remove_dir_all(&dir);
+    println!("twinwire on 3 primaries: CPU share of each primary {share:?}");
+    Value::Object(share)
+}
+
+/// The commands scenario on a Redis Cluster of three primaries: commands per second, CPU per
+/// command of each Redis process, and how the load divides between the primaries.
+pub async fn commands_on_redis_cluster() -> Value {
+    let on = on_redis_cluster().await;
+    let mut v = commands_on(&on.target).await;
+    v["primaries_cpu_share"] = primaries_share(&v, &on.primaries);
+    v
+}
+
+/// The fan-out scenario (every event to every subscriber) on a Redis Cluster of three primaries,
+/// with each step's division of the primaries' CPU.
+pub async fn fanout_on_redis_cluster(subs: usize, rates: &[f64]) -> Value {
+    let on = on_redis_cluster().await;
+    create_things(on.target.ports[0], 0).await;
+    let mut v = fanout(&on.target, subs, false, rates).await;
+    if let Some(steps) = v["steps"].as_array_mut() {
+        for step in steps {
+            step["primaries_cpu_share"] = primaries_share(step, &on.primaries);
+        }
+    }
     v
 }
 
