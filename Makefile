@@ -42,7 +42,8 @@ test-deps:
 
 # The benchmark scenarios of BENCHMARKS.md against release builds, with the peers (Socket.IO and
 # nchan) installed here; figures land in target/bench/ (JSON and the latency/throughput PNG).
-# BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle`, `--subs 1000`, `--idle 20000`.
+# BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle` (on a Redis Cluster:
+# `fanout-cluster`, `commands-cluster`), `--subs 1000`, `--idle 20000`.
 BENCH_DEPS := redis-benchmark:redis-tools node:nodejs npm:npm nginx:nginx-core \
 	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
