@@ -26,7 +26,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::redis_connection::connection;
+use twinwire_common::redis_connection::Redis;
 
 /// Queued bus writes before sessions get "too many requests".
 const PUBLISH_QUEUE: usize = 65_536;
@@ -49,11 +49,11 @@ pub async fn run(
     } else {
         config.node.id.clone()
     };
-    let client = redis::Client::open(config.redis.url.as_str())?;
+    let redis = Redis::open(&config.redis)?;
     let timeout = Duration::from_millis(config.redis.command_timeout_ms);
     let metrics = Arc::new(Metrics::new());
     let publisher = Publisher::spawn(
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
         twinwire_common::bus::Keys::new(config.redis.prefix.clone()),
         node_id.clone(),
         timeout,
@@ -67,13 +67,16 @@ pub async fn run(
         publisher,
         metrics,
         auth,
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
     ));
-    // Blocking reads need a connection of their own with no response timeout.
-    let inbox = actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
+    // Blocking reads need a connection of their own, whose response timeout outlasts the block.
+    let inbox = actix_web::rt::spawn(node::inbox::run(
+        node.clone(),
+        redis.connection(Some(node::inbox::BLOCK + timeout))?,
+    ));
     actix_web::rt::spawn(node::liveness::run(
         node.clone(),
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
     ));
 
     let data = web::Data::new(node.clone());

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
 use twinwire_common::config::{
-    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig,
+    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig, REDIS_LIST_KEYS,
 };
 
 /// The built-in defaults; every key the hub reads appears here.
@@ -21,7 +21,12 @@ bind = "0.0.0.0"
 port = 9090
 
 [redis]
+mode = "standalone"
 url = "redis://127.0.0.1:6379"
+nodes = []
+sentinels = []
+master_name = ""
+min_replicas_acked = "auto"
 prefix = "tw:"
 command_timeout_ms = 5000
 
@@ -102,7 +107,7 @@ impl HubConfig {
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<HubConfig, ConfigError> {
-        let c: HubConfig = load(DEFAULTS, file, env, &[])?;
+        let c: HubConfig = load(DEFAULTS, file, env, REDIS_LIST_KEYS)?;
         c.validate()?;
         Ok(c)
     }

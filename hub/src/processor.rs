@@ -7,9 +7,8 @@ use crate::config::HubConfig;
 use crate::metrics::Metrics;
 use crate::round::Worker;
 use crate::shard::lease::Leases;
-use crate::store::Store;
+use crate::store::{CommandReader, Store};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::HUB_GROUP;
 
 /// Longest a blocking read waits, so lease renewal and shutdown stay timely.
-const MAX_BLOCK: Duration = Duration::from_millis(500);
+pub const MAX_BLOCK: Duration = Duration::from_millis(500);
 /// How often dead gateway nodes are looked for.
 const REAP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -37,7 +36,7 @@ impl Processor {
         hub_id: String,
         metrics: Arc<Metrics>,
         store: Store,
-        reader: ConnectionManager,
+        reader: CommandReader,
         ready: Arc<AtomicBool>,
     ) -> Processor {
         metrics.shards_configured.set(i64::from(cfg.shards.count));

@@ -10,7 +10,6 @@ use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytestring::ByteString;
-use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -18,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use twinwire_common::bus::{entries, parse_stream_id, Delivery, JournalPos, StreamEntry};
 use twinwire_common::protocol::StreamingKind;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// Entries per read.
 const READ_COUNT: usize = 1024;
 /// How long one blocking read waits; bounds how late shutdown is noticed.
-const BLOCK_MS: usize = 2000;
+pub const BLOCK: Duration = Duration::from_millis(2000);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -45,7 +45,7 @@ impl Dedup {
     }
 }
 
-pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
+pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
@@ -61,7 +61,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     loop {
         let opts = StreamReadOptions::default()
             .count(READ_COUNT)
-            .block(BLOCK_MS);
+            .block(BLOCK.as_millis() as usize);
         let reply: Result<Option<StreamReadReply>, _> =
             redis::AsyncCommands::xread_options(&mut conn, &[&key], &[&last], &opts).await;
         match reply {

@@ -28,7 +28,7 @@ use waiters::AnswerWaiters;
 pub struct Node {
     pub id: String,
     /// For queries whose answers matter (acknowledgement labels); writes go through the publisher.
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: twinwire_common::redis_connection::RedisConnection,
     pub keys: Keys,
     pub config: GatewayConfig,
     pub publisher: Publisher,
@@ -54,7 +54,7 @@ impl Node {
         publisher: Publisher,
         metrics: Arc<Metrics>,
         auth: Authenticator,
-        redis: redis::aio::ConnectionManager,
+        redis: twinwire_common::redis_connection::RedisConnection,
     ) -> Node {
         Node {
             give_back: Arc::new(GiveBackSink {

@@ -21,12 +21,11 @@ use crate::registry::SubscriptionRegistry;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
 use crate::shard::takeover::Takeover;
-use crate::store::Store;
+use crate::store::{CommandReader, Store};
 use crate::things::apply::Limits;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::CommittedThings;
 use prepare::ShardBatch;
-use redis::aio::ConnectionManager;
 use redis::streams::StreamId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,8 +39,8 @@ pub struct Worker {
     hub_id: String,
     metrics: Arc<Metrics>,
     store: Store,
-    /// The blocking reads' own connection, without a response timeout.
-    reader: ConnectionManager,
+    /// The blocking reads of new command entries (their own connections).
+    reader: CommandReader,
     batch_size: usize,
     shard_count: u32,
     limits: CommandLimits,
@@ -58,7 +57,7 @@ impl Worker {
         hub_id: String,
         metrics: Arc<Metrics>,
         store: Store,
-        reader: ConnectionManager,
+        reader: CommandReader,
     ) -> Worker {
         Worker {
             registry: SubscriptionRegistry::new(
@@ -238,14 +237,8 @@ impl Worker {
                 .await;
             return Ok(Vec::new());
         }
-        self.store
-            .read_commands(
-                &mut self.reader,
-                &shards,
-                &self.hub_id,
-                self.batch_size,
-                block,
-            )
+        self.reader
+            .read(&self.store, &shards, &self.hub_id, self.batch_size, block)
             .await
     }
 

@@ -1,15 +1,10 @@
 //! The shards' command streams (`tw:{k}:cmd`) as the hubs' consumer group reads them: creating
-//! the group, reading new entries of owned shards, claiming a shard's pending entries on takeover,
-//! and decoding an entry into its command.
+//! the group, claiming a shard's pending entries on takeover,
+//! and decoding an entry into its command. Reading new entries is `command_reader`'s.
 
 use super::Store;
 use crate::error::HubError;
-use redis::aio::ConnectionManager;
-use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
-};
-use std::collections::HashMap;
-use std::time::Duration;
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId};
 use twinwire_common::bus::{BusCommand, ReturnedSignal, CMD_FIELD, HUB_GROUP, RETURNED_FIELD};
 
 /// The command an entry carries; `None` when it is malformed.
@@ -68,34 +63,5 @@ impl Store {
             }
             start = reply.next_stream_id;
         }
-    }
-
-    /// Reads new entries of `shards` for `consumer`, up to `count` per shard, waiting up to
-    /// `block` on `reader` (a connection of its own, without a response timeout).
-    pub async fn read_commands(
-        &self,
-        reader: &mut ConnectionManager,
-        shards: &[u32],
-        consumer: &str,
-        count: usize,
-        block: Duration,
-    ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
-        let keys: Vec<String> = shards.iter().map(|s| self.keys.cmd(*s)).collect();
-        let ids: Vec<&str> = shards.iter().map(|_| ">").collect();
-        let opts = StreamReadOptions::default()
-            .group(HUB_GROUP, consumer)
-            .count(count)
-            .block(block.as_millis().max(1) as usize);
-        let reply: Option<StreamReadReply> =
-            redis::AsyncCommands::xread_options(reader, &keys, &ids, &opts).await?;
-        let Some(reply) = reply else {
-            return Ok(Vec::new());
-        };
-        let by_key: HashMap<String, u32> = shards.iter().map(|s| (self.keys.cmd(*s), *s)).collect();
-        Ok(reply
-            .keys
-            .into_iter()
-            .filter_map(|k| by_key.get(&k.key).map(|s| (*s, k.ids)))
-            .collect())
     }
 }

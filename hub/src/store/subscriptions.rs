@@ -47,29 +47,16 @@ impl Store {
 
     /// The nodes that have a subscription hash.
     pub async fn subscribed_nodes(&self) -> Result<Vec<String>, HubError> {
-        let mut conn = self.conn();
         let prefix = self.keys.subs_hash("");
-        let mut nodes = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(self.keys.subs_hash_pattern())
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            nodes.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
-            );
-            cursor = next;
-            if cursor == 0 {
-                return Ok(nodes);
-            }
-        }
+        // Every primary's keys: in a cluster the nodes' hashes spread over the primaries.
+        let keys = self
+            .conn()
+            .scan_match(&self.keys.subs_hash_pattern())
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
     }
 
     /// A node's subscription records, by field.

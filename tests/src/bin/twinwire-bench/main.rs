@@ -2,7 +2,7 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
@@ -93,7 +93,7 @@ fn main() {
             save("like", &v);
             summary.insert("like".into(), v);
         }
-        if want("fanout") || want("floor") || want("peers") {
+        if want("fanout") || want("fanout-cluster") || want("floor") || want("peers") {
             for &subs in &sizes {
                 // Events per second such that deliveries climb from 20,000/s to 1,280,000/s.
                 let base = 20_000.0 / subs as f64;
@@ -118,6 +118,13 @@ fn main() {
                         save(&name, &v);
                         summary.insert(name, v);
                     }
+                }
+                if want("fanout-cluster") {
+                    // The same rates on three primaries (each with a replica every commit waits for).
+                    let v = scenarios::fanout_on_redis_cluster(subs, &rates).await;
+                    let name = format!("fanout-cluster-{subs}");
+                    save(&name, &v);
+                    summary.insert(name, v);
                 }
                 if want("floor") {
                     let port = free_port();
@@ -191,6 +198,11 @@ fn main() {
             let v = scenarios::commands(&c).await;
             save("commands", &v);
             summary.insert("commands".into(), v);
+        }
+        if want("commands-cluster") {
+            let v = scenarios::commands_on_redis_cluster().await;
+            save("commands-cluster", &v);
+            summary.insert("commands-cluster".into(), v);
         }
         if want("slow") {
             let c = scenarios::cluster(2).await;
