@@ -54,6 +54,8 @@ pub struct Dispatch<'a> {
     pub committed: &'a CommittedThings,
     pub twins: &'a mut TwinCache,
     pub policies: &'a mut PolicyCache,
+    /// The kept histories the batch's history requests read (loaded before dispatch).
+    pub histories: &'a crate::history::Histories,
     /// Entity writes of the batch, in command order.
     pub writes: Vec<Write>,
     /// Policy revisions the batch wrote (`-1`: deleted), to announce to every hub.
@@ -118,6 +120,15 @@ impl Dispatch<'_> {
                     shard_count: self.shard_count,
                 };
                 retrieve::retrieve_things(cmd, &topic, &sources).map(Some)
+            }
+            // History (crate::history): a streaming page, or a retrieve at a past point.
+            (Group::Things, Some(Channel::Twin), Criterion::Streaming) => {
+                self.history_page(cmd, &topic)
+            }
+            (Group::Things, Some(Channel::Twin), Criterion::Commands)
+                if crate::history::reads_history(cmd, &topic) =>
+            {
+                self.retrieve_at(cmd, &topic).map(Some)
             }
             (Group::Things, Some(Channel::Twin), Criterion::Commands) => {
                 match crate::smart_channel::condition_of(&cmd.envelope.headers, &topic) {
@@ -218,6 +229,50 @@ impl Dispatch<'_> {
             effects.event = Some((change.event, twin, policy));
         }
         Ok(decision.response)
+    }
+
+    /// A page of a persisted-events subscription (`crate::history::page`).
+    fn history_page(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<Option<String>, Error> {
+        let id = topic.entity_id();
+        let current = self.twins.get(self.shard, &id);
+        let empty = Vec::new();
+        let history = self.histories.get(&id).unwrap_or(&empty);
+        crate::history::page::answer(
+            cmd,
+            topic,
+            current.as_deref(),
+            self.policies,
+            history,
+            chrono::Utc::now(),
+        )
+        .map(Some)
+    }
+
+    /// A twin retrieve at a past point (`crate::history::at`): the past twin, read under the
+    /// current policy.
+    fn retrieve_at(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
+        let id = topic.entity_id();
+        let current = self.twins.get(self.shard, &id);
+        let Some(at) = crate::history::at::at_of(&cmd.envelope.headers)? else {
+            return Err(Error::Internal("no historical point".into()));
+        };
+        let Some(now_twin) = current.as_deref() else {
+            return Err(Error::ThingNotFound(id));
+        };
+        let empty = Vec::new();
+        let history = self.histories.get(&id).unwrap_or(&empty);
+        let past =
+            crate::history::at::twin_at(&id, &at, Some(now_twin), history, chrono::Utc::now())?;
+        let decision = crate::things::command::decide_governed(
+            cmd,
+            topic,
+            Some(&past),
+            now_twin.policy_id(),
+            self.policies,
+            self.now,
+            &self.limits.thing,
+        )?;
+        Ok(decision.response.to_json_string())
     }
 
     /// A twin retrieve with a live-channel condition (the smart channel): the twin's response,

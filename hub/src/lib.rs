@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod history;
 pub mod instant;
 pub mod live;
 pub mod metrics;
@@ -47,6 +48,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         Keys::new(config.redis.prefix.clone()),
         timeout,
         config.journal.max_len,
+        config.history.clone(),
     );
     // The blocking reads get a connection of their own, without a response timeout.
     let reader = connection(&client, None)?;

@@ -41,6 +41,8 @@ const FORWARDED_HEADERS: &[&str] = &[
     "allow-policy-lockout",
     "condition",
     "if-equal",
+    "at-historical-revision",
+    "at-historical-timestamp",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -230,6 +232,8 @@ pub(super) fn headers_of(req: &HttpRequest) -> (Headers, Option<String>) {
             "requested-acks",
             "correlation-id",
             "condition",
+            "at-historical-revision",
+            "at-historical-timestamp",
         ]
         .contains(&k.as_ref())
         {

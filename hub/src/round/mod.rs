@@ -247,6 +247,10 @@ impl Worker {
         policy_ids.sort();
         policy_ids.dedup();
         self.policies.prefetch(&self.store, &policy_ids).await?;
+        let histories = self
+            .store
+            .histories(shard, &prepare::history_reads(&decoded))
+            .await?;
 
         // Handle the commands in order.
         let now = now_iso();
@@ -261,6 +265,7 @@ impl Worker {
             committed: &self.committed,
             twins: &mut self.twins,
             policies: &mut self.policies,
+            histories: &histories,
             writes: Vec::new(),
             policy_updates: Vec::new(),
         };
@@ -282,6 +287,7 @@ impl Worker {
             ids: decoded.ids,
             last_id,
             journal: prepare::journal_of(&effects),
+            history: crate::history::writes_of(&effects, &self.store.keys, shard),
             effects,
             writes: prepare::last_writes(writes),
             policy_updates,
@@ -297,7 +303,7 @@ impl Worker {
             match &p.last_id {
                 Some(last) => {
                     store
-                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal, &p.history)
                         .await
                 }
                 None => Ok(Vec::new()),

@@ -27,6 +27,8 @@ pub struct ShardBatch {
     pub effects: Vec<Effects>,
     pub writes: Vec<Write>,
     pub journal: Vec<Vec<(String, String)>>,
+    /// The twins' history entries of the batch's events (`crate::history`).
+    pub history: Vec<crate::store::HistoryWrite>,
     pub policy_updates: Vec<(String, i64)>,
 }
 
@@ -128,6 +130,20 @@ pub fn retrieved_thing_ids(decoded: &Decoded) -> Vec<String> {
         .filter(|(_, t)| t.as_ref().is_some_and(is_retrieve_things))
         .flat_map(|((_, c), _)| thing_ids_of(&c.envelope))
         .collect()
+}
+
+/// The things whose kept history the batch's commands read (`crate::history`).
+pub fn history_reads(decoded: &Decoded) -> Vec<String> {
+    let mut ids: Vec<String> = decoded
+        .commands
+        .iter()
+        .zip(&decoded.topics)
+        .filter_map(|((_, c), t)| t.as_ref().filter(|t| crate::history::reads_history(c, t)))
+        .map(Topic::entity_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// Only the last write of each key in the batch matters.

@@ -11,6 +11,7 @@
 mod backlog;
 mod commands;
 mod deliveries;
+mod history;
 mod journal;
 mod leases;
 mod policy_updates;
@@ -19,6 +20,7 @@ mod subscriptions;
 pub use backlog::Backlog;
 pub use commands::command_of;
 pub use deliveries::DeliveryBatch;
+pub use history::{History, HistoryWrite};
 
 use crate::error::HubError;
 use redis::aio::ConnectionManager;
@@ -48,6 +50,7 @@ pub struct Store {
     leases: leases::Scripts,
     timeout: Duration,
     journal_max_len: usize,
+    history: crate::config::HistoryConfig,
 }
 
 impl Store {
@@ -56,6 +59,7 @@ impl Store {
         keys: Keys,
         timeout: Duration,
         journal_max_len: usize,
+        history: crate::config::HistoryConfig,
     ) -> Store {
         Store {
             conn,
@@ -64,6 +68,7 @@ impl Store {
             leases: leases::Scripts::new(),
             timeout,
             journal_max_len,
+            history,
         }
     }
 
@@ -126,7 +131,8 @@ impl Store {
             .await
     }
 
-    /// Commits a batch for `shard` if this hub still holds its lease (`token`).
+    /// Commits a batch for `shard` if this hub still holds its lease (`token`), with its twins'
+    /// history entries.
     pub async fn commit(
         &self,
         shard: u32,
@@ -134,6 +140,7 @@ impl Store {
         applied_id: &str,
         writes: &[Write],
         journal: &[Vec<(String, String)>],
+        history: &[HistoryWrite],
     ) -> Result<Vec<String>, HubError> {
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
@@ -141,6 +148,10 @@ impl Store {
             .key(self.keys.events(shard));
         for w in writes {
             inv.key(w.key());
+        }
+        let history = self.kept(history);
+        for h in history {
+            inv.key(&h.key);
         }
         inv.arg(token)
             .arg(applied_id)
@@ -159,6 +170,7 @@ impl Store {
                 inv.arg(k).arg(v);
             }
         }
+        self.history_args(&mut inv, history);
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn)).await {
             Ok(Ok(ids)) => Ok(ids),

@@ -250,6 +250,28 @@ pub fn decide(
     now: &str,
     limits: &Limits,
 ) -> Result<ThingDecision, Error> {
+    decide_governed(
+        cmd,
+        topic,
+        twin,
+        twin.and_then(Twin::policy_id),
+        policies,
+        now,
+        limits,
+    )
+}
+
+/// [`decide`] with the policy that governs the command named apart from `twin`: a retrieve of a
+/// past twin is judged by the thing's current policy (history, as in Ditto).
+pub fn decide_governed(
+    cmd: &BusCommand,
+    topic: &Topic,
+    twin: Option<&Twin>,
+    governing: Option<&str>,
+    policies: &PolicyCache,
+    now: &str,
+    limits: &Limits,
+) -> Result<ThingDecision, Error> {
     let env = &cmd.envelope;
     let thing_id = topic.entity_id();
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
@@ -327,7 +349,7 @@ pub fn decide(
             is_new.then_some(policy),
         )
     } else {
-        let policy_id = twin.and_then(Twin::policy_id);
+        let policy_id = governing;
         let cached = policy_id.and_then(|p| policies.get(p));
         let outcome = match (&cached, twin) {
             (Some(p), _) => {
