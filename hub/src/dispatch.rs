@@ -153,9 +153,19 @@ impl Dispatch<'_> {
                     None
                 })
             }
-            (Group::Policies, _, Criterion::Commands) => {
-                self.apply_policy_command(cmd, &topic).map(Some)
+            // The expiry sweeper's own command (`policies::expiry`); clients cannot send it.
+            (Group::Policies, _, Criterion::Commands)
+                if cmd
+                    .envelope
+                    .headers
+                    .contains(crate::policies::expiry::EXPIRY_HEADER) =>
+            {
+                self.expire_subjects(cmd, &topic, &mut effects);
+                Ok(None)
             }
+            (Group::Policies, _, Criterion::Commands) => self
+                .apply_policy_command(cmd, &topic, &mut effects)
+                .map(Some),
             _ => Err(Error::UnknownSignal {
                 topic: cmd.envelope.topic.clone(),
             }),
@@ -214,6 +224,7 @@ impl Dispatch<'_> {
                     value: serde_json::to_string(&p.stored).expect("policy serializes"),
                 });
                 self.policy_updates.push((p.id.clone(), p.stored.revision));
+                self.policy_changed(&p.id, None, Some(p), effects);
                 let cached = CachedPolicy::new(&p.id, p.stored.clone())
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 self.policies.put(cached);
@@ -273,6 +284,76 @@ impl Dispatch<'_> {
             &self.limits.thing,
         )?;
         Ok(decision.response.to_json_string())
+    }
+
+    /// Subject expiry hooks of a policy change: its schedule, and the `whenDeleted` announcements
+    /// of subjects it removed (`policies::expiry`).
+    fn policy_changed(
+        &mut self,
+        id: &str,
+        before: Option<&CachedPolicy>,
+        after: Option<&CachedPolicy>,
+        effects: &mut Effects,
+    ) {
+        use crate::policies::expiry;
+        let now_ms = twinwire_common::clock::now_ms();
+        self.writes.push(expiry::schedule(
+            self.keys,
+            self.shard,
+            id,
+            after.map(|p| &p.policy),
+            now_ms,
+        ));
+        if let Some(before) = before {
+            for a in
+                expiry::when_deleted(&before.policy, after.map(|p| &p.policy), now_ms, self.now)
+            {
+                effects
+                    .live
+                    .extend(expiry::deliveries(&a, self.registry, now_ms));
+            }
+        }
+    }
+
+    /// The sweeper's command for a due policy: its due announcements, and its expired subjects
+    /// removed as a new revision.
+    fn expire_subjects(&mut self, cmd: &BusCommand, topic: &Topic, effects: &mut Effects) {
+        use crate::policies::expiry;
+        let id = topic.entity_id();
+        let now_ms = twinwire_common::clock::now_ms();
+        let Some(current) = self.policies.get(&id) else {
+            self.writes
+                .push(expiry::schedule(self.keys, self.shard, &id, None, now_ms));
+            return;
+        };
+        let since = cmd
+            .envelope
+            .headers
+            .get_str(expiry::EXPIRY_HEADER)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        let expired = expiry::expire(&current, since, now_ms, self.now);
+        for a in &expired.announcements {
+            effects
+                .live
+                .extend(expiry::deliveries(a, self.registry, now_ms));
+        }
+        let after = expired.policy.unwrap_or_else(|| current.clone());
+        self.writes.push(expiry::schedule(
+            self.keys,
+            self.shard,
+            &id,
+            Some(&after.policy),
+            now_ms,
+        ));
+        if after.stored.revision != current.stored.revision {
+            self.writes.push(Write::Put {
+                key: self.keys.policy(self.shard, &id),
+                value: serde_json::to_string(&after.stored).expect("policy serializes"),
+            });
+            self.policy_updates.push((id, after.stored.revision));
+            self.policies.put_arc(after);
+        }
     }
 
     /// A twin retrieve with a live-channel condition (the smart channel): the twin's response,
@@ -347,7 +428,12 @@ impl Dispatch<'_> {
     }
 
     /// A policies command; policies live in the shard of their own id.
-    fn apply_policy_command(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
+    fn apply_policy_command(
+        &mut self,
+        cmd: &BusCommand,
+        topic: &Topic,
+        effects: &mut Effects,
+    ) -> Result<String, Error> {
         let id = topic.entity_id();
         let current = self.policies.get(&id);
         let decision = crate::policies::command::decide(
@@ -359,6 +445,12 @@ impl Dispatch<'_> {
         )?;
         if let Some(change) = decision.change {
             let key = self.keys.policy(self.shard, &change.id);
+            self.policy_changed(
+                &change.id,
+                current.as_deref(),
+                change.policy.as_deref(),
+                effects,
+            );
             match change.policy {
                 Some(p) => {
                     // Plain data always serializes.

@@ -50,6 +50,11 @@ impl Keys {
     pub fn history(&self, k: u32, id: &str) -> String {
         format!("{}{{{k}}}:history:{id}", self.prefix)
     }
+    /// Policies of shard `k` with subjects that expire or are announced: a sorted set of policy
+    /// ids scored by when (ms since the epoch) the next of those is due.
+    pub fn expiring(&self, k: u32) -> String {
+        format!("{}{{{k}}}:expiring", self.prefix)
+    }
     /// Last journal entry of shard `k` whose response and fan-out were sent.
     pub fn fanned(&self, k: u32) -> String {
         format!("{}{{{k}}}:fanned", self.prefix)

@@ -30,6 +30,7 @@
 //! | `tw:{k}:applied` | string | shard owner | shard owner | last cmd-stream entry applied (exactly-once effect after failover) |
 //! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
 //! | `tw:{k}:history:<id>` | stream, MAXLEN and MINID, PEXPIRE | shard owner | shard owner | thing id's kept events, written in the same atomic write as the twin, trimmed by the hub's `history` retention (count and age) and dropped when the thing is created anew; field `d`: [`HistoryEntry`] |
+//! | `tw:{k}:expiring` | sorted set | shard owner | shard owner | policies of shard k with expiring or announced subjects, scored by when the next is due (ms); written in the same atomic write as the policy |
 //! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |

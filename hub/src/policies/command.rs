@@ -293,7 +293,13 @@ fn allows_lockout(cmd: &BusCommand) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-fn cache(id: &str, policy: Policy, revision: i64, created: &str, now: &str) -> Arc<CachedPolicy> {
+pub(crate) fn cache(
+    id: &str,
+    policy: Policy,
+    revision: i64,
+    created: &str,
+    now: &str,
+) -> Arc<CachedPolicy> {
     let stored = StoredPolicy {
         json: policy.to_json(),
         revision,

@@ -152,7 +152,10 @@ pub fn last_writes(writes: Vec<Write>) -> Vec<Write> {
     let mut last: Vec<Write> = writes
         .into_iter()
         .rev()
-        .filter(|w| seen.insert(w.key().to_owned()))
+        .filter(|w| {
+            let (key, member) = w.target();
+            seen.insert((key.to_owned(), member.to_owned()))
+        })
         .collect();
     last.reverse();
     last

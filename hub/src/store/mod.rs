@@ -11,6 +11,7 @@
 mod backlog;
 mod commands;
 mod deliveries;
+mod expiring;
 mod history;
 mod journal;
 mod leases;
@@ -28,17 +29,46 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadRe
 use std::time::Duration;
 use twinwire_common::bus::{entries, scripts, Keys};
 
-/// One entity key change inside a commit.
+/// One key change inside a commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { key: String, value: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// `member` of the sorted set `key` is due at `at_ms` (the subject expiry schedule).
+    Schedule {
+        key: String,
+        member: String,
+        at_ms: u64,
+    },
+    /// `member` leaves the sorted set `key`.
+    Unschedule {
+        key: String,
+        member: String,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &str {
         match self {
-            Write::Put { key, .. } | Write::Delete { key } => key,
+            Write::Put { key, .. }
+            | Write::Delete { key }
+            | Write::Schedule { key, .. }
+            | Write::Unschedule { key, .. } => key,
+        }
+    }
+
+    /// What a later write in the same batch replaces: the key, or the member of a sorted set.
+    pub fn target(&self) -> (&str, &str) {
+        match self {
+            Write::Schedule { key, member, .. } | Write::Unschedule { key, member } => {
+                (key, member)
+            }
+            other => (other.key(), ""),
         }
     }
 }
@@ -161,6 +191,10 @@ impl Store {
             match w {
                 Write::Put { value, .. } => inv.arg("S").arg(value),
                 Write::Delete { .. } => inv.arg("D").arg(""),
+                Write::Schedule { member, at_ms, .. } => {
+                    inv.arg("Z").arg(format!("{at_ms}:{member}"))
+                }
+                Write::Unschedule { member, .. } => inv.arg("R").arg(member),
             };
         }
         inv.arg(journal.len());

@@ -4,7 +4,8 @@
 -- then one twin history key per history entry.
 -- ARGV[1] lease token this hub holds, ARGV[2] last command-stream id of the batch,
 -- ARGV[3] journal MAXLEN (approximate), ARGV[4] number of entity writes,
--- then per write: op ("S" set / "D" delete), value;
+-- then per write: op ("S" set / "D" delete / "Z" add "<score>:<member>" to a sorted set /
+-- "R" remove member from a sorted set), value;
 -- then the number of journal entries, and per entry: its field count and its fields;
 -- then the history retention: its count (MAXLEN, exact) and age in ms (MINID and PEXPIRE; 0: none),
 -- the number of history entries, and per entry: "1" when the thing was created anew (its old
@@ -17,8 +18,14 @@ local a = 5
 local nw = tonumber(ARGV[4])
 for i = 1, nw do
   local key = KEYS[3 + i]
-  if ARGV[a] == 'S' then
+  local op = ARGV[a]
+  if op == 'S' then
     redis.call('SET', key, ARGV[a + 1])
+  elseif op == 'Z' then
+    local score, member = string.match(ARGV[a + 1], '^(%d+):(.*)$')
+    redis.call('ZADD', key, score, member)
+  elseif op == 'R' then
+    redis.call('ZREM', key, ARGV[a + 1])
   else
     redis.call('DEL', key)
   end
