@@ -525,3 +525,52 @@ async fn http_takes_the_condition_as_query_parameter_or_header_and_if_equal_as_h
     assert_eq!((st, body.as_str()), (200, "5"));
     sub.expect_silence(QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_equal_skip_refuses_policy_writes_that_change_nothing() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut owner = c.connect(0, "ditto").await;
+    let entry = json!({"subjects": {"nginx:alice": {"type": "t"}}, "resources": {"thing:/": {"grant": ["READ"], "revoke": []}}});
+    let policy = json!({"entries": {
+        "owner": {"subjects": {"nginx:ditto": {"type": "t"}}, "resources": {"policy:/": rw(), "thing:/": rw()}},
+        "guest": entry}});
+    let r = owner
+        .request(
+            json!({"topic": "org.ifeq/p/policies/commands/create", "path": "/", "value": policy}),
+        )
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let modify = |path: &str, value: Value, if_equal: &str| json!({"topic": "org.ifeq/p/policies/commands/modify", "path": path, "value": value, "headers": {"if-equal": if_equal}});
+    // The same entry again: 412 with `skip`, applied with `update`.
+    let r = owner
+        .request(modify("/entries/guest", entry.clone(), "skip"))
+        .await;
+    assert_eq!(
+        r["value"],
+        json!({"status": 412, "error": "policies:precondition.failed",
+               "message": "The previous value was equal to the new value and the 'if-equal' header was set to 'skip'.",
+               "description": "Your changes were not applied, which is probably the expected outcome."}),
+        "{r}"
+    );
+    let r = owner
+        .request(modify("/entries/guest", entry.clone(), "update"))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    // The whole policy, unchanged: 412, and no new revision.
+    let r = owner.request(modify("/", policy.clone(), "skip")).await;
+    assert_eq!(r["status"], 412, "{r}");
+    let r = owner
+        .request(json!({"topic": "org.ifeq/p/policies/commands/retrieve", "path": "/"}))
+        .await;
+    assert_eq!(r["headers"]["etag"], "\"rev:2\"", "{r}");
+    // A real change goes through with `skip`.
+    let mut changed = entry.clone();
+    changed["resources"]["thing:/"]["grant"] = json!(["READ", "WRITE"]);
+    let r = owner
+        .request(modify("/entries/guest", changed, "skip"))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    // A new entry is never equal to nothing.
+    let r = owner.request(modify("/entries/other", entry, "skip")).await;
+    assert_eq!(r["status"], 201, "{r}");
+}

@@ -430,6 +430,17 @@ pub fn decide(
             } else {
                 delete(&mut policy, &resource)?;
             }
+            // `if-equal` (Ditto 3.3, things and policies alike): a modify that would change
+            // nothing is refused with `skip` (`skip-minimizing-merge` only differs on merges,
+            // which policies do not have).
+            if action == Action::Modify
+                && crate::things::if_equal::IfEqual::from_headers(&env.headers)?
+                    != crate::things::if_equal::IfEqual::Update
+                && current_value(&current.policy, &resource).is_some()
+                && current_value(&current.policy, &resource) == current_value(&policy, &resource)
+            {
+                return Err(DittoError::policy_if_equal_failed().into());
+            }
             policy.ensure_size(max_bytes as u64)?;
             if !allows_lockout(cmd) {
                 match resource.label() {
