@@ -574,3 +574,63 @@ async fn if_equal_skip_refuses_policy_writes_that_change_nothing() {
     let r = owner.request(modify("/entries/other", entry, "skip")).await;
     assert_eq!(r["status"], 201, "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_given_twice_or_diverging_from_its_query_parameter_is_refused() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let t = "org.cond:dup";
+    let (_ws, mut sub) = setup(&c, t).await;
+    let addr = c.http_base(0).trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let url = "/api/2/things/org.cond:dup/attributes/a";
+    let json_ct = ("Content-Type", "application/json");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        url,
+        &[
+            json_ct,
+            ("condition", "eq(attributes/a,0)"),
+            ("condition", "eq(attributes/a,0)"),
+        ],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": 400, "error": "gateway:duplicate.header.field",
+               "message": "The send request contains headers which include a duplicate header field!",
+               "description": "A request must not contain multiple header fields with the same field name. For more information see RFC 7230 section 3.2.2.",
+               "href": "https://tools.ietf.org/rfc/rfc7230.txt"})
+    );
+    let q = format!("{url}?condition=eq(attributes%2Fa,1)");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        &q,
+        &[json_ct, ("condition", "eq(attributes/a,0)")],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["message"],
+        "<condition> was provided as header as well as query parameter with divergent values!"
+    );
+    // The same value both ways is one header.
+    let q = format!("{url}?condition=eq(attributes%2Fa,0)");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        &q,
+        &[json_ct, ("condition", "eq(attributes/a,0)")],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let e = expect_event(&mut sub, "modified", "/attributes/a").await;
+    assert_eq!(e["value"], 5, "{e}");
+    // Nothing of the refused ones happened.
+    sub.expect_silence(QUIET).await;
+}

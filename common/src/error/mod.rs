@@ -147,6 +147,14 @@ pub enum Error {
     #[error("The field selector is {size} bytes long, over the limit of {max} bytes.")]
     FieldSelectionTooLarge { size: usize, max: usize },
 
+    /// An HTTP header given twice, or as header and query parameter with different values
+    /// (`GatewayDuplicateHeaderException`; `Some(key)`: the latter).
+    #[error("{}", match .0 {
+        Some(key) => format!("<{key}> was provided as header as well as query parameter with divergent values!"),
+        None => "The send request contains headers which include a duplicate header field!".to_owned(),
+    })]
+    DuplicateHeaderField(Option<String>),
+
     // --- streaming subscriptions (ditto-features §4) ---
     #[error("No subscription with ID '{0}' exists.")]
     StreamingSubscriptionNotFound(String),
@@ -483,6 +491,11 @@ impl Error {
                 "things:thing.history.notfound",
                 d("Check if the ID of your requested Thing was correct, you have sufficient permissions and ensure that the asked for revision/timestamp does not exceed the history-retention-duration."),
             ),
+            DuplicateHeaderField(_) => (
+                400,
+                "gateway:duplicate.header.field",
+                d("A request must not contain multiple header fields with the same field name. For more information see RFC 7230 section 3.2.2."),
+            ),
             StreamingSubscriptionNotFound(_) => (404, "streaming.subscription.not.found", None),
             StreamingProtocolError(_) => (400, "streaming.subscription.protocol.error", None),
             ThingConflict(_) => (409, "things:thing.conflict", d("Choose another Thing ID")),
@@ -636,7 +649,8 @@ impl Error {
             error: Cow::Borrowed(code),
             message: self.to_string(),
             description,
-            href: None,
+            href: matches!(self, DuplicateHeaderField(_))
+                .then_some("https://tools.ietf.org/rfc/rfc7230.txt"),
         }
     }
 }

@@ -226,17 +226,7 @@ pub(super) fn headers_of(req: &HttpRequest) -> (Headers, Option<String>) {
             fields = Some(v.into_owned());
             continue;
         }
-        if [
-            "timeout",
-            "response-required",
-            "requested-acks",
-            "correlation-id",
-            "condition",
-            "at-historical-revision",
-            "at-historical-timestamp",
-        ]
-        .contains(&k.as_ref())
-        {
+        if super::duplicate_headers::QUERY_HEADERS.contains(&k.as_ref()) {
             headers.insert(k.into_owned(), v.into_owned());
         }
     }
@@ -258,6 +248,7 @@ fn build(
         "policies" => DittoError::policy_id_invalid(id).into(),
         _ => Error::ThingIdInvalid(id.to_owned()),
     })?;
+    super::duplicate_headers::check(req)?;
     let (mut headers, fields) = headers_of(req);
     let content_type = headers
         .get_str(names::CONTENT_TYPE)
