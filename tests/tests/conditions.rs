@@ -634,3 +634,48 @@ async fn a_header_given_twice_or_diverging_from_its_query_parameter_is_refused()
     // Nothing of the refused ones happened.
     sub.expect_silence(QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieve_things_leaves_out_things_whose_condition_does_not_hold() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let (mut owner, _sub) = setup(&c, "org.cond:r1").await;
+    let r = owner
+        .request(cmd(
+            "org.cond:r2",
+            "create",
+            "/",
+            Some(json!({"policyId": "org.cond:r1", "attributes": {"a": 5, "public": 1}})),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let retrieve = |condition: &str| {
+        json!({"topic": "org.cond/_/things/twin/commands/retrieve", "path": "/",
+               "headers": {"condition": condition}, "fields": "thingId",
+               "value": {"thingIds": ["org.cond:r1", "org.cond:r2"]}})
+    };
+    let r = owner.request(retrieve("gt(attributes/a,1)")).await;
+    assert_eq!(r["value"], json!([{"thingId": "org.cond:r2"}]), "{r}");
+    let r = owner.request(retrieve("exists(attributes/public)")).await;
+    assert_eq!(
+        r["value"],
+        json!([{"thingId": "org.cond:r1"}, {"thingId": "org.cond:r2"}]),
+        "{r}"
+    );
+    let r = owner.request(retrieve("gt(attributes/a")).await;
+    assert_error(&r, 400, "things:condition.invalid");
+    // A condition on fields the requester may not read holds for none.
+    let mut alice = c.connect(0, "alice").await;
+    let r = alice.request(retrieve("exists(attributes/secret)")).await;
+    assert_eq!(r["value"], json!([]), "{r}");
+    let r = alice
+        .request(json!({"topic": "org.cond/_/things/twin/commands/retrieve", "path": "/",
+                        "headers": {"condition": "eq(attributes/public,1)"}, "fields": "attributes/public",
+                        "value": {"thingIds": ["org.cond:r1", "org.cond:r2"]}}))
+        .await;
+    assert_eq!(
+        r["value"],
+        json!([{"attributes": {"public": 1}}, {"attributes": {"public": 1}}]),
+        "{r}"
+    );
+}
