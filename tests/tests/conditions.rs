@@ -679,3 +679,68 @@ async fn retrieve_things_leaves_out_things_whose_condition_does_not_hold() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_patch_conditions_drop_the_parts_whose_condition_does_not_hold() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let t = "org.cond:patch";
+    let (mut owner, mut sub) = setup(&c, t).await;
+    let conditions =
+        json!({"attributes/a": "eq(attributes/a,0)", "attributes/public": "eq(attributes/a,99)"});
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/",
+            Some(json!({"attributes": {"a": 7, "public": 9}})),
+            json!({"merge-thing-patch-conditions": conditions}),
+        ))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    let e = expect_event(&mut sub, "merged", "/").await;
+    assert_eq!(e["value"], json!({"attributes": {"a": 7}}), "{e}");
+    let r = owner
+        .request(cmd(t, "retrieve", "/attributes", None, json!({})))
+        .await;
+    assert_eq!(r["value"], json!({"a": 7, "public": 1, "secret": 2}), "{r}");
+    // Nothing left: 204 without a change or an event.
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes",
+            Some(json!({"a": 8})),
+            json!({"merge-thing-patch-conditions": {"a": "eq(attributes/a,0)"}}),
+        ))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    sub.expect_silence(QUIET).await;
+    let r = owner
+        .request(cmd(t, "retrieve", "/attributes/a", None, json!({})))
+        .await;
+    assert_eq!(r["value"], 7, "{r}");
+    // An invalid condition, and one on a field the requester may not read.
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes",
+            Some(json!({"a": 8})),
+            json!({"merge-thing-patch-conditions": {"a": "eq(attributes/a"}}),
+        ))
+        .await;
+    assert_error(&r, 400, "rql.expression.invalid");
+    let mut alice = c.connect(0, "alice").await;
+    let r = alice
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes/public",
+            Some(json!(3)),
+            json!({"merge-thing-patch-conditions": {"": "eq(attributes/secret,2)"}}),
+        ))
+        .await;
+    assert_error(&r, 412, "things:condition.failed");
+    assert_eq!(r["value"]["message"], NOT_READABLE, "{r}");
+    sub.expect_silence(QUIET).await;
+}

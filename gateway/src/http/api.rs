@@ -43,6 +43,7 @@ const FORWARDED_HEADERS: &[&str] = &[
     "if-equal",
     "at-historical-revision",
     "at-historical-timestamp",
+    "merge-thing-patch-conditions",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -360,7 +360,45 @@ pub fn decide_governed(
                 if let Some(current) = twin.filter(|_| action != Action::Create) {
                     check_condition(cmd, &req, current, &access, now)?;
                 }
-                apply(twin, &req, &access, now, limits)?
+                let filtered = match twin.filter(|_| action == Action::Merge) {
+                    Some(current) => super::patch_conditions::filter(
+                        &env.headers,
+                        env.value.as_ref(),
+                        current,
+                        &p.enforcer,
+                        &cmd.subjects,
+                        now,
+                    )?,
+                    None => None,
+                };
+                match &filtered {
+                    None => apply(twin, &req, &access, now, limits)?,
+                    Some(patch) => {
+                        // Ditto enforces the whole patch before its conditions filter it.
+                        apply(twin, &req, &access, now, limits)?;
+                        if patch.as_object().is_some_and(|m| m.is_empty()) {
+                            return Ok(ThingDecision {
+                                response: success(
+                                    topic,
+                                    &env.path,
+                                    &env.headers,
+                                    &cmd.subjects,
+                                    204,
+                                    None,
+                                    twin.map(|t| t.revision),
+                                    None,
+                                    true,
+                                ),
+                                change: None,
+                            });
+                        }
+                        let req = Request {
+                            value: Some(patch),
+                            ..req
+                        };
+                        apply(twin, &req, &access, now, limits)?
+                    }
+                }
             }
             (None, Some(_)) => {
                 // The thing exists but its policy is gone: Ditto makes it inaccessible.
