@@ -54,6 +54,8 @@ pub struct Dispatch<'a> {
     pub committed: &'a CommittedThings,
     pub twins: &'a mut TwinCache,
     pub policies: &'a mut PolicyCache,
+    /// Policy announcements waiting for acknowledgements (`policies::expiry`).
+    pub pending_acks: &'a mut crate::policies::expiry::PendingAcks,
     /// The kept histories the batch's history requests read (loaded before dispatch).
     pub histories: &'a crate::history::Histories,
     /// Entity writes of the batch, in command order.
@@ -152,6 +154,32 @@ impl Dispatch<'_> {
                     effects.live = deliveries;
                     None
                 })
+            }
+            // Announcement acknowledgements and redeliveries (`policies::expiry`).
+            (Group::Things, _, Criterion::Acks) => {
+                self.announcement_ack(cmd, &topic);
+                Ok(None)
+            }
+            (Group::Policies, _, Criterion::Commands)
+                if cmd
+                    .envelope
+                    .headers
+                    .contains(crate::policies::expiry::RETRY_HEADER) =>
+            {
+                if let Some(cid) = cmd
+                    .envelope
+                    .headers
+                    .get_str(crate::policies::expiry::RETRY_HEADER)
+                {
+                    effects.live.extend(crate::policies::expiry::retry(
+                        &cid,
+                        self.shard,
+                        self.registry,
+                        self.pending_acks,
+                        twinwire_common::clock::now_ms(),
+                    ));
+                }
+                Ok(None)
             }
             // The expiry sweeper's own command (`policies::expiry`); clients cannot send it.
             (Group::Policies, _, Criterion::Commands)
@@ -308,11 +336,30 @@ impl Dispatch<'_> {
             for a in
                 expiry::when_deleted(&before.policy, after.map(|p| &p.policy), now_ms, self.now)
             {
-                effects
-                    .live
-                    .extend(expiry::deliveries(&a, self.registry, now_ms));
+                effects.live.extend(expiry::announce(
+                    a,
+                    self.shard,
+                    0,
+                    self.registry,
+                    self.pending_acks,
+                    now_ms,
+                ));
             }
         }
+    }
+
+    /// A receiver's acknowledgement of a policy announcement this shard sent.
+    fn announcement_ack(&mut self, cmd: &BusCommand, topic: &Topic) {
+        let (Some(cid), Some(label)) = (cmd.envelope.headers.correlation_id(), &topic.subject)
+        else {
+            return;
+        };
+        self.pending_acks.acknowledge(
+            &cid,
+            label,
+            cmd.envelope.status.unwrap_or(200),
+            twinwire_common::clock::now_ms(),
+        );
     }
 
     /// The sweeper's command for a due policy: its due announcements, and its expired subjects
@@ -333,10 +380,15 @@ impl Dispatch<'_> {
             .and_then(|d| d.parse().ok())
             .unwrap_or(0);
         let expired = expiry::expire(&current, since, now_ms, self.now);
-        for a in &expired.announcements {
-            effects
-                .live
-                .extend(expiry::deliveries(a, self.registry, now_ms));
+        for a in expired.announcements {
+            effects.live.extend(expiry::announce(
+                a,
+                self.shard,
+                0,
+                self.registry,
+                self.pending_acks,
+                now_ms,
+            ));
         }
         let after = expired.policy.unwrap_or_else(|| current.clone());
         self.writes.push(expiry::schedule(

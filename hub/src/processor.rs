@@ -109,7 +109,7 @@ impl Processor {
                 .into_iter()
                 .filter(|s| self.leases.token(*s).is_some())
                 .collect();
-            self.sweeper.tick(self.worker.store(), &owned).await;
+            self.worker.sweep(&mut self.sweeper, &owned).await;
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);

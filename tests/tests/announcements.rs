@@ -147,3 +147,64 @@ async fn a_subject_removed_by_a_policy_change_is_announced_when_deleted() {
     assert_eq!(a["headers"]["timeout"], "5s", "{a}");
     bob.expect_silence(Duration::from_millis(500)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_asking_for_acknowledgements_is_redelivered_until_acknowledged() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut alice = c.connect(0, "alice").await;
+    let policy = json!({"entries": {
+        "owner": {"subjects": {"nginx:alice": {"type": "t"}}, "resources": {"policy:/": {"grant": ["READ", "WRITE"], "revoke": []}}},
+        "guests": {"subjects": {
+            "nginx:bob": {"type": "t", "expiry": in_secs(3600), "announcement": {"whenDeleted": true, "requestedAcks": {"labels": ["bob-ack"], "timeout": "1s"}}}},
+          "resources": {"thing:/": {"grant": ["READ"], "revoke": []}}}}});
+    let r = alice.request(json!({"topic": "org.exp/acked/policies/commands/create", "path": "/", "value": policy})).await;
+    assert_eq!(r["status"], 201, "{r}");
+    let pass = twinwire_tests::USERS
+        .iter()
+        .find(|(u, _)| *u == "bob")
+        .unwrap()
+        .1;
+    let mut bob = Client::connect_basic(
+        &format!("{}?declared-acks=bob-ack", c.ws_url(1)),
+        "bob",
+        pass,
+    )
+    .await
+    .unwrap();
+    bob.subscribe(
+        "START-SEND-POLICY-ANNOUNCEMENTS",
+        "START-SEND-POLICY-ANNOUNCEMENTS:ACK",
+    )
+    .await;
+    let r = alice.request(json!({"topic": "org.exp/acked/policies/commands/delete", "path": "/entries/guests/subjects/nginx:bob"})).await;
+    assert_eq!(r["status"], 204, "{r}");
+    let first = bob.recv_json().await;
+    assert_eq!(
+        first["headers"]["requested-acks"],
+        json!(["bob-ack"]),
+        "{first}"
+    );
+    // Not acknowledged within its timeout: delivered again, under a new correlation-id.
+    let again = bob.recv_json().await;
+    assert_eq!(again["topic"], first["topic"], "{again}");
+    assert_eq!(again["value"], first["value"], "{again}");
+    assert_ne!(
+        again["headers"]["correlation-id"],
+        first["headers"]["correlation-id"]
+    );
+    // A failed acknowledgement asks for it once more.
+    bob.send_json(
+        &json!({"topic": "org.exp/acked/things/twin/acks/bob-ack", "path": "/", "status": 503,
+                          "headers": {"correlation-id": again["headers"]["correlation-id"]}}),
+    )
+    .await;
+    let third = bob.recv_json().await;
+    assert_eq!(third["value"], first["value"], "{third}");
+    // Acknowledged: no more.
+    bob.send_json(
+        &json!({"topic": "org.exp/acked/things/twin/acks/bob-ack", "path": "/", "status": 200,
+                          "headers": {"correlation-id": third["headers"]["correlation-id"]}}),
+    )
+    .await;
+    bob.expect_silence(Duration::from_secs(5)).await;
+}

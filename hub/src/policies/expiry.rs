@@ -8,6 +8,13 @@
 //! announcements go to the sessions with `START-SEND-POLICY-ANNOUNCEMENTS` whose subjects are
 //! affected: `beforeExpiry` ahead of the expiry, `whenDeleted` when a subject is deleted (by its
 //! expiry, or by a change of the policy) without a `beforeExpiry` announcement before it.
+//!
+//! An announcement whose subject asks for acknowledgements (`requestedAcks`) names this shard as
+//! where they go ([`Origin::shard`]): the receiving gateway writes them to the shard's command
+//! stream. Until every requested label acknowledged it, the owner keeps it in [`PendingAcks`] and
+//! announces it again (with a new correlation-id) when an acknowledgement fails (408, 424, 5xx)
+//! or the timeout passes, backing off from 1 s to 1 h, until 4 h after its `deleteAt` (Ditto's
+//! grace period). That state is the owner's memory: a new owner after a failover does not redeliver.
 
 use super::command::cache;
 use super::CachedPolicy;
@@ -15,9 +22,10 @@ use crate::registry::SubscriptionRegistry;
 use crate::store::{Store, Write};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use twinwire_common::bus::{BusCommand, Delivery, Keys, Origin};
+use twinwire_common::bus::{BusCommand, Delivery, Keys, Origin, Reply};
 use twinwire_common::policy::Policy;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::{Envelope, Headers, StreamingKind};
@@ -250,10 +258,10 @@ pub fn when_deleted(
 
 /// The announcement frame (Ditto's `PolicyAnnouncementSignalMapper`): with `requestedAcks`
 /// configured, its headers ask for those labels with that timeout.
-pub fn frame(a: &Announcement) -> Envelope {
+pub fn frame(a: &Announcement, cid: &str) -> Envelope {
     let (ns, name) = a.policy_id.split_once(':').unwrap_or(("", &a.policy_id));
     let mut headers = Headers::new();
-    headers.insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
+    headers.insert(names::CORRELATION_ID, cid);
     if let Some(acks) = &a.requested_acks {
         if let Some(labels) = acks.get("labels").filter(|l| l.is_array()) {
             headers.insert(names::REQUESTED_ACKS, labels.clone());
@@ -273,8 +281,10 @@ pub fn frame(a: &Announcement) -> Envelope {
 
 /// The deliveries of an announcement: to every announcement subscription whose session's subjects
 /// include one of the announced ones and whose namespaces admit the policy's.
-pub fn deliveries(
+fn deliveries(
     a: &Announcement,
+    cid: &str,
+    reply: Option<Reply>,
     registry: &SubscriptionRegistry,
     written_ms: u64,
 ) -> Vec<(String, Delivery)> {
@@ -300,7 +310,7 @@ pub fn deliveries(
     if per_node.is_empty() {
         return Vec::new();
     }
-    let frame = frame(a).to_json_string();
+    let frame = frame(a, cid).to_json_string();
     let mut out: Vec<(String, Delivery)> = per_node
         .into_iter()
         .map(|(node, mut keys)| {
@@ -313,13 +323,164 @@ pub fn deliveries(
                     written_ms,
                     exclude: None,
                     groups: vec![(keys, frame.clone())],
-                    reply: None,
+                    reply: reply.clone(),
                 },
             )
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// The labels an announcement asks for and how long it waits for them (Ditto: at most 60 s).
+fn requested(a: &Announcement) -> Option<(Vec<String>, u64)> {
+    let acks = a.requested_acks.as_ref()?;
+    let labels: Vec<String> = acks
+        .get("labels")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    if labels.is_empty() {
+        return None;
+    }
+    let timeout = acks
+        .get("timeout")
+        .and_then(Value::as_str)
+        .and_then(duration_ms)
+        .unwrap_or(10_000)
+        .min(60_000);
+    Some((labels, timeout))
+}
+
+/// The header marking the sweeper's command to announce a pending announcement again; its value
+/// is the correlation-id it was last sent with.
+pub const RETRY_HEADER: &str = "ditto-internal-announcement-retry";
+/// How long after `deleteAt` an unacknowledged announcement is still redelivered (Ditto).
+const GRACE_MS: u64 = 4 * 3_600_000;
+
+/// Redelivery back-off: 1 s, doubling, at most 1 h.
+fn backoff_ms(attempt: u32) -> u64 {
+    1000u64.saturating_mul(1 << attempt.min(12)).min(3_600_000)
+}
+
+/// An announcement waiting for its acknowledgements.
+struct Pending {
+    announcement: Announcement,
+    shard: u32,
+    labels: Vec<String>,
+    acked: HashSet<String>,
+    attempt: u32,
+    /// When the sweeper asks for the next delivery, unless all labels acknowledge before.
+    retry_ms: u64,
+    /// The retry was enqueued (not again until it is handled).
+    enqueued: bool,
+}
+
+/// The owner's announcements waiting for acknowledgements, by the correlation-id sent last.
+#[derive(Default)]
+pub struct PendingAcks {
+    by_cid: HashMap<String, Pending>,
+}
+
+impl PendingAcks {
+    /// Announcements to deliver again now: (shard, correlation-id, policy id), marked as enqueued.
+    fn due(&mut self, now_ms: u64) -> Vec<(u32, String, String)> {
+        self.by_cid
+            .iter_mut()
+            .filter(|(_, p)| !p.enqueued && p.retry_ms <= now_ms)
+            .map(|(cid, p)| {
+                p.enqueued = true;
+                (p.shard, cid.clone(), p.announcement.policy_id.clone())
+            })
+            .collect()
+    }
+
+    /// A retry that could not be enqueued is due again.
+    fn requeue(&mut self, cid: &str) {
+        if let Some(p) = self.by_cid.get_mut(cid) {
+            p.enqueued = false;
+        }
+    }
+
+    /// An acknowledgement from a receiver: a failure (408, 424, 5xx) asks for redelivery soon,
+    /// anything else counts its label; all labels acknowledged end the wait.
+    pub fn acknowledge(&mut self, cid: &str, label: &str, status: u16, now_ms: u64) {
+        let Some(p) = self.by_cid.get_mut(cid) else {
+            return;
+        };
+        if status == 408 || status == 424 || status >= 500 {
+            p.retry_ms = p.retry_ms.min(now_ms + backoff_ms(p.attempt));
+            return;
+        }
+        if p.labels.iter().any(|l| l == label) {
+            p.acked.insert(label.to_owned());
+        }
+        if p.labels.iter().all(|l| p.acked.contains(l)) {
+            self.by_cid.remove(cid);
+        }
+    }
+}
+
+/// Sends announcement `a` from `shard`: its deliveries, and when it asks for acknowledgements,
+/// its wait for them in `pending`.
+pub fn announce(
+    a: Announcement,
+    shard: u32,
+    attempt: u32,
+    registry: &SubscriptionRegistry,
+    pending: &mut PendingAcks,
+    now_ms: u64,
+) -> Vec<(String, Delivery)> {
+    let cid = uuid::Uuid::new_v4().to_string();
+    let Some((labels, timeout_ms)) = requested(&a) else {
+        return deliveries(&a, &cid, None, registry, now_ms);
+    };
+    let reply = Reply {
+        origin: Origin::shard(shard),
+        correlation_id: cid.clone(),
+    };
+    let out = deliveries(&a, &cid, Some(reply), registry, now_ms);
+    pending.by_cid.insert(
+        cid,
+        Pending {
+            announcement: a,
+            shard,
+            labels,
+            acked: HashSet::new(),
+            attempt,
+            retry_ms: now_ms + timeout_ms + backoff_ms(attempt),
+            enqueued: false,
+        },
+    );
+    out
+}
+
+/// The sweeper's retry command for the announcement last sent as `cid`: delivered again with a
+/// new correlation-id, unless it was acknowledged meanwhile or its grace period is over.
+pub fn retry(
+    cid: &str,
+    shard: u32,
+    registry: &SubscriptionRegistry,
+    pending: &mut PendingAcks,
+    now_ms: u64,
+) -> Vec<(String, Delivery)> {
+    let Some(p) = pending.by_cid.remove(cid) else {
+        return Vec::new();
+    };
+    let delete_at = instant_ms(&p.announcement.delete_at).unwrap_or(0);
+    if now_ms > delete_at.saturating_add(GRACE_MS) {
+        return Vec::new();
+    }
+    announce(
+        p.announcement,
+        shard,
+        p.attempt + 1,
+        registry,
+        pending,
+        now_ms,
+    )
 }
 
 /// The sweeper's command for a due policy: a retrieve marked with [`EXPIRY_HEADER`], from nobody
@@ -347,6 +508,30 @@ fn command(policy_id: &str, due_ms: u64, now_ms: u64) -> BusCommand {
     }
 }
 
+/// The sweeper's command to deliver the announcement last sent as `cid` again.
+fn retry_command(cid: &str, policy_id: &str, now_ms: u64) -> BusCommand {
+    let (ns, name) = policy_id.split_once(':').unwrap_or(("", policy_id));
+    let mut headers = Headers::new();
+    headers.insert(names::CORRELATION_ID, uuid::Uuid::new_v4().to_string());
+    headers.insert("response-required", false);
+    headers.insert(RETRY_HEADER, cid);
+    BusCommand {
+        origin: Origin {
+            node: String::new(),
+            session: 0,
+        },
+        subjects: Vec::new(),
+        api_version: 2,
+        envelope: Envelope {
+            topic: format!("{ns}/{name}/policies/commands/retrieve"),
+            headers,
+            path: "/".into(),
+            ..Default::default()
+        },
+        accepted_ms: now_ms,
+    }
+}
+
 /// Looks for due policies in the shards this hub owns and enqueues their commands.
 #[derive(Default)]
 pub struct Sweeper {
@@ -357,7 +542,7 @@ pub struct Sweeper {
 
 impl Sweeper {
     /// One sweep, when its interval has passed.
-    pub async fn tick(&mut self, store: &Store, shards: &[u32]) {
+    pub async fn tick(&mut self, store: &Store, shards: &[u32], pending: &mut PendingAcks) {
         let now = Instant::now();
         if self.next.is_some_and(|n| now < n) || shards.is_empty() {
             return;
@@ -373,7 +558,12 @@ impl Sweeper {
                 return;
             }
         };
-        let mut commands = Vec::new();
+        let mut commands: Vec<(u32, BusCommand)> = pending
+            .due(now_ms)
+            .into_iter()
+            .filter(|(s, _, _)| shards.contains(s))
+            .map(|(s, cid, policy)| (s, retry_command(&cid, &policy, now_ms)))
+            .collect();
         for (shard, id, due_ms) in due {
             if self.enqueued.contains_key(&(id.clone(), due_ms)) {
                 continue;
@@ -384,6 +574,10 @@ impl Sweeper {
         if let Err(e) = store.enqueue_commands(&commands).await {
             tracing::warn!(error = %e, "enqueuing subject expiry failed");
             for (_, c) in &commands {
+                if let Some(cid) = c.envelope.headers.get_str(RETRY_HEADER) {
+                    pending.requeue(&cid);
+                    continue;
+                }
                 let due = c
                     .envelope
                     .headers
@@ -498,7 +692,7 @@ mod tests {
         );
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].delete_at, "2029-01-01T00:00:00Z");
-        let f = frame(&a[0]);
+        let f = frame(&a[0], "c1");
         assert_eq!(f.topic, "org.x/p/policies/announcements/subjectDeletion");
         assert_eq!(
             f.value,

@@ -50,6 +50,8 @@ pub struct Worker {
     twins: TwinCache,
     committed: CommittedThings,
     shards: ShardStates,
+    /// Policy announcements waiting for acknowledgements (`policies::expiry`).
+    pending_acks: crate::policies::expiry::PendingAcks,
 }
 
 impl Worker {
@@ -66,6 +68,7 @@ impl Worker {
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),
             shards: ShardStates::default(),
+            pending_acks: Default::default(),
             limits: CommandLimits {
                 thing: Limits {
                     thing_bytes: cfg.limits.thing_bytes,
@@ -98,6 +101,13 @@ impl Worker {
 
     pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
         self.registry.reap_dead_nodes(&self.store).await
+    }
+
+    /// Enqueues due subject expiries and announcement redeliveries of `owned` shards.
+    pub async fn sweep(&mut self, sweeper: &mut crate::policies::expiry::Sweeper, owned: &[u32]) {
+        sweeper
+            .tick(&self.store, owned, &mut self.pending_acks)
+            .await
     }
 
     /// Forgets what this hub believed of `shard`.
@@ -266,6 +276,7 @@ impl Worker {
             twins: &mut self.twins,
             policies: &mut self.policies,
             histories: &histories,
+            pending_acks: &mut self.pending_acks,
             writes: Vec::new(),
             policy_updates: Vec::new(),
         };
