@@ -37,7 +37,7 @@ message_bytes = 256000
 max_len = 100000
 
 [history]
-max_events = 100
+max_events = 20
 retention_secs = 86400
 
 [log]
