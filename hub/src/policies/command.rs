@@ -348,6 +348,7 @@ pub fn decide(
     if creating {
         let policy = Policy::from_json(&id, value_of(env)?)?;
         policy.ensure_size(max_bytes as u64)?;
+        super::expiry::check_not_expired(None, &policy, twinwire_common::clock::now_ms())?;
         let enforcer = Enforcer::new(&policy);
         if !allows_lockout(cmd)
             && !enforcer.has_unrestricted(subjects, "policy", "/", Permission::Write)
@@ -430,6 +431,11 @@ pub fn decide(
             } else {
                 delete(&mut policy, &resource)?;
             }
+            super::expiry::check_not_expired(
+                Some(&current.policy),
+                &policy,
+                twinwire_common::clock::now_ms(),
+            )?;
             // `if-equal` (Ditto 3.3, things and policies alike): a modify that would change
             // nothing is refused with `skip` (`skip-minimizing-merge` only differs on merges,
             // which policies do not have).

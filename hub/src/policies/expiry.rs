@@ -109,6 +109,28 @@ fn timed_subjects(policy: &Policy) -> Vec<Timed> {
     out
 }
 
+/// Ditto's `checkForAlreadyExpiredSubject`: a write may not bring in a subject whose expiry has
+/// passed (400 `policies:subjectexpiry.invalid`); subjects `before` already had are left alone.
+pub fn check_not_expired(
+    before: Option<&Policy>,
+    after: &Policy,
+    now_ms: u64,
+) -> Result<(), twinwire_common::DittoError> {
+    let known = before.map(timed_subjects).unwrap_or_default();
+    for t in timed_subjects(after) {
+        if t.expiry_ms <= now_ms
+            && !known
+                .iter()
+                .any(|k| k.id == t.id && k.expiry_ms == t.expiry_ms)
+        {
+            return Err(twinwire_common::DittoError::subject_expiry_invalid(
+                &t.expiry,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// When the policy next needs the sweeper: its earliest expiry, or an announcement still ahead
 /// of `now_ms`; `None` when nothing is due ever.
 pub fn next_due(policy: &Policy, now_ms: u64) -> Option<u64> {
