@@ -44,6 +44,10 @@ max_len = 100000
 [groups]
 retention_secs = 60
 
+[history]
+max_events = 20
+retention_secs = 86400
+
 [log]
 level = "info"
 format = "text"
@@ -59,6 +63,7 @@ pub struct HubConfig {
     pub limits: LimitsConfig,
     pub journal: JournalConfig,
     pub groups: GroupsConfig,
+    pub history: HistoryConfig,
     pub log: LogConfig,
 }
 
@@ -99,6 +104,19 @@ pub struct JournalConfig {
 pub struct GroupsConfig {
     /// How long a shared subscription without members keeps its events for the next member;
     /// 0 drops them at once.
+    pub retention_secs: u64,
+}
+
+/// How much of each twin's history Redis keeps (its `tw:{k}:history:<id>` stream). Each kept
+/// event costs about its event JSON plus the twin's JSON after it plus ~80 bytes of stream
+/// overhead: `max_events` × that per twin at most.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Events kept per twin (0: no history is kept).
+    pub max_events: usize,
+    /// Events older than this are dropped, and a twin's whole history this long after its last
+    /// event (0: kept until `max_events` pushes them out).
     pub retention_secs: u64,
 }
 
@@ -149,6 +167,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "journal.max_len",
                 "must be at least 100",
+            ));
+        }
+        if self.history.max_events > 100_000 {
+            return Err(ConfigError::invalid(
+                "history.max_events",
+                "must be at most 100000",
             ));
         }
         self.log.validate()

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod history;
 pub mod instant;
 pub mod live;
 pub mod metrics;
@@ -48,6 +49,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         Keys::new(config.redis.prefix.clone()),
         timeout,
         config.journal.max_len,
+        config.history.clone(),
     )?;
     // The blocking reads get connections of their own, whose response timeout outlasts a block.
     let reader = store::CommandReader::new(&redis, processor::MAX_BLOCK + timeout)?;

@@ -25,6 +25,8 @@ pub struct Processor {
     metrics: Arc<Metrics>,
     leases: Leases,
     worker: Worker,
+    /// Enqueues due subject expiries of owned shards (`policies::expiry`).
+    sweeper: crate::policies::expiry::Sweeper,
     /// Whether the hub is ready (the admin's readiness route): set once started, cleared while
     /// rounds fail.
     ready: Arc<AtomicBool>,
@@ -47,6 +49,7 @@ impl Processor {
                 Duration::from_millis(cfg.hub.lease_ms),
             ),
             worker: Worker::new(&cfg, hub_id.clone(), metrics.clone(), store, reader),
+            sweeper: Default::default(),
             hub_id,
             metrics,
             ready,
@@ -99,6 +102,13 @@ impl Processor {
                 next_reap = Instant::now() + REAP_INTERVAL;
             }
             self.recover().await;
+            let owned: Vec<u32> = self
+                .leases
+                .owned()
+                .into_iter()
+                .filter(|s| self.leases.token(*s).is_some())
+                .collect();
+            self.worker.sweep(&mut self.sweeper, &owned).await;
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);

@@ -14,6 +14,7 @@
 //! | [`subscription`] | subscription records (`tw:subs:<n>`) and changes (`tw:subs`) |
 //! | [`share`] | shared subscriptions (`group=`): the share in a record, signals given back (`tw:{k}:cmd` field `r`) |
 //! | [`journal`] | journal entries (`tw:{k}:events`) |
+//! | [`history`] | twin history entries (`tw:{k}:history:<id>`) |
 //! | [`policy_update`] | policy revisions (`tw:policy-updates`) |
 //! | [`position`] | stream ids and journal positions |
 //! | [`writes`] | the writes more than one writer makes (pipeline steps) |
@@ -29,6 +30,8 @@
 //! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
 //! | `tw:{k}:applied` | string | shard owner | shard owner | last cmd-stream entry applied (exactly-once effect after failover) |
 //! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
+//! | `tw:{k}:history:<id>` | stream, MAXLEN and MINID, PEXPIRE | shard owner | shard owner | thing id's kept events, written in the same atomic write as the twin, trimmed by the hub's `history` retention (count and age) and dropped when the thing is created anew; field `d`: [`HistoryEntry`] |
+//! | `tw:{k}:expiring` | sorted set | shard owner | shard owner | policies of shard k with expiring or announced subjects, scored by when the next is due (ms); written in the same atomic write as the policy |
 //! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
@@ -44,6 +47,7 @@
 pub mod command;
 pub mod delivery;
 pub mod entry;
+pub mod history;
 pub mod journal;
 pub mod keys;
 pub mod limits;
@@ -58,6 +62,7 @@ pub mod writes;
 pub use command::{BusCommand, Origin, CMD_FIELD};
 pub use delivery::{Delivery, Reply};
 pub use entry::{entries, DecodeError, Fields, StreamEntry};
+pub use history::{HistoryEntry, HISTORY_FIELD};
 pub use journal::{EventRecord, JournalEntry, JOURNAL_FIELD};
 pub use keys::Keys;
 pub use limits::{

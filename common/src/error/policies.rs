@@ -530,6 +530,18 @@ impl DittoError {
         )
     }
 
+    /// `if-equal: skip` on a policy write that would change nothing (Ditto's
+    /// `PoliciesConditionalHeadersValidatorProvider`: `policies:precondition.failed`, 412).
+    pub fn policy_if_equal_failed() -> DittoError {
+        DittoError::new(
+            412,
+            "policies:precondition.failed",
+            "The previous value was equal to the new value and the 'if-equal' header was set to 'skip'."
+                .into(),
+            Some("Your changes were not applied, which is probably the expected outcome."),
+        )
+    }
+
     /// `PolicyPreconditionFailedException` (`policies:precondition.failed`, 412).
     pub fn precondition_failed(header: &str, header_value: &str, entity_tag: &str) -> DittoError {
         DittoError::new(

@@ -50,6 +50,9 @@ const FORWARDED_HEADERS: &[&str] = &[
     "channel",
     "live-channel-condition",
     "live-channel-timeout-strategy",
+    "at-historical-revision",
+    "at-historical-timestamp",
+    "merge-thing-patch-conditions",
 ];
 
 /// The longest a claim message may wait for its answer (Ditto's `claim-message.max-timeout`).
@@ -57,7 +60,7 @@ const CLAIM_MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Query parameters that act as the headers of the same name (Ditto's `query-params-as-headers`
 /// default, `GatewayHttpConfig`); a parameter wins over a header.
-const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
+pub const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
     "channel",
     "correlation-id",
     "requested-acks",
@@ -68,6 +71,8 @@ const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
     "allow-policy-lockout",
     "condition",
     "live-channel-condition",
+    "at-historical-revision",
+    "at-historical-timestamp",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -289,6 +294,7 @@ fn build(
         "policies" => DittoError::policy_id_invalid(id).into(),
         _ => Error::ThingIdInvalid(id.to_owned()),
     })?;
+    super::duplicate_headers::check(req)?;
     let (mut headers, fields) = headers_of(req);
     let content_type = headers
         .get_str(names::CONTENT_TYPE)

@@ -7,6 +7,7 @@ pub mod body;
 pub mod check_permissions;
 pub mod collection;
 pub mod cors;
+pub mod duplicate_headers;
 pub mod exchange;
 pub mod inline_policy;
 pub mod live_channel;

@@ -14,6 +14,7 @@
 
 mod acks;
 mod expiry;
+mod history;
 mod inbound;
 mod keepalive;
 pub mod live;
@@ -90,6 +91,8 @@ pub struct WsSession {
     /// Live requests waiting for answers.
     live: live::LiveRequests,
     smart: smart::SmartRequests,
+    /// Twin history streaming subscriptions (`history`).
+    history: history::HistorySubscriptions,
     /// Where answers to received live signals go.
     replies: replies::ReplyForwarders,
     /// Commands waiting for their requested acknowledgements.
@@ -129,6 +132,7 @@ impl WsSession {
                 expiry: Default::default(),
                 live: Default::default(),
                 smart: Default::default(),
+                history: Default::default(),
                 replies: Default::default(),
                 acks: Default::default(),
                 commands: Default::default(),
@@ -292,6 +296,9 @@ impl WsSession {
         }
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
+        }
+        if msg.kind.is_none() && self.take_history_page(&msg.frame, ctx) {
+            return;
         }
         if msg.kind.is_none() && self.take_smart_twin_response(&msg.frame, ctx) {
             return;

@@ -49,6 +49,8 @@ pub struct Worker {
     twins: TwinCache,
     committed: CommittedThings,
     shards: ShardStates,
+    /// Policy announcements waiting for acknowledgements (`policies::expiry`).
+    pending_acks: crate::policies::expiry::PendingAcks,
 }
 
 impl Worker {
@@ -68,6 +70,7 @@ impl Worker {
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),
             shards: ShardStates::default(),
+            pending_acks: Default::default(),
             limits: CommandLimits {
                 thing: Limits {
                     thing_bytes: cfg.limits.thing_bytes,
@@ -107,6 +110,13 @@ impl Worker {
             batch.send().await?;
         }
         Ok(dead)
+    }
+
+    /// Enqueues due subject expiries and announcement redeliveries of `owned` shards.
+    pub async fn sweep(&mut self, sweeper: &mut crate::policies::expiry::Sweeper, owned: &[u32]) {
+        sweeper
+            .tick(&self.store, owned, &mut self.pending_acks)
+            .await
     }
 
     /// Forgets what this hub believed of `shard`.
@@ -283,6 +293,10 @@ impl Worker {
         policy_ids.sort();
         policy_ids.dedup();
         self.policies.prefetch(&self.store, &policy_ids).await?;
+        let histories = self
+            .store
+            .histories(shard, &prepare::history_reads(&decoded))
+            .await?;
 
         // Handle the commands in order.
         let now = now_iso();
@@ -297,6 +311,8 @@ impl Worker {
             committed: &self.committed,
             twins: &mut self.twins,
             policies: &mut self.policies,
+            histories: &histories,
+            pending_acks: &mut self.pending_acks,
             writes: Vec::new(),
             policy_updates: Vec::new(),
         };
@@ -318,6 +334,7 @@ impl Worker {
             ids: decoded.ids,
             last_id,
             journal: prepare::journal_of(&effects),
+            history: crate::history::writes_of(&effects, &self.store.keys, shard),
             effects,
             writes: prepare::last_writes(writes),
             policy_updates,
@@ -334,7 +351,7 @@ impl Worker {
             match &p.last_id {
                 Some(last) => {
                     store
-                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal, &p.history)
                         .await
                 }
                 None => Ok(Vec::new()),

@@ -29,6 +29,8 @@ pub struct ShardBatch {
     pub effects: Vec<Effects>,
     pub writes: Vec<Write>,
     pub journal: Vec<Vec<(String, String)>>,
+    /// The twins' history entries of the batch's events (`crate::history`).
+    pub history: Vec<crate::store::HistoryWrite>,
     pub policy_updates: Vec<(String, i64)>,
     /// Shared-subscription signals given back by a leaving member, dispatched again; they go out
     /// before the batch's own deliveries (they are older).
@@ -150,13 +152,30 @@ pub fn retrieved_thing_ids(decoded: &Decoded) -> Vec<String> {
         .collect()
 }
 
+/// The things whose kept history the batch's commands read (`crate::history`).
+pub fn history_reads(decoded: &Decoded) -> Vec<String> {
+    let mut ids: Vec<String> = decoded
+        .commands
+        .iter()
+        .zip(&decoded.topics)
+        .filter_map(|((_, c), t)| t.as_ref().filter(|t| crate::history::reads_history(c, t)))
+        .map(Topic::entity_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Only the last write of each key in the batch matters.
 pub fn last_writes(writes: Vec<Write>) -> Vec<Write> {
     let mut seen = HashSet::new();
     let mut last: Vec<Write> = writes
         .into_iter()
         .rev()
-        .filter(|w| seen.insert(w.key().to_owned()))
+        .filter(|w| {
+            let (key, member) = w.target();
+            seen.insert((key.to_owned(), member.to_owned()))
+        })
         .collect();
     last.reverse();
     last

@@ -13,6 +13,8 @@ mod backlog;
 mod command_reader;
 mod commands;
 mod deliveries;
+mod expiring;
+mod history;
 mod journal;
 mod leases;
 mod policy_updates;
@@ -22,6 +24,7 @@ pub use backlog::Backlog;
 pub use command_reader::CommandReader;
 pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
+pub use history::{History, HistoryWrite};
 
 use crate::error::HubError;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
@@ -30,17 +33,46 @@ use tokio::sync::OnceCell;
 use twinwire_common::bus::{entries, scripts, Keys};
 use twinwire_common::redis_connection::{Redis, RedisConnection};
 
-/// One entity key change inside a commit.
+/// One key change inside a commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { key: String, value: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// `member` of the sorted set `key` is due at `at_ms` (the subject expiry schedule).
+    Schedule {
+        key: String,
+        member: String,
+        at_ms: u64,
+    },
+    /// `member` leaves the sorted set `key`.
+    Unschedule {
+        key: String,
+        member: String,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &str {
         match self {
-            Write::Put { key, .. } | Write::Delete { key } => key,
+            Write::Put { key, .. }
+            | Write::Delete { key }
+            | Write::Schedule { key, .. }
+            | Write::Unschedule { key, .. } => key,
+        }
+    }
+
+    /// What a later write in the same batch replaces: the key, or the member of a sorted set.
+    pub fn target(&self) -> (&str, &str) {
+        match self {
+            Write::Schedule { key, member, .. } | Write::Unschedule { key, member } => {
+                (key, member)
+            }
+            other => (other.key(), ""),
         }
     }
 }
@@ -59,6 +91,7 @@ pub struct Store {
     leases: leases::Scripts,
     timeout: Duration,
     journal_max_len: usize,
+    history: crate::config::HistoryConfig,
 }
 
 impl Store {
@@ -67,6 +100,7 @@ impl Store {
         keys: Keys,
         timeout: Duration,
         journal_max_len: usize,
+        history: crate::config::HistoryConfig,
     ) -> Result<Store, HubError> {
         Ok(Store {
             conn: redis.connection(Some(timeout))?,
@@ -79,6 +113,7 @@ impl Store {
             leases: leases::Scripts::new(),
             timeout,
             journal_max_len,
+            history,
         })
     }
 
@@ -141,7 +176,8 @@ impl Store {
             .await
     }
 
-    /// Commits a batch for `shard` if this hub still holds its lease (`token`).
+    /// Commits a batch for `shard` if this hub still holds its lease (`token`), with its twins'
+    /// history entries.
     pub async fn commit(
         &self,
         shard: u32,
@@ -149,6 +185,7 @@ impl Store {
         applied_id: &str,
         writes: &[Write],
         journal: &[Vec<(String, String)>],
+        history: &[HistoryWrite],
     ) -> Result<Vec<String>, HubError> {
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
@@ -156,6 +193,10 @@ impl Store {
             .key(self.keys.events(shard));
         for w in writes {
             inv.key(w.key());
+        }
+        let history = self.kept(history);
+        for h in history {
+            inv.key(&h.key);
         }
         inv.arg(token)
             .arg(applied_id)
@@ -165,6 +206,10 @@ impl Store {
             match w {
                 Write::Put { value, .. } => inv.arg("S").arg(value),
                 Write::Delete { .. } => inv.arg("D").arg(""),
+                Write::Schedule { member, at_ms, .. } => {
+                    inv.arg("Z").arg(format!("{at_ms}:{member}"))
+                }
+                Write::Unschedule { member, .. } => inv.arg("R").arg(member),
             };
         }
         inv.arg(journal.len());
@@ -174,6 +219,7 @@ impl Store {
                 inv.arg(k).arg(v);
             }
         }
+        self.history_args(&mut inv, history);
         let mut conn = self.commits.clone();
         let ids =
             match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn))
