@@ -15,6 +15,7 @@ pub mod policies;
 pub mod processor;
 pub mod registry;
 pub mod round;
+pub mod search;
 pub mod shard;
 pub mod smart_channel;
 pub mod store;

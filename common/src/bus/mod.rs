@@ -17,6 +17,7 @@
 //! | [`position`] | stream ids and journal positions |
 //! | [`writes`] | the writes more than one writer makes (pipeline steps) |
 //! | [`scripts`] | the Lua scripts (`scripts/*.lua`) |
+//! | [`search`] | things-search queries and answers between gateways and shard owners |
 //!
 //! # Keys and streams (prefix configurable, default `tw:`)
 //!
@@ -28,6 +29,7 @@
 //! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
 //! | `tw:{k}:applied` | string | shard owner | shard owner | last cmd-stream entry applied (exactly-once effect after failover) |
 //! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
+//! | `tw:{k}:sx:…` | sorted sets, sets, strings | shard owner (in the commit) | shard owner | the things-search index of shard k ([`search`]) |
 //! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
@@ -49,6 +51,7 @@ pub mod limits;
 pub mod policy_update;
 pub mod position;
 pub mod scripts;
+pub mod search;
 pub mod shard;
 pub mod subscription;
 pub mod writes;

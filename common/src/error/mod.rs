@@ -226,6 +226,14 @@ pub enum Error {
     #[error("The required list of thing ids was missing.")]
     ThingIdsMissing,
 
+    // --- Things search (ditto-features §6) ---
+    /// Ditto's `InvalidOptionException`: a bad `option` (syntax, size, sort, cursor).
+    #[error("{0}")]
+    SearchOptionInvalid(String),
+    /// Ditto's `QueryTimeExceededException`: a query whose candidates exceed the scan bound.
+    #[error("The request took too long to process.")]
+    SearchTooExpensive,
+
     #[error("The ACL of the Thing with ID '{0}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required).")]
     AclNotModifiable(String),
     #[error("The Thing with ID '{thing}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing.")]
@@ -325,6 +333,21 @@ impl DittoError {
             description: description.map(str::to_owned),
             href: None,
         }
+    }
+
+    /// An error as another process sent it (the `value` of its error answer, with the answer's
+    /// status), to pass on unchanged.
+    pub fn from_wire(status: u16, value: &Value) -> Option<DittoError> {
+        Some(DittoError {
+            status,
+            error: Cow::Owned(value.get("error")?.as_str()?.to_owned()),
+            message: value.get("message")?.as_str()?.to_owned(),
+            description: value
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            href: None,
+        })
     }
 
     pub fn to_json(&self) -> Value {
@@ -545,6 +568,8 @@ impl Error {
                 d("An identifier is a string of the form 'namespace:name:version' or a URL."),
             ),
             ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
+            SearchOptionInvalid(_) => (400, "thing-search:search.option.invalid", d("At least one provided option is invalid.")),
+            SearchTooExpensive => (504, "thing-search:query.time.exceeded", d("Optimize the request and try again later.")),
             AclNotModifiable(_) => (403, "things:acl.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
             ThingNotModifiablePolicyMissing { .. } => (403, "things:thing.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
             AclEntryNotFound { .. } => (404, "things:acl.notfound", d("Check if the Authorization Subject was correct.")),

@@ -8,7 +8,8 @@
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
 //! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
 //! collection are routed here to modules of their own ([`super::whoami`],
-//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard.
+//! [`super::check_permissions`], [`super::collection`], [`super::search`]), under the same
+//! Origin guard.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/2/checkPermissions",
             web::route().to(super::check_permissions::check_permissions),
         )
+        .configure(super::search::routes) // things search (issue 14), before /{group}/{id}
         .route("/api/2/{group}/{id}", web::route().to(api_request))
         .route(
             "/api/2/{group}/{id}/{rest:.*}",

@@ -25,6 +25,8 @@ use crate::store::Store;
 use crate::things::apply::Limits;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::CommittedThings;
+use crate::dispatch::Effects;
+use crate::search::SearchBatch;
 use prepare::ShardBatch;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamId;
@@ -232,7 +234,9 @@ impl Worker {
             .observe(decoded.commands.len() as f64);
 
         // Load what the commands read: twins, then their policies, in two round trips (plus one
-        // for RetrieveThings, which reads things of any shard from their committed state).
+        // for RetrieveThings, which reads things of any shard from their committed state, and
+        // two for search queries: their index candidates, then those twins).
+        let searches = SearchBatch::load(&self.store, shard, &decoded.commands).await?;
         let thing_ids = prepare::thing_ids(&decoded.topics);
         self.twins
             .prefetch(&self.store, &self.metrics, shard, &thing_ids)
@@ -244,6 +248,7 @@ impl Worker {
                 .load(&self.store, self.shard_count, retrieved)
                 .await?,
         );
+        policy_ids.extend(searches.policy_ids());
         policy_ids.sort();
         policy_ids.dedup();
         self.policies.prefetch(&self.store, &policy_ids).await?;
@@ -266,8 +271,21 @@ impl Worker {
         };
         let mut effects = Vec::with_capacity(decoded.commands.len());
         let mut last_id = None;
-        for ((id, cmd), topic) in decoded.commands.iter().zip(decoded.topics) {
+        for (pos, ((id, cmd), topic)) in decoded.commands.iter().zip(decoded.topics).enumerate() {
             last_id = Some(id.clone());
+            // Search queries are answered here, on the batch's state so far (hub/src/search).
+            if crate::search::query::is_query(cmd) {
+                let state = crate::search::query::State {
+                    shard,
+                    now: &now,
+                    keys: &self.store.keys,
+                    twins: dispatch.twins,
+                    policies: dispatch.policies,
+                    writes: &dispatch.writes,
+                };
+                effects.push(Effects::answer(cmd, searches.answer(pos, cmd, &state)));
+                continue;
+            }
             effects.push(dispatch.dispatch(cmd, topic));
         }
         let Dispatch {
@@ -275,6 +293,8 @@ impl Worker {
             policy_updates,
             ..
         } = dispatch;
+        let writes = prepare::last_writes(writes);
+        let index = prepare::index_updates(&self.store.keys, shard, &writes, &self.twins);
         Ok(Some(ShardBatch {
             shard,
             started,
@@ -283,7 +303,8 @@ impl Worker {
             last_id,
             journal: prepare::journal_of(&effects),
             effects,
-            writes: prepare::last_writes(writes),
+            writes,
+            index,
             policy_updates,
         }))
     }
@@ -297,7 +318,7 @@ impl Worker {
             match &p.last_id {
                 Some(last) => {
                     store
-                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal, &p.index)
                         .await
                 }
                 None => Ok(Vec::new()),

@@ -4,7 +4,10 @@
 
 use crate::dispatch::Effects;
 use crate::metrics::Metrics;
+use crate::search::{entries_of, IndexUpdate};
 use crate::store::Write;
+use crate::things::twin::Twin;
+use twinwire_common::bus::Keys;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::{is_retrieve_things, thing_ids_of};
 use redis::streams::StreamId;
@@ -26,6 +29,8 @@ pub struct ShardBatch {
     pub last_id: Option<String>,
     pub effects: Vec<Effects>,
     pub writes: Vec<Write>,
+    /// The search index entries of the twins `writes` changes, committed with them.
+    pub index: Vec<IndexUpdate>,
     pub journal: Vec<Vec<(String, String)>>,
     pub policy_updates: Vec<(String, i64)>,
 }
@@ -203,4 +208,25 @@ mod tests {
         .collect();
         assert_eq!(thing_ids(&topics), vec!["org.x:a".to_string()]);
     }
+}
+
+/// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
+/// is the batch's last state of it, else from the written document itself.
+pub fn index_updates(keys: &Keys, shard: u32, writes: &[Write], twins: &TwinCache) -> Vec<IndexUpdate> {
+    let prefix = keys.thing(shard, "");
+    writes
+        .iter()
+        .filter_map(|w| {
+            let id = w.key().strip_prefix(&prefix)?.to_owned();
+            let twin = match (w, twins.lookup(shard, &id)) {
+                (Write::Delete { .. }, _) => None,
+                (_, Some(Some(t))) => Some(t),
+                (Write::Put { value, .. }, _) => Twin::from_stored(value).ok().map(std::sync::Arc::new),
+            };
+            Some(IndexUpdate {
+                entries: twin.map(|t| entries_of(&t.with_special_fields())),
+                thing_id: id,
+            })
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 //! `commands` (the shards' command streams), `journal` (the event journals), `deliveries` (what a
 //! batch writes after its commit), `subscriptions` (the subscription registry's keys),
 //! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
-//! `backlog` (how far behind the command streams are). The formats, stream bounds and Lua scripts
+//! `backlog` (how far behind the command streams are), `search` (the search index's reads). The formats, stream bounds and Lua scripts
 //! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
@@ -14,11 +14,13 @@ mod deliveries;
 mod journal;
 mod leases;
 mod policy_updates;
+mod search;
 mod subscriptions;
 
 pub use backlog::Backlog;
 pub use commands::command_of;
 pub use deliveries::DeliveryBatch;
+pub use search::Candidates;
 
 use crate::error::HubError;
 use redis::aio::ConnectionManager;
@@ -126,7 +128,8 @@ impl Store {
             .await
     }
 
-    /// Commits a batch for `shard` if this hub still holds its lease (`token`).
+    /// Commits a batch for `shard` if this hub still holds its lease (`token`), with the search
+    /// index entries of the twins it changed.
     pub async fn commit(
         &self,
         shard: u32,
@@ -134,6 +137,7 @@ impl Store {
         applied_id: &str,
         writes: &[Write],
         journal: &[Vec<(String, String)>],
+        index: &[crate::search::IndexUpdate],
     ) -> Result<Vec<String>, HubError> {
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
@@ -158,6 +162,20 @@ impl Store {
             for (k, v) in entry {
                 inv.arg(k).arg(v);
             }
+        }
+        inv.arg(self.keys.search_index(shard)).arg(index.len());
+        for u in index {
+            inv.arg(&u.thing_id);
+            match &u.entries {
+                None => inv.arg(-1),
+                Some(entries) => {
+                    inv.arg(entries.len());
+                    for e in entries {
+                        inv.arg(e.kind).arg(&e.path).arg(&e.value);
+                    }
+                    &mut inv
+                }
+            };
         }
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn)).await {

@@ -1,0 +1,15 @@
+//! Things search at the shard owner (DESIGN.md "Search index"): the index entries a twin adds to
+//! its shard's index ([`index`]), and the answer to a gateway's query on the shard's command
+//! stream ([`query`]). A query is an entry of the command stream like any command, so it is
+//! fenced by the lease and ordered after every command written before it: a search sent after a
+//! write's answer sees that write.
+
+pub mod index;
+pub mod query;
+
+pub use index::{entries_of, IndexUpdate};
+pub use query::SearchBatch;
+
+/// The most ids a query reads from any one index key of a shard (and the most candidates it
+/// loads): beyond it the query fails with Ditto's `thing-search:query.time.exceeded`.
+pub const MAX_CANDIDATES_PER_SHARD: usize = 10_000;
