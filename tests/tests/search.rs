@@ -26,14 +26,26 @@ async fn api_call_on(
         if body.is_some() {
             headers.push(("content-type", "application/json"));
         }
-        twinwire_tests::http_exchange(method, &format!("{}{path}", c.http_base(gw)), &headers, body.map(str::as_bytes))
-            .await
-            .expect("gateway answers")
+        twinwire_tests::http_exchange(
+            method,
+            &format!("{}{path}", c.http_base(gw)),
+            &headers,
+            body.map(str::as_bytes),
+        )
+        .await
+        .expect("gateway answers")
     }
 }
 
 async fn put(c: &Cluster, id: &str, thing: Value) {
-    let a = call(c, 0, "PUT", &format!("/api/2/things/{id}"), Some(&thing.to_string())).await;
+    let a = call(
+        c,
+        0,
+        "PUT",
+        &format!("/api/2/things/{id}"),
+        Some(&thing.to_string()),
+    )
+    .await;
     assert!(a.status == 201 || a.status == 204, "{}", a.body);
 }
 
@@ -64,8 +76,18 @@ fn urlencode(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rql_operator_finds_what_it_matches() {
     let c = Cluster::start(ClusterOptions::default()).await;
-    put(&c, "s.op:a", json!({"attributes": {"n": 1, "s": "apple", "on": true, "tags": ["x"]}})).await;
-    put(&c, "s.op:b", json!({"attributes": {"n": 2, "s": "banana", "on": false}})).await;
+    put(
+        &c,
+        "s.op:a",
+        json!({"attributes": {"n": 1, "s": "apple", "on": true, "tags": ["x"]}}),
+    )
+    .await;
+    put(
+        &c,
+        "s.op:b",
+        json!({"attributes": {"n": 2, "s": "banana", "on": false}}),
+    )
+    .await;
     put(&c, "s.op:c", json!({"attributes": {"n": 3.5, "s": "cherry"}, "features": {"f": {"properties": {"p": 7}}}})).await;
     put(&c, "s.op:d", json!({"attributes": {"s": "date"}})).await;
     let cases: &[(&str, &[&str])] = &[
@@ -88,22 +110,343 @@ async fn every_rql_operator_finds_what_it_matches() {
         ("eq(features/f/properties/p,7)", &["s.op:c"]),
         ("eq(attributes/tags,\"x\")", &["s.op:a"]),
         ("not(exists(attributes/n))", &["s.op:d"]),
-        ("and(gt(attributes/n,1),eq(attributes/s,\"cherry\"))", &["s.op:c"]),
-        ("or(eq(attributes/n,1),eq(attributes/s,\"date\"))", &["s.op:a", "s.op:d"]),
+        (
+            "and(gt(attributes/n,1),eq(attributes/s,\"cherry\"))",
+            &["s.op:c"],
+        ),
+        (
+            "or(eq(attributes/n,1),eq(attributes/s,\"date\"))",
+            &["s.op:a", "s.op:d"],
+        ),
         ("eq(thingId,\"s.op:b\")", &["s.op:b"]),
     ];
     for (filter, want) in cases {
         assert_eq!(found(&c, filter).await, *want, "{filter}");
     }
     // An update moves a twin in the index: its old value no longer finds it.
-    put(&c, "s.op:a", json!({"attributes": {"n": 10, "s": "apricot"}})).await;
+    put(
+        &c,
+        "s.op:a",
+        json!({"attributes": {"n": 10, "s": "apricot"}}),
+    )
+    .await;
     assert_eq!(found(&c, "eq(attributes/n,1)").await, Vec::<String>::new());
     assert_eq!(found(&c, "eq(attributes/n,10)").await, ["s.op:a"]);
     assert_eq!(found(&c, "exists(attributes/on)").await, ["s.op:b"]);
     // A deleted twin leaves the index.
     let a = call(&c, 0, "DELETE", "/api/2/things/s.op:b", None).await;
     assert_eq!(a.status, 204, "{}", a.body);
-    assert_eq!(found(&c, "exists(attributes/on)").await, Vec::<String>::new());
-    let a = call(&c, 1, "GET", "/api/2/search/things/count?filter=exists(attributes/s)", None).await;
+    assert_eq!(
+        found(&c, "exists(attributes/on)").await,
+        Vec::<String>::new()
+    );
+    let a = call(
+        &c,
+        1,
+        "GET",
+        "/api/2/search/things/count?filter=exists(attributes/s)",
+        None,
+    )
+    .await;
     assert_eq!((a.status, a.body.as_str()), (200, "3"));
+}
+
+/// Creates `n` twins over one WebSocket (faster than one HTTP request each).
+async fn create_many(c: &Cluster, things: &[(String, Value)]) {
+    let mut w = c.connect(0, "ditto").await;
+    for (id, thing) in things {
+        let (ns, name) = id.split_once(':').unwrap();
+        let r = w
+            .request(json!({
+                "topic": format!("{ns}/{name}/things/twin/commands/create"),
+                "path": "/",
+                "value": thing,
+            }))
+            .await;
+        assert_eq!(r["status"], 201, "{id}: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_through_a_thousand_results_sorted_on_several_fields_misses_and_repeats_nothing() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let things: Vec<(String, Value)> = (0..1000)
+        .map(|i| {
+            (
+                format!("s.page:t{i:04}"),
+                json!({"attributes": {"group": i % 7, "n": (i * 37) % 101, "i": i}}),
+            )
+        })
+        .collect();
+    create_many(&c, &things).await;
+    // The expected order: group descending, n ascending, thingId ascending (the tie-breaker).
+    let mut want: Vec<(i64, i64, String)> = things
+        .iter()
+        .map(|(id, t)| {
+            (
+                t["attributes"]["group"].as_i64().unwrap(),
+                t["attributes"]["n"].as_i64().unwrap(),
+                id.clone(),
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let want: Vec<String> = want.into_iter().map(|w| w.2).collect();
+
+    let mut got = Vec::new();
+    let mut option = "sort(-attributes/group,%2Battributes/n),size(97)".to_owned();
+    let mut pages = 0;
+    loop {
+        let a = call(
+            &c,
+            pages % 2,
+            "GET",
+            &format!("/api/2/search/things?namespaces=s.page&fields=thingId&option={option}"),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let v = a.json();
+        assert!(v.get("nextPageOffset").is_none(), "size() given: {v}");
+        got.extend(ids(&v));
+        pages += 1;
+        match v["cursor"].as_str() {
+            Some(cur) => option = format!("cursor({cur})"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 11);
+    assert_eq!(got.len(), 1000);
+    assert_eq!(got, want);
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things/count?namespaces=s.page",
+        None,
+    )
+    .await;
+    assert_eq!(a.body, "1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_fields_and_the_default_page_follow_ditto() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut things = Vec::new();
+    for i in 0..30 {
+        things.push((
+            format!("s.ns1:t{i:02}"),
+            json!({"attributes": {"i": i, "x": "a"}}),
+        ));
+    }
+    things.push((
+        "s.ns2:u".to_owned(),
+        json!({"attributes": {"i": 1, "x": "b"}}),
+    ));
+    things.push((
+        "s.ns3:v".to_owned(),
+        json!({"attributes": {"i": 2, "x": "c"}}),
+    ));
+    create_many(&c, &things).await;
+    // Without options: 25 by thingId, the next offset and a cursor.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?namespaces=s.ns1&fields=thingId",
+        None,
+    )
+    .await;
+    let v = a.json();
+    assert_eq!(v["items"].as_array().unwrap().len(), 25, "{v}");
+    assert_eq!(v["items"][0], json!({"thingId": "s.ns1:t00"}));
+    assert_eq!(v["nextPageOffset"], 25);
+    assert!(v["cursor"].is_string());
+    // limit(offset,count): the rest, the last page's offset is -1 and no cursor.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?namespaces=s.ns1&fields=thingId&option=limit(25,25)",
+        None,
+    )
+    .await;
+    let v = a.json();
+    assert_eq!(
+        ids(&v),
+        (25..30)
+            .map(|i| format!("s.ns1:t{i:02}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(v["nextPageOffset"], -1);
+    assert!(v.get("cursor").is_none(), "{v}");
+    // Several namespaces, comma-separated; fields shape each item.
+    let a = call(&c, 1, "GET", "/api/2/search/things?namespaces=s.ns2,s.ns3&fields=thingId,attributes/x&filter=exists(attributes/i)", None).await;
+    assert_eq!(
+        a.json(),
+        json!({"items": [
+            {"thingId": "s.ns2:u", "attributes": {"x": "b"}},
+            {"thingId": "s.ns3:v", "attributes": {"x": "c"}}
+        ], "nextPageOffset": -1})
+    );
+    // Special fields may be selected.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?namespaces=s.ns2&fields=thingId,_revision",
+        None,
+    )
+    .await;
+    assert_eq!(
+        a.json()["items"],
+        json!([{"thingId": "s.ns2:u", "_revision": 1}])
+    );
+    // Bad input: Ditto's errors.
+    let a = call(&c, 0, "GET", "/api/2/search/things?option=size(201)", None).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["error"], "thing-search:search.option.invalid");
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?filter=eq(attributes/x",
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["error"], "rql.expression.invalid");
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?option=cursor(bogus)",
+        None,
+    )
+    .await;
+    assert_eq!(a.json()["error"], "thing-search:search.option.invalid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_never_shows_or_counts_what_the_requester_may_not_read() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    put(
+        &c,
+        "s.perm:hidden",
+        json!({"attributes": {"v": 1, "secret": 5}}),
+    )
+    .await;
+    put(
+        &c,
+        "s.perm:partial",
+        json!({"attributes": {"v": 1, "secret": 5}}),
+    )
+    .await;
+    put(
+        &c,
+        "s.perm:full",
+        json!({"attributes": {"v": 1, "secret": 6}}),
+    )
+    .await;
+    // bob reads all of `full`, only attributes/v of `partial`, nothing of `hidden`.
+    for (id, resource) in [
+        ("s.perm:full", "thing:/"),
+        ("s.perm:partial", "thing:/attributes/v"),
+    ] {
+        let entry = json!({"subjects": {"nginx:bob": {"type": "test"}},
+                           "resources": {resource: {"grant": ["READ"], "revoke": []}}});
+        let a = call(
+            &c,
+            0,
+            "PUT",
+            &format!("/api/2/policies/{id}/entries/bob"),
+            Some(&entry.to_string()),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let bob = |path: String| {
+        let c = &c;
+        async move { api_call(c, ("bob", "bob-pw"), "GET", &path, None).await }
+    };
+    let a = bob("/api/2/search/things?namespaces=s.perm".into()).await;
+    assert_eq!(
+        a.json()["items"],
+        json!([
+            {"thingId": "s.perm:full", "policyId": "s.perm:full", "attributes": {"v": 1, "secret": 6}},
+            {"thingId": "s.perm:partial", "attributes": {"v": 1}}
+        ])
+    );
+    let a = bob("/api/2/search/things/count?filter=eq(attributes/v,1)".into()).await;
+    assert_eq!(a.body, "2");
+    // A hidden field never matches, so it cannot be probed; its negation does match.
+    let a = bob("/api/2/search/things?filter=eq(attributes/secret,5)".into()).await;
+    assert_eq!(a.json()["items"], json!([]));
+    let a = bob(format!(
+        "/api/2/search/things?fields=thingId&filter={}",
+        urlencode("not(eq(attributes/secret,6))")
+    ))
+    .await;
+    assert_eq!(a.json()["items"], json!([{"thingId": "s.perm:partial"}]));
+    // Sorting on a hidden field sorts it as missing.
+    let a = bob(
+        "/api/2/search/things?namespaces=s.perm&fields=thingId&option=sort(-attributes/secret)"
+            .into(),
+    )
+    .await;
+    assert_eq!(
+        a.json()["items"],
+        json!([{"thingId": "s.perm:full"}, {"thingId": "s.perm:partial"}])
+    );
+    // A policy change takes effect on the next search: the index never decides what is visible.
+    let a = call(
+        &c,
+        0,
+        "DELETE",
+        "/api/2/policies/s.perm:full/entries/bob",
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = bob("/api/2/search/things/count?namespaces=s.perm".into()).await;
+    assert_eq!(a.body, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_answered_on_one_node_is_found_at_once_on_the_other() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    for i in 0..20 {
+        let id = format!("s.cons:t{i}");
+        let body = json!({"attributes": {"state": i}}).to_string();
+        let a = call(&c, 1, "PUT", &format!("/api/2/things/{id}"), Some(&body)).await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        // No wait: the query is ordered after the write in its shard's command stream.
+        let a = call(
+            &c,
+            0,
+            "GET",
+            &format!("/api/2/search/things?fields=thingId&filter=eq(attributes/state,{i})"),
+            None,
+        )
+        .await;
+        assert_eq!(a.json()["items"], json!([{"thingId": id}]), "{i}");
+        let a = call(
+            &c,
+            1,
+            "PUT",
+            &format!("/api/2/things/{id}/attributes/state"),
+            Some(&(i + 100).to_string()),
+        )
+        .await;
+        assert_eq!(a.status, 204, "{}", a.body);
+        let a = call(
+            &c,
+            0,
+            "GET",
+            &format!("/api/2/search/things/count?filter=eq(attributes/state,{i})"),
+            None,
+        )
+        .await;
+        assert_eq!(a.body, "0", "{i}");
+    }
 }

@@ -233,6 +233,12 @@ pub enum Error {
     /// Ditto's `QueryTimeExceededException`: a query whose candidates exceed the scan bound.
     #[error("The request took too long to process.")]
     SearchTooExpensive,
+    /// A search `request`/`cancel` naming no subscription of the session.
+    #[error("No subscription with ID '{0}' exists.")]
+    SearchSubscriptionNotFound(String),
+    /// A `request` with a demand of 0 or less (reactive streams rule 3.9, as Ditto words it).
+    #[error("Rule 3.9: While the Subscription is not cancelled, Subscription.request(long n) MUST signal onError with a java.lang.IllegalArgumentException if the argument is <= 0. The cause message SHOULD explain that non-positive request signals are illegal.")]
+    SearchDemandNotPositive,
 
     #[error("The ACL of the Thing with ID '{0}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required).")]
     AclNotModifiable(String),
@@ -569,6 +575,12 @@ impl Error {
             ),
             ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
             SearchOptionInvalid(_) => (400, "thing-search:search.option.invalid", d("At least one provided option is invalid.")),
+            SearchSubscriptionNotFound(_) => (404, "thing-search:subscription.not.found", None),
+            SearchDemandNotPositive => (
+                400,
+                "thing-search:subscription.protocol.error",
+                d("The intent of this rule is to prevent faulty implementations to proceed operation without any exceptions being raised. Requesting a negative or 0 number of elements, since requests are additive, most likely to be the result of an erroneous calculation on the behalf of the Subscriber."),
+            ),
             SearchTooExpensive => (504, "thing-search:query.time.exceeded", d("Optimize the request and try again later.")),
             AclNotModifiable(_) => (403, "things:acl.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
             ThingNotModifiablePolicyMissing { .. } => (403, "things:thing.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),

@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(plan_of("ne(attributes/a,1)"), IndexPlan::Scan);
         assert_eq!(plan_of("not(eq(attributes/a,1))"), IndexPlan::Scan);
         assert_eq!(plan_of("like(thingId,'a*')"), IndexPlan::Scan);
-        assert_eq!(plan_of("or(eq(attributes/a,true),like(thingId,'a*'))"), IndexPlan::Scan);
+        assert_eq!(
+            plan_of("or(eq(attributes/a,true),like(thingId,'a*'))"),
+            IndexPlan::Scan
+        );
         assert_eq!(
             plan_of("and(eq(attributes/a,true),like(thingId,'a*'))"),
             IndexPlan::And(vec![IndexPlan::Lookup(vec![Lookup::Bool {

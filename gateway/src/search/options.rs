@@ -48,6 +48,9 @@ struct Cursor {
     namespaces: Vec<String>,
     sort: Vec<SortField>,
     after: Vec<Value>,
+    /// The page size the search asked for, kept unless a request names another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<usize>,
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -78,10 +81,14 @@ fn top_level(s: &str) -> Vec<&str> {
 
 fn sort_of(args: &str) -> Result<Vec<SortField>, Error> {
     let mut sort = Vec::new();
-    for entry in args.split(',').map(str::trim) {
+    for raw in args.split(',') {
+        let raw = raw.trim_end();
+        let entry = raw.trim_start();
         let (desc, path) = match entry.chars().next() {
             Some('+') => (false, &entry[1..]),
             Some('-') => (true, &entry[1..]),
+            // An unencoded `+` in a query string arrives as a space.
+            Some(_) if raw.starts_with(' ') => (false, entry),
             _ => return Err(invalid(format!("Invalid sort option: <{entry}>."))),
         };
         let path = path.trim_start_matches('/');
@@ -176,6 +183,12 @@ pub fn parse(
             other => return Err(invalid(format!("Unknown option: <{other}>."))),
         }
     }
+    // Over the WebSocket a subscription pages by demand: Ditto has neither cursor nor limit there.
+    if via == Via::WebSocket && (cursor.is_some() || limit.is_some()) {
+        return Err(invalid(
+            "The options 'cursor' and 'limit' are not supported for search subscriptions.",
+        ));
+    }
     if cursor.is_some() && limit.is_some() {
         return Err(invalid(
             "The options 'cursor' and 'limit' must not be used together.",
@@ -193,16 +206,21 @@ pub fn parse(
     };
     if let Some(c) = cursor {
         // Ditto: the cursor's filter, namespaces and sort hold; a request may repeat the filter
-        // and sort (they must match) and may change size and fields.
-        let c = decode(&c).ok_or_else(|| {
-            invalid("The option 'cursor' is not valid for the search request.")
-        })?;
-        let mismatch = request.filter.as_ref().is_some_and(|f| Some(f) != c.filter.as_ref())
+        // and sort (they must match) and may change size and fields; the size stays as it was.
+        let c = decode(&c)
+            .ok_or_else(|| invalid("The option 'cursor' is not valid for the search request."))?;
+        let mismatch = request
+            .filter
+            .as_ref()
+            .is_some_and(|f| Some(f) != c.filter.as_ref())
             || sort.is_some_and(|s| with_tie_breaker(s) != c.sort);
         if mismatch {
             return Err(invalid(
                 "The option 'cursor' is not valid for the search request.",
             ));
+        }
+        if size.is_none() {
+            request.size = c.size.unwrap_or(DEFAULT_PAGE_SIZE);
         }
         request.filter = c.filter;
         request.namespaces = c.namespaces;
@@ -241,6 +259,7 @@ impl SearchRequest {
             namespaces: self.namespaces.clone(),
             sort: self.sort.clone(),
             after: last,
+            size: Some(self.size),
         };
         // Plain data always serializes.
         base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -262,23 +281,42 @@ mod tests {
 
     #[test]
     fn sort_and_size_parse_with_thing_id_as_tie_breaker() {
-        let r = parse(None, vec![], "sort(+attributes/a,-_modified),size(3)", None, Via::Http)
-            .unwrap();
+        let r = parse(
+            None,
+            vec![],
+            "sort(+attributes/a,-_modified),size(3)",
+            None,
+            Via::Http,
+        )
+        .unwrap();
         assert_eq!(r.size, 3);
         assert_eq!(
-            r.sort.iter().map(|f| (f.path.as_str(), f.desc)).collect::<Vec<_>>(),
-            vec![("attributes/a", false), ("_modified", true), ("thingId", false)]
+            r.sort
+                .iter()
+                .map(|f| (f.path.as_str(), f.desc))
+                .collect::<Vec<_>>(),
+            vec![
+                ("attributes/a", false),
+                ("_modified", true),
+                ("thingId", false)
+            ]
         );
     }
 
     #[test]
     fn bad_options_get_dittos_messages() {
-        assert_eq!(err("size(0)", Via::Http), "The option 'size' must be a positive integer.");
+        assert_eq!(
+            err("size(0)", Via::Http),
+            "The option 'size' must be a positive integer."
+        );
         assert_eq!(
             err("size(201)", Via::Http),
             "Parameter <size> must be less than or equal to <200> but it was <201>!"
         );
-        assert_eq!(err("size(0)", Via::WebSocket), "size(0) -- 0 must be between 1 and 200");
+        assert_eq!(
+            err("size(0)", Via::WebSocket),
+            "size(0) -- 0 must be between 1 and 200"
+        );
         assert_eq!(
             err("cursor(x),limit(0,2)", Via::Http),
             "The options 'cursor' and 'limit' must not be used together."
@@ -300,14 +338,26 @@ mod tests {
         )
         .unwrap();
         let c = r.cursor_after(vec![json!(1), json!("n:x")]);
-        let next = parse(None, vec!["other".into()], &format!("cursor({c}),size(2)"), None, Via::Http)
-            .unwrap();
+        let next = parse(
+            None,
+            vec!["other".into()],
+            &format!("cursor({c}),size(2)"),
+            None,
+            Via::Http,
+        )
+        .unwrap();
         assert_eq!(next.filter, r.filter);
         assert_eq!(next.namespaces, vec!["n".to_string()]);
         assert_eq!(next.sort, r.sort);
         assert_eq!(next.size, 2);
         assert_eq!(next.after, Some(vec![json!(1), json!("n:x")]));
-        let wrong = parse(Some("eq(attributes/a,2)".into()), vec![], &format!("cursor({c})"), None, Via::Http);
+        let wrong = parse(
+            Some("eq(attributes/a,2)".into()),
+            vec![],
+            &format!("cursor({c})"),
+            None,
+            Via::Http,
+        );
         assert!(wrong.is_err());
     }
 }

@@ -6,14 +6,14 @@ use crate::dispatch::Effects;
 use crate::metrics::Metrics;
 use crate::search::{entries_of, IndexUpdate};
 use crate::store::Write;
-use crate::things::twin::Twin;
-use twinwire_common::bus::Keys;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::{is_retrieve_things, thing_ids_of};
+use crate::things::twin::Twin;
 use redis::streams::StreamId;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Instant;
+use twinwire_common::bus::Keys;
 use twinwire_common::bus::{parse_stream_id, BusCommand, JournalEntry, StreamEntry};
 use twinwire_common::protocol::{Group, Topic};
 
@@ -212,7 +212,12 @@ mod tests {
 
 /// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
 /// is the batch's last state of it, else from the written document itself.
-pub fn index_updates(keys: &Keys, shard: u32, writes: &[Write], twins: &TwinCache) -> Vec<IndexUpdate> {
+pub fn index_updates(
+    keys: &Keys,
+    shard: u32,
+    writes: &[Write],
+    twins: &TwinCache,
+) -> Vec<IndexUpdate> {
     let prefix = keys.thing(shard, "");
     writes
         .iter()
@@ -221,7 +226,9 @@ pub fn index_updates(keys: &Keys, shard: u32, writes: &[Write], twins: &TwinCach
             let twin = match (w, twins.lookup(shard, &id)) {
                 (Write::Delete { .. }, _) => None,
                 (_, Some(Some(t))) => Some(t),
-                (Write::Put { value, .. }, _) => Twin::from_stored(value).ok().map(std::sync::Arc::new),
+                (Write::Put { value, .. }, _) => {
+                    Twin::from_stored(value).ok().map(std::sync::Arc::new)
+                }
             };
             Some(IndexUpdate {
                 entries: twin.map(|t| entries_of(&t.with_special_fields())),

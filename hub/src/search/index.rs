@@ -90,8 +90,10 @@ mod tests {
     #[test]
     fn every_path_exists_and_leaves_are_indexed_by_type() {
         assert_eq!(
-            kinds(json!({"thingId": "n:a", "attributes": {"x": 1.5, "on": true, "l": [1]},
-                         "_metadata": {"m": 1}})),
+            kinds(
+                json!({"thingId": "n:a", "attributes": {"x": 1.5, "on": true, "l": [1]},
+                         "_metadata": {"m": 1}})
+            ),
             vec![
                 ("a".into(), "".into(), "".into()),
                 ("b".into(), "attributes/on".into(), "true".into()),

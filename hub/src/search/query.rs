@@ -46,7 +46,9 @@ pub fn is_query(cmd: &BusCommand) -> bool {
     cmd.envelope.topic == QUERY_TOPIC
 }
 
-fn prepare(cmd: &BusCommand) -> Result<(SearchQuery, Option<Filter>, Option<FieldSelector>), Error> {
+fn prepare(
+    cmd: &BusCommand,
+) -> Result<(SearchQuery, Option<Filter>, Option<FieldSelector>), Error> {
     let query: SearchQuery = cmd
         .envelope
         .value
@@ -90,7 +92,12 @@ impl SearchBatch {
                         .map(Filter::index_plan)
                         .unwrap_or(twinwire_common::rql::IndexPlan::Scan);
                     match store
-                        .search_candidates(shard, &plan, &query.namespaces, MAX_CANDIDATES_PER_SHARD)
+                        .search_candidates(
+                            shard,
+                            &plan,
+                            &query.namespaces,
+                            MAX_CANDIDATES_PER_SHARD,
+                        )
                         .await?
                     {
                         Candidates::TooMany => Err(Error::SearchTooExpensive),
@@ -163,10 +170,10 @@ impl SearchBatch {
         );
         let in_namespace = |id: &str| {
             p.query.namespaces.is_empty()
-                || p.query
-                    .namespaces
-                    .iter()
-                    .any(|ns| id.strip_prefix(ns.as_str()).is_some_and(|r| r.starts_with(':')))
+                || p.query.namespaces.iter().any(|ns| {
+                    id.strip_prefix(ns.as_str())
+                        .is_some_and(|r| r.starts_with(':'))
+                })
         };
         let mut items = Vec::new();
         let mut count = 0u64;

@@ -201,9 +201,10 @@ impl Store {
         ids.extend(arrays);
         let in_namespace = |id: &String| {
             namespaces.is_empty()
-                || namespaces
-                    .iter()
-                    .any(|ns| id.strip_prefix(ns.as_str()).is_some_and(|r| r.starts_with(':')))
+                || namespaces.iter().any(|ns| {
+                    id.strip_prefix(ns.as_str())
+                        .is_some_and(|r| r.starts_with(':'))
+                })
         };
         let mut ids: Vec<String> = ids.into_iter().filter(in_namespace).collect();
         if ids.len() > max {
