@@ -450,3 +450,241 @@ async fn a_write_answered_on_one_node_is_found_at_once_on_the_other() {
         assert_eq!(a.body, "0", "{i}");
     }
 }
+
+fn search_frame(action: &str, value: Value) -> Value {
+    json!({"topic": format!("_/_/things/twin/search/{action}"), "path": "/", "value": value})
+}
+
+/// The next frame's topic and value (headers carry the correlation-id and content type).
+async fn next_frame(w: &mut twinwire_tests::Client) -> (String, Value) {
+    let f = w.recv_json().await;
+    (
+        f["topic"].as_str().unwrap_or_default().to_owned(),
+        f["value"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_search_pages_only_on_demand_and_completes_after_the_last() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let things: Vec<(String, Value)> = (0..5)
+        .map(|i| (format!("s.ws:t{i}"), json!({"attributes": {"i": i}})))
+        .collect();
+    create_many(&c, &things).await;
+    let mut w = c.connect(1, "ditto").await;
+    let mut sub = search_frame(
+        "subscribe",
+        json!({"filter": "exists(attributes/i)", "options": "size(2),sort(-attributes/i)", "namespaces": ["s.ws"]}),
+    );
+    sub["fields"] = json!("thingId");
+    sub["headers"] = json!({"correlation-id": "search-1"});
+    w.send_json(&sub).await;
+    let created = w.recv_json().await;
+    assert_eq!(created["topic"], "_/_/things/twin/search/created");
+    assert_eq!(created["headers"]["correlation-id"], "search-1");
+    assert_eq!(created["value"], json!({"subscriptionId": "0"}));
+    // Nothing before a request.
+    w.expect_silence(std::time::Duration::from_millis(300))
+        .await;
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 1}),
+    ))
+    .await;
+    assert_eq!(
+        next_frame(&mut w).await,
+        (
+            "_/_/things/twin/search/next".into(),
+            json!({"subscriptionId": "0", "items": [{"thingId": "s.ws:t4"}, {"thingId": "s.ws:t3"}]})
+        )
+    );
+    // Never more than requested.
+    w.expect_silence(std::time::Duration::from_millis(300))
+        .await;
+    // A write between two pages is seen by the next page (each page is a fresh query).
+    put(&c, "s.ws:t9", json!({"attributes": {"i": -1}})).await;
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 10}),
+    ))
+    .await;
+    assert_eq!(
+        next_frame(&mut w).await.1,
+        json!({"subscriptionId": "0", "items": [{"thingId": "s.ws:t2"}, {"thingId": "s.ws:t1"}]})
+    );
+    assert_eq!(
+        next_frame(&mut w).await.1,
+        json!({"subscriptionId": "0", "items": [{"thingId": "s.ws:t0"}, {"thingId": "s.ws:t9"}]})
+    );
+    assert_eq!(
+        next_frame(&mut w).await,
+        (
+            "_/_/things/twin/search/complete".into(),
+            json!({"subscriptionId": "0"})
+        )
+    );
+    // A finished subscription is gone.
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 1}),
+    ))
+    .await;
+    let (topic, value) = next_frame(&mut w).await;
+    assert_eq!(topic, "_/_/things/twin/search/failed");
+    assert_eq!(value["subscriptionId"], "0");
+    assert_eq!(value["error"]["status"], 404);
+    assert_eq!(
+        value["error"]["error"],
+        "thing-search:subscription.not.found"
+    );
+    assert_eq!(
+        value["error"]["message"],
+        "No subscription with ID '0' exists."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_search_cancel_and_errors_are_dittos() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let things: Vec<(String, Value)> = (0..3).map(|i| (format!("s.wse:t{i}"), json!({}))).collect();
+    create_many(&c, &things).await;
+    let mut w = c.connect(0, "ditto").await;
+    // Cancel: nothing more arrives, and the id is unknown afterwards.
+    w.send_json(&search_frame(
+        "subscribe",
+        json!({"options": "size(1)", "namespaces": ["s.wse"]}),
+    ))
+    .await;
+    assert_eq!(next_frame(&mut w).await.1, json!({"subscriptionId": "0"}));
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 1}),
+    ))
+    .await;
+    let (topic, value) = next_frame(&mut w).await;
+    assert_eq!(topic, "_/_/things/twin/search/next");
+    assert_eq!(value["items"][0]["thingId"], "s.wse:t0");
+    w.send_json(&search_frame("cancel", json!({"subscriptionId": "0"})))
+        .await;
+    w.expect_silence(std::time::Duration::from_millis(300))
+        .await;
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 1}),
+    ))
+    .await;
+    assert_eq!(
+        next_frame(&mut w).await.1["error"]["error"],
+        "thing-search:subscription.not.found"
+    );
+    // Invalid options and filters: created, then failed at the first request.
+    for (value, code, message) in [
+        (
+            json!({"options": "size(300)"}),
+            "thing-search:search.option.invalid",
+            "size(300) -- 300 must be between 1 and 200",
+        ),
+        (
+            json!({"filter": "exist=attribute/lol"}),
+            "rql.expression.invalid",
+            "",
+        ),
+    ] {
+        w.send_json(&search_frame("subscribe", value)).await;
+        let (topic, created) = next_frame(&mut w).await;
+        assert_eq!(topic, "_/_/things/twin/search/created");
+        let id = created["subscriptionId"].clone();
+        w.send_json(&search_frame(
+            "request",
+            json!({"subscriptionId": id, "demand": 1}),
+        ))
+        .await;
+        let (topic, failed) = next_frame(&mut w).await;
+        assert_eq!(topic, "_/_/things/twin/search/failed");
+        assert_eq!(failed["subscriptionId"], id);
+        assert_eq!(failed["error"]["status"], 400);
+        assert_eq!(failed["error"]["error"], code);
+        if !message.is_empty() {
+            assert_eq!(failed["error"]["message"], message);
+        }
+    }
+    // A demand of 0 breaks reactive streams' rule 3.9.
+    w.send_json(&search_frame("subscribe", json!({}))).await;
+    let id = next_frame(&mut w).await.1["subscriptionId"].clone();
+    assert_eq!(id, "3");
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": id, "demand": 0}),
+    ))
+    .await;
+    let failed = next_frame(&mut w).await.1;
+    assert_eq!(failed["error"]["status"], 400);
+    assert_eq!(
+        failed["error"]["error"],
+        "thing-search:subscription.protocol.error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_stays_valid_when_a_hub_is_killed_between_two_pages() {
+    let mut c = Cluster::start(ClusterOptions {
+        hubs: 2,
+        ..Default::default()
+    })
+    .await;
+    // Both hubs own shards (ceil(64/2) each) before one is killed.
+    for tries in 0.. {
+        assert!(tries < 300, "the shards did not spread over both hubs");
+        let mut owned = Vec::new();
+        for h in &c.hubs {
+            let m = twinwire_tests::scrape_metrics(h.admin_port).await;
+            owned.push(twinwire_tests::metric_sum(&m, "twinwire_hub_shards_owned"));
+        }
+        if owned == [32.0, 32.0] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let things: Vec<(String, Value)> = (0..60)
+        .map(|i| (format!("s.fail:t{i:02}"), json!({"attributes": {"i": i}})))
+        .collect();
+    create_many(&c, &things).await;
+    let first = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?namespaces=s.fail&fields=thingId&option=size(25)",
+        None,
+    )
+    .await;
+    let v = first.json();
+    let mut got = ids(&v);
+    let cursor = v["cursor"].as_str().expect("a cursor").to_owned();
+    c.hubs[0].proc.kill();
+    // The survivor takes the dead hub's shards when their leases lapse; the queries wait in the
+    // shards' streams meanwhile, and the cursor holds no server state.
+    let a = call(
+        &c,
+        1,
+        "GET",
+        &format!("/api/2/search/things?option=cursor({cursor})&fields=thingId"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = a.json();
+    got.extend(ids(&v));
+    let cursor = v["cursor"].as_str().expect("a cursor").to_owned();
+    let a = call(
+        &c,
+        0,
+        "GET",
+        &format!("/api/2/search/things?option=cursor({cursor})&fields=thingId"),
+        None,
+    )
+    .await;
+    let v = a.json();
+    got.extend(ids(&v));
+    assert!(v.get("cursor").is_none(), "{v}");
+    assert_eq!(got, things.iter().map(|t| t.0.clone()).collect::<Vec<_>>());
+}
