@@ -36,6 +36,9 @@ message_bytes = 256000
 [journal]
 max_len = 100000
 
+[search]
+max_candidates = 10000
+
 [log]
 level = "info"
 format = "text"
@@ -50,6 +53,7 @@ pub struct HubConfig {
     pub shards: ShardsConfig,
     pub limits: LimitsConfig,
     pub journal: JournalConfig,
+    pub search: SearchConfig,
     pub log: LogConfig,
 }
 
@@ -82,6 +86,15 @@ pub struct LimitsConfig {
 pub struct JournalConfig {
     /// Approximate number of events kept per shard journal.
     pub max_len: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The most thing ids a search reads from any one index key of a shard (and the most
+    /// candidates it judges there); beyond it the search fails with Ditto's
+    /// `thing-search:query.time.exceeded` rather than scan without bound.
+    pub max_candidates: usize,
 }
 
 impl HubConfig {
@@ -119,6 +132,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "limits.thing_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if self.search.max_candidates == 0 {
+            return Err(ConfigError::invalid(
+                "search.max_candidates",
+                "must be positive",
             ));
         }
         if self.journal.max_len < 100 {

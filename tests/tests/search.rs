@@ -688,3 +688,114 @@ async fn a_cursor_stays_valid_when_a_hub_is_killed_between_two_pages() {
     assert!(v.get("cursor").is_none(), "{v}");
     assert_eq!(got, things.iter().map(|t| t.0.clone()).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_beyond_the_cost_bound_fails_with_dittos_error_and_an_indexed_one_does_not() {
+    let c = Cluster::start(ClusterOptions {
+        hub_env: vec![("TWINWIRE_SEARCH__MAX_CANDIDATES".into(), "3".into())],
+        ..Default::default()
+    })
+    .await;
+    // 300 twins over 64 shards: some shard holds more than the bound of 3.
+    let things: Vec<(String, Value)> = (0..300)
+        .map(|i| (format!("s.cost:t{i}"), json!({"attributes": {"i": i}})))
+        .collect();
+    create_many(&c, &things).await;
+    // `like` has no index: it scans, and a shard holds more twins than the bound.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        &format!(
+            "/api/2/search/things?filter={}",
+            urlencode("like(thingId,\"s.cost:*\")")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!({"status": 504, "error": "thing-search:query.time.exceeded",
+               "message": "The request took too long to process.",
+               "description": "Optimize the request and try again later."})
+    );
+    // An indexed predicate reads only its candidates.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        &format!(
+            "/api/2/search/things?fields=thingId&filter={}",
+            urlencode("and(eq(attributes/i,7),like(thingId,\"s.cost:*\"))")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        a.json()["items"],
+        json!([{"thingId": "s.cost:t7"}]),
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_keys_live_in_their_shards_slot_and_leave_with_their_twin() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let things: Vec<(String, Value)> = (0..200)
+        .map(|i| {
+            (
+                format!("s.keys:t{i}"),
+                json!({"attributes": {"serial": format!("SN-{i:05}"), "temp": 20.5, "on": true, "site": "lab", "n": i},
+                       "features": {"f": {"properties": {"p": i}}}}),
+            )
+        })
+        .collect();
+    create_many(&c, &things).await;
+    let mut redis = c.redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("tw:*:sx:*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    let mut bytes = 0u64;
+    for k in &keys {
+        // `tw:{k}:sx:rec:<id>`: a twin's record is in its own shard's slot.
+        let shard: u32 = k[4..k.find('}').unwrap()].parse().unwrap();
+        if let Some(id) = k.split_once(":sx:rec:").map(|(_, id)| id) {
+            assert_eq!(twinwire_common::bus::shard_of(id, 64), shard, "{k}");
+        }
+        let used: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(k)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        bytes += used.unwrap_or(0);
+    }
+    // What the index costs per twin (the figure DESIGN.md quotes; not asserted).
+    eprintln!(
+        "search index: {} keys, {} bytes per twin",
+        keys.len(),
+        bytes / 200
+    );
+    let mut w = c.connect(1, "ditto").await;
+    for (id, _) in &things {
+        let (ns, name) = id.split_once(':').unwrap();
+        let r = w
+            .request(
+                json!({"topic": format!("{ns}/{name}/things/twin/commands/delete"), "path": "/"}),
+            )
+            .await;
+        assert_eq!(r["status"], 204, "{r}");
+    }
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("tw:*:sx:*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    // Policies outlive their things; their twins' entries do not.
+    assert_eq!(left, Vec::<String>::new());
+}

@@ -46,6 +46,8 @@ pub struct Worker {
     reader: ConnectionManager,
     batch_size: usize,
     shard_count: u32,
+    /// `search.max_candidates`: a search's cost bound per shard.
+    search_max_candidates: usize,
     limits: CommandLimits,
     registry: SubscriptionRegistry,
     policies: PolicyCache,
@@ -76,6 +78,7 @@ impl Worker {
                 policy_bytes: cfg.limits.policy_bytes,
             },
             batch_size: cfg.hub.batch_size,
+            search_max_candidates: cfg.search.max_candidates,
             shard_count: cfg.shards.count,
             hub_id,
             metrics,
@@ -236,7 +239,13 @@ impl Worker {
         // Load what the commands read: twins, then their policies, in two round trips (plus one
         // for RetrieveThings, which reads things of any shard from their committed state, and
         // two for search queries: their index candidates, then those twins).
-        let searches = SearchBatch::load(&self.store, shard, &decoded.commands).await?;
+        let searches = SearchBatch::load(
+            &self.store,
+            shard,
+            &decoded.commands,
+            self.search_max_candidates,
+        )
+        .await?;
         let thing_ids = prepare::thing_ids(&decoded.topics);
         self.twins
             .prefetch(&self.store, &self.metrics, shard, &thing_ids)

@@ -9,7 +9,3 @@ pub mod query;
 
 pub use index::{entries_of, IndexUpdate};
 pub use query::SearchBatch;
-
-/// The most ids a query reads from any one index key of a shard (and the most candidates it
-/// loads): beyond it the query fails with Ditto's `thing-search:query.time.exceeded`.
-pub const MAX_CANDIDATES_PER_SHARD: usize = 10_000;

@@ -5,7 +5,6 @@
 //! semantics), then the sort key, the cursor's cut and the page. Twins written earlier in the same
 //! batch are candidates too, so the index lagging inside a batch never hides them.
 
-use super::MAX_CANDIDATES_PER_SHARD;
 use crate::error::HubError;
 use crate::policies::PolicyCache;
 use crate::store::{Candidates, Store, Write};
@@ -72,11 +71,13 @@ fn prepare(
 }
 
 impl SearchBatch {
-    /// Reads the candidates of the batch's queries and their twins (one round trip each).
+    /// Reads the candidates of the batch's queries and their twins (one round trip each), at
+    /// most `max_candidates` ids from any index key (`search.max_candidates`).
     pub async fn load(
         store: &Store,
         shard: u32,
         commands: &[(String, BusCommand)],
+        max_candidates: usize,
     ) -> Result<SearchBatch, HubError> {
         let mut batch = SearchBatch::default();
         let mut wanted = BTreeSet::new();
@@ -92,12 +93,7 @@ impl SearchBatch {
                         .map(Filter::index_plan)
                         .unwrap_or(twinwire_common::rql::IndexPlan::Scan);
                     match store
-                        .search_candidates(
-                            shard,
-                            &plan,
-                            &query.namespaces,
-                            MAX_CANDIDATES_PER_SHARD,
-                        )
+                        .search_candidates(shard, &plan, &query.namespaces, max_candidates)
                         .await?
                     {
                         Candidates::TooMany => Err(Error::SearchTooExpensive),
