@@ -165,6 +165,34 @@ pub fn journal_of(effects: &[Effects]) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
+/// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
+/// is the batch's last state of it, else from the written document itself.
+pub fn index_updates(
+    keys: &Keys,
+    shard: u32,
+    writes: &[Write],
+    twins: &TwinCache,
+) -> Vec<IndexUpdate> {
+    let prefix = keys.thing(shard, "");
+    writes
+        .iter()
+        .filter_map(|w| {
+            let id = w.key().strip_prefix(&prefix)?.to_owned();
+            let twin = match (w, twins.lookup(shard, &id)) {
+                (Write::Delete { .. }, _) => None,
+                (_, Some(Some(t))) => Some(t),
+                (Write::Put { value, .. }, _) => {
+                    Twin::from_stored(value).ok().map(std::sync::Arc::new)
+                }
+            };
+            Some(IndexUpdate {
+                entries: twin.map(|t| entries_of(&t.with_special_fields())),
+                thing_id: id,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,32 +236,4 @@ mod tests {
         .collect();
         assert_eq!(thing_ids(&topics), vec!["org.x:a".to_string()]);
     }
-}
-
-/// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
-/// is the batch's last state of it, else from the written document itself.
-pub fn index_updates(
-    keys: &Keys,
-    shard: u32,
-    writes: &[Write],
-    twins: &TwinCache,
-) -> Vec<IndexUpdate> {
-    let prefix = keys.thing(shard, "");
-    writes
-        .iter()
-        .filter_map(|w| {
-            let id = w.key().strip_prefix(&prefix)?.to_owned();
-            let twin = match (w, twins.lookup(shard, &id)) {
-                (Write::Delete { .. }, _) => None,
-                (_, Some(Some(t))) => Some(t),
-                (Write::Put { value, .. }, _) => {
-                    Twin::from_stored(value).ok().map(std::sync::Arc::new)
-                }
-            };
-            Some(IndexUpdate {
-                entries: twin.map(|t| entries_of(&t.with_special_fields())),
-                thing_id: id,
-            })
-        })
-        .collect()
 }

@@ -1,12 +1,13 @@
 //! Every Redis call the hub makes goes through [`Store`], so the keys, fields and commands of the
 //! wire contract (DESIGN.md's key table) are spelled in this folder only. This file holds the
 //! connection, twins and policies by shard, and the fenced atomic commit of a batch (twin writes +
-//! journal entries + applied marker, one Lua script); the files beside it hold one key family each:
-//! `commands` (the shards' command streams), `journal` (the event journals), `deliveries` (what a
-//! batch writes after its commit), `subscriptions` (the subscription registry's keys),
-//! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
-//! `backlog` (how far behind the command streams are), `search` (the search index's reads). The formats, stream bounds and Lua scripts
-//! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
+//! journal entries + search index entries + applied marker, one Lua script); the files beside it
+//! hold one key family each: `commands` (the shards' command streams), `journal` (the event
+//! journals), `deliveries` (what a batch writes after its commit), `subscriptions` (the
+//! subscription registry's keys), `policy_updates` (the policy-update stream), `leases` (shard
+//! leases and the live-hub set), `backlog` (how far behind the command streams are) and `search`
+//! (the search index's reads). The formats, stream bounds and Lua scripts themselves are the bus
+//! contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
 mod commands;
