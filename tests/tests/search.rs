@@ -799,3 +799,67 @@ async fn index_keys_live_in_their_shards_slot_and_leave_with_their_twin() {
     // Policies outlive their things; their twins' entries do not.
     assert_eq!(left, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_in_thing_id_order_reads_only_what_its_pages_need() {
+    let c = Cluster::start(ClusterOptions {
+        hub_env: vec![("TWINWIRE_SEARCH__MAX_CANDIDATES".into(), "20".into())],
+        ..Default::default()
+    })
+    .await;
+    // About 30 twins per shard, more than the bound of 20 in most shards.
+    let things: Vec<(String, Value)> = (0..1900)
+        .map(|i| (format!("s.list:t{i:04}"), json!({"attributes": {"i": i}})))
+        .collect();
+    create_many(&c, &things).await;
+    // Sorted by anything but thingId, the whole namespace would be read: refused.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        "/api/2/search/things?namespaces=s.list&option=sort(-attributes/i),size(5)",
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.body);
+    // In thingId order (Ditto's default) each shard reads its ids from the cursor on, a page's
+    // worth at a time: three pages come back in order.
+    let mut got = Vec::new();
+    let mut option = "size(5)".to_owned();
+    for _ in 0..3 {
+        let a = call(
+            &c,
+            1,
+            "GET",
+            &format!("/api/2/search/things?namespaces=s.list&fields=thingId&option={option}"),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let v = a.json();
+        got.extend(ids(&v));
+        option = format!("cursor({})", v["cursor"].as_str().expect("more pages"));
+    }
+    assert_eq!(
+        got,
+        things[..15].iter().map(|t| t.0.clone()).collect::<Vec<_>>()
+    );
+    // A filter the index cannot answer is judged along the way, within the same bound.
+    let a = call(
+        &c,
+        0,
+        "GET",
+        &format!(
+            "/api/2/search/things?fields=thingId&option=size(3)&filter={}",
+            urlencode("like(thingId,\"s.list:*\")")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        a.json()["items"],
+        json!([{"thingId": "s.list:t0000"}, {"thingId": "s.list:t0001"}, {"thingId": "s.list:t0002"}]),
+        "{}",
+        a.body
+    );
+}

@@ -244,6 +244,7 @@ impl Worker {
             shard,
             &decoded.commands,
             self.search_max_candidates,
+            &mut self.policies,
         )
         .await?;
         let thing_ids = prepare::thing_ids(&decoded.topics);

@@ -6,10 +6,11 @@
 //! batch are candidates too, so the index lagging inside a batch never hides them.
 
 use crate::error::HubError;
-use crate::policies::PolicyCache;
+use crate::policies::{CachedPolicy, PolicyCache};
 use crate::store::{Candidates, Store, Write};
 use crate::things::cache::TwinCache;
 use crate::things::twin::Twin;
+use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use twinwire_common::bus::{BusCommand, Keys};
 use twinwire_common::policy::Permission;
 use twinwire_common::protocol::headers::names;
 use twinwire_common::protocol::Envelope;
-use twinwire_common::rql::{Filter, MapPlaceholders};
+use twinwire_common::rql::{Filter, IndexPlan, MapPlaceholders};
 use twinwire_common::things::FieldSelector;
 use twinwire_common::Error;
 
@@ -30,6 +31,9 @@ struct Prepared {
     filter: Option<Filter>,
     fields: Option<FieldSelector>,
     candidates: Vec<String>,
+    /// An ordered scan stopped here: ids after it were not looked at, so nothing after it may
+    /// be answered and more may follow.
+    until: Option<String>,
 }
 
 /// The search queries of one shard batch, by their position in it.
@@ -72,12 +76,16 @@ fn prepare(
 
 impl SearchBatch {
     /// Reads the candidates of the batch's queries and their twins (one round trip each), at
-    /// most `max_candidates` ids from any index key (`search.max_candidates`).
+    /// most `max_candidates` ids from any index key (`search.max_candidates`). A query the index
+    /// cannot narrow, sorted by `thingId` alone (Ditto's default), walks the shard's ids in order
+    /// from its cursor instead, judging twins as it goes (with `policies`), until its page is
+    /// full: listing a namespace page by page never reads every twin.
     pub async fn load(
         store: &Store,
         shard: u32,
         commands: &[(String, BusCommand)],
         max_candidates: usize,
+        policies: &mut PolicyCache,
     ) -> Result<SearchBatch, HubError> {
         let mut batch = SearchBatch::default();
         let mut wanted = BTreeSet::new();
@@ -91,34 +99,122 @@ impl SearchBatch {
                     let plan = filter
                         .as_ref()
                         .map(Filter::index_plan)
-                        .unwrap_or(twinwire_common::rql::IndexPlan::Scan);
-                    match store
-                        .search_candidates(shard, &plan, &query.namespaces, max_candidates)
-                        .await?
-                    {
-                        Candidates::TooMany => Err(Error::SearchTooExpensive),
-                        Candidates::Ids(candidates) => {
-                            wanted.extend(candidates.iter().cloned());
-                            Ok(Prepared {
+                        .unwrap_or(IndexPlan::Scan);
+                    let ordered = plan == IndexPlan::Scan
+                        && !query.count
+                        && query.sort.len() == 1
+                        && query.sort[0].path == "thingId"
+                        && !query.sort[0].desc;
+                    if ordered {
+                        batch
+                            .ordered_scan(
+                                store,
+                                shard,
+                                cmd,
                                 query,
                                 filter,
                                 fields,
-                                candidates,
-                            })
+                                max_candidates,
+                                policies,
+                            )
+                            .await?
+                    } else {
+                        match store
+                            .search_candidates(shard, &plan, &query.namespaces, max_candidates)
+                            .await?
+                        {
+                            Candidates::TooMany => Err(Error::SearchTooExpensive),
+                            Candidates::Ids(candidates) => {
+                                wanted.extend(candidates.iter().cloned());
+                                Ok(Prepared {
+                                    query,
+                                    filter,
+                                    fields,
+                                    candidates,
+                                    until: None,
+                                })
+                            }
                         }
                     }
                 }
             };
             batch.queries.insert(pos, prepared);
         }
+        wanted.retain(|id| !batch.twins.contains_key(id));
         let ids: Vec<String> = wanted.into_iter().collect();
         let twins = crate::things::cache::load(store, shard, &ids).await?;
-        batch.twins = ids
-            .into_iter()
-            .zip(twins)
-            .filter_map(|(id, t)| t.map(|t| (id, t)))
-            .collect();
+        batch.twins.extend(
+            ids.into_iter()
+                .zip(twins)
+                .filter_map(|(id, t)| t.map(|t| (id, t))),
+        );
         Ok(batch)
+    }
+
+    /// Walks the shard's ids in order after the query's cursor, a chunk at a time, keeping those
+    /// the requester may see and the filter matches, until one more than a page is found or the
+    /// ids run out; more than `max` ids read fail as too expensive.
+    #[allow(clippy::too_many_arguments)]
+    async fn ordered_scan(
+        &mut self,
+        store: &Store,
+        shard: u32,
+        cmd: &BusCommand,
+        query: SearchQuery,
+        filter: Option<Filter>,
+        fields: Option<FieldSelector>,
+        max: usize,
+        policies: &mut PolicyCache,
+    ) -> Result<Result<Prepared, Error>, HubError> {
+        let ctx = MapPlaceholders::new(chrono::Utc::now());
+        let chunk = ((query.size + 1) * 2).clamp(16, 1000);
+        let mut after: Option<String> = query
+            .after
+            .as_ref()
+            .and_then(|k| k.first())
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut matched = Vec::new();
+        // Ids read so far: the bound is on what a page reads, not on the shard's size.
+        let mut read = 0;
+        let until = loop {
+            if read >= max {
+                return Ok(Err(Error::SearchTooExpensive));
+            }
+            let want = chunk.min(max - read);
+            let ids = store
+                .search_ids_after(shard, &query.namespaces, after.as_deref(), want)
+                .await?;
+            read += ids.len();
+            let twins = crate::things::cache::load(store, shard, &ids).await?;
+            let policy_ids: Vec<String> = twins
+                .iter()
+                .flatten()
+                .filter_map(|t| t.policy_id().map(str::to_owned))
+                .collect();
+            policies.prefetch(store, &policy_ids).await?;
+            for (id, twin) in ids.iter().zip(twins) {
+                let Some(twin) = twin else { continue };
+                if matches(&twin, policies, &cmd.subjects, filter.as_ref(), &ctx).is_some() {
+                    matched.push(id.clone());
+                    self.twins.insert(id.clone(), twin);
+                }
+            }
+            if matched.len() > query.size {
+                break ids.last().cloned();
+            }
+            if ids.len() < want {
+                break None;
+            }
+            after = ids.last().cloned();
+        };
+        Ok(Ok(Prepared {
+            query,
+            filter,
+            fields,
+            candidates: matched,
+            until,
+        }))
     }
 
     /// The policies the candidates refer to (to be prefetched with the batch's).
@@ -173,27 +269,24 @@ impl SearchBatch {
         };
         let mut items = Vec::new();
         let mut count = 0u64;
-        for id in ids.into_iter().filter(|id| in_namespace(id)) {
+        let scanned = |id: &str| p.until.as_deref().is_none_or(|u| id <= u);
+        for id in ids.into_iter().filter(|id| in_namespace(id) && scanned(id)) {
             // The batch's own changes first, then the committed twin.
             let twin = match state.twins.lookup(state.shard, id) {
                 Some(t) => t,
                 None => self.twins.get(id).cloned(),
             };
             let Some(twin) = twin else { continue };
-            let Some(policy) = twin.policy_id().and_then(|p| state.policies.get(p)) else {
+            let Some((policy, full, view)) = matches(
+                &twin,
+                state.policies,
+                &cmd.subjects,
+                p.filter.as_ref(),
+                &ctx,
+            ) else {
                 continue;
             };
             let enforcer = &policy.enforcer;
-            if !enforcer.has_partial(&cmd.subjects, "thing", "/", Permission::Read) {
-                continue;
-            }
-            let full = twin.with_special_fields();
-            let view = enforcer.retrieve_view(&cmd.subjects, "thing", "/", &full);
-            if let Some(f) = &p.filter {
-                if !f.matches(&view, &ctx) {
-                    continue;
-                }
-            }
             count += 1;
             if p.query.count {
                 continue;
@@ -218,7 +311,7 @@ impl SearchBatch {
             };
         }
         items.sort_by(|a, b| compare_keys(&a.key, &b.key, &p.query.sort));
-        let more = items.len() > p.query.size;
+        let more = items.len() > p.query.size || p.until.is_some();
         items.truncate(p.query.size);
         SearchAnswer {
             items,
@@ -247,4 +340,28 @@ impl State<'_> {
             .filter_map(|w| w.key().strip_prefix(&prefix).map(str::to_owned))
             .collect()
     }
+}
+
+/// Whether the requester may see `twin` (READ somewhere on it) and `filter` matches what it may
+/// read: its policy, the twin with its special fields, and the requester's view of it.
+fn matches(
+    twin: &Twin,
+    policies: &PolicyCache,
+    subjects: &[String],
+    filter: Option<&Filter>,
+    ctx: &MapPlaceholders,
+) -> Option<(Arc<CachedPolicy>, Value, Value)> {
+    let policy = twin.policy_id().and_then(|p| policies.get(p))?;
+    if !policy
+        .enforcer
+        .has_partial(subjects, "thing", "/", Permission::Read)
+    {
+        return None;
+    }
+    let full = twin.with_special_fields();
+    let view = policy.enforcer.retrieve_view(subjects, "thing", "/", &full);
+    if filter.is_some_and(|f| !f.matches(&view, ctx)) {
+        return None;
+    }
+    Some((policy, full, view))
 }

@@ -214,3 +214,50 @@ impl Store {
         Ok(Candidates::Ids(ids))
     }
 }
+
+impl Store {
+    /// Up to `limit` thing ids of `shard` within `namespaces` (empty: all), in id order, after
+    /// `after` (exclusive): a scan that walks the index in `thingId` order instead of reading
+    /// every twin of the shard.
+    pub async fn search_ids_after(
+        &self,
+        shard: u32,
+        namespaces: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, HubError> {
+        let key = format!("{}ids", self.keys.search_index(shard));
+        let from = |floor: Option<String>| match (after, floor) {
+            (Some(a), Some(f)) if a < f.as_str() => format!("[{f}"),
+            (Some(a), _) => format!("({a}"),
+            (None, Some(f)) => format!("[{f}"),
+            (None, None) => "-".into(),
+        };
+        let mut pipe = redis::pipe();
+        if namespaces.is_empty() {
+            pipe.cmd("ZRANGEBYLEX")
+                .arg(&key)
+                .arg(from(None))
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit);
+        }
+        for ns in namespaces {
+            pipe.cmd("ZRANGEBYLEX")
+                .arg(&key)
+                .arg(from(Some(format!("{ns}:"))))
+                .arg(format!("({ns};"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit);
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Vec<String>> = self.bounded(pipe.query_async(&mut conn)).await?;
+        let mut ids = replies.concat();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(limit);
+        Ok(ids)
+    }
+}
