@@ -119,6 +119,12 @@ async fn every_rql_operator_finds_what_it_matches() {
             &["s.op:a", "s.op:d"],
         ),
         ("eq(thingId,\"s.op:b\")", &["s.op:b"]),
+        ("and(gt(attributes/n,1),lt(attributes/n,3.5))", &["s.op:b"]),
+        (
+            "and(ge(attributes/s,\"b\"),lt(attributes/s,\"d\"))",
+            &["s.op:b", "s.op:c"],
+        ),
+        ("and(gt(attributes/n,2),lt(attributes/n,2))", &[]),
     ];
     for (filter, want) in cases {
         assert_eq!(found(&c, filter).await, *want, "{filter}");

@@ -61,11 +61,13 @@ impl Filter {
 fn plan(node: &Node) -> IndexPlan {
     match node {
         Node::And(children) => {
-            let plans: Vec<IndexPlan> = children
-                .iter()
-                .map(plan)
-                .filter(|p| *p != IndexPlan::Scan)
-                .collect();
+            let plans: Vec<IndexPlan> = merge_ranges(
+                children
+                    .iter()
+                    .map(plan)
+                    .filter(|p| *p != IndexPlan::Scan)
+                    .collect(),
+            );
             if plans.is_empty() {
                 IndexPlan::Scan
             } else {
@@ -104,6 +106,114 @@ fn plan(node: &Node) -> IndexPlan {
         },
         Node::Not(_) | Node::Like { .. } | Node::Empty(_) => IndexPlan::Scan,
     }
+}
+
+/// The value ranges of one path a plan looks up: numbers and strings (`None`: none of that type).
+#[derive(Clone)]
+struct Ranges {
+    path: String,
+    number: Option<(f64, f64)>,
+    text: Option<(Option<TextBound>, Option<TextBound>)>,
+}
+
+/// The ranges of a plan that only looks up numbers and strings at one path.
+fn ranges_of(plan: &IndexPlan) -> Option<Ranges> {
+    let IndexPlan::Lookup(lookups) = plan else {
+        return None;
+    };
+    let mut r = Ranges {
+        path: String::new(),
+        number: None,
+        text: None,
+    };
+    for l in lookups {
+        let path = match l {
+            Lookup::Number { path, min, max } if r.number.is_none() => {
+                r.number = Some((*min, *max));
+                path
+            }
+            Lookup::Text { path, min, max } if r.text.is_none() => {
+                r.text = Some((min.clone(), max.clone()));
+                path
+            }
+            _ => return None,
+        };
+        if !r.path.is_empty() && r.path != *path {
+            return None;
+        }
+        r.path.clone_from(path);
+    }
+    (!r.path.is_empty()).then_some(r)
+}
+
+/// The larger lower bound (or smaller upper bound, `upper`); at equal values the exclusive one.
+fn tighter(a: Option<TextBound>, b: Option<TextBound>, upper: bool) -> Option<TextBound> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => Some(match a.value.cmp(&b.value) {
+            std::cmp::Ordering::Equal => TextBound {
+                inclusive: a.inclusive && b.inclusive,
+                ..a
+            },
+            std::cmp::Ordering::Less if upper => a,
+            std::cmp::Ordering::Less => b,
+            std::cmp::Ordering::Greater if upper => b,
+            std::cmp::Ordering::Greater => a,
+        }),
+    }
+}
+
+/// Merges an `and`'s range lookups on the same path into one range per type, so `and(ge(p,a),
+/// lt(p,b))` reads the ids between a and b rather than everything above a and everything below b.
+/// A twin holds one value at a path (arrays aside, which are candidates anyway), so the
+/// intersection of two lookups is the intersection of their number ranges and of their string
+/// ranges.
+fn merge_ranges(plans: Vec<IndexPlan>) -> Vec<IndexPlan> {
+    let mut merged: Vec<Ranges> = Vec::new();
+    let mut rest = Vec::new();
+    for p in plans {
+        match ranges_of(&p) {
+            Some(r) => match merged.iter_mut().find(|m| m.path == r.path) {
+                Some(m) => {
+                    m.number = match (m.number, r.number) {
+                        (Some(a), Some(b)) => Some((a.0.max(b.0), a.1.min(b.1))),
+                        _ => None,
+                    };
+                    m.text = match (m.text.take(), r.text) {
+                        (Some(a), Some(b)) => {
+                            Some((tighter(a.0, b.0, false), tighter(a.1, b.1, true)))
+                        }
+                        _ => None,
+                    };
+                }
+                None => merged.push(r),
+            },
+            None => rest.push(p),
+        }
+    }
+    for m in merged {
+        let mut lookups = Vec::new();
+        if let Some((min, max)) = m.number.filter(|(min, max)| min <= max) {
+            lookups.push(Lookup::Number {
+                path: m.path.clone(),
+                min,
+                max,
+            });
+        }
+        if let Some((min, max)) = m.text {
+            lookups.push(Lookup::Text {
+                path: m.path,
+                min,
+                max,
+            });
+        }
+        rest.push(if lookups.is_empty() {
+            IndexPlan::Nothing
+        } else {
+            IndexPlan::Lookup(lookups)
+        });
+    }
+    rest
 }
 
 /// The index path of a thing field (`None` for placeholders).
@@ -253,6 +363,45 @@ mod tests {
             IndexPlan::And(vec![IndexPlan::Lookup(vec![Lookup::Bool {
                 path: "attributes/a".into(),
                 value: true
+            }])])
+        );
+    }
+
+    #[test]
+    fn an_and_of_ranges_on_one_path_reads_one_range() {
+        let bound = |v: &str, inclusive| {
+            Some(TextBound {
+                value: v.into(),
+                inclusive,
+            })
+        };
+        assert_eq!(
+            plan_of("and(ge(attributes/n,10),lt(attributes/n,20),exists(attributes/m))"),
+            IndexPlan::And(vec![
+                IndexPlan::Lookup(vec![Lookup::Exists {
+                    path: "attributes/m".into()
+                }]),
+                IndexPlan::Lookup(vec![
+                    Lookup::Number {
+                        path: "attributes/n".into(),
+                        min: 10.0,
+                        max: 20.0
+                    },
+                    Lookup::Text {
+                        path: "attributes/n".into(),
+                        min: bound("10", true),
+                        max: bound("20", false),
+                    },
+                ]),
+            ])
+        );
+        // A string literal leaves no number in the intersection.
+        assert_eq!(
+            plan_of("and(ge(attributes/s,\"b\"),le(attributes/s,\"d\"))"),
+            IndexPlan::And(vec![IndexPlan::Lookup(vec![Lookup::Text {
+                path: "attributes/s".into(),
+                min: bound("b", true),
+                max: bound("d", true),
             }])])
         );
     }
