@@ -178,14 +178,16 @@ impl SearchBatch {
         // Ids read so far: the bound is on what a page reads, not on the shard's size.
         let mut read = 0;
         let until = loop {
-            if read >= max {
-                return Ok(Err(Error::SearchTooExpensive));
-            }
-            let want = chunk.min(max - read);
+            // One more than the bound allows: more than `max` ids to judge is too expensive, a
+            // shard of exactly `max` is not.
+            let want = chunk.min(max + 1 - read);
             let ids = store
                 .search_ids_after(shard, &query.namespaces, after.as_deref(), want)
                 .await?;
             read += ids.len();
+            if read > max {
+                return Ok(Err(Error::SearchTooExpensive));
+            }
             let twins = crate::things::cache::load(store, shard, &ids).await?;
             let policy_ids: Vec<String> = twins
                 .iter()
