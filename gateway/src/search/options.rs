@@ -15,6 +15,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 25;
 /// Ditto's `ditto.limits.things-search.max-page-size`.
 pub const MAX_PAGE_SIZE: usize = 200;
 
+/// The most namespaces one search may name: each is a range read in every shard.
+pub const MAX_NAMESPACES: usize = 100;
+
 /// Where the request came from: the two protocols word the size error differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -141,6 +144,12 @@ pub fn parse(
 ) -> Result<SearchRequest, Error> {
     if let Some(f) = &filter {
         twinwire_common::rql::parse(f).map_err(|e| Error::RqlInvalid(e.message))?;
+    }
+    if namespaces.len() > MAX_NAMESPACES {
+        return Err(invalid(format!(
+            "At most {MAX_NAMESPACES} namespaces may be searched at once, not {}.",
+            namespaces.len()
+        )));
     }
     if let Some(f) = &fields {
         twinwire_common::things::FieldSelector::parse(f)?;
@@ -325,6 +334,11 @@ mod tests {
             err("cursor(nonsense)", Via::Http),
             "The option 'cursor' is not valid for the search request."
         );
+        let many = (0..=MAX_NAMESPACES).map(|i| format!("n{i}")).collect();
+        assert!(matches!(
+            parse(None, many, "", None, Via::Http),
+            Err(Error::SearchOptionInvalid(_))
+        ));
     }
 
     #[test]
