@@ -126,6 +126,16 @@ impl Worker {
         .await
     }
 
+    /// Indexes `shard`'s twins written before its search index existed (once per shard; see
+    /// `search::backfill`).
+    pub async fn ensure_search_index(&self, shard: u32, token: &str) -> Result<(), HubError> {
+        let n = crate::search::backfill::ensure_built(&self.store, shard, token).await?;
+        if n > 0 {
+            tracing::info!(shard, twins = n, "search index built for the shard's twins");
+        }
+        Ok(())
+    }
+
     /// One round: read a batch (claimed entries first), prepare, commit and finish it.
     pub async fn round(
         &mut self,

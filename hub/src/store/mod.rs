@@ -164,20 +164,7 @@ impl Store {
                 inv.arg(k).arg(v);
             }
         }
-        inv.arg(self.keys.search_index(shard)).arg(index.len());
-        for u in index {
-            inv.arg(&u.thing_id);
-            match &u.entries {
-                None => inv.arg(-1),
-                Some(entries) => {
-                    inv.arg(entries.len());
-                    for e in entries {
-                        inv.arg(e.kind).arg(&e.path).arg(&e.value);
-                    }
-                    &mut inv
-                }
-            };
-        }
+        search::index_args(&mut inv, &self.keys.search_index(shard), index);
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn)).await {
             Ok(Ok(ids)) => Ok(ids),

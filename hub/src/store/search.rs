@@ -1,10 +1,13 @@
-//! The search index's reads (`tw:{k}:sx:…`, `bus::search`): the candidates of a query's index
-//! plan in one shard, in one pipelined round trip. The index's writes are part of the commit
-//! script (`commit.lua`), so a twin and its entries change atomically.
+//! The search index (`tw:{k}:sx:…`, `bus::search`): the candidates of a query's index plan in one
+//! shard, in one pipelined round trip; the ids of a shard in order; and the backfill of twins
+//! written before the index existed. The index's writes are part of the commit script
+//! (`commit.lua`, with `search_index.lua`), so a twin and its entries change atomically.
 
 use super::Store;
 use crate::error::HubError;
+use crate::search::IndexUpdate;
 use std::collections::HashSet;
+use twinwire_common::bus::scripts;
 use twinwire_common::rql::{IndexPlan, Lookup, TextBound};
 
 /// The candidates of a plan in one shard.
@@ -260,4 +263,104 @@ impl Store {
         ids.truncate(limit);
         Ok(ids)
     }
+}
+
+/// Appends the index section of `commit.lua` / `search_backfill.lua` (see `search_index.lua`).
+pub(super) fn index_args(
+    inv: &mut redis::ScriptInvocation<'_>,
+    prefix: &str,
+    index: &[IndexUpdate],
+) {
+    inv.arg(prefix).arg(index.len());
+    for u in index {
+        inv.arg(&u.thing_id);
+        match &u.entries {
+            None => {
+                inv.arg(-1);
+            }
+            Some(entries) => {
+                inv.arg(entries.len());
+                for e in entries {
+                    inv.arg(e.kind).arg(&e.path).arg(&e.value);
+                }
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Whether every twin of `shard` is in its search index (`sx:built`).
+    pub async fn search_index_built(&self, shard: u32) -> Result<bool, HubError> {
+        let built: Option<String> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(format!("{}built", self.keys.search_index(shard)))
+                    .query_async(&mut self.conn()),
+            )
+            .await?;
+        Ok(built.is_some())
+    }
+
+    /// One step of a `SCAN` over `shard`'s thing keys: the next cursor and the thing ids found.
+    pub async fn scan_things(
+        &self,
+        shard: u32,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), HubError> {
+        let prefix = self.keys.thing(shard, "");
+        let (next, keys): (u64, Vec<String>) = self
+            .bounded(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{}*", glob_escape(&prefix)))
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut self.conn()),
+            )
+            .await?;
+        let ids = keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        Ok((next, ids))
+    }
+
+    /// Writes the index entries of `index` for `shard` if this hub still holds its lease
+    /// (`token`); `last` marks the shard's index built.
+    pub async fn search_backfill(
+        &self,
+        shard: u32,
+        token: &str,
+        index: &[IndexUpdate],
+        last: bool,
+    ) -> Result<(), HubError> {
+        let script = redis::Script::new(scripts::SEARCH_BACKFILL);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.keys.lease(shard))
+            .arg(token)
+            .arg(if last { "1" } else { "0" });
+        index_args(&mut inv, &self.keys.search_index(shard), index);
+        let mut conn = self.conn();
+        match self.bounded(inv.invoke_async::<i64>(&mut conn)).await {
+            Err(HubError::Redis(e)) if e.to_string().contains(scripts::FENCED) => {
+                Err(HubError::Fenced(shard))
+            }
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// `s` with the glob characters of `SCAN MATCH` escaped (the prefix holds `{` `}` only, but a
+/// configured prefix may hold anything).
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
