@@ -912,3 +912,32 @@ async fn twins_from_before_the_index_are_indexed_when_their_shard_is_taken_over(
         things.iter().map(|t| t.0.clone()).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_search_without_requests_times_out_as_in_ditto() {
+    let c = Cluster::start(ClusterOptions {
+        gateway_env: vec![("TWINWIRE_WS__SEARCH_IDLE_TIMEOUT_MS".into(), "300".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    w.send_json(&search_frame("subscribe", json!({}))).await;
+    assert_eq!(next_frame(&mut w).await.1, json!({"subscriptionId": "0"}));
+    let (topic, value) = next_frame(&mut w).await;
+    assert_eq!(topic, "_/_/things/twin/search/failed");
+    assert_eq!(
+        value,
+        json!({"subscriptionId": "0", "error": {"status": 408, "error": "thing-search:subscription.timeout",
+               "message": "The subscription '0' stopped due to a lack of interaction."}})
+    );
+    // It is gone.
+    w.send_json(&search_frame(
+        "request",
+        json!({"subscriptionId": "0", "demand": 1}),
+    ))
+    .await;
+    assert_eq!(
+        next_frame(&mut w).await.1["error"]["error"],
+        "thing-search:subscription.not.found"
+    );
+}

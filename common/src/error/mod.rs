@@ -236,6 +236,9 @@ pub enum Error {
     /// A search `request`/`cancel` naming no subscription of the session.
     #[error("No subscription with ID '{0}' exists.")]
     SearchSubscriptionNotFound(String),
+    /// A search subscription with no `request` for the idle timeout.
+    #[error("The subscription '{0}' stopped due to a lack of interaction.")]
+    SearchSubscriptionTimeout(String),
     /// A `request` with a demand of 0 or less (reactive streams rule 3.9, as Ditto words it).
     #[error("Rule 3.9: While the Subscription is not cancelled, Subscription.request(long n) MUST signal onError with a java.lang.IllegalArgumentException if the argument is <= 0. The cause message SHOULD explain that non-positive request signals are illegal.")]
     SearchDemandNotPositive,
@@ -576,6 +579,7 @@ impl Error {
             ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
             SearchOptionInvalid(_) => (400, "thing-search:search.option.invalid", d("At least one provided option is invalid.")),
             SearchSubscriptionNotFound(_) => (404, "thing-search:subscription.not.found", None),
+            SearchSubscriptionTimeout(_) => (408, "thing-search:subscription.timeout", None),
             SearchDemandNotPositive => (
                 400,
                 "thing-search:subscription.protocol.error",

@@ -4,7 +4,9 @@
 //! more than requested); after the last page comes `complete`. A subscription whose filter or
 //! options are invalid is created all the same and fails with Ditto's error at its first request
 //! (Ditto's lazy source); an unknown id fails with `thing-search:subscription.not.found`, a demand
-//! of 0 or less with `thing-search:subscription.protocol.error`; `cancel` ends one silently.
+//! of 0 or less with `thing-search:subscription.protocol.error`, one without a `request` for
+//! `ws.search_idle_timeout_ms` (60 s) with `thing-search:subscription.timeout`; `cancel` ends one
+//! silently.
 //!
 //! Each page is a search of its own through `crate::search`, continuing after the last sort key
 //! sent (the cursor's position), so a page reflects every write answered before it was asked for,
@@ -34,6 +36,8 @@ struct Subscription {
     fetching: bool,
     /// Headers of the frames sent for it.
     headers: Headers,
+    /// Fails the subscription when the client stays silent (`ws.search_idle_timeout_ms`).
+    idle: Option<SpawnHandle>,
 }
 
 /// The session's search subscriptions.
@@ -75,7 +79,7 @@ impl WsSession {
             Some("request") => self.search_request(env, ctx),
             Some("cancel") => {
                 let id = subscription_id(&env);
-                if self.searches.open.remove(&id).is_none() {
+                if self.search_end(&id, ctx).is_none() {
                     self.search_failed(
                         ctx,
                         &id,
@@ -129,8 +133,10 @@ impl WsSession {
                 demand: 0,
                 fetching: false,
                 headers: headers.clone(),
+                idle: None,
             },
         );
+        self.search_arm_idle(&id, ctx);
         let created = frame("created", headers, json!({ "subscriptionId": id }));
         self.send_text(ctx, created.into(), OutKind::Response);
     }
@@ -153,16 +159,17 @@ impl WsSession {
             );
         };
         if demand <= 0 {
-            self.searches.open.remove(&id);
+            self.search_end(&id, ctx);
             return self.search_failed(ctx, &id, headers, &Error::SearchDemandNotPositive);
         }
         if let Err(e) = &sub.request {
             let e = e.clone();
-            self.searches.open.remove(&id);
+            self.search_end(&id, ctx);
             return self.search_failed(ctx, &id, headers, &e);
         }
         sub.demand = sub.demand.saturating_add(demand as u64);
         sub.headers = headers;
+        self.search_arm_idle(&id, ctx);
         self.search_pump(id, ctx);
     }
 
@@ -205,7 +212,7 @@ impl WsSession {
         let headers = sub.headers.clone();
         match page {
             Err(e) => {
-                self.searches.open.remove(&id);
+                self.search_end(&id, ctx);
                 self.search_failed(ctx, &id, headers, &e);
             }
             Ok(page) => {
@@ -220,7 +227,7 @@ impl WsSession {
                 }
                 match page.next {
                     None => {
-                        self.searches.open.remove(&id);
+                        self.search_end(&id, ctx);
                         let done = frame("complete", headers, json!({ "subscriptionId": id }));
                         self.send_text(ctx, done.into(), OutKind::Response);
                     }
@@ -231,11 +238,57 @@ impl WsSession {
                                 ..request
                             });
                         }
+                        self.search_arm_idle(&id, ctx);
                         self.search_pump(id, ctx);
                     }
                 }
             }
         }
+    }
+
+    /// Ends subscription `id` (and its idle timer).
+    fn search_end(&mut self, id: &str, ctx: &mut Context<Self>) -> Option<()> {
+        let sub = self.searches.open.remove(id)?;
+        if let Some(t) = sub.idle {
+            ctx.cancel_future(t);
+        }
+        Some(())
+    }
+
+    /// (Re)starts `id`'s idle timer: the client interacted, or a page went out.
+    fn search_arm_idle(&mut self, id: &str, ctx: &mut Context<Self>) {
+        let timeout = Duration::from_millis(self.node.config.ws.search_idle_timeout_ms);
+        let key = id.to_owned();
+        let timer = ctx.run_later(timeout, move |act, ctx| act.search_idle(key, ctx));
+        match self.searches.open.get_mut(id) {
+            Some(sub) => {
+                if let Some(old) = sub.idle.replace(timer) {
+                    ctx.cancel_future(old);
+                }
+            }
+            None => {
+                ctx.cancel_future(timer);
+            }
+        }
+    }
+
+    /// `id`'s idle timer fired: fail it, unless a page is being fetched for it.
+    fn search_idle(&mut self, id: String, ctx: &mut Context<Self>) {
+        let Some(sub) = self.searches.open.get_mut(&id) else {
+            return;
+        };
+        sub.idle = None;
+        if sub.fetching {
+            return self.search_arm_idle(&id, ctx);
+        }
+        let headers = sub.headers.clone();
+        self.search_end(&id, ctx);
+        self.search_failed(
+            ctx,
+            &id,
+            headers,
+            &Error::SearchSubscriptionTimeout(id.clone()),
+        );
     }
 
     fn search_failed(&mut self, ctx: &mut Context<Self>, id: &str, headers: Headers, e: &Error) {
