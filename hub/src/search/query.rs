@@ -3,7 +3,9 @@
 //! judged on the twin as it stands and under its current policy: READ somewhere on the thing, the
 //! exact filter on what the requester may read (so hidden fields never match, Ditto's
 //! semantics), then the sort key, the cursor's cut and the page. Twins written earlier in the same
-//! batch are candidates too, so the index lagging inside a batch never hides them.
+//! batch are candidates too, so the index lagging inside a batch never hides them. A query sorted
+//! by `thingId` alone that the index cannot narrow walks the shard's ids in order instead
+//! ([`SearchBatch::load`]), so listing a namespace reads a page's worth, not the shard.
 
 use crate::error::HubError;
 use crate::policies::{CachedPolicy, PolicyCache};
