@@ -67,6 +67,7 @@ client_timeout_secs = 90
 max_message_bytes = 1048576
 outbound_queue = 512
 command_timeout_ms = 60000
+search_idle_timeout_ms = 60000
 
 [ws.subscription_limits]
 max_filter_bytes = 16384
@@ -236,6 +237,9 @@ pub struct WsConfig {
     pub outbound_queue: usize,
     /// Default and maximum wait for an answer to a signal that is routed to other sessions.
     pub command_timeout_ms: u64,
+    /// A search subscription without a `request` for this long fails with Ditto's
+    /// `thing-search:subscription.timeout` (Ditto: 60 s).
+    pub search_idle_timeout_ms: u64,
     pub subscription_limits: SubscriptionLimitsConfig,
     pub throttling: ThrottlingConfig,
 }
@@ -315,6 +319,12 @@ impl GatewayConfig {
             return Err(ConfigError::invalid(
                 "ws.outbound_queue",
                 "must be positive",
+            ));
+        }
+        if self.ws.search_idle_timeout_ms < 100 {
+            return Err(ConfigError::invalid(
+                "ws.search_idle_timeout_ms",
+                "must be at least 100",
             ));
         }
         if self.ws.command_timeout_ms == 0 || self.ws.command_timeout_ms > 600_000 {

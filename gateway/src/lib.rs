@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod origin;
+pub mod search;
 pub mod session;
 
 use crate::auth::Authenticator;

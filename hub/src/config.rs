@@ -48,6 +48,9 @@ retention_secs = 60
 max_events = 20
 retention_secs = 86400
 
+[search]
+max_candidates = 10000
+
 [log]
 level = "info"
 format = "text"
@@ -64,6 +67,7 @@ pub struct HubConfig {
     pub journal: JournalConfig,
     pub groups: GroupsConfig,
     pub history: HistoryConfig,
+    pub search: SearchConfig,
     pub log: LogConfig,
 }
 
@@ -120,6 +124,15 @@ pub struct HistoryConfig {
     pub retention_secs: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The most thing ids a search reads from any one index key of a shard (and the most
+    /// candidates it judges there); beyond it the search fails with Ditto's
+    /// `thing-search:query.time.exceeded` rather than scan without bound.
+    pub max_candidates: usize,
+}
+
 impl HubConfig {
     pub fn load(
         file: Option<&Path>,
@@ -161,6 +174,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "limits.thing_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if self.search.max_candidates == 0 {
+            return Err(ConfigError::invalid(
+                "search.max_candidates",
+                "must be positive",
             ));
         }
         if self.journal.max_len < 100 {

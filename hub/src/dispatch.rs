@@ -34,6 +34,20 @@ pub struct Effects {
     pub live_signal: bool,
 }
 
+impl Effects {
+    /// A command whose only effect is its `response` (a search query's answer).
+    pub fn answer(cmd: &BusCommand, response: String) -> Effects {
+        Effects {
+            origin: cmd.origin.clone(),
+            response: Some(response),
+            accepted_ms: cmd.accepted_ms,
+            event: None,
+            live: Vec::new(),
+            live_signal: false,
+        }
+    }
+}
+
 /// Size limits the command modules enforce.
 pub struct CommandLimits {
     pub thing: Limits,

@@ -16,6 +16,7 @@ pub mod policies;
 pub mod processor;
 pub mod registry;
 pub mod round;
+pub mod search;
 pub mod shard;
 pub mod shares;
 pub mod smart_channel;

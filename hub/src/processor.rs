@@ -174,6 +174,13 @@ impl Processor {
                     if let Err(e) = self.worker.take_over(s).await {
                         tracing::warn!(shard = s, error = %e, "taking over the shard failed; giving it up for now");
                         self.worker.forget_shard(s);
+                        continue;
+                    }
+                    // Twins from before the search index (issue 14): indexed once, here.
+                    if let Some(token) = self.leases.token(s).map(str::to_owned) {
+                        if let Err(e) = self.worker.ensure_search_index(s, &token).await {
+                            tracing::warn!(shard = s, error = %e, "indexing the shard's twins failed; retried at its next takeover");
+                        }
                     }
                 }
                 let owned = self.leases.owned();

@@ -255,3 +255,39 @@ async fn ditto_js_live_client_gets_answers_from_a_device_on_the_other_node() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ditto_js_client_searches_counts_and_pages_with_its_cursor() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let node = |i: usize| format!("127.0.0.1:{}", c.gateways[i].http_port);
+    let lines = run_scenario("search", &[("NODE1", node(0)), ("NODE2", node(1))]);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("unhandledRejection").is_none() && l.get("error").is_none()),
+        "{lines:?}"
+    );
+    let pages: Vec<_> = step(&lines, "page")
+        .iter()
+        .map(|p| (p["count"].clone(), p["hasCursor"].clone()))
+        .collect();
+    assert_eq!(
+        pages,
+        [(2.into(), true.into()), (2.into(), false.into())],
+        "{lines:?}"
+    );
+    assert_eq!(
+        step(&lines, "ids")[0]["ids"],
+        serde_json::json!([
+            "org.js.search:t4",
+            "org.js.search:t3",
+            "org.js.search:t2",
+            "org.js.search:t1"
+        ])
+    );
+    assert_eq!(step(&lines, "count")[0]["count"], 5);
+    assert_eq!(
+        step(&lines, "post")[0]["ids"],
+        serde_json::json!(["org.js.search:t4"])
+    );
+}

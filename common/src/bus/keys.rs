@@ -37,6 +37,11 @@ impl Keys {
     pub fn policy(&self, k: u32, id: &str) -> String {
         format!("{}{{{k}}}:policy:{id}", self.prefix)
     }
+    /// The prefix of shard `k`'s search index keys (`sx:ids`, `sx:n:<path>`, … in `bus::search`);
+    /// the commit script builds the names under it, all in the shard's slot.
+    pub fn search_index(&self, k: u32) -> String {
+        format!("{}{{{k}}}:sx:", self.prefix)
+    }
     /// Last command-stream entry applied in shard `k`.
     pub fn applied(&self, k: u32) -> String {
         format!("{}{{{k}}}:applied", self.prefix)

@@ -19,6 +19,7 @@
 //! | [`position`] | stream ids and journal positions |
 //! | [`writes`] | the writes more than one writer makes (pipeline steps) |
 //! | [`scripts`] | the Lua scripts (`scripts/*.lua`) |
+//! | [`search`] | things-search queries and answers between gateways and shard owners |
 //!
 //! # Keys and streams (prefix configurable, default `tw:`)
 //!
@@ -32,6 +33,7 @@
 //! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
 //! | `tw:{k}:history:<id>` | stream, MAXLEN and MINID, PEXPIRE | shard owner | shard owner | thing id's kept events, written in the same atomic write as the twin, trimmed by the hub's `history` retention (count and age) and dropped when the thing is created anew; field `d`: [`HistoryEntry`] |
 //! | `tw:{k}:expiring` | sorted set | shard owner | shard owner | policies of shard k with expiring or announced subjects, scored by when the next is due (ms); written in the same atomic write as the policy |
+//! | `tw:{k}:sx:…` | sorted sets, sets, strings | shard owner (in the commit) | shard owner | the things-search index of shard k ([`search`]) |
 //! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
@@ -54,6 +56,7 @@ pub mod limits;
 pub mod policy_update;
 pub mod position;
 pub mod scripts;
+pub mod search;
 pub mod shard;
 pub mod share;
 pub mod subscription;

@@ -3,8 +3,17 @@
 //! the shard lease's epoch and fencing token, and the cluster-wide uniqueness of acknowledgement
 //! labels. Each file's header says its KEYS and ARGV.
 
-/// Commits one shard batch (twin writes, journal entries, applied marker), fenced by the lease.
-pub const COMMIT: &str = include_str!("scripts/commit.lua");
+/// Commits one shard batch (twin writes, journal entries, search index entries, applied marker),
+/// fenced by the lease.
+pub const COMMIT: &str = concat!(
+    include_str!("scripts/search_index.lua"),
+    include_str!("scripts/commit.lua")
+);
+/// Indexes a shard's twins written before its search index existed, fenced by the lease.
+pub const SEARCH_BACKFILL: &str = concat!(
+    include_str!("scripts/search_index.lua"),
+    include_str!("scripts/search_backfill.lua")
+);
 /// How [`COMMIT`] refuses a batch whose shard lease this hub no longer holds: the start of its
 /// error reply.
 pub const FENCED: &str = "FENCED";

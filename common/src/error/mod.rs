@@ -243,6 +243,23 @@ pub enum Error {
     #[error("The required list of thing ids was missing.")]
     ThingIdsMissing,
 
+    // --- Things search (ditto-features §6) ---
+    /// Ditto's `InvalidOptionException`: a bad `option` (syntax, size, sort, cursor).
+    #[error("{0}")]
+    SearchOptionInvalid(String),
+    /// Ditto's `QueryTimeExceededException`: a query whose candidates exceed the scan bound.
+    #[error("The request took too long to process.")]
+    SearchTooExpensive,
+    /// A search `request`/`cancel` naming no subscription of the session.
+    #[error("No subscription with ID '{0}' exists.")]
+    SearchSubscriptionNotFound(String),
+    /// A search subscription with no `request` for the idle timeout.
+    #[error("The subscription '{0}' stopped due to a lack of interaction.")]
+    SearchSubscriptionTimeout(String),
+    /// A `request` with a demand of 0 or less (reactive streams rule 3.9, as Ditto words it).
+    #[error("Rule 3.9: While the Subscription is not cancelled, Subscription.request(long n) MUST signal onError with a java.lang.IllegalArgumentException if the argument is <= 0. The cause message SHOULD explain that non-positive request signals are illegal.")]
+    SearchDemandNotPositive,
+
     #[error("The ACL of the Thing with ID '{0}' could not be modified as the requester had insufficient permissions ('ADMINISTRATE' is required).")]
     AclNotModifiable(String),
     #[error("The Thing with ID '{thing}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing.")]
@@ -342,6 +359,21 @@ impl DittoError {
             description: description.map(str::to_owned),
             href: None,
         }
+    }
+
+    /// An error as another process sent it (the `value` of its error answer, with the answer's
+    /// status), to pass on unchanged.
+    pub fn from_wire(status: u16, value: &Value) -> Option<DittoError> {
+        Some(DittoError {
+            status,
+            error: Cow::Owned(value.get("error")?.as_str()?.to_owned()),
+            message: value.get("message")?.as_str()?.to_owned(),
+            description: value
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            href: None,
+        })
     }
 
     pub fn to_json(&self) -> Value {
@@ -574,6 +606,15 @@ impl Error {
                 d("An identifier is a string of the form 'namespace:name:version' or a URL."),
             ),
             ThingIdsMissing => (400, "things:things.ids.missing", d("Please provide at least one thing id and try again.")),
+            SearchOptionInvalid(_) => (400, "thing-search:search.option.invalid", d("At least one provided option is invalid.")),
+            SearchSubscriptionNotFound(_) => (404, "thing-search:subscription.not.found", None),
+            SearchSubscriptionTimeout(_) => (408, "thing-search:subscription.timeout", None),
+            SearchDemandNotPositive => (
+                400,
+                "thing-search:subscription.protocol.error",
+                d("The intent of this rule is to prevent faulty implementations to proceed operation without any exceptions being raised. Requesting a negative or 0 number of elements, since requests are additive, most likely to be the result of an erroneous calculation on the behalf of the Subscriber."),
+            ),
+            SearchTooExpensive => (504, "thing-search:query.time.exceeded", d("Optimize the request and try again later.")),
             AclNotModifiable(_) => (403, "things:acl.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
             ThingNotModifiablePolicyMissing { .. } => (403, "things:thing.notmodifiable", d(NOT_MODIFIABLE_DESCRIPTION)),
             AclEntryNotFound { .. } => (404, "things:acl.notfound", d("Check if the Authorization Subject was correct.")),

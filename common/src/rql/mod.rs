@@ -24,6 +24,7 @@ mod like;
 mod literal;
 mod parse;
 mod peg;
+mod plan;
 mod time;
 mod trace;
 mod value;
@@ -37,6 +38,7 @@ pub use ast::{Filter, MAX_LIKE_CHARS_PER_FILTER, MAX_LIKE_PATTERNS};
 pub use condition::{parse_condition, Condition, ParsedCondition};
 pub use like::MAX_LIKE_PATTERN_CHARS;
 pub use parse::{MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
+pub use plan::{IndexPlan, Lookup, TextBound};
 
 /// Parse and validate an RQL filter string (already URL-decoded). Field names are validated (§4.2):
 /// an unknown one fails with message `Unknown property name: <x>`.

@@ -9,9 +9,9 @@
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
 //! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
 //! collection are routed here to modules of their own ([`super::whoami`],
-//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard. A wrong method
-//! on a known route is [`super::methods`]' 405; `channel=live` and the smart live channel wait as
-//! [`super::live_channel`] says; policy actions are [`super::policy_actions`]'.
+//! [`super::check_permissions`], [`super::collection`], [`super::search`]), under the same Origin
+//! guard. A wrong method on a known route is [`super::methods`]' 405; `channel=live` and the smart
+//! live channel wait as [`super::live_channel`] says; policy actions are [`super::policy_actions`]'.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
@@ -82,6 +82,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/2/checkPermissions",
             web::route().to(super::check_permissions::check_permissions),
         )
+        .configure(super::search::routes) // things search (issue 14), before /{group}/{id}
         .route("/api/2/{group}/{id}", web::route().to(api_request))
         .route(
             "/api/2/{group}/{id}/{rest:.*}",

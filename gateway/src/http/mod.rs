@@ -14,6 +14,7 @@ pub mod live_channel;
 pub mod methods;
 pub mod path;
 pub mod policy_actions;
+pub mod search;
 pub mod whoami;
 pub mod ws;
 

@@ -121,6 +121,18 @@ impl AckAggregations {
             });
             return Taken::Yes(completed);
         }
+        // The search index is committed with the twin (issue 14), so a successful response is
+        // also `search-persisted` (Ditto's search updater acknowledges with 204).
+        if wait.requested.iter().any(|l| l == acks::SEARCH_PERSISTED) {
+            wait.received.insert(
+                acks::SEARCH_PERSISTED.to_owned(),
+                Ack {
+                    status: 204,
+                    payload: None,
+                    headers: env.headers.clone(),
+                },
+            );
+        }
         if wait.requested.iter().any(|l| l == acks::TWIN_PERSISTED) {
             wait.received.insert(
                 acks::TWIN_PERSISTED.to_owned(),
@@ -396,6 +408,18 @@ mod tests {
         };
         assert!(done.response.contains("twin-persisted"));
         assert!(matches!(a.twin_response(&persisted), Taken::No));
+    }
+
+    #[test]
+    fn search_persisted_comes_with_the_twins_response() {
+        let mut a = waiting(r#"["search-persisted","x"]"#);
+        let persisted: ByteString = r#"{"topic":"a/b/things/twin/commands/modify","path":"/attributes/x","status":204,"headers":{"correlation-id":"c1"}}"#.into();
+        assert!(matches!(a.twin_response(&persisted), Taken::Yes(None)));
+        let Taken::Yes(Some(done)) = a.ack(&ack("x", 200)) else {
+            panic!("both labels are in");
+        };
+        let v: serde_json::Value = serde_json::from_str(&done.response).unwrap();
+        assert_eq!(v["value"]["search-persisted"]["status"], 204, "{v}");
     }
 
     #[test]

@@ -90,6 +90,13 @@ impl WsSession {
                 h,
             );
         }
+        // Things search: subscriptions this session holds (session/search.rs).
+        if topic.group == Group::Things
+            && topic.channel == Some(Channel::Twin)
+            && topic.criterion == Criterion::Search
+        {
+            return self.on_search(env, &topic, ctx);
+        }
         // A response from the client: the answer to a live signal it received.
         if env.is_response() && topic.group == Group::Things && topic.channel == Some(Channel::Live)
         {

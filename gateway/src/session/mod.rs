@@ -10,7 +10,7 @@
 //! `outbound` (the write queue), `inbound` (client frames to the bus), `streaming` (START/STOP),
 //! `expiry` (the JWT), `live` (requests waiting for answers), `replies` (where answers to received
 //! signals go), `acks` (acknowledgement labels and aggregation), `keepalive` (pings and the client
-//! timeout), `throttle` (the inbound rate limit), `wire_errors` (stream errors to close codes).
+//! timeout), `throttle` (the inbound rate limit), `wire_errors` (stream errors to close codes), `search` (search subscriptions).
 
 mod acks;
 mod expiry;
@@ -20,6 +20,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+mod search;
 mod share;
 pub mod smart;
 mod streaming;
@@ -99,6 +100,8 @@ pub struct WsSession {
     acks: acks::AckAggregations,
     /// Signals waiting for their responses, for the command-duration histogram.
     commands: crate::command_timer::CommandTimer,
+    /// Search subscriptions (issue 14).
+    searches: search::Searches,
 }
 
 impl WsSession {
@@ -136,6 +139,7 @@ impl WsSession {
                 replies: Default::default(),
                 acks: Default::default(),
                 commands: Default::default(),
+                searches: Default::default(),
             }
         })
     }

@@ -11,6 +11,7 @@ mod finish;
 mod prepare;
 
 use crate::config::HubConfig;
+use crate::dispatch::Effects;
 use crate::dispatch::{CommandLimits, Dispatch};
 use crate::error::HubError;
 use crate::events::EventFanout;
@@ -18,6 +19,7 @@ use crate::instant::now_iso;
 use crate::metrics::Metrics;
 use crate::policies::PolicyCache;
 use crate::registry::SubscriptionRegistry;
+use crate::search::SearchBatch;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
 use crate::shard::takeover::Takeover;
@@ -43,6 +45,8 @@ pub struct Worker {
     reader: CommandReader,
     batch_size: usize,
     shard_count: u32,
+    /// `search.max_candidates`: a search's cost bound per shard.
+    search_max_candidates: usize,
     limits: CommandLimits,
     registry: SubscriptionRegistry,
     policies: PolicyCache,
@@ -79,6 +83,7 @@ impl Worker {
                 policy_bytes: cfg.limits.policy_bytes,
             },
             batch_size: cfg.hub.batch_size,
+            search_max_candidates: cfg.search.max_candidates,
             shard_count: cfg.shards.count,
             hub_id,
             metrics,
@@ -138,6 +143,16 @@ impl Worker {
         }
         .take_over(shard)
         .await
+    }
+
+    /// Indexes `shard`'s twins written before its search index existed (once per shard; see
+    /// `search::backfill`).
+    pub async fn ensure_search_index(&self, shard: u32, token: &str) -> Result<(), HubError> {
+        let n = crate::search::backfill::ensure_built(&self.store, shard, token).await?;
+        if n > 0 {
+            tracing::info!(shard, twins = n, "search index built for the shard's twins");
+        }
+        Ok(())
     }
 
     /// One round: read a batch (claimed entries first), prepare, commit and finish it.
@@ -278,7 +293,16 @@ impl Worker {
             .observe(decoded.commands.len() as f64);
 
         // Load what the commands read: twins, then their policies, in two round trips (plus one
-        // for RetrieveThings, which reads things of any shard from their committed state).
+        // for RetrieveThings, which reads things of any shard from their committed state, and
+        // two for search queries: their index candidates, then those twins).
+        let searches = SearchBatch::load(
+            &self.store,
+            shard,
+            &decoded.commands,
+            self.search_max_candidates,
+            &mut self.policies,
+        )
+        .await?;
         let thing_ids = prepare::thing_ids(&decoded.topics);
         self.twins
             .prefetch(&self.store, &self.metrics, shard, &thing_ids)
@@ -290,6 +314,7 @@ impl Worker {
                 .load(&self.store, self.shard_count, retrieved)
                 .await?,
         );
+        policy_ids.extend(searches.policy_ids());
         policy_ids.sort();
         policy_ids.dedup();
         self.policies.prefetch(&self.store, &policy_ids).await?;
@@ -318,8 +343,21 @@ impl Worker {
         };
         let mut effects = Vec::with_capacity(decoded.commands.len());
         let mut last_id = None;
-        for ((id, cmd), topic) in decoded.commands.iter().zip(decoded.topics) {
+        for (pos, ((id, cmd), topic)) in decoded.commands.iter().zip(decoded.topics).enumerate() {
             last_id = Some(id.clone());
+            // Search queries are answered here, on the batch's state so far (hub/src/search).
+            if crate::search::query::is_query(cmd) {
+                let state = crate::search::query::State {
+                    shard,
+                    now: &now,
+                    keys: &self.store.keys,
+                    twins: dispatch.twins,
+                    policies: dispatch.policies,
+                    writes: &dispatch.writes,
+                };
+                effects.push(Effects::answer(cmd, searches.answer(pos, cmd, &state)));
+                continue;
+            }
             effects.push(dispatch.dispatch(cmd, topic));
         }
         let Dispatch {
@@ -327,6 +365,8 @@ impl Worker {
             policy_updates,
             ..
         } = dispatch;
+        let writes = prepare::last_writes(writes);
+        let index = prepare::index_updates(&self.store.keys, shard, &writes, &self.twins);
         Ok(Some(ShardBatch {
             shard,
             started,
@@ -336,7 +376,8 @@ impl Worker {
             journal: prepare::journal_of(&effects),
             history: crate::history::writes_of(&effects, &self.store.keys, shard),
             effects,
-            writes: prepare::last_writes(writes),
+            writes,
+            index,
             policy_updates,
             redispatched,
         }))
@@ -351,7 +392,9 @@ impl Worker {
             match &p.last_id {
                 Some(last) => {
                     store
-                        .commit(p.shard, &p.token, last, &p.writes, &p.journal, &p.history)
+                        .commit(
+                            p.shard, &p.token, last, &p.writes, &p.journal, &p.history, &p.index,
+                        )
                         .await
                 }
                 None => Ok(Vec::new()),

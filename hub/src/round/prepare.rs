@@ -4,13 +4,16 @@
 
 use crate::dispatch::Effects;
 use crate::metrics::Metrics;
+use crate::search::{entries_of, IndexUpdate};
 use crate::store::Write;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::{is_retrieve_things, thing_ids_of};
+use crate::things::twin::Twin;
 use redis::streams::StreamId;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Instant;
+use twinwire_common::bus::Keys;
 use twinwire_common::bus::{
     parse_stream_id, BusCommand, Delivery, JournalEntry, ReturnedSignal, StreamEntry,
 };
@@ -28,6 +31,8 @@ pub struct ShardBatch {
     pub last_id: Option<String>,
     pub effects: Vec<Effects>,
     pub writes: Vec<Write>,
+    /// The search index entries of the twins `writes` changes, committed with them.
+    pub index: Vec<IndexUpdate>,
     pub journal: Vec<Vec<(String, String)>>,
     /// The twins' history entries of the batch's events (`crate::history`).
     pub history: Vec<crate::store::HistoryWrite>,
@@ -194,6 +199,36 @@ pub fn journal_of(effects: &[Effects]) -> Vec<Vec<(String, String)>> {
                     policy_id: policy.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
                 };
                 j.to_fields()
+            })
+        })
+        .collect()
+}
+
+/// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
+/// is the batch's last state of it, else from the written document itself.
+pub fn index_updates(
+    keys: &Keys,
+    shard: u32,
+    writes: &[Write],
+    twins: &TwinCache,
+) -> Vec<IndexUpdate> {
+    let prefix = keys.thing(shard, "");
+    writes
+        .iter()
+        .filter_map(|w| {
+            let id = w.key().strip_prefix(&prefix)?.to_owned();
+            let twin = match (w, twins.lookup(shard, &id)) {
+                // Sorted-set members (subject expiry) are never thing keys.
+                (Write::Schedule { .. } | Write::Unschedule { .. }, _) => return None,
+                (Write::Delete { .. }, _) => None,
+                (_, Some(Some(t))) => Some(t),
+                (Write::Put { value, .. }, _) => {
+                    Twin::from_stored(value).ok().map(std::sync::Arc::new)
+                }
+            };
+            Some(IndexUpdate {
+                entries: twin.map(|t| entries_of(&t.with_special_fields())),
+                thing_id: id,
             })
         })
         .collect()

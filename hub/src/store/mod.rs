@@ -1,13 +1,15 @@
 //! Every Redis call the hub makes goes through [`Store`], so the keys, fields and commands of the
 //! wire contract (DESIGN.md's key table) are spelled in this folder only. This file holds the
 //! connections, twins and policies by shard, and the fenced atomic commit of a batch (twin writes +
-//! journal entries + applied marker, one Lua script, then `WAIT` for `redis.min_replicas_acked`
-//! replicas); the files beside it hold one key family each: `commands` (the shards' command
-//! streams), `command_reader` (reading their new entries, per `redis.mode`), `journal` (the event journals), `deliveries` (what a
-//! batch writes after its commit), `subscriptions` (the subscription registry's keys),
-//! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
-//! `backlog` (how far behind the command streams are). The formats, stream bounds and Lua scripts
-//! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
+//! journal entries + history entries + search index entries + applied marker, one Lua script, then
+//! `WAIT` for `redis.min_replicas_acked` replicas); the files beside it hold one key family each:
+//! `commands` (the shards' command streams), `command_reader` (reading their new entries, per
+//! `redis.mode`), `journal` (the event journals), `deliveries` (what a batch writes after its
+//! commit), `subscriptions` (the subscription registry's keys), `policy_updates` (the policy-update
+//! stream), `leases` (shard leases and the live-hub set), `backlog` (how far behind the command
+//! streams are), `history` (twin history) and `search` (the search index's reads). The formats,
+//! stream bounds and Lua scripts themselves are the bus contract's (`twinwire_common::bus`), shared
+//! with the gateways.
 
 mod backlog;
 mod command_reader;
@@ -18,6 +20,7 @@ mod history;
 mod journal;
 mod leases;
 mod policy_updates;
+mod search;
 mod subscriptions;
 
 pub use backlog::Backlog;
@@ -25,6 +28,7 @@ pub use command_reader::CommandReader;
 pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
 pub use history::{History, HistoryWrite};
+pub use search::Candidates;
 
 use crate::error::HubError;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
@@ -177,7 +181,7 @@ impl Store {
     }
 
     /// Commits a batch for `shard` if this hub still holds its lease (`token`), with its twins'
-    /// history entries.
+    /// history entries and the search index entries of the twins it changed.
     pub async fn commit(
         &self,
         shard: u32,
@@ -186,6 +190,7 @@ impl Store {
         writes: &[Write],
         journal: &[Vec<(String, String)>],
         history: &[HistoryWrite],
+        index: &[crate::search::IndexUpdate],
     ) -> Result<Vec<String>, HubError> {
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
@@ -220,6 +225,7 @@ impl Store {
             }
         }
         self.history_args(&mut inv, history);
+        search::index_args(&mut inv, &self.keys.search_index(shard), index);
         let mut conn = self.commits.clone();
         let ids =
             match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn))

@@ -10,6 +10,7 @@
 -- then the history retention: its count (MAXLEN, exact) and age in ms (MINID and PEXPIRE; 0: none),
 -- the number of history entries, and per entry: "1" when the thing was created anew (its old
 -- history is dropped first, else "0"), its field count and its fields.
+-- then the index section (search_index.lua, which is prepended to this script).
 -- Returns the journal ids, in order.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED the shard lease is not held by this hub')
@@ -71,5 +72,6 @@ for h = 1, nh do
     redis.call('PEXPIRE', key, hage)
   end
 end
+apply_index(a)
 redis.call('SET', KEYS[2], ARGV[2])
 return ids

@@ -2,7 +2,7 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like,search] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
@@ -13,6 +13,7 @@ mod peers;
 mod plot;
 mod proc_stats;
 mod scenarios;
+mod search;
 mod wire;
 
 use serde_json::{json, Value};
@@ -203,6 +204,12 @@ fn main() {
             let v = scenarios::commands_on_redis_cluster().await;
             save("commands-cluster", &v);
             summary.insert("commands-cluster".into(), v);
+        }
+        if want("search") {
+            let c = scenarios::cluster(2).await;
+            let v = search::measure(&c, if quick { 5_000 } else { 100_000 }).await;
+            save("search", &v);
+            summary.insert("search".into(), v);
         }
         if want("slow") {
             let c = scenarios::cluster(2).await;
