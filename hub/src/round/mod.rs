@@ -23,7 +23,7 @@ use crate::search::SearchBatch;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
 use crate::shard::takeover::Takeover;
-use crate::store::{CommandReader, Store};
+use crate::store::{CommandReader, Commit, Store};
 use crate::things::apply::Limits;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::CommittedThings;
@@ -393,7 +393,15 @@ impl Worker {
                 Some(last) => {
                     store
                         .commit(
-                            p.shard, &p.token, last, &p.writes, &p.journal, &p.history, &p.index,
+                            p.shard,
+                            &p.token,
+                            last,
+                            Commit {
+                                writes: &p.writes,
+                                journal: &p.journal,
+                                history: &p.history,
+                                index: &p.index,
+                            },
                         )
                         .await
                 }

@@ -81,6 +81,15 @@ impl Write {
     }
 }
 
+/// What one shard's commit writes, all in one atomic script: the twin and policy writes, the
+/// journal entries, the twins' history entries and their search index entries.
+pub struct Commit<'a> {
+    pub writes: &'a [Write],
+    pub journal: &'a [Vec<(String, String)>],
+    pub history: &'a [HistoryWrite],
+    pub index: &'a [crate::search::IndexUpdate],
+}
+
 pub struct Store {
     redis: Redis,
     conn: RedisConnection,
@@ -187,11 +196,14 @@ impl Store {
         shard: u32,
         token: &str,
         applied_id: &str,
-        writes: &[Write],
-        journal: &[Vec<(String, String)>],
-        history: &[HistoryWrite],
-        index: &[crate::search::IndexUpdate],
+        batch: Commit<'_>,
     ) -> Result<Vec<String>, HubError> {
+        let Commit {
+            writes,
+            journal,
+            history,
+            index,
+        } = batch;
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
             .key(self.keys.applied(shard))
