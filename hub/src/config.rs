@@ -33,8 +33,9 @@ thing_bytes = 102400
 policy_bytes = 102400
 message_bytes = 256000
 
-[journal]
-max_len = 100000
+[resume]
+retention_secs = 600
+max_events_per_shard = 100000
 
 [log]
 level = "info"
@@ -49,7 +50,7 @@ pub struct HubConfig {
     pub redis: RedisConfig,
     pub shards: ShardsConfig,
     pub limits: LimitsConfig,
-    pub journal: JournalConfig,
+    pub resume: ResumeConfig,
     pub log: LogConfig,
 }
 
@@ -79,9 +80,12 @@ pub struct LimitsConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JournalConfig {
-    /// Approximate number of events kept per shard journal.
-    pub max_len: usize,
+pub struct ResumeConfig {
+    /// How long a shard journal keeps events (trimmed by age, approximately): how old a resume
+    /// token may be (issue 16).
+    pub retention_secs: u64,
+    /// Approximate number of events kept per shard journal, whatever their age.
+    pub max_events_per_shard: usize,
 }
 
 impl HubConfig {
@@ -121,10 +125,16 @@ impl HubConfig {
                 "must be at least 1024",
             ));
         }
-        if self.journal.max_len < 100 {
+        if self.resume.max_events_per_shard < 100 {
             return Err(ConfigError::invalid(
-                "journal.max_len",
+                "resume.max_events_per_shard",
                 "must be at least 100",
+            ));
+        }
+        if self.resume.retention_secs == 0 {
+            return Err(ConfigError::invalid(
+                "resume.retention_secs",
+                "must be positive",
             ));
         }
         self.log.validate()

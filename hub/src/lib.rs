@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policies;
 pub mod processor;
 pub mod registry;
+pub mod resume;
 pub mod round;
 pub mod shard;
 pub mod smart_channel;
@@ -46,7 +47,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         connection(&client, Some(timeout))?,
         Keys::new(config.redis.prefix.clone()),
         timeout,
-        config.journal.max_len,
+        config.resume.max_events_per_shard,
     );
     // The blocking reads get a connection of their own, without a response timeout.
     let reader = connection(&client, None)?;

@@ -100,6 +100,9 @@ impl Processor {
                 next_reap = Instant::now() + REAP_INTERVAL;
             }
             self.recover().await;
+            if let Err(e) = self.worker.send_watermarks(&self.leases).await {
+                tracing::debug!(error = %e, "sending resume watermarks failed");
+            }
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);

@@ -15,6 +15,8 @@
 //! | [`journal`] | journal entries (`tw:{k}:events`) |
 //! | [`policy_update`] | policy revisions (`tw:policy-updates`) |
 //! | [`position`] | stream ids and journal positions |
+//! | [`replay`] | replay requests to shard owners (resume, `tw:{k}:cmd` field `r`) |
+//! | [`resume_token`] | resume tokens: a session's signed position in every journal |
 //! | [`writes`] | the writes more than one writer makes (pipeline steps) |
 //! | [`scripts`] | the Lua scripts (`scripts/*.lua`) |
 //!
@@ -22,7 +24,7 @@
 //!
 //! | key | type | written by | read by | what |
 //! |---|---|---|---|---|
-//! | `tw:{k}:cmd` | stream | gateways | owner of shard k | every signal addressed to a thing in shard k (k = hash(thingId) mod S, S = 64 by default); field `m`: [`BusCommand`] |
+//! | `tw:{k}:cmd` | stream | gateways | owner of shard k | every signal addressed to a thing in shard k (k = hash(thingId) mod S, S = 64 by default); field `m`: [`BusCommand`], or `r`: [`ReplayRequest`] |
 //! | `tw:{k}:lease` | string, PX | hubs | hubs | which hub owns shard k, with a fencing epoch (`<hub>:<epoch>`) |
 //! | `tw:{k}:epoch` | counter | hubs | hubs | hands out the fencing tokens of shard k |
 //! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
@@ -35,6 +37,7 @@
 //! | `tw:subs` | stream, MAXLEN~ and MINID~ | gateways, hubs | every hub (not a group) | subscription changes ([`SubChange`]), tailed after loading the hashes; trimmed by count and age, a hub overtaken by trimming reloads the hashes |
 //! | `tw:policy-updates` | stream, MAXLEN~ | shard owner | every hub | policy revisions ([`PolicyUpdate`]), so other hubs drop their cached enforcers |
 //! | `tw:hubs` | sorted set | hubs | hubs | live hubs scored by when their liveness lapses; sizes each hub's share of shards |
+//! | `tw:resume-secret` | string | first gateway (`SET NX`) | gateways | the key resume tokens are signed with, unless `resume.secret` is configured |
 //! | `tw:ack-labels` | hash | gateways | gateways, hubs | declared acknowledgement label → the one session (`<node>:<session>`) holding it, cluster-wide |
 //!
 //! Every per-shard key carries the shard as a hash tag `{k}`, so one shard's keys share a Redis
@@ -48,6 +51,8 @@ pub mod keys;
 pub mod limits;
 pub mod policy_update;
 pub mod position;
+pub mod replay;
+pub mod resume_token;
 pub mod scripts;
 pub mod shard;
 pub mod subscription;
@@ -64,5 +69,7 @@ pub use limits::{
 };
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
+pub use replay::{ReplayRequest, REPLAY_FIELD};
+pub use resume_token::{ResumePosition, TokenError, TokenKey};
 pub use shard::{shard_of, DEFAULT_SHARDS};
 pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

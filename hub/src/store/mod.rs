@@ -14,11 +14,13 @@ mod deliveries;
 mod journal;
 mod leases;
 mod policy_updates;
+mod resume;
 mod subscriptions;
 
 pub use backlog::Backlog;
 pub use commands::command_of;
 pub use deliveries::DeliveryBatch;
+pub use resume::JournalState;
 
 use crate::error::HubError;
 use redis::aio::ConnectionManager;
