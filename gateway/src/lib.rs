@@ -69,6 +69,15 @@ pub async fn run(
         auth,
         connection(&client, Some(timeout))?,
     ));
+    actix_web::rt::spawn({
+        let node = node.clone();
+        let conn = connection(&client, Some(timeout))?;
+        async move {
+            node.resume_key
+                .load(&node.config.resume.secret, &node.keys, conn)
+                .await
+        }
+    });
     // Blocking reads need a connection of their own with no response timeout.
     actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
     actix_web::rt::spawn(node::liveness::run(

@@ -38,6 +38,16 @@ pub fn add_command(pipe: &mut redis::Pipeline, keys: &Keys, shard: u32, payload:
         .ignore();
 }
 
+/// A replay request for the owner of `shard` (resume), on its command stream like a signal.
+pub fn add_replay_request(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    shard: u32,
+    request: &super::ReplayRequest,
+) {
+    xadd(pipe, keys.cmd(shard), None, request);
+}
+
 /// One delivery for gateway node `node`.
 pub fn add_delivery(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, delivery: &Delivery) {
     xadd(pipe, keys.node(node), Some(NODE_STREAM_MAXLEN), delivery);

@@ -84,6 +84,8 @@ pub struct StartParams {
     pub extra_fields: Option<String>,
     /// Only used as the correlation-id of an error this subscription causes.
     pub correlation_id: Option<String>,
+    /// twinwire's `resume=<token>` (issue 16): continue from a `twinwire-resume` header's position.
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ pub fn parse_control(text: &str) -> Option<Result<Control, Error>> {
                         "filter" => p.filter = Some(v),
                         "extraFields" => p.extra_fields = Some(v),
                         "correlation-id" => p.correlation_id = Some(v),
+                        "resume" => p.resume = Some(v),
                         // Ditto ignores unknown keys (`startSendingWithUnknownParameters`).
                         _ => {}
                     }
@@ -250,6 +253,7 @@ mod tests {
                 filter: filter.map(str::to_owned),
                 extra_fields: extra.map(str::to_owned),
                 correlation_id: None,
+                resume: None,
             },
         }
     }

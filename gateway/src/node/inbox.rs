@@ -3,7 +3,8 @@
 //! hub batch produced after it (DESIGN.md §2). Replayed entries (after a shard moved to another
 //! hub) are recognised by their journal position and dropped here, once per node.
 
-use super::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
+use super::resume::NodeWatermarks;
 use super::publisher::BusWrite;
 use super::Node;
 use actix::prelude::SendError;
@@ -48,6 +49,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
+    let mut watermarks = NodeWatermarks::new(node.config.shards.count);
     let mut batches = SessionBatches::default();
     // Jittered, so gateways that lost Redis together do not come back in step.
     let retry = ExponentialBuilder::new()
@@ -77,7 +79,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                 for entry in entries {
                     last = entry.id.clone();
                     match Delivery::decode(&entry) {
-                        Ok(d) => dispatch(&node, &mut dedup, &mut batches, d),
+                        Ok(d) => dispatch(&node, &mut dedup, &mut watermarks, &mut batches, d),
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")
                         }
@@ -203,7 +205,13 @@ impl SessionBatches {
     }
 }
 
-fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Delivery) {
+fn dispatch(
+    node: &Node,
+    dedup: &mut Dedup,
+    watermarks: &mut NodeWatermarks,
+    batches: &mut SessionBatches,
+    d: Delivery,
+) {
     match d {
         Delivery::Response {
             session,
@@ -227,6 +235,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                         written_ms: 0,
                         reply: None,
                         live,
+                        resume: None,
                     },
                 ),
                 // Not a session: an HTTP request waiting for its answer, if it has not given up.
@@ -245,6 +254,17 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
+            // Resume (issue 16): journaled events move the node's watermark and carry it.
+            let resume = match (kind, pos) {
+                (StreamingKind::Events, Some(pos)) => {
+                    watermarks.advance(pos);
+                    Some(ResumeMark::Live {
+                        pos,
+                        base: watermarks.base(),
+                    })
+                }
+                _ => None,
+            };
             node.sessions.read(|r| {
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
@@ -261,6 +281,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                                     written_ms,
                                     reply: reply.clone(),
                                     live: false,
+                                    resume,
                                 };
                                 batches.push(node, id, h, msg);
                             }
@@ -268,6 +289,34 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                     }
                 }
             });
+        }
+        // Resume (issue 16): a replay to one session, and the hubs' watermarks.
+        Delivery::Replayed {
+            session,
+            pos,
+            frame,
+        } => push_replay(
+            node,
+            batches,
+            session,
+            ByteString::from(frame),
+            ResumeMark::Replayed { pos },
+        ),
+        Delivery::ReplayDone {
+            session,
+            shard,
+            expired,
+        } => push_replay(
+            node,
+            batches,
+            session,
+            ByteString::new(),
+            ResumeMark::Done { shard, expired },
+        ),
+        Delivery::Watermark { marks } => {
+            for m in marks {
+                watermarks.advance(m);
+            }
         }
         Delivery::Close {
             session,
@@ -285,6 +334,27 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                 });
             }
         }
+    }
+}
+
+/// Queues a replayed event (or the end of a replay) for the one session it is for.
+fn push_replay(
+    node: &Node,
+    batches: &mut SessionBatches,
+    session: u64,
+    frame: ByteString,
+    mark: ResumeMark,
+) {
+    if let Some(h) = node.sessions.session(session) {
+        let msg = Deliver {
+            frame,
+            kind: Some(StreamingKind::Events),
+            written_ms: 0,
+            reply: None,
+            live: false,
+            resume: Some(mark),
+        };
+        batches.push(node, session, &h, msg);
     }
 }
 

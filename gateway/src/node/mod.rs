@@ -10,6 +10,7 @@ pub mod directory;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
+pub mod resume;
 pub mod waiters;
 
 use crate::auth::Authenticator;
@@ -41,6 +42,8 @@ pub struct Node {
     next_id: AtomicU64,
     /// HTTP requests waiting for their answer from the bus.
     pub waiters: AnswerWaiters,
+    /// The key resume tokens are signed with (issue 16).
+    pub resume_key: resume::ResumeKey,
 }
 
 impl Node {
@@ -65,6 +68,7 @@ impl Node {
             redis_ok: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             waiters: Default::default(),
+            resume_key: Default::default(),
         }
     }
 

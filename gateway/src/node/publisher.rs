@@ -52,6 +52,10 @@ pub enum BusWrite {
         owner: String,
         labels: Vec<String>,
     },
+    /// Resume (issue 16): ask each shard's owner to replay its journal to a session.
+    Replay {
+        requests: Vec<(u32, twinwire_common::bus::ReplayRequest)>,
+    },
     /// A delivery for another node (a live response or acknowledgement for its sender).
     Deliver {
         node: String,
@@ -232,6 +236,11 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
             delivery,
         } => {
             writes::add_delivery(pipe, keys, target, delivery);
+        }
+        BusWrite::Replay { requests } => {
+            for (shard, r) in requests {
+                writes::add_replay_request(pipe, keys, *shard, r);
+            }
         }
         BusWrite::Deregister => {
             writes::forget_node(pipe, keys, node);

@@ -19,6 +19,7 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+mod resume;
 mod smart;
 mod streaming;
 mod throttle;
@@ -95,6 +96,8 @@ pub struct WsSession {
     acks: acks::AckAggregations,
     /// Signals waiting for their responses, for the command-duration histogram.
     commands: crate::command_timer::CommandTimer,
+    /// Resume tokens and replays (issue 16).
+    resume: resume::Resume,
 }
 
 impl WsSession {
@@ -131,6 +134,7 @@ impl WsSession {
                 replies: Default::default(),
                 acks: Default::default(),
                 commands: Default::default(),
+                resume: Default::default(),
             }
         })
     }
@@ -300,6 +304,10 @@ impl WsSession {
         }
         if let Some(reply) = msg.reply {
             self.replies.remember(reply);
+        }
+        // Resume (issue 16): journaled events get their token, or wait for a replay.
+        if let Some(mark) = msg.resume {
+            return self.deliver_journaled(mark, msg.frame, msg.written_ms, ctx);
         }
         let label = match msg.kind {
             None => OutKind::Response,

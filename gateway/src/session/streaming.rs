@@ -134,7 +134,7 @@ fn subscription_record(
 }
 
 impl WsSession {
-    fn params_headers(&self, params: &StartParams) -> Headers {
+    pub(super) fn params_headers(&self, params: &StartParams) -> Headers {
         match &params.correlation_id {
             Some(c) => {
                 let mut h = Headers::new();
@@ -151,6 +151,12 @@ impl WsSession {
         params: StartParams,
         ctx: &mut Context<Self>,
     ) {
+        // Resume (issue 16): a token is checked before anything is subscribed.
+        if kind == StreamingKind::Events && self.resume_pending_absent() {
+            if let Some(token) = params.resume.clone() {
+                return self.start_resumed(params, token, ctx);
+            }
+        }
         // On refusal the previous subscription of this kind, if any, stays as it was.
         let record = match subscription_record(
             kind,
@@ -193,6 +199,9 @@ impl WsSession {
                     format!("{}:ACK", kind.start_str()).into(),
                     OutKind::Ack,
                 );
+                if kind == StreamingKind::Events {
+                    act.request_replays(ctx);
+                }
             }
             Ok(Err(e)) => act.subscription_failed(kind, previous, &params, e.to_protocol(), ctx),
             Err(_) => act.subscription_failed(
@@ -214,6 +223,7 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         self.node.sessions.restore(self.id, kind, previous);
+        self.abandon_resume();
         let h = self.params_headers(params);
         self.send_error(ctx, &e, None, h);
     }

@@ -37,20 +37,11 @@ impl Store {
     /// The newest id trimmed from `shard`'s journal ((0, 0) when nothing was): a replay after an
     /// older position would miss entries.
     pub async fn journal_trimmed_up_to(&self, shard: u32) -> Result<(u64, u64), HubError> {
-        let info: redis::Value = redis::cmd("XINFO")
-            .arg("STREAM")
-            .arg(self.keys.events(shard))
-            .query_async(&mut self.conn())
-            .await
-            .or_else(|e| {
-                // A journal that was never written has nothing trimmed.
-                if e.to_string().contains("no such key") {
-                    Ok(redis::Value::Nil)
-                } else {
-                    Err(e)
-                }
-            })?;
-        Ok(max_deleted(&info).unwrap_or((0, 0)))
+        let id: String = redis::Script::new(scripts::JOURNAL_TRIMMED)
+            .key(self.keys.events(shard))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(parse_stream_id(&id).unwrap_or((0, 0)))
     }
 
     /// Sends `d` to each of `nodes` (one entry per node).
@@ -62,23 +53,4 @@ impl Store {
         pipe.query_async::<()>(&mut self.conn()).await?;
         Ok(())
     }
-}
-
-/// `max-deleted-entry-id` of an `XINFO STREAM` reply (RESP2 flat list or RESP3 map).
-fn max_deleted(info: &redis::Value) -> Option<(u64, u64)> {
-    let text = |v: &redis::Value| match v {
-        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        redis::Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    };
-    let pairs: Vec<(&redis::Value, &redis::Value)> = match info {
-        redis::Value::Array(items) => items.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect(),
-        redis::Value::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
-        _ => return None,
-    };
-    pairs
-        .into_iter()
-        .find(|(k, _)| text(k).as_deref() == Some("max-deleted-entry-id"))
-        .and_then(|(_, v)| text(v))
-        .and_then(|id| parse_stream_id(&id))
 }
