@@ -73,11 +73,15 @@ pub async fn run(
         let node = node.clone();
         let conn = connection(&client, Some(timeout))?;
         async move {
-            node.resume_key
+            node.resume
                 .load(&node.config.resume.secret, &node.keys, conn)
                 .await
         }
     });
+    actix_web::rt::spawn(node::resume::refresh_watermarks(
+        node.clone(),
+        connection(&client, Some(timeout))?,
+    ));
     // Blocking reads need a connection of their own with no response timeout.
     actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
     actix_web::rt::spawn(node::liveness::run(

@@ -262,7 +262,9 @@ impl StreamEntry for Delivery {
             }),
             kind::REPLAY_DONE => Ok(Delivery::ReplayDone {
                 session: session.ok_or_else(|| missing("session"))?,
-                shard: f.parse::<u32>(field::SHARD)?.ok_or_else(|| missing("shard"))?,
+                shard: f
+                    .parse::<u32>(field::SHARD)?
+                    .ok_or_else(|| missing("shard"))?,
                 expired: code == Some(410),
             }),
             kind::WATERMARK => Ok(Delivery::Watermark {
@@ -398,7 +400,14 @@ mod tests {
                 expired: true,
             },
             Delivery::Watermark {
-                marks: vec![pos().unwrap(), JournalPos { shard: 8, ms: 1, seq: 0 }],
+                marks: vec![
+                    pos().unwrap(),
+                    JournalPos {
+                        shard: 8,
+                        ms: 1,
+                        seq: 0,
+                    },
+                ],
             },
         ];
         for d in table {

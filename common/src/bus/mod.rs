@@ -70,6 +70,6 @@ pub use limits::{
 pub use policy_update::PolicyUpdate;
 pub use position::{parse_stream_id, JournalPos};
 pub use replay::{ReplayRequest, REPLAY_FIELD};
-pub use resume_token::{ResumePosition, TokenError, TokenKey};
+pub use resume_token::{journal_watermark, ResumePosition, TokenError, TokenKey};
 pub use shard::{shard_of, DEFAULT_SHARDS};
 pub use subscription::{parse_sub_field, sub_field, SubChange, SubRecord};

@@ -46,6 +46,22 @@ impl ResumePosition {
     }
 }
 
+/// How far shard k is fanned out, from what the `JOURNAL_WATERMARK` script read (its `fanned`
+/// marker, newest journal id, and Redis's clock): `fanned`, or, when everything journaled is
+/// fanned, just below Redis's clock (its next entry gets an id at or above it), so an idle shard's
+/// watermark stays young. `None`: nothing is known to be fanned.
+pub fn journal_watermark(
+    fanned: Option<StreamIdPair>,
+    tail: Option<StreamIdPair>,
+    now_ms: u64,
+) -> Option<StreamIdPair> {
+    if tail.is_none() || tail == fanned {
+        Some(fanned.unwrap_or((0, 0)).max((now_ms.saturating_sub(1), 0)))
+    } else {
+        fanned
+    }
+}
+
 /// Why a token was refused (all map to 400 `gateway:resume.invalid`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {

@@ -192,6 +192,11 @@ impl SessionDirectory {
             .collect()
     }
 
+    /// Whether any session of this node subscribed to anything.
+    pub fn has_subscriptions(&self) -> bool {
+        !self.entries.read().subscriptions.is_empty()
+    }
+
     pub fn session_ids(&self) -> Vec<u64> {
         self.entries.read().sessions.keys().copied().collect()
     }

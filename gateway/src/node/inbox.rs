@@ -4,8 +4,8 @@
 //! hub) are recognised by their journal position and dropped here, once per node.
 
 use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
-use super::resume::NodeWatermarks;
 use super::publisher::BusWrite;
+use super::resume::NodeWatermarks;
 use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -314,6 +314,7 @@ fn dispatch(
             ResumeMark::Done { shard, expired },
         ),
         Delivery::Watermark { marks } => {
+            node.resume.watermark_read();
             for m in marks {
                 watermarks.advance(m);
             }

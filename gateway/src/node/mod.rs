@@ -43,7 +43,7 @@ pub struct Node {
     /// HTTP requests waiting for their answer from the bus.
     pub waiters: AnswerWaiters,
     /// The key resume tokens are signed with (issue 16).
-    pub resume_key: resume::ResumeKey,
+    pub resume: resume::NodeResume,
 }
 
 impl Node {
@@ -68,7 +68,7 @@ impl Node {
             redis_ok: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             waiters: Default::default(),
-            resume_key: Default::default(),
+            resume: Default::default(),
         }
     }
 

@@ -7,19 +7,36 @@
 //! matched a session here has been handed to that session. The smallest over all shards is the
 //! base every token starts from.
 
+use super::Node;
 use crate::error::GatewayError;
 use redis::aio::ConnectionManager;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
-use twinwire_common::bus::{parse_stream_id, scripts, JournalPos, Keys, ResumePosition, TokenKey};
+use twinwire_common::bus::{
+    journal_watermark, parse_stream_id, scripts, writes, Delivery, JournalPos, Keys,
+    ResumePosition, TokenKey,
+};
+use twinwire_common::clock::now_ms;
 
-/// The key resume tokens are signed with; unset until it is loaded (tokens are then left out).
+/// The node's resume state shared by its tasks and sessions.
 #[derive(Default)]
-pub struct ResumeKey(OnceLock<TokenKey>);
+pub struct NodeResume {
+    /// The key tokens are signed with; unset until it is loaded (tokens are then left out).
+    key: OnceLock<TokenKey>,
+    /// When the inbox last read a watermark (ms since the epoch).
+    last_watermark_ms: AtomicU64,
+}
 
-impl ResumeKey {
-    pub fn get(&self) -> Option<&TokenKey> {
-        self.0.get()
+impl NodeResume {
+    pub fn key(&self) -> Option<&TokenKey> {
+        self.key.get()
+    }
+
+    /// The inbox read a watermark.
+    pub fn watermark_read(&self) {
+        self.last_watermark_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     /// Sets the key from `resume.secret`, or else from the secret the first gateway stored in
@@ -27,7 +44,7 @@ impl ResumeKey {
     /// needs configuring. Retries until Redis answers.
     pub async fn load(&self, configured: &str, keys: &Keys, mut conn: ConnectionManager) {
         if !configured.is_empty() {
-            let _ = self.0.set(TokenKey::new(configured.as_bytes()));
+            let _ = self.key.set(TokenKey::new(configured.as_bytes()));
             return;
         }
         let candidate = format!(
@@ -51,7 +68,7 @@ impl ResumeKey {
             .await;
             match stored {
                 Ok(secret) => {
-                    let _ = self.0.set(TokenKey::new(secret.as_bytes()));
+                    let _ = self.key.set(TokenKey::new(secret.as_bytes()));
                     return;
                 }
                 Err(e) => {
@@ -61,6 +78,72 @@ impl ResumeKey {
             }
         }
     }
+}
+
+/// How often the node looks whether it needs watermarks of its own.
+const REFRESH: Duration = Duration::from_millis(500);
+/// Without a hub's watermark for this long, a node with subscriptions reads its own.
+const STALE_MS: u64 = 1000;
+
+/// Keeps the node's watermarks young when no hub sends any: at start (before any session), and
+/// while this node has subscriptions the hubs do not know of yet. It reads every shard's journal
+/// state and appends a watermark to this node's own delivery stream, so the inbox takes it after
+/// every delivery written before it, like a hub's.
+pub async fn refresh_watermarks(node: Arc<Node>, mut conn: ConnectionManager) {
+    let mut first = true;
+    let mut tick = tokio::time::interval(REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let stale = now_ms().saturating_sub(node.resume.last_watermark_ms.load(Ordering::Relaxed))
+            > STALE_MS;
+        if !(first || stale && node.sessions.has_subscriptions()) {
+            continue;
+        }
+        match own_watermarks(&node, &mut conn).await {
+            Ok(()) => first = false,
+            Err(e) => tracing::debug!(error = %e, "reading journal watermarks failed"),
+        }
+    }
+}
+
+async fn own_watermarks(node: &Node, conn: &mut ConnectionManager) -> Result<(), GatewayError> {
+    let shards = node.config.shards.count;
+    let mut pipe = redis::pipe();
+    for k in 0..shards {
+        pipe.cmd("EVAL")
+            .arg(scripts::JOURNAL_WATERMARK)
+            .arg(2)
+            .arg(node.keys.fanned(k))
+            .arg(node.keys.events(k))
+            .arg(0);
+    }
+    let states: Vec<(String, String, String)> = pipe.query_async(conn).await?;
+    let marks: Vec<JournalPos> = states
+        .iter()
+        .enumerate()
+        .filter_map(|(k, (fanned, tail, now))| {
+            let (ms, seq) = journal_watermark(
+                parse_stream_id(fanned),
+                parse_stream_id(tail),
+                now.parse().ok()?,
+            )?;
+            Some(JournalPos {
+                shard: k as u32,
+                ms,
+                seq,
+            })
+        })
+        .collect();
+    let mut pipe = redis::pipe();
+    writes::add_delivery(
+        &mut pipe,
+        &node.keys,
+        &node.id,
+        &Delivery::Watermark { marks },
+    );
+    pipe.query_async::<()>(conn).await?;
+    Ok(())
 }
 
 /// How far this node has read each shard's fan-out.
@@ -104,9 +187,10 @@ pub async fn expired(
             .arg(keys.events(k));
     }
     let trimmed: Vec<String> = pipe.query_async(&mut conn).await?;
-    Ok(trimmed.iter().enumerate().any(|(k, id)| {
-        parse_stream_id(id).is_some_and(|d| d > pos.of(k as u32))
-    }))
+    Ok(trimmed
+        .iter()
+        .enumerate()
+        .any(|(k, id)| parse_stream_id(id).is_some_and(|d| d > pos.of(k as u32))))
 }
 
 #[cfg(test)]
@@ -121,7 +205,11 @@ mod tests {
             w.advance(JournalPos { shard, ms, seq: 0 });
         }
         assert_eq!(w.base(), (5, 0));
-        w.advance(JournalPos { shard: 99, ms: 1, seq: 0 });
+        w.advance(JournalPos {
+            shard: 99,
+            ms: 1,
+            seq: 0,
+        });
         assert_eq!(w.base(), (5, 0));
     }
 }

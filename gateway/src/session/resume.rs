@@ -52,6 +52,8 @@ pub(super) struct Resume {
     held: VecDeque<Held>,
     /// A resumed START waiting for its ACK before its replays are asked for.
     pending: Option<ResumePosition>,
+    /// How many shards there are (set when a replay begins).
+    shard_count: u32,
 }
 
 /// What a journaled event does to the session.
@@ -85,8 +87,18 @@ impl Resume {
     /// The session's position now; `node_base` is the node's least watermark when the event was
     /// dispatched.
     fn position(&mut self, node_base: (u64, u64)) -> ResumePosition {
-        if self.replaying.is_empty() && node_base > self.floor {
-            self.floor = node_base;
+        let base = if self.replaying.is_empty() {
+            node_base
+        } else {
+            // During a replay every shard is at least where the session's own events put it, so
+            // the base rises with the slowest shard and tokens stay short.
+            (0..self.shard_count)
+                .map(|k| self.last_of(k))
+                .min()
+                .unwrap_or(self.floor)
+        };
+        if base > self.floor {
+            self.floor = base;
         }
         let floor = self.floor;
         self.last.retain(|(_, p)| *p > floor);
@@ -116,6 +128,7 @@ impl Resume {
         self.floor = pos.base;
         self.last = pos.shards;
         self.replaying = (0..shards).collect();
+        self.shard_count = shards;
         self.held.clear();
     }
 
@@ -241,7 +254,7 @@ impl WsSession {
     ) {
         match self
             .resume
-            .step(self.node.resume_key.get(), mark, frame, written_ms)
+            .step(self.node.resume.key(), mark, frame, written_ms)
         {
             Step::Send(frames) => {
                 for (f, ms) in frames {
@@ -266,7 +279,7 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         let h = self.params_headers(&params);
-        let Some(key) = self.node.resume_key.get() else {
+        let Some(key) = self.node.resume.key() else {
             let e = Error::ServiceUnavailable("Resume tokens cannot be checked yet.".into());
             return self.send_error(ctx, &e, None, h);
         };
@@ -350,15 +363,27 @@ mod tests {
     #[test]
     fn the_header_goes_first_into_the_headers() {
         assert_eq!(
-            with_header(r#"{"topic":"a/b/things/twin/events/modified","headers":{"x":1},"path":"/"}"#, "T").to_string(),
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","headers":{"x":1},"path":"/"}"#,
+                "T"
+            )
+            .to_string(),
             r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T","x":1},"path":"/"}"#
         );
         assert_eq!(
-            with_header(r#"{"topic":"a/b/things/twin/events/modified","headers":{},"path":"/"}"#, "T").to_string(),
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","headers":{},"path":"/"}"#,
+                "T"
+            )
+            .to_string(),
             r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T"},"path":"/"}"#
         );
         assert_eq!(
-            with_header(r#"{"topic":"a/b/things/twin/events/modified","path":"/"}"#, "T").to_string(),
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","path":"/"}"#,
+                "T"
+            )
+            .to_string(),
             r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T"},"path":"/"}"#
         );
     }
@@ -374,33 +399,72 @@ mod tests {
             },
             2,
         );
-        let live = |pos| ResumeMark::Live {
-            pos,
-            base: (20, 0),
-        };
+        let live = |pos| ResumeMark::Live { pos, base: (20, 0) };
         // Shard 0 live events wait; a replayed one goes out.
         assert!(frames(r.step(Some(&key), live(p(0, 15)), "L15".into(), 0)).is_empty());
         assert!(frames(r.step(Some(&key), live(p(0, 16)), "L16".into(), 0)).is_empty());
         assert_eq!(
-            frames(r.step(Some(&key), ResumeMark::Replayed { pos: p(0, 15) }, "R15".into(), 0)),
+            frames(r.step(
+                Some(&key),
+                ResumeMark::Replayed { pos: p(0, 15) },
+                "R15".into(),
+                0
+            )),
             vec!["R15"]
         );
         // At or below the resumed position of shard 1: already had.
-        assert!(frames(r.step(Some(&key), ResumeMark::Replayed { pos: p(1, 12) }, "x".into(), 0)).is_empty());
+        assert!(frames(r.step(
+            Some(&key),
+            ResumeMark::Replayed { pos: p(1, 12) },
+            "x".into(),
+            0
+        ))
+        .is_empty());
         // Shard 0 done: the held 15 is a duplicate of the replayed one, 16 goes out.
         assert_eq!(
-            frames(r.step(Some(&key), ResumeMark::Done { shard: 0, expired: false }, "".into(), 0)),
+            frames(r.step(
+                Some(&key),
+                ResumeMark::Done {
+                    shard: 0,
+                    expired: false
+                },
+                "".into(),
+                0
+            )),
             vec!["L16"]
         );
-        // Tokens stay on the resumed base while shard 1 replays.
+        // While shard 1 replays, tokens ignore the node's watermark: the base is the slowest
+        // shard's own position.
         let pos = r.position((20, 0));
-        assert_eq!(pos.base, (10, 0));
-        assert_eq!(pos.shards, vec![(0, (16, 0)), (1, (12, 0))]);
-        r.step(Some(&key), ResumeMark::Done { shard: 1, expired: false }, "".into(), 0);
+        assert_eq!(pos.base, (12, 0));
+        assert_eq!(pos.shards, vec![(0, (16, 0))]);
+        r.step(
+            Some(&key),
+            ResumeMark::Done {
+                shard: 1,
+                expired: false,
+            },
+            "".into(),
+            0,
+        );
         let pos = r.position((20, 0));
-        assert_eq!(pos, ResumePosition { base: (20, 0), shards: vec![] });
+        assert_eq!(
+            pos,
+            ResumePosition {
+                base: (20, 0),
+                shards: vec![]
+            }
+        );
         assert!(matches!(
-            r.step(Some(&key), ResumeMark::Done { shard: 1, expired: true }, "".into(), 0),
+            r.step(
+                Some(&key),
+                ResumeMark::Done {
+                    shard: 1,
+                    expired: true
+                },
+                "".into(),
+                0
+            ),
             Step::Fail(Error::ResumeExpired(_))
         ));
     }

@@ -121,7 +121,8 @@ impl Replay<'_> {
             let twins = cache::load(self.store, shard, &thing_ids).await?;
             let mut outputs = Vec::new();
             for ((id, j), twin) in entries.iter().zip(twins) {
-                let (Some(pos), policy) = (JournalPos::at(shard, id), self.policies.get(&j.policy_id))
+                let (Some(pos), policy) =
+                    (JournalPos::at(shard, id), self.policies.get(&j.policy_id))
                 else {
                     continue;
                 };

@@ -9,7 +9,7 @@ use crate::error::HubError;
 use crate::registry::SubscriptionRegistry;
 use crate::store::Store;
 use std::time::{Duration, Instant};
-use twinwire_common::bus::{Delivery, JournalPos};
+use twinwire_common::bus::{journal_watermark, Delivery, JournalPos};
 
 /// How often watermarks go out.
 const INTERVAL: Duration = Duration::from_millis(500);
@@ -27,27 +27,25 @@ impl Watermarks {
         }
     }
 
-    /// Sends the watermarks of `shards` when due. Runs between rounds, so no commit of this hub
-    /// is in flight.
+    /// Whether the next watermarks are due.
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    /// Sends the watermarks of `shards`. Runs between rounds, so no commit of this hub is in
+    /// flight.
     pub async fn tick(
         &mut self,
         store: &Store,
         registry: &SubscriptionRegistry,
         shards: &[u32],
     ) -> Result<(), HubError> {
-        if Instant::now() < self.next {
-            return Ok(());
-        }
         self.next = Instant::now() + INTERVAL;
         let mut marks = Vec::with_capacity(shards.len());
         for shard in shards {
             let s = store.journal_watermark(*shard, self.retention_ms).await?;
-            // Everything journaled is fanned: the next entry's id will be above Redis's clock.
-            let idle = s.tail.is_none() || s.tail == s.fanned;
-            let mark = match (s.fanned, idle) {
-                (f, true) => f.unwrap_or((0, 0)).max((s.now_ms.saturating_sub(1), 0)),
-                (Some(f), false) => f,
-                (None, false) => continue,
+            let Some(mark) = journal_watermark(s.fanned, s.tail, s.now_ms) else {
+                continue;
             };
             marks.push(JournalPos {
                 shard: *shard,

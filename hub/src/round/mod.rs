@@ -143,11 +143,16 @@ impl Worker {
 
     /// Resume (issue 16): sends the watermarks of the shards this hub may act for, when due.
     pub async fn send_watermarks(&mut self, leases: &Leases) -> Result<(), HubError> {
+        if !self.watermarks.due() {
+            return Ok(());
+        }
         let shards: Vec<u32> = leases
             .owned()
             .into_iter()
             .filter(|s| leases.token(*s).is_some())
             .collect();
+        // Nodes whose first subscription is new get watermarks too.
+        self.registry.catch_up(&self.store).await?;
         self.watermarks
             .tick(&self.store, &self.registry, &shards)
             .await
