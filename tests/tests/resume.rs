@@ -177,3 +177,141 @@ async fn a_filtered_subscriber_resumes_on_the_other_node_with_nothing_missing_or
     let rest = recv_events(&mut again, expected.len()).await;
     assert_exactly(&rest, &expected);
 }
+
+/// The error frame a refused START gets, with nothing after it (no ACK).
+async fn expect_refusal(c: &mut Client, status: u64, error: &str) {
+    let e = c.recv_json().await;
+    assert_eq!(e["status"], status, "{e}");
+    assert_eq!(e["value"]["error"], error, "{e}");
+    assert_eq!(e["topic"], "unknown/unknown/things/twin/errors", "{e}");
+    c.expect_silence(Duration::from_millis(1000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_gets_410_and_a_garbage_or_modified_one_400_and_no_ack() {
+    // One shard whose journal keeps about 100 events, so a few hundred changes trim past a token.
+    let shards = ("TWINWIRE_SHARDS__COUNT".to_string(), "1".to_string());
+    let c = Cluster::start(ClusterOptions {
+        gateway_env: vec![shards.clone()],
+        hub_env: vec![
+            shards,
+            ("TWINWIRE_RESUME__MAX_EVENTS_PER_SHARD".into(), "100".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 5).await;
+    let (mut sub, token) = first_session(&c, 0, &mut w, 5).await;
+    sub.close().await;
+
+    let mut other = c.connect(1, "ditto").await;
+    other.send(&start_frame(Some("garbage!"))).await;
+    expect_refusal(&mut other, 400, "gateway:resume.invalid").await;
+    // One character changed: the integrity check fails.
+    let mut modified = token.clone().into_bytes();
+    modified[3] = if modified[3] == b'A' { b'B' } else { b'A' };
+    let modified = String::from_utf8(modified).unwrap();
+    other.send(&start_frame(Some(&modified))).await;
+    expect_refusal(&mut other, 400, "gateway:resume.invalid").await;
+    other.send(&start_frame(Some(&"A".repeat(300)))).await;
+    expect_refusal(&mut other, 400, "gateway:resume.invalid").await;
+
+    // Still retained: the token works (checked on a session of its own).
+    let mut ok = c.connect(1, "ditto").await;
+    ok.subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
+        .await;
+    ok.close().await;
+    // 400 changes later the journal no longer holds the token's position.
+    write_changes(&mut w, 30..430, 5).await;
+    other.send(&start_frame(Some(&token))).await;
+    expect_refusal(&mut other, 410, "gateway:resume.expired").await;
+    // The session itself is fine: a plain START works.
+    other
+        .subscribe(&start_frame(None), "START-SEND-EVENTS:ACK")
+        .await;
+}
+
+/// Resumes `token` on gateway `gw` and expects exactly the matching changes after `after_j`
+/// (the last one the first session got) up to `upto`.
+async fn resume_and_check(c: &Cluster, gw: usize, token: &str, from: usize, upto: usize) -> Client {
+    let mut resumed = c.connect(gw, "ditto").await;
+    resumed
+        .subscribe(&start_frame(Some(token)), "START-SEND-EVENTS:ACK")
+        .await;
+    let got = recv_events(&mut resumed, matching(from..upto).len()).await;
+    assert_exactly(&got, &matching(from..upto));
+    resumed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_a_drained_and_of_a_killed_gateway_resume_on_another_node() {
+    let mut c = Cluster::start(ClusterOptions {
+        gateways: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(2, "ditto").await;
+    create_things(&mut w, 50).await;
+    // One subscriber on gateway 0 (drained), one on gateway 1 (killed).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut drained = c.connect(0, "ditto").await;
+    drained
+        .subscribe(&start_frame(None), "START-SEND-EVENTS:ACK")
+        .await;
+    let mut killed = c.connect(1, "ditto").await;
+    killed
+        .subscribe(&start_frame(None), "START-SEND-EVENTS:ACK")
+        .await;
+    write_changes(&mut w, 0..30, 50).await;
+    let a = recv_events(&mut drained, matching(0..30).len()).await;
+    let b = recv_events(&mut killed, matching(0..30).len()).await;
+    assert_exactly(&a, &matching(0..30));
+    assert_exactly(&b, &matching(0..30));
+
+    c.gateways[0].proc.signal(15);
+    assert_eq!(
+        drained
+            .recv_close(Duration::from_secs(10))
+            .await
+            .map(|c| c.0),
+        Some(1001)
+    );
+    c.gateways[1].proc.signal(9);
+    write_changes(&mut w, 30..330, 50).await;
+    let mut x = resume_and_check(&c, 2, &a.last().unwrap().token, 30, 330).await;
+    let mut y = resume_and_check(&c, 2, &b.last().unwrap().token, 30, 330).await;
+    // Both continue live.
+    write_changes(&mut w, 330..360, 50).await;
+    assert_exactly(
+        &recv_events(&mut x, matching(330..360).len()).await,
+        &matching(330..360),
+    );
+    assert_exactly(
+        &recv_events(&mut y, matching(330..360).len()).await,
+        &matching(330..360),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_during_the_replay_loses_and_repeats_nothing() {
+    let mut c = Cluster::start(ClusterOptions {
+        hubs: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 50).await;
+    let (mut sub, token) = first_session(&c, 0, &mut w, 50).await;
+    sub.close().await;
+    write_changes(&mut w, 30..1030, 50).await;
+    let mut resumed = c.connect(1, "ditto").await;
+    resumed
+        .subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
+        .await;
+    // Killed while it replays (or just before): its shards' requests are claimed by the other.
+    c.hubs[0].proc.signal(9);
+    write_changes(&mut w, 1030..1060, 50).await;
+    let got = recv_events(&mut resumed, matching(30..1060).len()).await;
+    assert_exactly(&got, &matching(30..1060));
+}
