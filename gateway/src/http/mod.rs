@@ -10,6 +10,7 @@ pub mod cors;
 pub mod exchange;
 pub mod inline_policy;
 pub mod path;
+pub mod sse;
 pub mod whoami;
 pub mod ws;
 

@@ -19,9 +19,9 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
-mod resume;
+pub mod resume;
 mod smart;
-mod streaming;
+pub mod streaming;
 mod throttle;
 mod wire_errors;
 

@@ -39,9 +39,9 @@ struct Held {
     written_ms: u64,
 }
 
-/// One session's position and replay state.
+/// One session's position and replay state (a WebSocket's or a Server-Sent Events stream's).
 #[derive(Default)]
-pub(super) struct Resume {
+pub struct Resume {
     /// Every shard is at least here: the resumed token's base, raised to the node's watermark once
     /// no replay is running.
     floor: (u64, u64),
@@ -56,10 +56,19 @@ pub(super) struct Resume {
     shard_count: u32,
 }
 
+/// An event to write: its frame as the hub serialized it, its token (none before the key is
+/// loaded, or when the position would not fit the contract's 256 characters: the previous token
+/// stays valid, never an inexact one), and when the hub wrote it.
+pub struct Ready {
+    pub frame: ByteString,
+    pub token: Option<String>,
+    pub written_ms: u64,
+}
+
 /// What a journaled event does to the session.
-pub(super) enum Step {
-    /// Frames to write, each with its token added, and when the hub wrote them.
-    Send(Vec<(ByteString, u64)>),
+pub enum Step {
+    /// Events to write, in order.
+    Send(Vec<Ready>),
     /// The position could not be replayed exactly, or too much waited: end with this error.
     Fail(Error),
 }
@@ -108,23 +117,23 @@ impl Resume {
         }
     }
 
-    fn token_frame(
+    fn ready(
         &mut self,
         key: Option<&TokenKey>,
         frame: ByteString,
         node_base: (u64, u64),
-    ) -> ByteString {
+        written_ms: u64,
+    ) -> Ready {
         let pos = self.position(node_base);
-        match key.and_then(|k| k.encode(&pos)) {
-            Some(token) => with_header(&frame, &token),
-            // No key yet, or a position too large for the contract's 256 characters: no token
-            // rather than an inexact one; the previous token stays valid.
-            None => frame,
+        Ready {
+            frame,
+            token: key.and_then(|k| k.encode(&pos)),
+            written_ms,
         }
     }
 
     /// Starts a resumed position: everything replays until its shard says it is done.
-    fn begin(&mut self, pos: ResumePosition, shards: u32) {
+    pub fn begin(&mut self, pos: ResumePosition, shards: u32) {
         self.floor = pos.base;
         self.last = pos.shards;
         self.replaying = (0..shards).collect();
@@ -159,13 +168,13 @@ impl Resume {
                 if !self.accept(pos) {
                     return Step::Send(Vec::new());
                 }
-                Step::Send(vec![(self.token_frame(key, frame, base), written_ms)])
+                Step::Send(vec![self.ready(key, frame, base, written_ms)])
             }
             ResumeMark::Replayed { pos } => {
                 if !self.accept(pos) {
                     return Step::Send(Vec::new());
                 }
-                Step::Send(vec![(self.token_frame(key, frame, (0, 0)), written_ms)])
+                Step::Send(vec![self.ready(key, frame, (0, 0), written_ms)])
             }
             ResumeMark::Done { shard, expired } => {
                 if expired {
@@ -185,7 +194,7 @@ impl Resume {
                 let mut out = Vec::new();
                 for h in mine {
                     if self.accept(h.pos) {
-                        out.push((self.token_frame(key, h.frame, h.base), h.written_ms));
+                        out.push(self.ready(key, h.frame, h.base, h.written_ms));
                     }
                 }
                 Step::Send(out)
@@ -232,6 +241,26 @@ pub fn with_header(frame: &str, token: &str) -> ByteString {
     ByteString::from(out)
 }
 
+/// The replay requests of a resumed position: one per shard, each on its command stream.
+pub fn replay_requests(node: &str, session: u64, pos: &ResumePosition, shards: u32) -> BusWrite {
+    let requests = (0..shards)
+        .map(|k| {
+            let (ms, seq) = pos.of(k);
+            (
+                k,
+                ReplayRequest {
+                    session: Origin {
+                        node: node.to_owned(),
+                        session,
+                    },
+                    after: format!("{ms}-{seq}"),
+                },
+            )
+        })
+        .collect();
+    BusWrite::Replay { requests }
+}
+
 impl WsSession {
     /// No resumed START is waiting for its subscription (a START with `resume=` checks its token).
     pub(super) fn resume_pending_absent(&self) -> bool {
@@ -256,9 +285,13 @@ impl WsSession {
             .resume
             .step(self.node.resume.key(), mark, frame, written_ms)
         {
-            Step::Send(frames) => {
-                for (f, ms) in frames {
-                    self.send_journaled(ctx, f, OutKind::Event, ms);
+            Step::Send(events) => {
+                for e in events {
+                    let frame = match &e.token {
+                        Some(t) => with_header(&e.frame, t),
+                        None => e.frame,
+                    };
+                    self.send_journaled(ctx, frame, OutKind::Event, e.written_ms);
                 }
             }
             Step::Fail(e) => {
@@ -317,27 +350,9 @@ impl WsSession {
             return;
         };
         let shards = self.node.config.shards.count;
-        let requests = (0..shards)
-            .map(|k| {
-                let (ms, seq) = pos.of(k);
-                (
-                    k,
-                    ReplayRequest {
-                        session: Origin {
-                            node: self.node.id.clone(),
-                            session: self.id,
-                        },
-                        after: format!("{ms}-{seq}"),
-                    },
-                )
-            })
-            .collect();
+        let write = replay_requests(&self.node.id, self.id, &pos, shards);
         self.resume.begin(pos, shards);
-        if let Err(e) = self
-            .node
-            .publisher
-            .write_unconfirmed(BusWrite::Replay { requests })
-        {
+        if let Err(e) = self.node.publisher.write_unconfirmed(write) {
             let h = self.connection_headers();
             self.send_error(ctx, &e.to_protocol(), None, h);
             self.close(ctx, 1013, "resume failed; resume again");
@@ -355,7 +370,7 @@ mod tests {
 
     fn frames(step: Step) -> Vec<String> {
         match step {
-            Step::Send(f) => f.into_iter().map(|(f, _)| f.to_string()).collect(),
+            Step::Send(f) => f.into_iter().map(|r| r.frame.to_string()).collect(),
             Step::Fail(e) => panic!("{e:?}"),
         }
     }

@@ -26,7 +26,7 @@ use twinwire_common::{rql, Error};
 
 /// The kinds whose START this session acknowledged, indexed by [`StreamingKind::index`].
 #[derive(Default)]
-pub(super) struct Streaming {
+pub struct Streaming {
     confirmed: [bool; StreamingKind::ALL.len()],
 }
 
@@ -108,7 +108,7 @@ const MAX_NAMESPACE_BYTES: usize = 256;
 
 /// The record a START asks for, or why it is refused: parameters over their limits, an invalid
 /// filter or selector get an error and no ACK (Ditto `StreamingSessionActor`).
-fn subscription_record(
+pub fn subscription_record(
     kind: StreamingKind,
     params: &StartParams,
     limits: &SubscriptionLimitsConfig,

@@ -144,9 +144,11 @@ impl Replay<'_> {
                 }
             }
             sent += outputs.len();
-            let mut batch = self.store.delivery_batch();
-            batch.deliveries(&outputs);
-            batch.send().await?;
+            if !outputs.is_empty() {
+                let mut batch = self.store.delivery_batch();
+                batch.deliveries(&outputs);
+                batch.send().await?;
+            }
             from = last;
         }
         tracing::debug!(shard, session, node = %node, sent, "replayed to a resuming session");
