@@ -315,3 +315,176 @@ async fn a_hub_killed_during_the_replay_loses_and_repeats_nothing() {
     let got = recv_events(&mut resumed, matching(30..1060).len()).await;
     assert_exactly(&got, &matching(30..1060));
 }
+
+async fn shards_owned(admin_port: u16) -> f64 {
+    let (_, body) = twinwire_tests::http_get(&format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .unwrap();
+    body.lines()
+        .filter(|l| l.starts_with("twinwire_hub_shards_owned"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until every hub owns its share of the 64 shards.
+async fn settle_shards(c: &Cluster) {
+    let share = 64.0 / c.hubs.len() as f64;
+    for _ in 0..300 {
+        let mut settled = true;
+        for h in &c.hubs {
+            settled &= shards_owned(h.admin_port).await == share;
+        }
+        if settled {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the shards did not settle on the hubs");
+}
+
+/// A session of the randomized test: its filter, everything it got over all its connections, and
+/// its connection while it has one.
+struct Randomized {
+    filter: Option<&'static str>,
+    wants: fn(usize) -> bool,
+    got: Vec<Got>,
+    client: Option<Client>,
+    /// Changes from this one on are owed to it (it subscribed before them).
+    from: usize,
+}
+
+/// Reads what is there (each frame within `wait`), at most `max` frames.
+async fn read_some(c: &mut Client, max: usize, wait: Duration, into: &mut Vec<Got>) {
+    for _ in 0..max {
+        match c.recv_within(wait).await {
+            Some(Frame::Text(t)) => into.push(parse_event(&t)),
+            Some(other) => panic!("unexpected {other:?}"),
+            None => return,
+        }
+    }
+}
+
+fn start_with(filter: Option<&str>, token: Option<&str>) -> String {
+    let mut q = Vec::new();
+    if let Some(f) = filter {
+        q.push(format!("filter={}", urlencode(f)));
+    }
+    if let Some(t) = token {
+        q.push(format!("resume={t}"));
+    }
+    if q.is_empty() {
+        "START-SEND-EVENTS".into()
+    } else {
+        format!("START-SEND-EVENTS?{}", q.join("&"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_random_disconnects_resumes_and_writes_lose_and_repeat_nothing() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("TW_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("resume seed: {seed} (replay with TW_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    const THINGS: usize = 240;
+    let c = Cluster::start(ClusterOptions {
+        hubs: 2,
+        ..Default::default()
+    })
+    .await;
+    // Shards settle on the two hubs first: a shard between owners gets no watermarks, and a token
+    // could then place a session before changes made ahead of its subscription (README).
+    settle_shards(&c).await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, THINGS).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let kinds: [(Option<&'static str>, fn(usize) -> bool); 3] = [
+        (None, |_| true),
+        (Some(FILTER), |j| j % 3 == 0),
+        (Some("ge(attributes/v/j,400)"), |j| j >= 400),
+    ];
+    let mut sessions = Vec::new();
+    for i in 0..6 {
+        let (filter, wants) = kinds[i % kinds.len()];
+        let mut client = c.connect(i % 2, "ditto").await;
+        client
+            .subscribe(&start_with(filter, None), "START-SEND-EVENTS:ACK")
+            .await;
+        sessions.push(Randomized {
+            filter,
+            wants,
+            got: Vec::new(),
+            client: Some(client),
+            from: 0,
+        });
+    }
+    let mut next = 0;
+    for _round in 0..12 {
+        let n = rng.random_range(10..60);
+        write_changes(&mut w, next..next + n, THINGS).await;
+        next += n;
+        for s in &mut sessions {
+            match s.client.take() {
+                Some(mut client) => {
+                    // Reads part of what came, then maybe leaves in the middle of the stream.
+                    let max = rng.random_range(0..40);
+                    read_some(&mut client, max, Duration::from_millis(300), &mut s.got).await;
+                    if rng.random_bool(0.4) {
+                        if rng.random_bool(0.5) {
+                            client.close().await;
+                        } else {
+                            client.abort();
+                        }
+                    } else {
+                        s.client = Some(client);
+                    }
+                }
+                None if rng.random_bool(0.6) => {
+                    let gw = rng.random_range(0..2);
+                    let mut client = c.connect(gw, "ditto").await;
+                    match s.got.last() {
+                        Some(last) => {
+                            let f = start_with(s.filter, Some(&last.token));
+                            client.subscribe(&f, "START-SEND-EVENTS:ACK").await;
+                        }
+                        // Nothing got yet, so no token: a fresh start, owed what comes after.
+                        None => {
+                            client
+                                .subscribe(&start_with(s.filter, None), "START-SEND-EVENTS:ACK")
+                                .await;
+                            s.from = next;
+                        }
+                    }
+                    s.client = Some(client);
+                }
+                None => {}
+            }
+        }
+    }
+    // Everyone back, a last burst, and then every session's whole stream is compared.
+    for s in &mut sessions {
+        if s.client.is_none() {
+            let mut client = c.connect(1, "ditto").await;
+            let f = start_with(s.filter, s.got.last().map(|g| g.token.as_str()));
+            client.subscribe(&f, "START-SEND-EVENTS:ACK").await;
+            if s.got.is_empty() {
+                s.from = next;
+            }
+            s.client = Some(client);
+        }
+    }
+    write_changes(&mut w, next..next + 20, THINGS).await;
+    next += 20;
+    for (i, s) in sessions.iter_mut().enumerate() {
+        let expected: Vec<usize> = (s.from..next).filter(|j| (s.wants)(*j)).collect();
+        let mut client = s.client.take().unwrap();
+        let missing = expected.len().saturating_sub(s.got.len());
+        let more = recv_events(&mut client, missing).await;
+        s.got.extend(more);
+        println!("session {i}: {} events", s.got.len());
+        assert_exactly(&s.got, &expected);
+    }
+}

@@ -149,9 +149,17 @@ pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> H
     let (tx, rx) = mpsc::channel::<Bytes>(node.config.ws.outbound_queue);
     let id = node.next_id();
     let mut resume = Resume::default();
-    if let Some(pos) = &resumed {
+    match &resumed {
         // Live events wait for the replays from the start.
-        resume.begin(pos.clone(), shards);
+        Some(pos) => resume.begin(pos.clone(), shards),
+        // A fresh stream starts where the journals are before it subscribes.
+        None => {
+            let mut conn = node.redis.clone();
+            match crate::node::resume::journal_marks(&mut conn, &node.keys, shards).await {
+                Ok(marks) => resume.start_at(&marks),
+                Err(e) => return error_response(&e.to_protocol()),
+            }
+        }
     }
     let kill = CancellationToken::new();
     let queued = Arc::new(AtomicUsize::new(0));

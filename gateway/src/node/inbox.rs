@@ -315,9 +315,11 @@ fn dispatch(
         ),
         Delivery::Watermark { marks } => {
             node.resume.watermark_read();
+            let n = marks.len();
             for m in marks {
                 watermarks.advance(m);
             }
+            tracing::trace!(marks = n, base = ?watermarks.base(), "watermark read");
         }
         Delivery::Close {
             session,

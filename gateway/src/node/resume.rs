@@ -108,31 +108,14 @@ pub async fn refresh_watermarks(node: Arc<Node>, mut conn: ConnectionManager) {
 }
 
 async fn own_watermarks(node: &Node, conn: &mut ConnectionManager) -> Result<(), GatewayError> {
-    let shards = node.config.shards.count;
-    let mut pipe = redis::pipe();
-    for k in 0..shards {
-        pipe.cmd("EVAL")
-            .arg(scripts::JOURNAL_WATERMARK)
-            .arg(2)
-            .arg(node.keys.fanned(k))
-            .arg(node.keys.events(k))
-            .arg(0);
-    }
-    let states: Vec<(String, String, String)> = pipe.query_async(conn).await?;
-    let marks: Vec<JournalPos> = states
-        .iter()
+    let marks = journal_marks(conn, &node.keys, node.config.shards.count).await?;
+    let marks: Vec<JournalPos> = marks
+        .into_iter()
         .enumerate()
-        .filter_map(|(k, (fanned, tail, now))| {
-            let (ms, seq) = journal_watermark(
-                parse_stream_id(fanned),
-                parse_stream_id(tail),
-                now.parse().ok()?,
-            )?;
-            Some(JournalPos {
-                shard: k as u32,
-                ms,
-                seq,
-            })
+        .map(|(k, (ms, seq))| JournalPos {
+            shard: k as u32,
+            ms,
+            seq,
         })
         .collect();
     let mut pipe = redis::pipe();
@@ -144,6 +127,37 @@ async fn own_watermarks(node: &Node, conn: &mut ConnectionManager) -> Result<(),
     );
     pipe.query_async::<()>(conn).await?;
     Ok(())
+}
+
+/// How far each shard's journal is fanned out now ([`journal_watermark`]), one round trip. Read
+/// before a fresh subscription is written, it is where the session starts: no event at or below
+/// it can be owed to a subscription the hubs do not know yet.
+pub async fn journal_marks(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    shards: u32,
+) -> Result<Vec<(u64, u64)>, GatewayError> {
+    let mut pipe = redis::pipe();
+    for k in 0..shards {
+        pipe.cmd("EVAL")
+            .arg(scripts::JOURNAL_WATERMARK)
+            .arg(2)
+            .arg(keys.fanned(k))
+            .arg(keys.events(k))
+            .arg(0);
+    }
+    let states: Vec<(String, String, String)> = pipe.query_async(conn).await?;
+    Ok(states
+        .iter()
+        .map(|(fanned, tail, now)| {
+            journal_watermark(
+                parse_stream_id(fanned),
+                parse_stream_id(tail),
+                now.parse().unwrap_or(0),
+            )
+            .unwrap_or((0, 0))
+        })
+        .collect())
 }
 
 /// How far this node has read each shard's fan-out.

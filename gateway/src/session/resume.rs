@@ -52,6 +52,8 @@ pub struct Resume {
     held: VecDeque<Held>,
     /// A resumed START waiting for its ACK before its replays are asked for.
     pending: Option<ResumePosition>,
+    /// A fresh START waiting for its ACK: where every shard's journal was before it subscribed.
+    pending_start: Option<Vec<(u64, u64)>>,
     /// How many shards there are (set when a replay begins).
     shard_count: u32,
 }
@@ -125,10 +127,30 @@ impl Resume {
         written_ms: u64,
     ) -> Ready {
         let pos = self.position(node_base);
+        let token = key.and_then(|k| k.encode(&pos));
+        if token.is_none() && key.is_some() {
+            tracing::debug!(?pos, "a resume position too large for a token");
+        }
         Ready {
             frame,
-            token: key.and_then(|k| k.encode(&pos)),
+            token,
             written_ms,
+        }
+    }
+
+    /// Starts a fresh subscription at `marks` (per shard, read before it was written): nothing up
+    /// to there can be owed to it, so its tokens never reach back before it.
+    pub fn start_at(&mut self, marks: &[(u64, u64)]) {
+        let floor = marks.iter().copied().min().unwrap_or((0, 0));
+        self.floor = self.floor.max(floor);
+        for (k, m) in marks.iter().enumerate() {
+            if *m > self.last_of(k as u32) {
+                self.accept(JournalPos {
+                    shard: k as u32,
+                    ms: m.0,
+                    seq: m.1,
+                });
+            }
         }
     }
 
@@ -262,14 +284,16 @@ pub fn replay_requests(node: &str, session: u64, pos: &ResumePosition, shards: u
 }
 
 impl WsSession {
-    /// No resumed START is waiting for its subscription (a START with `resume=` checks its token).
+    /// No events START is waiting for its subscription (a START first reads the journals' marks,
+    /// or checks its `resume=` token).
     pub(super) fn resume_pending_absent(&self) -> bool {
-        self.resume.pending.is_none()
+        self.resume.pending.is_none() && self.resume.pending_start.is_none()
     }
 
-    /// A resumed START was refused after its token was checked: nothing is replayed.
+    /// An events START was refused after its marks or token were read: nothing changes.
     pub(super) fn abandon_resume(&mut self) {
         self.resume.pending = None;
+        self.resume.pending_start = None;
     }
 
     /// A journaled event (or a replay's end) for this session: held, dropped or written with its
@@ -343,9 +367,34 @@ impl WsSession {
         }));
     }
 
-    /// After a resumed START's ACK: holds live events from now on, and asks every shard's owner
-    /// for its replay. A failed request ends the session; its client resumes again.
+    /// A fresh `START-SEND-EVENTS` first reads where every journal is (one round trip), so the
+    /// session's tokens start there; then subscribes as usual.
+    pub(super) fn start_fresh(&mut self, params: StartParams, ctx: &mut Context<Self>) {
+        let node = self.node.clone();
+        let read = async move {
+            let mut conn = node.redis.clone();
+            crate::node::resume::journal_marks(&mut conn, &node.keys, node.config.shards.count)
+                .await
+        };
+        ctx.wait(read.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(marks) => {
+                act.resume.pending_start = Some(marks);
+                act.start_streaming(StreamingKind::Events, params, ctx);
+            }
+            Err(e) => {
+                let h = act.params_headers(&params);
+                act.send_error(ctx, &e.to_protocol(), None, h);
+            }
+        }));
+    }
+
+    /// After an events START's ACK: a fresh one starts at the journal marks read before it; a
+    /// resumed one holds live events from now on and asks every shard's owner for its replay. A
+    /// failed request ends the session; its client resumes again.
     pub(super) fn request_replays(&mut self, ctx: &mut Context<Self>) {
+        if let Some(marks) = self.resume.pending_start.take() {
+            self.resume.start_at(&marks);
+        }
         let Some(pos) = self.resume.pending.take() else {
             return;
         };

@@ -151,11 +151,13 @@ impl WsSession {
         params: StartParams,
         ctx: &mut Context<Self>,
     ) {
-        // Resume (issue 16): a token is checked before anything is subscribed.
+        // Resume (issue 16): a token is checked, or the journals' marks read, before anything is
+        // subscribed.
         if kind == StreamingKind::Events && self.resume_pending_absent() {
-            if let Some(token) = params.resume.clone() {
-                return self.start_resumed(params, token, ctx);
-            }
+            return match params.resume.clone() {
+                Some(token) => self.start_resumed(params, token, ctx),
+                None => self.start_fresh(params, ctx),
+            };
         }
         // On refusal the previous subscription of this kind, if any, stays as it was.
         let record = match subscription_record(
@@ -168,6 +170,7 @@ impl WsSession {
         ) {
             Ok(r) => r,
             Err(e) => {
+                self.abandon_resume();
                 let h = self.params_headers(&params);
                 return self.send_error(ctx, &e, None, h);
             }

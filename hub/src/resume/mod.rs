@@ -151,7 +151,7 @@ impl Replay<'_> {
             }
             from = last;
         }
-        tracing::debug!(shard, session, node = %node, sent, "replayed to a resuming session");
+        tracing::debug!(shard, session, node = %node, after = %r.after, sent, "replayed to a resuming session");
         self.store.send_to_nodes(&[node], &done(false)).await
     }
 }

@@ -57,6 +57,7 @@ impl Watermarks {
         if marks.is_empty() || nodes.is_empty() {
             return Ok(());
         }
+        tracing::trace!(shards = marks.len(), nodes = nodes.len(), least = ?marks.iter().map(|m| m.id()).min(), "watermarks");
         store
             .send_to_nodes(&nodes, &Delivery::Watermark { marks })
             .await
