@@ -17,13 +17,13 @@ fn change(j: usize, things: usize) -> Value {
     json!({
         "topic": format!("{NS}/t{}/things/twin/commands/modify", j % things),
         "path": "/attributes/v",
-        "value": {"j": j, "m": j % 3 == 0},
+        "value": {"j": j, "m": j.is_multiple_of(3)},
         "headers": {"response-required": false},
     })
 }
 
 fn matching(range: std::ops::Range<usize>) -> Vec<usize> {
-    range.filter(|j| j % 3 == 0).collect()
+    range.filter(|j| j.is_multiple_of(3)).collect()
 }
 
 async fn create_things(w: &mut Client, n: usize) {
@@ -240,7 +240,7 @@ async fn resume_and_check(c: &Cluster, gw: usize, token: &str, from: usize, upto
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_of_a_drained_and_of_a_killed_gateway_resume_on_another_node() {
-    let mut c = Cluster::start(ClusterOptions {
+    let c = Cluster::start(ClusterOptions {
         gateways: 3,
         ..Default::default()
     })
@@ -288,7 +288,7 @@ async fn sessions_of_a_drained_and_of_a_killed_gateway_resume_on_another_node() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_during_the_replay_loses_and_repeats_nothing() {
-    let mut c = Cluster::start(ClusterOptions {
+    let c = Cluster::start(ClusterOptions {
         hubs: 2,
         ..Default::default()
     })
@@ -308,6 +308,9 @@ async fn a_hub_killed_during_the_replay_loses_and_repeats_nothing() {
     let got = recv_events(&mut resumed, matching(30..1060).len()).await;
     assert_exactly(&got, &matching(30..1060));
 }
+
+/// A session's filter, and which changes it matches.
+type SessionKind = (Option<&'static str>, fn(usize) -> bool);
 
 /// A session of the randomized test: its filter, everything it got over all its connections, and
 /// its connection while it has one.
@@ -365,9 +368,9 @@ async fn seeded_random_disconnects_resumes_and_writes_lose_and_repeat_nothing() 
     // The second hub joins while things are created: shards move between hubs as it all starts.
     let mut w = c.connect(0, "ditto").await;
     create_things(&mut w, THINGS).await;
-    let kinds: [(Option<&'static str>, fn(usize) -> bool); 3] = [
+    let kinds: [SessionKind; 3] = [
         (None, |_| true),
-        (Some(FILTER), |j| j % 3 == 0),
+        (Some(FILTER), |j| j.is_multiple_of(3)),
         (Some("ge(attributes/v/j,400)"), |j| j >= 400),
     ];
     let mut sessions = Vec::new();

@@ -17,7 +17,9 @@ const THINGS: usize = 50;
 const IDS: usize = 20;
 
 fn wanted(range: std::ops::Range<usize>) -> Vec<usize> {
-    range.filter(|j| j % 3 == 0 && j % THINGS < IDS).collect()
+    range
+        .filter(|j| j.is_multiple_of(3) && j % THINGS < IDS)
+        .collect()
 }
 
 async fn write_changes(w: &mut Client, range: std::ops::Range<usize>) {
@@ -25,7 +27,7 @@ async fn write_changes(w: &mut Client, range: std::ops::Range<usize>) {
         w.send_json(&json!({
             "topic": format!("{NS}/t{}/things/twin/commands/modify", j % THINGS),
             "path": "/attributes/v",
-            "value": {"j": j, "m": j % 3 == 0},
+            "value": {"j": j, "m": j.is_multiple_of(3)},
             "headers": {"response-required": false},
         }))
         .await;
@@ -94,7 +96,7 @@ fn urls(c: &Cluster, q: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_source_reconnects_with_last_event_id_to_the_other_node_and_misses_nothing() {
-    let mut c = Cluster::start(ClusterOptions::default()).await;
+    let c = Cluster::start(ClusterOptions::default()).await;
     let mut w = c.connect(1, "ditto").await;
     for i in 0..THINGS {
         let r = w
