@@ -29,7 +29,7 @@
 //! | `tw:{k}:epoch` | counter | hubs | hubs | hands out the fencing tokens of shard k |
 //! | `tw:{k}:thing:<id>`, `tw:{k}:policy:<id>` | string | shard owner | shard owner | twin and policy documents with revision (a policy lives in the shard of its own id) |
 //! | `tw:{k}:applied` | string | shard owner | shard owner | last cmd-stream entry applied (exactly-once effect after failover) |
-//! | `tw:{k}:events` | stream, MAXLEN~ | shard owner | shard owner, replay | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
+//! | `tw:{k}:events` | stream, MAXLEN~ and MINID~ | shard owner | shard owner, replay, resume | the shard's event journal, written in the same atomic write as the twin; field `d`: [`JournalEntry`] |
 //! | `tw:{k}:fanned` | string | shard owner | shard owner | last journal entry whose response and fan-out were sent |
 //! | `tw:node:<n>` | stream, MAXLEN~ | hubs, gateways | gateway n | deliveries for node n: responses, fan-out batches, forwarded live answers ([`Delivery`]) |
 //! | `tw:node:<n>:alive` | string, PX | gateway n | hubs | node liveness |
