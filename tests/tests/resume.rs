@@ -455,3 +455,35 @@ async fn seeded_random_disconnects_resumes_and_writes_lose_and_repeat_nothing() 
         assert_exactly(&s.got, &expected);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_survives_a_redis_restart() {
+    let mut c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 50).await;
+    let (mut sub, token) = first_session(&c, 0, &mut w, 50).await;
+    sub.close().await;
+    drop(w);
+    // Redis restarts from its AOF: the journals, and so every token, survive it.
+    c.redis.restart().await;
+    let mut w = c.connect(1, "ditto").await;
+    let mut answered = false;
+    for _ in 0..150 {
+        let r = w
+            .request(json!({"topic": format!("{NS}/t0/things/twin/commands/retrieve"), "path": "/", "headers": {}}))
+            .await;
+        if r["status"] == 200 {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(answered, "the cluster never answered after the restart");
+    write_changes(&mut w, 30..230, 50).await;
+    let mut resumed = resume_and_check(&c, 1, &token, 30, 230).await;
+    write_changes(&mut w, 230..260, 50).await;
+    assert_exactly(
+        &recv_events(&mut resumed, matching(230..260).len()).await,
+        &matching(230..260),
+    );
+}
