@@ -137,16 +137,11 @@ pub async fn journal_marks(
     keys: &Keys,
     shards: u32,
 ) -> Result<Vec<(u64, u64)>, GatewayError> {
-    let mut pipe = redis::pipe();
-    for k in 0..shards {
-        pipe.cmd("EVAL")
-            .arg(scripts::JOURNAL_WATERMARK)
-            .arg(2)
-            .arg(keys.fanned(k))
-            .arg(keys.events(k))
-            .arg(0);
-    }
-    let states: Vec<(String, String, String)> = pipe.query_async(conn).await?;
+    let states: Vec<(String, String, String)> =
+        per_shard(conn, scripts::JOURNAL_WATERMARK, shards, |k| {
+            (vec![keys.fanned(k), keys.events(k)], vec!["0".into()])
+        })
+        .await?;
     Ok(states
         .iter()
         .map(|(fanned, tail, now)| {
@@ -158,6 +153,37 @@ pub async fn journal_marks(
             .unwrap_or((0, 0))
         })
         .collect())
+}
+
+/// Runs `script` once per shard in one pipeline (`EVALSHA`; the script is loaded first when Redis
+/// does not know it, as after a restart). `args` gives each shard's keys and arguments.
+async fn per_shard<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    script: &str,
+    shards: u32,
+    args: impl Fn(u32) -> (Vec<String>, Vec<String>),
+) -> Result<Vec<T>, GatewayError> {
+    let hash = redis::Script::new(script).get_hash().to_owned();
+    let mut pipe = redis::pipe();
+    for k in 0..shards {
+        let (keys, argv) = args(k);
+        pipe.cmd("EVALSHA")
+            .arg(&hash)
+            .arg(keys.len())
+            .arg(keys)
+            .arg(argv);
+    }
+    match pipe.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(script)
+                .query_async(conn)
+                .await?;
+            Ok(pipe.query_async(conn).await?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// How far this node has read each shard's fan-out.
@@ -192,15 +218,10 @@ pub async fn expired(
     shards: u32,
     pos: &ResumePosition,
 ) -> Result<bool, GatewayError> {
-    // Plain EVAL: it runs once per resume, and needs no script loaded first.
-    let mut pipe = redis::pipe();
-    for k in 0..shards {
-        pipe.cmd("EVAL")
-            .arg(scripts::JOURNAL_TRIMMED)
-            .arg(1)
-            .arg(keys.events(k));
-    }
-    let trimmed: Vec<String> = pipe.query_async(&mut conn).await?;
+    let trimmed: Vec<String> = per_shard(&mut conn, scripts::JOURNAL_TRIMMED, shards, |k| {
+        (vec![keys.events(k)], Vec::new())
+    })
+    .await?;
     Ok(trimmed
         .iter()
         .enumerate()
