@@ -7,7 +7,8 @@
 //! twinwire adds what Ditto's route lacks: each event's `id:` is its resume token, and a reconnect
 //! with `Last-Event-ID` (what a browser's `EventSource` sends by itself) resumes exactly as
 //! `START-SEND-EVENTS?resume=` does, or is refused with 410 (or 400) before the stream starts.
-//! Idle streams get a comment line every few seconds, which also notices a client that left.
+//! Idle streams get a comment line every few seconds, which also notices a client that left; a
+//! stream authenticated by a JWT ends when the JWT expires.
 //!
 //! A stream is a session of the node like a WebSocket: it registers in the session directory,
 //! holds an events subscription (its `ids` become an RQL `in(thingId,…)` the hubs evaluate), and
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use twinwire_common::protocol::{Action, Envelope, StartParams, StreamingKind, Topic};
@@ -163,8 +164,14 @@ pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> H
     }
     let kill = CancellationToken::new();
     let queued = Arc::new(AtomicUsize::new(0));
+    // A stream ends when its JWT does, as a WebSocket session does; EventSource then reconnects
+    // with a fresh credential (or stops, refused).
+    let expires_in = auth
+        .expires_at
+        .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default());
     let addr = SseSession {
         id,
+        expires_in,
         node: node.clone(),
         tx,
         resume,
@@ -273,6 +280,8 @@ fn thing_of(frame: &str, fields: Option<&FieldSelector>) -> Option<String> {
 /// One event stream, as a session of the node.
 struct SseSession {
     id: u64,
+    /// When the credential stops being valid.
+    expires_in: Option<Duration>,
     node: Arc<Node>,
     tx: mpsc::Sender<Bytes>,
     resume: Resume,
@@ -300,6 +309,9 @@ impl Actor for SseSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.node.config.ws.outbound_queue);
+        if let Some(d) = self.expires_in {
+            ctx.run_later(d, |_, ctx| ctx.stop());
+        }
         ctx.run_interval(KEEPALIVE, |act, ctx| {
             if act.last_sent.elapsed() >= KEEPALIVE {
                 act.send(Bytes::from_static(b":\n\n"), ctx);
