@@ -26,7 +26,7 @@ use twinwire_common::{rql, Error};
 
 /// The kinds whose START this session acknowledged, indexed by [`StreamingKind::index`].
 #[derive(Default)]
-pub struct Streaming {
+pub(super) struct Streaming {
     confirmed: [bool; StreamingKind::ALL.len()],
 }
 
