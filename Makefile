@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBIAN_DEPS := redis-server:redis-server redis-cli:redis-tools
 
-.PHONY: run build build-release test test-deps lint fmt clippy bench clean helm-check fuzz
+.PHONY: run run-cluster build build-release test test-deps lint fmt clippy bench clean helm-check fuzz
 
 build:
 	$(CARGO) build --workspace --bins
@@ -24,17 +24,28 @@ run:
 	$(CARGO) build --release --workspace --bins
 	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh; status=$$?; exit $$status
 
-# Debian packages in one go (one apt-get update), then the Node packages of the client tests and
-# the chart check's helm and kubernetes-validate (deploy/helm-tools, into .tools/).
+# `make run` on a local Redis Cluster: three primaries and three replicas on 127.0.0.1:7000-7005
+# (`redis-cli --cluster create`), one hub and the same two gateways; Ctrl-C stops everything.
+run-cluster:
+	@deploy/local/run.sh --cluster --check-ports
+	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS)
+	$(CARGO) build --release --workspace --bins
+	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh --cluster; status=$$?; exit $$status
+
+# Debian packages in one go (one apt-get update), then the Node packages of the JS client tests, the
+# Python client tests' venv (tests/python/.venv) and the chart check's helm and kubernetes-validate
+# (deploy/helm-tools, into .tools/).
 test-deps:
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm nginx:nginx \
 		prometheus:prometheus promtool:prometheus python3:python3
 	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	@tests/python/install.sh
 	@deploy/helm-tools/install.sh
 
 # The benchmark scenarios of BENCHMARKS.md against release builds, with the peers (Socket.IO and
 # nchan) installed here; figures land in target/bench/ (JSON and the latency/throughput PNG).
-# BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle`, `--subs 1000`, `--idle 20000`.
+# BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle` (on a Redis Cluster:
+# `fanout-cluster`, `commands-cluster`), `--subs 1000`, `--idle 20000`.
 BENCH_DEPS := redis-benchmark:redis-tools node:nodejs npm:npm nginx:nginx-core \
 	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
@@ -48,13 +59,20 @@ bench: build-release
 # are unified once (with the dev-dependencies) and the test run's own build finds it all fresh;
 # `cargo build --bins` alone would resolve other features and compile the workspace a second time.
 # Then the chart check and every test (unit and end-to-end) against those binaries.
+# The core end-to-end suite, run a second time on a Redis Cluster (tests/src/redis_cluster.rs):
+# things, events with filters, policies, messages and live, acknowledgements, the JS client.
+CLUSTER_SUITE := things policies live acks js_client
 test: test-deps
 	$(CARGO) build --workspace --bins --tests
 	@deploy/helm-check.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast; status=$$?; \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) nextest run -p twinwire-tests --no-fail-fast \
+			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	else \
-		$(CARGO) test --workspace --no-fail-fast; \
+		$(CARGO) test --workspace --no-fail-fast; status=$$?; \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) test -p twinwire-tests --no-fail-fast \
+			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	fi
 
 # The property-based fuzzing of the parsers of client input (common/tests/fuzz_parsers.rs) at length:

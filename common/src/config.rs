@@ -79,12 +79,50 @@ pub fn load<T: DeserializeOwned>(
         .map_err(|e| ConfigError::Load(e.to_string()))
 }
 
+/// The keys whose environment value is a comma-separated list of Redis addresses
+/// (`TWINWIRE_REDIS__NODES=redis://a:7000,redis://b:7000`); both binaries pass them to [`load`].
+pub const REDIS_LIST_KEYS: &[&str] = &["redis.nodes", "redis.sentinels"];
+
+/// How the binaries reach Redis: one server, a Redis Cluster, or a primary found through Sentinel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server at `redis.url` (replicas, if any, are not known to twinwire).
+    #[default]
+    Standalone,
+    /// A Redis Cluster reached through the seed nodes `redis.nodes`; the 64 shards' hash tags
+    /// spread over its primaries.
+    Cluster,
+    /// The primary named `redis.master_name`, asked of the sentinels `redis.sentinels` and asked
+    /// again after a failover.
+    Sentinel,
+}
+
 /// Shared settings of the Redis connection.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port/db`.
+    /// `standalone` (default), `cluster` or `sentinel`.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// `redis://host:port/db`; standalone mode only.
     pub url: String,
+    /// Cluster mode: seed nodes (`redis://host:port`); any reachable one finds the others.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Sentinel mode: the sentinels' addresses (`redis://host:port`).
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    /// Sentinel mode: the name the sentinels monitor the primary under.
+    #[serde(default)]
+    pub master_name: String,
+    /// How many replicas must have a commit (Redis `WAIT` on the shard's primary) before its
+    /// command is answered. Unset: 0 in standalone mode, 1 in cluster and sentinel mode when the
+    /// primaries have replicas at start. While fewer are reachable, commands wait
+    /// `command_timeout_ms` and are answered 503: durability before availability. Written as a
+    /// number or `auto` (`None` here).
+    #[serde(default, deserialize_with = "auto_or_count")]
+    pub min_replicas_acked: Option<u32>,
     /// Prefix of every key (default `tw:`), so several clusters can share one Redis.
     pub prefix: String,
     /// How long one Redis round trip may take before the caller gives up (and a client gets a
@@ -111,15 +149,61 @@ impl ShardsConfig {
     }
 }
 
+/// `auto` (→ `None`) or a count, as a number or a numeric string (environment values).
+fn auto_or_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    use serde::Deserialize;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum AutoOrCount {
+        Count(u32),
+        Word(String),
+    }
+    match AutoOrCount::deserialize(d)? {
+        AutoOrCount::Count(n) => Ok(Some(n)),
+        AutoOrCount::Word(w) if w == "auto" => Ok(None),
+        AutoOrCount::Word(w) => w
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{w}`: use a number or auto"))),
+    }
+}
+
+fn is_redis_url(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")
+}
+
 impl RedisConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.url.starts_with("redis://")
-            || self.url.starts_with("rediss://")
-            || self.url.starts_with("unix://"))
-        {
+        if !is_redis_url(&self.url) {
             return Err(ConfigError::invalid(
                 "redis.url",
                 format!("'{}' is not a redis:// URL", self.url),
+            ));
+        }
+        let (key, list) = match self.mode {
+            RedisMode::Standalone => ("", &Vec::new()),
+            RedisMode::Cluster => ("redis.nodes", &self.nodes),
+            RedisMode::Sentinel => ("redis.sentinels", &self.sentinels),
+        };
+        if !key.is_empty() {
+            if list.is_empty() {
+                return Err(ConfigError::invalid(
+                    key,
+                    "needs at least one redis:// address in this redis.mode",
+                ));
+            }
+            if let Some(bad) = list.iter().find(|u| !is_redis_url(u)) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("'{bad}' is not a redis:// URL"),
+                ));
+            }
+        }
+        if self.mode == RedisMode::Sentinel && self.master_name.is_empty() {
+            return Err(ConfigError::invalid(
+                "redis.master_name",
+                "names the monitored primary in sentinel mode",
             ));
         }
         if self.prefix.is_empty() || self.prefix.contains(['{', '}', ' ']) {
@@ -187,7 +271,7 @@ mod tests {
         tags: Vec<String>,
     }
 
-    const DEFAULTS: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\ncommand_timeout_ms = 1000\n[http]\nport = 8080\ntags = []\n";
+    const DEFAULTS: &str = "[redis]\nmin_replicas_acked = \"auto\"\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"tw:\"\ncommand_timeout_ms = 1000\n[http]\nport = 8080\ntags = []\n";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -270,7 +354,12 @@ mod tests {
     #[test]
     fn redis_config_validation_names_the_key() {
         let bad = RedisConfig {
+            mode: RedisMode::Standalone,
             url: "http://x".into(),
+            nodes: Vec::new(),
+            sentinels: Vec::new(),
+            master_name: String::new(),
+            min_replicas_acked: None,
             prefix: "tw:".into(),
             command_timeout_ms: 1,
         };
@@ -279,5 +368,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("redis.url"));
+        let cluster_without_nodes = RedisConfig {
+            mode: RedisMode::Cluster,
+            url: "redis://127.0.0.1:6379".into(),
+            ..bad.clone()
+        };
+        assert!(cluster_without_nodes
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("redis.nodes"));
+        let sentinel_without_name = RedisConfig {
+            mode: RedisMode::Sentinel,
+            sentinels: vec!["redis://127.0.0.1:26379".into()],
+            ..cluster_without_nodes
+        };
+        assert!(sentinel_without_name
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("redis.master_name"));
+    }
+
+    #[test]
+    fn redis_nodes_and_sentinels_are_comma_separated_lists_in_the_environment() {
+        let s: Sample = load(
+            DEFAULTS,
+            None,
+            &env(&[
+                ("TWINWIRE_REDIS__MODE", "cluster"),
+                (
+                    "TWINWIRE_REDIS__NODES",
+                    "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+                ),
+                ("TWINWIRE_REDIS__SENTINELS", "redis://127.0.0.1:26379"),
+                ("TWINWIRE_REDIS__MIN_REPLICAS_ACKED", "2"),
+            ]),
+            REDIS_LIST_KEYS,
+        )
+        .unwrap();
+        assert_eq!(s.redis.mode, RedisMode::Cluster);
+        assert_eq!(
+            s.redis.nodes,
+            vec!["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
+        );
+        assert_eq!(s.redis.sentinels, vec!["redis://127.0.0.1:26379"]);
+        assert_eq!(s.redis.min_replicas_acked, Some(2));
+        s.redis.validate().unwrap();
     }
 }

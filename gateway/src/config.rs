@@ -31,7 +31,12 @@ bind = "0.0.0.0"
 port = 9080
 
 [redis]
+mode = "standalone"
 url = "redis://127.0.0.1:6379"
+nodes = []
+sentinels = []
+master_name = ""
+min_replicas_acked = "auto"
 prefix = "tw:"
 command_timeout_ms = 2000
 
@@ -88,6 +93,10 @@ pub const LIST_KEYS: &[&str] = &[
     "auth.pre_authenticated.trusted_proxies",
     "http.allowed_origins",
     "http.trusted_proxies",
+    // twinwire_common::config::REDIS_LIST_KEYS, spelled out because a const slice cannot be
+    // concatenated; the config tests check the two agree.
+    "redis.nodes",
+    "redis.sentinels",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -488,6 +497,13 @@ mod tests {
             f.display().to_string(),
         );
         e
+    }
+
+    #[test]
+    fn redis_address_lists_are_list_keys() {
+        for k in twinwire_common::config::REDIS_LIST_KEYS {
+            assert!(LIST_KEYS.contains(k), "{k}");
+        }
     }
 
     #[test]

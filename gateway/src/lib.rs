@@ -26,7 +26,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::redis_connection::connection;
+use twinwire_common::redis_connection::Redis;
 
 /// Queued bus writes before sessions get "too many requests".
 const PUBLISH_QUEUE: usize = 65_536;
@@ -49,11 +49,11 @@ pub async fn run(
     } else {
         config.node.id.clone()
     };
-    let client = redis::Client::open(config.redis.url.as_str())?;
+    let redis = Redis::open(&config.redis)?;
     let timeout = Duration::from_millis(config.redis.command_timeout_ms);
     let metrics = Arc::new(Metrics::new());
     let publisher = Publisher::spawn(
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
         twinwire_common::bus::Keys::new(config.redis.prefix.clone()),
         node_id.clone(),
         timeout,
@@ -67,11 +67,16 @@ pub async fn run(
         publisher,
         metrics,
         auth,
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
+    ));
+    // Blocking reads need a connection of their own, whose response timeout outlasts the block.
+    let inbox = actix_web::rt::spawn(node::inbox::run(
+        node.clone(),
+        redis.connection(Some(node::inbox::BLOCK + timeout))?,
     ));
     actix_web::rt::spawn({
         let node = node.clone();
-        let conn = connection(&client, Some(timeout))?;
+        let conn = redis.connection(Some(timeout))?;
         async move {
             node.resume
                 .load(&node.config.resume.secret, &node.keys, conn)
@@ -80,13 +85,11 @@ pub async fn run(
     });
     actix_web::rt::spawn(node::resume::refresh_watermarks(
         node.clone(),
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
     ));
-    // Blocking reads need a connection of their own with no response timeout.
-    actix_web::rt::spawn(node::inbox::run(node.clone(), connection(&client, None)?));
     actix_web::rt::spawn(node::liveness::run(
         node.clone(),
-        connection(&client, Some(timeout))?,
+        redis.connection(Some(timeout))?,
     ));
 
     let data = web::Data::new(node.clone());
@@ -131,6 +134,10 @@ pub async fn run(
     // Upgrades keep being answered, with 503, so clients learn to go elsewhere at once; `/ready`
     // is already false for load balancers.
     drain(&node, Duration::from_secs(config.drain.period_secs)).await;
+    // Stop reading deliveries before deregistering: what arrives after is left in the stream,
+    // where hubs find it when they drop this node and give shared-subscription signals to other
+    // members (DESIGN.md "Shared subscriptions").
+    inbox.abort();
     if let Err(e) = node.publisher.write_confirmed(BusWrite::Deregister).await {
         tracing::warn!(error = %e, "deregistering failed; hubs will drop this node when its liveness key lapses");
     }

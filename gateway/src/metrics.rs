@@ -67,6 +67,11 @@ pub struct Metrics {
     pub deliveries: IntCounterVec,
     pub deliveries_deduplicated: IntCounter,
     pub slow_consumer_closes: IntCounter,
+    /// Shared-subscription signals a member left unwritten, given back to its share.
+    pub shared_given_back: IntCounter,
+    /// Shared-subscription signals written to their member's connection (from then on the
+    /// member has them; a reset connection may still lose what it did not read).
+    pub shared_written: IntCounter,
     pub auth_failures: IntCounterVec,
     pub redis_errors: IntCounterVec,
     pub redis_reconnects: IntCounter,
@@ -188,6 +193,16 @@ impl Metrics {
                 &r,
                 "twinwire_gateway_slow_consumer_closes_total",
                 "Sessions closed because their outbound queue overflowed",
+            ),
+            shared_given_back: counter(
+                &r,
+                "twinwire_gateway_shared_given_back_total",
+                "Shared-subscription signals a leaving member had not written, given back to the share",
+            ),
+            shared_written: counter(
+                &r,
+                "twinwire_gateway_shared_written_total",
+                "Shared-subscription signals written to the connection of the member they were picked for",
             ),
             auth_failures: counter_vec(&r, "twinwire_gateway_auth_failures_total", "Rejected authentications, by reason", &["reason"]),
             redis_errors: counter_vec(&r, "twinwire_gateway_redis_errors_total", "Failed Redis operations, by operation", &["op"]),

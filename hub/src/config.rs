@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
 use twinwire_common::config::{
-    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig,
+    load, AdminConfig, ConfigError, LogConfig, RedisConfig, ShardsConfig, REDIS_LIST_KEYS,
 };
 
 /// The built-in defaults; every key the hub reads appears here.
@@ -21,7 +21,12 @@ bind = "0.0.0.0"
 port = 9090
 
 [redis]
+mode = "standalone"
 url = "redis://127.0.0.1:6379"
+nodes = []
+sentinels = []
+master_name = ""
+min_replicas_acked = "auto"
 prefix = "tw:"
 command_timeout_ms = 5000
 
@@ -37,6 +42,13 @@ message_bytes = 256000
 retention_secs = 600
 max_events_per_shard = 100000
 
+[groups]
+retention_secs = 60
+
+[history]
+max_events = 20
+retention_secs = 86400
+
 [log]
 level = "info"
 format = "text"
@@ -51,6 +63,8 @@ pub struct HubConfig {
     pub shards: ShardsConfig,
     pub limits: LimitsConfig,
     pub resume: ResumeConfig,
+    pub groups: GroupsConfig,
+    pub history: HistoryConfig,
     pub log: LogConfig,
 }
 
@@ -88,12 +102,34 @@ pub struct ResumeConfig {
     pub max_events_per_shard: usize,
 }
 
+/// Shared subscriptions (`group=` on a START; DESIGN.md "Shared subscriptions").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// How long a shared subscription without members keeps its events for the next member;
+    /// 0 drops them at once.
+    pub retention_secs: u64,
+}
+
+/// How much of each twin's history Redis keeps (its `tw:{k}:history:<id>` stream). Each kept
+/// event costs about its event JSON plus the twin's JSON after it plus ~80 bytes of stream
+/// overhead: `max_events` × that per twin at most.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Events kept per twin (0: no history is kept).
+    pub max_events: usize,
+    /// Events older than this are dropped, and a twin's whole history this long after its last
+    /// event (0: kept until `max_events` pushes them out).
+    pub retention_secs: u64,
+}
+
 impl HubConfig {
     pub fn load(
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<HubConfig, ConfigError> {
-        let c: HubConfig = load(DEFAULTS, file, env, &[])?;
+        let c: HubConfig = load(DEFAULTS, file, env, REDIS_LIST_KEYS)?;
         c.validate()?;
         Ok(c)
     }
@@ -111,6 +147,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "hub.lease_ms",
                 "must be at least 1000",
+            ));
+        }
+        if self.groups.retention_secs > 86_400 {
+            return Err(ConfigError::invalid(
+                "groups.retention_secs",
+                "must be at most 86400",
             ));
         }
         if self.hub.max_cached_twins == 0 {
@@ -135,6 +177,12 @@ impl HubConfig {
             return Err(ConfigError::invalid(
                 "resume.retention_secs",
                 "must be positive",
+            ));
+        }
+        if self.history.max_events > 100_000 {
+            return Err(ConfigError::invalid(
+                "history.max_events",
+                "must be at most 100000",
             ));
         }
         self.log.validate()

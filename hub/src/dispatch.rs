@@ -54,6 +54,10 @@ pub struct Dispatch<'a> {
     pub committed: &'a CommittedThings,
     pub twins: &'a mut TwinCache,
     pub policies: &'a mut PolicyCache,
+    /// Policy announcements waiting for acknowledgements (`policies::expiry`).
+    pub pending_acks: &'a mut crate::policies::expiry::PendingAcks,
+    /// The kept histories the batch's history requests read (loaded before dispatch).
+    pub histories: &'a crate::history::Histories,
     /// Entity writes of the batch, in command order.
     pub writes: Vec<Write>,
     /// Policy revisions the batch wrote (`-1`: deleted), to announce to every hub.
@@ -119,6 +123,15 @@ impl Dispatch<'_> {
                 };
                 retrieve::retrieve_things(cmd, &topic, &sources).map(Some)
             }
+            // History (crate::history): a streaming page, or a retrieve at a past point.
+            (Group::Things, Some(Channel::Twin), Criterion::Streaming) => {
+                self.history_page(cmd, &topic)
+            }
+            (Group::Things, Some(Channel::Twin), Criterion::Commands)
+                if crate::history::reads_history(cmd, &topic) =>
+            {
+                self.retrieve_at(cmd, &topic).map(Some)
+            }
             (Group::Things, Some(Channel::Twin), Criterion::Commands) => {
                 match crate::smart_channel::condition_of(&cmd.envelope.headers, &topic) {
                     Err(e) => Err(e),
@@ -142,9 +155,45 @@ impl Dispatch<'_> {
                     None
                 })
             }
-            (Group::Policies, _, Criterion::Commands) => {
-                self.apply_policy_command(cmd, &topic).map(Some)
+            // Announcement acknowledgements and redeliveries (`policies::expiry`).
+            (Group::Things, _, Criterion::Acks) => {
+                self.announcement_ack(cmd, &topic);
+                Ok(None)
             }
+            (Group::Policies, _, Criterion::Commands)
+                if cmd
+                    .envelope
+                    .headers
+                    .contains(crate::policies::expiry::RETRY_HEADER) =>
+            {
+                if let Some(cid) = cmd
+                    .envelope
+                    .headers
+                    .get_str(crate::policies::expiry::RETRY_HEADER)
+                {
+                    effects.live.extend(crate::policies::expiry::retry(
+                        &cid,
+                        self.shard,
+                        self.registry,
+                        self.pending_acks,
+                        twinwire_common::clock::now_ms(),
+                    ));
+                }
+                Ok(None)
+            }
+            // The expiry sweeper's own command (`policies::expiry`); clients cannot send it.
+            (Group::Policies, _, Criterion::Commands)
+                if cmd
+                    .envelope
+                    .headers
+                    .contains(crate::policies::expiry::EXPIRY_HEADER) =>
+            {
+                self.expire_subjects(cmd, &topic, &mut effects);
+                Ok(None)
+            }
+            (Group::Policies, _, Criterion::Commands) => self
+                .apply_policy_command(cmd, &topic, &mut effects)
+                .map(Some),
             _ => Err(Error::UnknownSignal {
                 topic: cmd.envelope.topic.clone(),
             }),
@@ -203,6 +252,7 @@ impl Dispatch<'_> {
                     value: serde_json::to_string(&p.stored).expect("policy serializes"),
                 });
                 self.policy_updates.push((p.id.clone(), p.stored.revision));
+                self.policy_changed(&p.id, None, Some(p), effects);
                 let cached = CachedPolicy::new(&p.id, p.stored.clone())
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 self.policies.put(cached);
@@ -218,6 +268,144 @@ impl Dispatch<'_> {
             effects.event = Some((change.event, twin, policy));
         }
         Ok(decision.response)
+    }
+
+    /// A page of a persisted-events subscription (`crate::history::page`).
+    fn history_page(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<Option<String>, Error> {
+        let id = topic.entity_id();
+        let current = self.twins.get(self.shard, &id);
+        let empty = Vec::new();
+        let history = self.histories.get(&id).unwrap_or(&empty);
+        crate::history::page::answer(
+            cmd,
+            topic,
+            current.as_deref(),
+            self.policies,
+            history,
+            chrono::Utc::now(),
+        )
+        .map(Some)
+    }
+
+    /// A twin retrieve at a past point (`crate::history::at`): the past twin, read under the
+    /// current policy.
+    fn retrieve_at(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
+        let id = topic.entity_id();
+        let current = self.twins.get(self.shard, &id);
+        let Some(at) = crate::history::at::at_of(&cmd.envelope.headers)? else {
+            return Err(Error::Internal("no historical point".into()));
+        };
+        let Some(now_twin) = current.as_deref() else {
+            return Err(Error::ThingNotFound(id));
+        };
+        let empty = Vec::new();
+        let history = self.histories.get(&id).unwrap_or(&empty);
+        let past =
+            crate::history::at::twin_at(&id, &at, Some(now_twin), history, chrono::Utc::now())?;
+        let decision = crate::things::command::decide_governed(
+            cmd,
+            topic,
+            Some(&past),
+            now_twin.policy_id(),
+            self.policies,
+            self.now,
+            &self.limits.thing,
+        )?;
+        Ok(decision.response.to_json_string())
+    }
+
+    /// Subject expiry hooks of a policy change: its schedule, and the `whenDeleted` announcements
+    /// of subjects it removed (`policies::expiry`).
+    fn policy_changed(
+        &mut self,
+        id: &str,
+        before: Option<&CachedPolicy>,
+        after: Option<&CachedPolicy>,
+        effects: &mut Effects,
+    ) {
+        use crate::policies::expiry;
+        let now_ms = twinwire_common::clock::now_ms();
+        self.writes.push(expiry::schedule(
+            self.keys,
+            self.shard,
+            id,
+            after.map(|p| &p.policy),
+            now_ms,
+        ));
+        if let Some(before) = before {
+            for a in
+                expiry::when_deleted(&before.policy, after.map(|p| &p.policy), now_ms, self.now)
+            {
+                effects.live.extend(expiry::announce(
+                    a,
+                    self.shard,
+                    0,
+                    self.registry,
+                    self.pending_acks,
+                    now_ms,
+                ));
+            }
+        }
+    }
+
+    /// A receiver's acknowledgement of a policy announcement this shard sent.
+    fn announcement_ack(&mut self, cmd: &BusCommand, topic: &Topic) {
+        let (Some(cid), Some(label)) = (cmd.envelope.headers.correlation_id(), &topic.subject)
+        else {
+            return;
+        };
+        self.pending_acks.acknowledge(
+            &cid,
+            label,
+            cmd.envelope.status.unwrap_or(200),
+            twinwire_common::clock::now_ms(),
+        );
+    }
+
+    /// The sweeper's command for a due policy: its due announcements, and its expired subjects
+    /// removed as a new revision.
+    fn expire_subjects(&mut self, cmd: &BusCommand, topic: &Topic, effects: &mut Effects) {
+        use crate::policies::expiry;
+        let id = topic.entity_id();
+        let now_ms = twinwire_common::clock::now_ms();
+        let Some(current) = self.policies.get(&id) else {
+            self.writes
+                .push(expiry::schedule(self.keys, self.shard, &id, None, now_ms));
+            return;
+        };
+        let since = cmd
+            .envelope
+            .headers
+            .get_str(expiry::EXPIRY_HEADER)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        let expired = expiry::expire(&current, since, now_ms, self.now);
+        for a in expired.announcements {
+            effects.live.extend(expiry::announce(
+                a,
+                self.shard,
+                0,
+                self.registry,
+                self.pending_acks,
+                now_ms,
+            ));
+        }
+        let after = expired.policy.unwrap_or_else(|| current.clone());
+        self.writes.push(expiry::schedule(
+            self.keys,
+            self.shard,
+            &id,
+            Some(&after.policy),
+            now_ms,
+        ));
+        if after.stored.revision != current.stored.revision {
+            self.writes.push(Write::Put {
+                key: self.keys.policy(self.shard, &id),
+                value: serde_json::to_string(&after.stored).expect("policy serializes"),
+            });
+            self.policy_updates.push((id, after.stored.revision));
+            self.policies.put_arc(after);
+        }
     }
 
     /// A twin retrieve with a live-channel condition (the smart channel): the twin's response,
@@ -292,7 +480,12 @@ impl Dispatch<'_> {
     }
 
     /// A policies command; policies live in the shard of their own id.
-    fn apply_policy_command(&mut self, cmd: &BusCommand, topic: &Topic) -> Result<String, Error> {
+    fn apply_policy_command(
+        &mut self,
+        cmd: &BusCommand,
+        topic: &Topic,
+        effects: &mut Effects,
+    ) -> Result<String, Error> {
         let id = topic.entity_id();
         let current = self.policies.get(&id);
         let decision = crate::policies::command::decide(
@@ -304,6 +497,12 @@ impl Dispatch<'_> {
         )?;
         if let Some(change) = decision.change {
             let key = self.keys.policy(self.shard, &change.id);
+            self.policy_changed(
+                &change.id,
+                current.as_deref(),
+                change.policy.as_deref(),
+                effects,
+            );
             match change.policy {
                 Some(p) => {
                     // Plain data always serializes.

@@ -11,6 +11,8 @@ pub enum HubError {
     Fenced(u32),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("shard {shard}: {acked} of the {wanted} replicas acknowledged the commit in time")]
+    Replicas { shard: u32, acked: i64, wanted: u32 },
     #[error("redis did not answer within {0} ms")]
     Timeout(u64),
     #[error(transparent)]

@@ -3,12 +3,14 @@
 //! partial views, reference §5.1–§5.2), then the RQL filter against the synthetic thing (§5.3),
 //! then extraFields from the twin with the group's own permissions (§5.4). Frames are serialized
 //! once per distinct view and deliveries are grouped per node: one bus entry per (signal, node).
+//! Shared subscriptions add one picked member per share to those entries (`shares::targets`).
 
 use crate::registry::{SubscriptionGroup, SubscriptionRegistry};
+use crate::shares::targets::share_targets;
 use crate::things::twin::Twin;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use twinwire_common::bus::{Delivery, JournalPos, Origin, Reply};
 use twinwire_common::policy::EventView;
 use twinwire_common::protocol::headers::names;
@@ -51,7 +53,7 @@ pub trait Visibility {
 }
 
 /// `topic:*`, `resource:*` and `entity:*` for a signal (reference §4.4).
-struct Placeholders<'a> {
+pub(crate) struct Placeholders<'a> {
     sig: &'a Signal<'a>,
     topic_full: String,
 }
@@ -172,7 +174,7 @@ fn merge_into(target: &mut Value, top: &Value) {
 
 /// The deliveries for one signal, one per node with matching sessions.
 /// What one group sees of the signal; None when it sees nothing (namespace, permission, filter).
-fn group_view(
+pub(crate) fn group_view(
     group: &SubscriptionGroup,
     sig: &Signal,
     vis: &dyn Visibility,
@@ -275,7 +277,7 @@ pub fn fan_out(
     let mut frame_index: HashMap<String, usize> = HashMap::new();
     let mut per_node: HashMap<&str, HashMap<usize, Vec<&str>>> = HashMap::new();
     let mut views: HashMap<Vec<String>, EventView> = HashMap::new();
-    let mut weak: BTreeSet<&str> = BTreeSet::new();
+    let mut weak: BTreeSet<String> = BTreeSet::new();
     for group in registry.subscription_groups(sig.kind) {
         // The requested labels this group declared: they ride along in its frame (Ditto restricts
         // `requested-acks` to each session's declared labels), or come back weak when it sees nothing.
@@ -295,7 +297,7 @@ pub fn fan_out(
             &base_target,
             filter_evaluations,
         ) else {
-            weak.extend(labels);
+            weak.extend(labels.into_iter().map(str::to_owned));
             continue;
         };
         if !labels.is_empty() {
@@ -319,7 +321,27 @@ pub fn fan_out(
                 .push(group.key.as_str());
         }
     }
-    let mut out = Vec::with_capacity(per_node.len());
+    // Shared subscriptions: one member each (DESIGN.md "Shared subscriptions").
+    let mut members: BTreeMap<String, Vec<(String, u64, String)>> = share_targets(
+        registry,
+        sig,
+        vis,
+        &mut views,
+        &ph,
+        &base_target,
+        filter_evaluations,
+        &mut weak,
+    );
+    let mut out = Vec::with_capacity(per_node.len() + members.len());
+    let fanout = |exclude: Option<u64>, groups, members| Delivery::Fanout {
+        kind: sig.kind,
+        pos: sig.pos,
+        written_ms: sig.written_ms,
+        exclude,
+        groups,
+        reply: sig.reply.clone(),
+        members,
+    };
     for (node, by_frame) in per_node {
         let mut groups: Vec<(Vec<String>, String)> = by_frame
             .into_iter()
@@ -332,17 +354,13 @@ pub fn fan_out(
             .collect();
         groups.sort();
         let exclude = (node == sig.origin.node).then_some(sig.origin.session);
-        out.push((
-            node.to_owned(),
-            Delivery::Fanout {
-                kind: sig.kind,
-                pos: sig.pos,
-                written_ms: sig.written_ms,
-                exclude,
-                groups,
-                reply: sig.reply.clone(),
-            },
-        ));
+        let picked = members.remove(node).unwrap_or_default();
+        out.push((node.to_owned(), fanout(exclude, groups, picked)));
+    }
+    // Nodes where only shared subscriptions picked a member.
+    for (node, picked) in members {
+        let exclude = (node == sig.origin.node).then_some(sig.origin.session);
+        out.push((node, fanout(exclude, Vec::new(), picked)));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let cid = sig
@@ -351,7 +369,7 @@ pub fn fan_out(
         .map(|c| c.into_owned())
         .unwrap_or_default();
     for label in weak {
-        let frame = acks::weak(sig.topic, label, &cid).to_json_string();
+        let frame = acks::weak(sig.topic, &label, &cid).to_json_string();
         out.push((
             sig.origin.node.clone(),
             Delivery::Response {

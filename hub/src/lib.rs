@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod history;
 pub mod instant;
 pub mod live;
 pub mod metrics;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod resume;
 pub mod round;
 pub mod shard;
+pub mod shares;
 pub mod smart_channel;
 pub mod store;
 pub mod things;
@@ -30,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::Keys;
-use twinwire_common::redis_connection::connection;
+use twinwire_common::redis_connection::Redis;
 
 /// Runs a hub until `shutdown` resolves, then gives its shard leases back.
 pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Result<(), HubError> {
@@ -39,18 +41,19 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
     } else {
         config.hub.id.clone()
     };
-    let client = redis::Client::open(config.redis.url.as_str())?;
+    let redis = Redis::open(&config.redis)?;
     let timeout = Duration::from_millis(config.redis.command_timeout_ms);
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let store = store::Store::new(
-        connection(&client, Some(timeout))?,
+        redis.clone(),
         Keys::new(config.redis.prefix.clone()),
         timeout,
         config.resume.max_events_per_shard,
-    );
-    // The blocking reads get a connection of their own, without a response timeout.
-    let reader = connection(&client, None)?;
+        config.history.clone(),
+    )?;
+    // The blocking reads get connections of their own, whose response timeout outlasts a block.
+    let reader = store::CommandReader::new(&redis, processor::MAX_BLOCK + timeout)?;
     let processor = processor::Processor::new(
         config.clone(),
         hub_id.clone(),

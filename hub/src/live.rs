@@ -1,5 +1,7 @@
 //! Messages, live commands and live events (reference §6): routed through the thing's shard, whose
-//! owner holds the policy. The sender needs WRITE on the `message:` resource (messages), or the
+//! owner holds the policy. The sender needs WRITE on the `message:` resource (messages; not for
+//! a claim, a thing's inbox message with the subject `claim`, which Ditto publishes without
+//! enforcing the sender's permission: the thing must exist, receivers still need READ), or the
 //! permission the twin command would need (live commands), or WRITE on the changed path (live
 //! events); receivers need READ there, granted and not revoked (Ditto `LiveSignalEnforcement`).
 //! Nothing is stored: delivery is at most once, as in Ditto. Signals that want an answer carry a
@@ -46,6 +48,11 @@ fn message_target(topic: &Topic, path: &str) -> Result<Target, Error> {
         rtype: "message",
         path: format!("/{p}"),
     })
+}
+
+/// Ditto's claim message (`SendClaimMessage`): the subject `claim` in the thing's own inbox.
+fn is_claim(topic: &Topic, path: &str) -> bool {
+    topic.subject.as_deref() == Some("claim") && path == "/inbox/messages/claim"
 }
 
 /// Ditto's message payload limit, measured like its size validator (characters of the payload).
@@ -159,6 +166,7 @@ pub fn route(
     };
     let enforcer = &policy.enforcer;
     let allowed = match (kind, topic.action) {
+        (StreamingKind::Messages, _) if is_claim(topic, &env.path) => true,
         (StreamingKind::LiveCommands, Some(Action::Retrieve)) => {
             enforcer.has_partial(subjects, "thing", &target.path, Permission::Read)
         }
@@ -224,6 +232,16 @@ mod tests {
 
     fn topic(s: &str) -> Topic {
         Topic::parse(s).unwrap()
+    }
+
+    #[test]
+    fn only_the_things_own_inbox_claim_is_a_claim() {
+        let claim = topic("org.x/y/things/live/messages/claim");
+        assert!(is_claim(&claim, "/inbox/messages/claim"));
+        assert!(!is_claim(&claim, "/outbox/messages/claim"));
+        assert!(!is_claim(&claim, "/features/f/inbox/messages/claim"));
+        let other = topic("org.x/y/things/live/messages/claims");
+        assert!(!is_claim(&other, "/inbox/messages/claims"));
     }
 
     #[test]

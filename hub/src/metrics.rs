@@ -19,6 +19,14 @@ pub struct Metrics {
     pub skipped_applied: IntCounter,
     pub subscription_groups: IntGaugeVec,
     pub subscriptions: IntGaugeVec,
+    /// Shared subscriptions with at least one member, by kind (no share names: bounded labels).
+    pub shares: IntGaugeVec,
+    /// Members of shared subscriptions, by kind.
+    pub share_members: IntGaugeVec,
+    /// Events a shared subscription dropped for want of a member (retention over, or too many kept).
+    pub share_events_dropped: IntCounter,
+    /// Signals given back by a gateway (their member left before writing them) and dispatched again.
+    pub share_redispatched: IntCounter,
     pub redis_errors: IntCounterVec,
     pub redis_reconnects: IntCounter,
     pub batch_duration: Histogram,
@@ -123,6 +131,24 @@ impl Metrics {
                 "twinwire_hub_subscriptions",
                 "Subscriptions in the registry, by kind",
                 &["kind"],
+            ),
+            shares: gv(
+                "twinwire_hub_shared_subscriptions",
+                "Shared subscriptions (group=) with at least one member, by kind",
+                &["kind"],
+            ),
+            share_members: gv(
+                "twinwire_hub_shared_subscription_members",
+                "Members of shared subscriptions, by kind",
+                &["kind"],
+            ),
+            share_events_dropped: c(
+                "twinwire_hub_shared_events_dropped_total",
+                "Events of shared subscriptions dropped for want of a member",
+            ),
+            share_redispatched: c(
+                "twinwire_hub_shared_redispatched_total",
+                "Signals of shared subscriptions dispatched again after their member left",
             ),
             redis_errors: cv(
                 "twinwire_hub_redis_errors_total",

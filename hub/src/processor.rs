@@ -7,9 +7,8 @@ use crate::config::HubConfig;
 use crate::metrics::Metrics;
 use crate::round::Worker;
 use crate::shard::lease::Leases;
-use crate::store::Store;
+use crate::store::{CommandReader, Store};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use twinwire_common::bus::HUB_GROUP;
 
 /// Longest a blocking read waits, so lease renewal and shutdown stay timely.
-const MAX_BLOCK: Duration = Duration::from_millis(500);
+pub const MAX_BLOCK: Duration = Duration::from_millis(500);
 /// How often dead gateway nodes are looked for.
 const REAP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -26,6 +25,8 @@ pub struct Processor {
     metrics: Arc<Metrics>,
     leases: Leases,
     worker: Worker,
+    /// Enqueues due subject expiries of owned shards (`policies::expiry`).
+    sweeper: crate::policies::expiry::Sweeper,
     /// Whether the hub is ready (the admin's readiness route): set once started, cleared while
     /// rounds fail.
     ready: Arc<AtomicBool>,
@@ -37,7 +38,7 @@ impl Processor {
         hub_id: String,
         metrics: Arc<Metrics>,
         store: Store,
-        reader: ConnectionManager,
+        reader: CommandReader,
         ready: Arc<AtomicBool>,
     ) -> Processor {
         metrics.shards_configured.set(i64::from(cfg.shards.count));
@@ -48,6 +49,7 @@ impl Processor {
                 Duration::from_millis(cfg.hub.lease_ms),
             ),
             worker: Worker::new(&cfg, hub_id.clone(), metrics.clone(), store, reader),
+            sweeper: Default::default(),
             hub_id,
             metrics,
             ready,
@@ -103,6 +105,13 @@ impl Processor {
             if let Err(e) = self.worker.send_watermarks(&self.leases).await {
                 tracing::debug!(error = %e, "sending resume watermarks failed");
             }
+            let owned: Vec<u32> = self
+                .leases
+                .owned()
+                .into_iter()
+                .filter(|s| self.leases.token(*s).is_some())
+                .collect();
+            self.worker.sweep(&mut self.sweeper, &owned).await;
             let block = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(MAX_BLOCK);

@@ -10,12 +10,13 @@
 
 use crate::error::HubError;
 use crate::metrics::Metrics;
+use crate::shares::{Member, Shares};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinwire_common::bus::{
-    parse_stream_id, parse_sub_field, SubChange, SubRecord, SUBS_STREAM_MAXLEN,
+    parse_stream_id, parse_sub_field, Delivery, SubChange, SubRecord, SUBS_STREAM_MAXLEN,
     SUBS_STREAM_RETENTION_MS,
 };
 use twinwire_common::protocol::StreamingKind;
@@ -43,7 +44,7 @@ pub struct SubscriptionGroup {
 }
 
 impl SubscriptionGroup {
-    fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
+    pub(crate) fn new(key: String, kind: StreamingKind, record: SubRecord) -> SubscriptionGroup {
         let filter = record
             .filter
             .as_deref()
@@ -80,11 +81,23 @@ pub struct SubscriptionRegistry {
     caught_up: Instant,
     /// Nodes that reset their hash and must be reloaded.
     reload: HashSet<String>,
+    /// Shared subscriptions: sessions whose record names a share are members there, not in a
+    /// subscription group (`members` maps them to their share key).
+    pub shares: Shares,
+    /// Nodes that left (drained or reaped) since the last catch-up: their unread deliveries are
+    /// taken for the shares' other members.
+    gone: Vec<String>,
+    /// Deliveries giving a gone node's unread share signals to other members, for the round.
+    pub redispatch_pending: Vec<(String, Delivery)>,
 }
 
 impl SubscriptionRegistry {
-    pub fn new(metrics: Arc<Metrics>) -> SubscriptionRegistry {
+    /// `share_retention`: how long a shared subscription without members keeps its events.
+    pub fn new(metrics: Arc<Metrics>, share_retention: Duration) -> SubscriptionRegistry {
         SubscriptionRegistry {
+            shares: Shares::new(share_retention),
+            gone: Vec::new(),
+            redispatch_pending: Vec::new(),
             metrics,
             groups: HashMap::new(),
             by_kind: HashMap::new(),
@@ -122,13 +135,24 @@ impl SubscriptionRegistry {
     }
 
     fn add(&mut self, node: &str, session: u64, kind: StreamingKind, record: SubRecord) {
-        let key = record.group_key(kind);
+        let share = record.share_key(kind);
+        let key = share.clone().unwrap_or_else(|| record.group_key(kind));
         let member = (node.to_owned(), session, kind);
         if let Some(old) = self.members.get(&member) {
             if *old == key {
                 return;
             }
             self.remove(node, session, kind);
+        }
+        // Shared subscriptions: hook into `shares` (DESIGN.md "Shared subscriptions").
+        if share.is_some() {
+            let m = Member {
+                node: node.to_owned(),
+                session,
+            };
+            self.shares.add(&key, kind, m, &record);
+            self.members.insert(member, key);
+            return;
         }
         let group = self
             .groups
@@ -143,6 +167,13 @@ impl SubscriptionRegistry {
         let Some(key) = self.members.remove(&(node.to_owned(), session, kind)) else {
             return;
         };
+        let m = Member {
+            node: node.to_owned(),
+            session,
+        };
+        if self.shares.remove(&key, &m) {
+            return;
+        }
         let mut empty = false;
         if let Some(g) = self.groups.get_mut(&key) {
             if let Some(n) = g.nodes.get_mut(node) {
@@ -199,6 +230,7 @@ impl SubscriptionRegistry {
             SubChange::NodeGone { node } => {
                 self.drop_node(&node);
                 self.reload.remove(&node);
+                self.gone.push(node);
             }
         }
     }
@@ -220,6 +252,15 @@ impl SubscriptionRegistry {
                 .subscriptions
                 .with_label_values(&[k.as_str()])
                 .set(per_kind.get(&k).copied().unwrap_or(0));
+            let (shares, members) = self.shares.counts(k);
+            self.metrics
+                .shares
+                .with_label_values(&[k.as_str()])
+                .set(shares as i64);
+            self.metrics
+                .share_members
+                .with_label_values(&[k.as_str()])
+                .set(members as i64);
         }
     }
 
@@ -290,6 +331,19 @@ impl SubscriptionRegistry {
             }
         }
         self.caught_up = Instant::now();
+        // Shared subscriptions: what nodes that left never read goes to other members (a drained
+        // gateway stops reading before it deregisters; a reaped one was taken by the reaper).
+        for node in std::mem::take(&mut self.gone) {
+            let unread = store.take_node_deliveries(&node).await?;
+            let returned = crate::shares::unread_by(&node, unread);
+            if !returned.is_empty() {
+                self.metrics
+                    .share_redispatched
+                    .inc_by(returned.len() as u64);
+                let out = self.shares.redispatch(&returned);
+                self.redispatch_pending.extend(out);
+            }
+        }
         let reload: Vec<String> = self.reload.drain().collect();
         for node in reload {
             self.load_node(store, &node).await?;
@@ -323,14 +377,20 @@ impl SubscriptionRegistry {
         self.by_kind.clear();
         self.members.clear();
         self.reload.clear();
+        self.shares.clear();
         self.load(store).await
     }
 
-    /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed.
-    pub async fn reap_dead_nodes(&mut self, store: &Store) -> Result<Vec<String>, HubError> {
+    /// Drops the subscriptions and delivery streams of nodes whose liveness key lapsed. Returns
+    /// the dead nodes and the deliveries that give what their share members never read to other
+    /// members (DESIGN.md "Shared subscriptions").
+    pub async fn reap_dead_nodes(
+        &mut self,
+        store: &Store,
+    ) -> Result<(Vec<String>, Vec<(String, Delivery)>), HubError> {
         let nodes: Vec<String> = self.nodes().into_iter().collect();
         if nodes.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let alive = store.nodes_alive(&nodes).await?;
         let dead: Vec<String> = nodes
@@ -339,16 +399,23 @@ impl SubscriptionRegistry {
             .filter(|(_, a)| !a)
             .map(|(n, _)| n)
             .collect();
+        let mut redispatched = Vec::new();
         for n in &dead {
             tracing::info!(node = %n, "gateway node is gone; dropping its subscriptions");
             // Announce it, so every hub drops the node, then remove its keys.
-            store.remove_dead_node(n).await?;
+            let unread = store.remove_dead_node(n).await?;
             self.drop_node(n);
+            // Shared subscriptions: what the node's members never read goes to other members.
+            let returned = crate::shares::unread_by(n, unread);
+            self.metrics
+                .share_redispatched
+                .inc_by(returned.len() as u64);
+            redispatched.extend(self.shares.redispatch(&returned));
         }
         if !dead.is_empty() {
             self.update_gauges();
         }
-        Ok(dead)
+        Ok((dead, redispatched))
     }
 }
 
@@ -364,11 +431,12 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         }
     }
 
     fn registry() -> SubscriptionRegistry {
-        SubscriptionRegistry::new(Arc::new(Metrics::new()))
+        SubscriptionRegistry::new(Arc::new(Metrics::new()), Duration::from_secs(60))
     }
 
     fn add(r: &mut SubscriptionRegistry, node: &str, session: u64, record: SubRecord) {

@@ -57,10 +57,44 @@ impl Default for ClusterOptions {
     }
 }
 
+/// The environment variable that switches [`Cluster::start`] to a Redis Cluster
+/// (`TWINWIRE_TEST_REDIS=cluster`): the binary's shared Redis Cluster (see `redis_cluster`) with a
+/// key prefix of the test's own. `make test` runs the core end-to-end suite both ways.
+pub const REDIS_SWITCH: &str = "TWINWIRE_TEST_REDIS";
+
+/// Which Redis the twinwire processes of a [`Cluster`] use.
+#[derive(Clone, Debug)]
+pub enum RedisBackend {
+    /// The cluster's own `redis-server` (`Cluster::redis`).
+    Standalone,
+    /// A Redis Cluster: its seed nodes, comma-separated.
+    Cluster { seeds: String },
+    /// A primary watched by sentinels: their addresses, comma-separated, and the primary's name.
+    Sentinel { sentinels: String, master: String },
+}
+
+impl RedisBackend {
+    /// What [`REDIS_SWITCH`] asks for; standalone when it is unset.
+    pub async fn from_switch() -> RedisBackend {
+        match std::env::var(REDIS_SWITCH).as_deref() {
+            Ok("cluster") => RedisBackend::Cluster {
+                seeds: crate::redis_cluster::shared_seeds().await,
+            },
+            Ok("standalone") | Err(_) => RedisBackend::Standalone,
+            Ok(other) => panic!("{REDIS_SWITCH}={other}: use standalone or cluster"),
+        }
+    }
+}
+
 /// Redis, hubs and gateways as real processes in a temporary directory.
 pub struct Cluster {
     pub dir: PathBuf,
+    /// The cluster's own `redis-server`; the twinwire processes use it when `backend` is
+    /// standalone.
     pub redis: Redis,
+    pub backend: RedisBackend,
+    /// This cluster's key prefix (unique per cluster, as clusters may share a Redis Cluster).
+    pub prefix: String,
     pub hubs: Vec<Hub>,
     pub gateways: Vec<Gateway>,
     pub htpasswd: PathBuf,
@@ -88,7 +122,13 @@ pub fn write_htpasswd(path: &Path) {
 }
 
 impl Cluster {
+    /// Starts a cluster on the Redis [`REDIS_SWITCH`] asks for.
     pub async fn start(options: ClusterOptions) -> Cluster {
+        Cluster::start_with(options, RedisBackend::from_switch().await).await
+    }
+
+    /// Starts a cluster whose twinwire processes use `backend`.
+    pub async fn start_with(options: ClusterOptions, backend: RedisBackend) -> Cluster {
         let dir = temp_dir("cluster");
         let redis = Redis::start(&dir).await;
         let htpasswd = dir.join("htpasswd");
@@ -96,6 +136,12 @@ impl Cluster {
         let mut c = Cluster {
             dir,
             redis,
+            backend: backend.clone(),
+            // A Redis of its own keeps the default prefix (tests read `tw:` keys directly).
+            prefix: match &backend {
+                RedisBackend::Standalone => "tw:".to_owned(),
+                _ => format!("tw{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            },
             hubs: Vec::new(),
             gateways: Vec::new(),
             htpasswd,
@@ -111,13 +157,28 @@ impl Cluster {
     }
 
     fn common_env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env: Vec<(String, String)> = vec![
             ("TWINWIRE_REDIS__URL".into(), self.redis.url()),
             (
                 "TWINWIRE_LOG__LEVEL".into(),
                 "info,twinwire_gateway=debug,twinwire_hub=debug".into(),
             ),
-        ]
+        ];
+        match &self.backend {
+            RedisBackend::Standalone => {}
+            RedisBackend::Cluster { seeds } => {
+                env.push(("TWINWIRE_REDIS__MODE".into(), "cluster".into()));
+                env.push(("TWINWIRE_REDIS__NODES".into(), seeds.clone()));
+                env.push(("TWINWIRE_REDIS__PREFIX".into(), self.prefix.clone()));
+            }
+            RedisBackend::Sentinel { sentinels, master } => {
+                env.push(("TWINWIRE_REDIS__MODE".into(), "sentinel".into()));
+                env.push(("TWINWIRE_REDIS__SENTINELS".into(), sentinels.clone()));
+                env.push(("TWINWIRE_REDIS__MASTER_NAME".into(), master.clone()));
+                env.push(("TWINWIRE_REDIS__PREFIX".into(), self.prefix.clone()));
+            }
+        }
+        env
     }
 
     pub async fn add_hub(&mut self) -> usize {

@@ -525,3 +525,222 @@ async fn http_takes_the_condition_as_query_parameter_or_header_and_if_equal_as_h
     assert_eq!((st, body.as_str()), (200, "5"));
     sub.expect_silence(QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_equal_skip_refuses_policy_writes_that_change_nothing() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut owner = c.connect(0, "ditto").await;
+    let entry = json!({"subjects": {"nginx:alice": {"type": "t"}}, "resources": {"thing:/": {"grant": ["READ"], "revoke": []}}});
+    let policy = json!({"entries": {
+        "owner": {"subjects": {"nginx:ditto": {"type": "t"}}, "resources": {"policy:/": rw(), "thing:/": rw()}},
+        "guest": entry}});
+    let r = owner
+        .request(
+            json!({"topic": "org.ifeq/p/policies/commands/create", "path": "/", "value": policy}),
+        )
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let modify = |path: &str, value: Value, if_equal: &str| json!({"topic": "org.ifeq/p/policies/commands/modify", "path": path, "value": value, "headers": {"if-equal": if_equal}});
+    // The same entry again: 412 with `skip`, applied with `update`.
+    let r = owner
+        .request(modify("/entries/guest", entry.clone(), "skip"))
+        .await;
+    assert_eq!(
+        r["value"],
+        json!({"status": 412, "error": "policies:precondition.failed",
+               "message": "The previous value was equal to the new value and the 'if-equal' header was set to 'skip'.",
+               "description": "Your changes were not applied, which is probably the expected outcome."}),
+        "{r}"
+    );
+    let r = owner
+        .request(modify("/entries/guest", entry.clone(), "update"))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    // The whole policy, unchanged: 412, and no new revision.
+    let r = owner.request(modify("/", policy.clone(), "skip")).await;
+    assert_eq!(r["status"], 412, "{r}");
+    let r = owner
+        .request(json!({"topic": "org.ifeq/p/policies/commands/retrieve", "path": "/"}))
+        .await;
+    assert_eq!(r["headers"]["etag"], "\"rev:2\"", "{r}");
+    // A real change goes through with `skip`.
+    let mut changed = entry.clone();
+    changed["resources"]["thing:/"]["grant"] = json!(["READ", "WRITE"]);
+    let r = owner
+        .request(modify("/entries/guest", changed, "skip"))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    // A new entry is never equal to nothing.
+    let r = owner.request(modify("/entries/other", entry, "skip")).await;
+    assert_eq!(r["status"], 201, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_given_twice_or_diverging_from_its_query_parameter_is_refused() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let t = "org.cond:dup";
+    let (_ws, mut sub) = setup(&c, t).await;
+    let addr = c.http_base(0).trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let url = "/api/2/things/org.cond:dup/attributes/a";
+    let json_ct = ("Content-Type", "application/json");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        url,
+        &[
+            json_ct,
+            ("condition", "eq(attributes/a,0)"),
+            ("condition", "eq(attributes/a,0)"),
+        ],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": 400, "error": "gateway:duplicate.header.field",
+               "message": "The send request contains headers which include a duplicate header field!",
+               "description": "A request must not contain multiple header fields with the same field name. For more information see RFC 7230 section 3.2.2.",
+               "href": "https://tools.ietf.org/rfc/rfc7230.txt"})
+    );
+    let q = format!("{url}?condition=eq(attributes%2Fa,1)");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        &q,
+        &[json_ct, ("condition", "eq(attributes/a,0)")],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["message"],
+        "<condition> was provided as header as well as query parameter with divergent values!"
+    );
+    // The same value both ways is one header.
+    let q = format!("{url}?condition=eq(attributes%2Fa,0)");
+    let (status, body) = http(
+        &mut s,
+        "PUT",
+        &q,
+        &[json_ct, ("condition", "eq(attributes/a,0)")],
+        Some("5"),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let e = expect_event(&mut sub, "modified", "/attributes/a").await;
+    assert_eq!(e["value"], 5, "{e}");
+    // Nothing of the refused ones happened.
+    sub.expect_silence(QUIET).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieve_things_leaves_out_things_whose_condition_does_not_hold() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let (mut owner, _sub) = setup(&c, "org.cond:r1").await;
+    let r = owner
+        .request(cmd(
+            "org.cond:r2",
+            "create",
+            "/",
+            Some(json!({"policyId": "org.cond:r1", "attributes": {"a": 5, "public": 1}})),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let retrieve = |condition: &str| {
+        json!({"topic": "org.cond/_/things/twin/commands/retrieve", "path": "/",
+               "headers": {"condition": condition}, "fields": "thingId",
+               "value": {"thingIds": ["org.cond:r1", "org.cond:r2"]}})
+    };
+    let r = owner.request(retrieve("gt(attributes/a,1)")).await;
+    assert_eq!(r["value"], json!([{"thingId": "org.cond:r2"}]), "{r}");
+    let r = owner.request(retrieve("exists(attributes/public)")).await;
+    assert_eq!(
+        r["value"],
+        json!([{"thingId": "org.cond:r1"}, {"thingId": "org.cond:r2"}]),
+        "{r}"
+    );
+    let r = owner.request(retrieve("gt(attributes/a")).await;
+    assert_error(&r, 400, "things:condition.invalid");
+    // A condition on fields the requester may not read holds for none.
+    let mut alice = c.connect(0, "alice").await;
+    let r = alice.request(retrieve("exists(attributes/secret)")).await;
+    assert_eq!(r["value"], json!([]), "{r}");
+    let r = alice
+        .request(json!({"topic": "org.cond/_/things/twin/commands/retrieve", "path": "/",
+                        "headers": {"condition": "eq(attributes/public,1)"}, "fields": "attributes/public",
+                        "value": {"thingIds": ["org.cond:r1", "org.cond:r2"]}}))
+        .await;
+    assert_eq!(
+        r["value"],
+        json!([{"attributes": {"public": 1}}, {"attributes": {"public": 1}}]),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_patch_conditions_drop_the_parts_whose_condition_does_not_hold() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let t = "org.cond:patch";
+    let (mut owner, mut sub) = setup(&c, t).await;
+    let conditions =
+        json!({"attributes/a": "eq(attributes/a,0)", "attributes/public": "eq(attributes/a,99)"});
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/",
+            Some(json!({"attributes": {"a": 7, "public": 9}})),
+            json!({"merge-thing-patch-conditions": conditions}),
+        ))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    let e = expect_event(&mut sub, "merged", "/").await;
+    assert_eq!(e["value"], json!({"attributes": {"a": 7}}), "{e}");
+    let r = owner
+        .request(cmd(t, "retrieve", "/attributes", None, json!({})))
+        .await;
+    assert_eq!(r["value"], json!({"a": 7, "public": 1, "secret": 2}), "{r}");
+    // Nothing left: 204 without a change or an event.
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes",
+            Some(json!({"a": 8})),
+            json!({"merge-thing-patch-conditions": {"a": "eq(attributes/a,0)"}}),
+        ))
+        .await;
+    assert_eq!(r["status"], 204, "{r}");
+    sub.expect_silence(QUIET).await;
+    let r = owner
+        .request(cmd(t, "retrieve", "/attributes/a", None, json!({})))
+        .await;
+    assert_eq!(r["value"], 7, "{r}");
+    // An invalid condition, and one on a field the requester may not read.
+    let r = owner
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes",
+            Some(json!({"a": 8})),
+            json!({"merge-thing-patch-conditions": {"a": "eq(attributes/a"}}),
+        ))
+        .await;
+    assert_error(&r, 400, "rql.expression.invalid");
+    let mut alice = c.connect(0, "alice").await;
+    let r = alice
+        .request(cmd(
+            t,
+            "merge",
+            "/attributes/public",
+            Some(json!(3)),
+            json!({"merge-thing-patch-conditions": {"": "eq(attributes/secret,2)"}}),
+        ))
+        .await;
+    assert_error(&r, 412, "things:condition.failed");
+    assert_eq!(r["value"]["message"], NOT_READABLE, "{r}");
+    sub.expect_silence(QUIET).await;
+}

@@ -19,6 +19,15 @@ struct Run {
 
 impl Run {
     fn start(ports: &[u16], bins: &Path, data: &Path) -> Run {
+        Run::spawn(ports, bins, data, None)
+    }
+
+    /// `run.sh --cluster` (`make run-cluster`) with its six Redis nodes on `cluster_ports`.
+    fn start_cluster(ports: &[u16], cluster_ports: &[u16], bins: &Path, data: &Path) -> Run {
+        Run::spawn(ports, bins, data, Some(cluster_ports))
+    }
+
+    fn spawn(ports: &[u16], bins: &Path, data: &Path, cluster_ports: Option<&[u16]>) -> Run {
         require_tool(
             "redis-server",
             "install Debian's redis-server (`make test` does)",
@@ -28,14 +37,25 @@ impl Run {
             "install Debian's redis-tools (`make test` does)",
         );
         let script = repo_root().join("deploy/local/run.sh");
-        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-        let mut child = Command::new("bash")
-            .arg("-c")
-            .arg("exec \"$0\" 2>&1")
+        let list = |ports: &[u16]| {
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg("exec \"$0\" \"$@\" 2>&1")
             .arg(&script)
             .env("TW_BIN_DIR", bins)
             .env("TW_RUN_DATA", data)
-            .env("TW_RUN_PORTS", ports.join(" "))
+            .env("TW_RUN_PORTS", list(ports));
+        if let Some(cluster_ports) = cluster_ports {
+            cmd.arg("--cluster")
+                .env("TW_RUN_CLUSTER_PORTS", list(cluster_ports));
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -180,6 +200,68 @@ async fn up_only_when_ready_and_sigterm_drains_in_order_and_exits_0() {
         "order of the stop:\n{out}"
     );
     assert!(out.trim_end().ends_with("make run: stopped"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Ports whose cluster bus port (+10000) is free too.
+fn free_cluster_ports(n: usize) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < n {
+        let p = free_port();
+        if p < 55000
+            && !ports.contains(&p)
+            && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
+        {
+            ports.push(p);
+        }
+    }
+    ports
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_cluster_starts_a_redis_cluster_and_sigterm_stops_everything() {
+    let ports = distinct_free_ports(6);
+    let cluster_ports = free_cluster_ports(6);
+    let data = temp_data();
+    let mut run = Run::start_cluster(&ports, &cluster_ports, &bin_dir(), &data);
+    run.wait_for("twinwire is up", Duration::from_secs(90));
+    for admin in [ports[1], ports[3], ports[5]] {
+        let url = format!("http://127.0.0.1:{admin}/ready");
+        assert_eq!(http_get_status(&url).await, Some(200), "{url}");
+    }
+    // Three primaries with a replica each, every slot served.
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &cluster_ports[0].to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let info = cli(&["CLUSTER", "INFO"]);
+    assert!(info.contains("cluster_state:ok"), "{info}");
+    assert!(info.contains("cluster_known_nodes:6"), "{info}");
+    assert!(info.contains("cluster_size:3"), "{info}");
+    // The hub took every shard, whose leases live on the cluster.
+    let leases = cli(&["-c", "EXISTS", "tw:{0}:lease"]);
+    assert_eq!(leases.trim(), "1", "shard 0's lease on the cluster");
+
+    let pid = run.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = run.finish(Duration::from_secs(60));
+    let out = run.output();
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(out.trim_end().ends_with("make run: stopped"), "{out}");
+    for p in &cluster_ports {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok(),
+            "Redis node {p} still listens after the stop:\n{out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -487,3 +487,44 @@ async fn a_token_survives_a_redis_restart() {
         &matching(230..260),
     );
 }
+
+/// A share (`group=`) hands each event to one member, so it is not resumable: its members' events
+/// carry no `twinwire-resume`, and a START with both `group=` and `resume=` is refused (400, no
+/// ACK) while a plain subscriber beside it gets its tokens as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_member_gets_no_tokens_and_a_share_cannot_be_resumed() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 3).await;
+    let mut member = c.connect(0, "ditto").await;
+    member
+        .subscribe(
+            &format!("START-SEND-EVENTS?group=w&filter={}", urlencode(FILTER)),
+            "START-SEND-EVENTS:ACK",
+        )
+        .await;
+    let (mut plain, token) = first_session(&c, 1, &mut w, 3).await;
+    plain.close().await;
+    let mut js = Vec::new();
+    for _ in matching(0..30) {
+        let e = member.recv_json().await;
+        assert_eq!(e["headers"]["twinwire-resume"], Value::Null, "{e}");
+        js.push(e["value"]["j"].as_u64().unwrap() as usize);
+    }
+    js.sort();
+    assert_eq!(js, matching(0..30));
+    member.expect_silence(Duration::from_millis(500)).await;
+
+    let mut other = c.connect(1, "ditto").await;
+    other
+        .send(&format!(
+            "START-SEND-EVENTS?group=w&resume={token}&filter={}",
+            urlencode(FILTER)
+        ))
+        .await;
+    expect_refusal(&mut other, 400, "gateway:websocket.parameter.invalid").await;
+    // The same token without `group=` resumes.
+    other
+        .subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
+        .await;
+}

@@ -16,6 +16,25 @@ pub struct Origin {
     pub session: u64,
 }
 
+/// The node name of an origin that is a shard's owner (see [`Origin::shard`]).
+const SHARD_NODE: &str = "shard:";
+
+impl Origin {
+    /// A signal a shard's owner sent itself (a policy announcement asking for acknowledgements):
+    /// answers to it go to the shard's command stream, not to a gateway node.
+    pub fn shard(k: u32) -> Origin {
+        Origin {
+            node: format!("{SHARD_NODE}{k}"),
+            session: 0,
+        }
+    }
+
+    /// The shard of an origin made by [`Origin::shard`].
+    pub fn as_shard(&self) -> Option<u32> {
+        self.node.strip_prefix(SHARD_NODE)?.parse().ok()
+    }
+}
+
 /// A signal addressed to the shard of its entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BusCommand {

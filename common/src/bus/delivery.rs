@@ -1,7 +1,9 @@
 //! Deliveries from hubs (and from gateways' reply forwarders) to a gateway node: one entry of
 //! `tw:node:<n>` each, as flat fields with single-letter names, because every event crosses this
 //! stream once per node. A fan-out names its targets as numbered pairs: `g<i>` the subscription
-//! group keys (comma-separated) and `f<i>` the frame they see.
+//! group keys (comma-separated) and `f<i>` the frame they see, or `m<i>` the member a shared
+//! subscription picked (`<share key>/<session>`) and `f<i>` its frame; member pairs are numbered
+//! after the group pairs, so a fan-out without shares keeps its exact fields.
 
 use super::command::Origin;
 use super::entry::{DecodeError, Fields, StreamEntry};
@@ -40,6 +42,10 @@ pub enum Delivery {
         groups: Vec<(Vec<String>, String)>,
         /// Where receivers send their answer (live signals that want a response).
         reply: Option<Reply>,
+        /// Members on this node that shared subscriptions picked for the signal: (share key,
+        /// session, the frame it sees). A share delivers to one member, so it names a session;
+        /// the key lets the node give the signal back if the member leaves before writing it.
+        members: Vec<(String, u64, String)>,
     },
     /// A journal entry replayed to one session that resumes (issue 16); the session drops it if
     /// it already has `pos`. Never deduplicated per node: other sessions had it long ago.
@@ -82,6 +88,7 @@ mod field {
     pub const REPLY_NODE: &str = "rn";
     pub const REPLY_SESSION: &str = "rs";
     pub const REPLY_CID: &str = "rc";
+    pub const MEMBERS: &str = "m";
     pub const SHARD: &str = "sh";
     pub const MARKS: &str = "w";
 
@@ -142,6 +149,7 @@ impl StreamEntry for Delivery {
                 exclude,
                 groups,
                 reply,
+                members,
             } => {
                 if let Some(r) = reply {
                     f.push((field::REPLY_NODE.into(), r.origin.node.clone()));
@@ -159,6 +167,14 @@ impl StreamEntry for Delivery {
                 }
                 for (i, (keys, frame)) in groups.iter().enumerate() {
                     f.push((format!("{}{i}", field::GROUPS), keys.join(",")));
+                    f.push((format!("{}{i}", field::FRAME), frame.clone()));
+                }
+                for (i, (share, session, frame)) in members.iter().enumerate() {
+                    let i = groups.len() + i;
+                    f.push((
+                        format!("{}{i}", field::MEMBERS),
+                        format!("{share}/{session}"),
+                    ));
                     f.push((format!("{}{i}", field::FRAME), frame.clone()));
                 }
             }
@@ -208,7 +224,7 @@ impl StreamEntry for Delivery {
 
     fn from_fields(f: &Fields) -> Result<Delivery, DecodeError> {
         // Every typed field is checked whatever the kind, so a damaged entry is never half read.
-        let groups = numbered_groups(f)?;
+        let (groups, members) = numbered_targets(f)?;
         let pos = f
             .get(field::POS)
             .map(|p| JournalPos::parse(p).ok_or_else(|| DecodeError::new("journal position")))
@@ -253,6 +269,7 @@ impl StreamEntry for Delivery {
                     exclude,
                     groups,
                     reply,
+                    members,
                 })
             }
             kind::REPLAYED => Ok(Delivery::Replayed {
@@ -286,10 +303,17 @@ impl StreamEntry for Delivery {
     }
 }
 
-/// The `g<i>`/`f<i>` pairs of a fan-out, in index order. Any other field name than the known
-/// ones is an error, as is a group without its frame or the reverse.
-fn numbered_groups(f: &Fields) -> Result<Vec<(Vec<String>, String)>, DecodeError> {
+/// Subscription group keys and the frame they see.
+type GroupTargets = Vec<(Vec<String>, String)>;
+/// Share members: (share key, session, the frame it sees).
+type MemberTargets = Vec<(String, u64, String)>;
+
+/// The `g<i>`/`f<i>` and `m<i>`/`f<i>` pairs of a fan-out, each in index order. Any other field
+/// name than the known ones is an error, as is a frame without its targets, targets without
+/// their frame, or an index with both group keys and members.
+fn numbered_targets(f: &Fields) -> Result<(GroupTargets, MemberTargets), DecodeError> {
     let mut keys: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut members: Vec<(usize, (String, u64))> = Vec::new();
     let mut frames: Vec<(usize, String)> = Vec::new();
     for name in f.names().filter(|n| !field::ALL.contains(n)) {
         let (prefix, idx) = name.split_at(name.chars().next().map_or(0, char::len_utf8));
@@ -306,20 +330,42 @@ fn numbered_groups(f: &Fields) -> Result<Vec<(Vec<String>, String)>, DecodeError
                     .map(str::to_owned)
                     .collect(),
             )),
+            field::MEMBERS => {
+                let (share, session) = value
+                    .rsplit_once('/')
+                    .and_then(|(k, s)| Some((k.to_owned(), s.parse::<u64>().ok()?)))
+                    .ok_or_else(|| DecodeError::new("share member"))?;
+                members.push((idx, (share, session)))
+            }
             field::FRAME => frames.push((idx, value.to_owned())),
             _ => return Err(DecodeError(format!("unknown field {name}"))),
         }
     }
     keys.sort_by_key(|g| g.0);
+    members.sort_by_key(|g| g.0);
     frames.sort_by_key(|g| g.0);
-    if keys.len() != frames.len() || keys.iter().zip(&frames).any(|(a, b)| a.0 != b.0) {
+    let mut targets: Vec<usize> = keys
+        .iter()
+        .map(|k| k.0)
+        .chain(members.iter().map(|m| m.0))
+        .collect();
+    targets.sort_unstable();
+    if targets.len() != frames.len() || targets.iter().zip(&frames).any(|(a, b)| *a != b.0) {
         return Err(DecodeError::new("groups do not pair up"));
     }
-    Ok(keys
-        .into_iter()
-        .zip(frames)
-        .map(|((_, k), (_, f))| (k, f))
-        .collect())
+    let frame_of = |i: usize| {
+        frames
+            .binary_search_by_key(&i, |f| f.0)
+            .map(|at| frames[at].1.clone())
+            .unwrap_or_default()
+    };
+    Ok((
+        keys.into_iter().map(|(i, k)| (k, frame_of(i))).collect(),
+        members
+            .into_iter()
+            .map(|(i, (share, session))| (share, session, frame_of(i)))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -368,6 +414,7 @@ mod tests {
                     (vec!["c3".into()], "f1".into()),
                 ],
                 reply: None,
+                members: vec![],
             },
             Delivery::Fanout {
                 kind: StreamingKind::Messages,
@@ -382,6 +429,7 @@ mod tests {
                     },
                     correlation_id: "c-1".into(),
                 }),
+                members: vec![("k1".into(), 3, "m".into())],
             },
             Delivery::Close {
                 session: 5,
@@ -465,6 +513,7 @@ mod tests {
                         },
                         correlation_id: "c-1".into(),
                     }),
+                    members: vec![],
                 },
                 vec![
                     ("rn", "n1"),
@@ -479,6 +528,33 @@ mod tests {
                     ("f0", "F0"),
                     ("g1", "c3"),
                     ("f1", "F1"),
+                ],
+            ),
+            (
+                // Share members are numbered after the groups.
+                Delivery::Fanout {
+                    kind: StreamingKind::Events,
+                    pos: pos(),
+                    written_ms: 17,
+                    exclude: None,
+                    groups: vec![(vec!["a1".into()], "F0".into())],
+                    reply: None,
+                    members: vec![
+                        ("k1".into(), 12, "F1".into()),
+                        ("k2".into(), 13, "F2".into()),
+                    ],
+                },
+                vec![
+                    ("k", "f"),
+                    ("x", "events"),
+                    ("j", "7/1700000000000-3"),
+                    ("t", "17"),
+                    ("g0", "a1"),
+                    ("f0", "F0"),
+                    ("m1", "k1/12"),
+                    ("f1", "F1"),
+                    ("m2", "k2/13"),
+                    ("f2", "F2"),
                 ],
             ),
             (
@@ -513,6 +589,7 @@ mod tests {
                 exclude: None,
                 groups: vec![(vec![], "A".into()), (vec!["y".into()], "B".into())],
                 reply: None,
+                members: vec![],
             }
         );
     }
@@ -523,6 +600,15 @@ mod tests {
             vec![("k", "r"), ("f", "x")],
             vec![("k", "r"), ("s", "nan"), ("f", "x")],
             vec![("k", "f"), ("x", "events"), ("g0", "1"), ("f1", "x")],
+            vec![("k", "f"), ("x", "events"), ("m0", "k/x"), ("f0", "x")],
+            vec![("k", "f"), ("x", "events"), ("m0", "12"), ("f0", "x")],
+            vec![
+                ("k", "f"),
+                ("x", "events"),
+                ("m0", "k/1"),
+                ("g0", "a"),
+                ("f0", "x"),
+            ],
             vec![("k", "z")],
             vec![("k", "f"), ("x", "nope")],
             vec![("k", "r"), ("s", "1"), ("f", "x"), ("zz", "1")],
@@ -577,18 +663,22 @@ mod tests {
                 any::<u64>(),
                 proptest::option::of(any::<u64>()),
                 proptest::collection::vec(group, 0..5),
-                reply
+                reply,
+                proptest::collection::vec(("[0-9a-f]{1,32}", any::<u64>(), any::<String>()), 0..3)
             )
-                .prop_map(|(kind, pos, written_ms, exclude, groups, reply)| {
-                    Delivery::Fanout {
-                        kind,
-                        pos,
-                        written_ms,
-                        exclude,
-                        groups,
-                        reply,
+                .prop_map(
+                    |(kind, pos, written_ms, exclude, groups, reply, members)| {
+                        Delivery::Fanout {
+                            kind,
+                            pos,
+                            written_ms,
+                            exclude,
+                            groups,
+                            reply,
+                            members,
+                        }
                     }
-                }),
+                ),
             (
                 any::<u64>(),
                 any::<u16>(),

@@ -51,6 +51,16 @@ impl Keys {
     pub fn events(&self, k: u32) -> String {
         format!("{}{{{k}}}:events", self.prefix)
     }
+    /// The history of thing `id` (of shard `k`): one stream entry per event it kept, trimmed by
+    /// the hub's history retention.
+    pub fn history(&self, k: u32, id: &str) -> String {
+        format!("{}{{{k}}}:history:{id}", self.prefix)
+    }
+    /// Policies of shard `k` with subjects that expire or are announced: a sorted set of policy
+    /// ids scored by when (ms since the epoch) the next of those is due.
+    pub fn expiring(&self, k: u32) -> String {
+        format!("{}{{{k}}}:expiring", self.prefix)
+    }
     /// Last journal entry of shard `k` whose response and fan-out were sent.
     pub fn fanned(&self, k: u32) -> String {
         format!("{}{{{k}}}:fanned", self.prefix)
@@ -100,6 +110,7 @@ mod tests {
         assert_eq!(k.cmd(17), "tw:{17}:cmd");
         assert_eq!(k.thing(3, "org.x:y"), "tw:{3}:thing:org.x:y");
         assert_eq!(k.events(0), "tw:{0}:events");
+        assert_eq!(k.history(3, "org.x:y"), "tw:{3}:history:org.x:y");
         assert_eq!(k.node("n1"), "tw:node:n1");
         assert_eq!(k.subs_hash("n1"), "tw:subs:n1");
         assert_eq!(Keys::new("x-").lease(63), "x-{63}:lease");

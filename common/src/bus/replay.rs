@@ -1,6 +1,6 @@
 //! Replay requests (issue 16, resume): a gateway asks the owner of shard k to replay its journal
 //! after a position to one session. They travel on the shard's command stream `tw:{k}:cmd` (field
-//! `r`, beside commands' `m`), so they are fenced, claimed after a hub failover and ordered like
+//! `rp`, beside commands' `m` and given-back signals' `r`), so they are fenced, claimed after a hub failover and ordered like
 //! commands: a request is handled in a round after the hub has caught up on the subscription it
 //! names, so every event after the position is either replayed or fanned out live to the session.
 
@@ -9,7 +9,7 @@ use super::entry::{json_field, to_json, DecodeError, Fields, StreamEntry};
 use serde::{Deserialize, Serialize};
 
 /// Field of a command-stream entry holding the JSON-encoded [`ReplayRequest`].
-pub const REPLAY_FIELD: &str = "r";
+pub const REPLAY_FIELD: &str = "rp";
 
 /// Replay shard k's journal after `after` (a stream id) to the events subscription of `session`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +45,8 @@ mod tests {
             },
             after: "17-0".into(),
         };
-        assert_eq!(r.to_fields(), vec![("r".to_string(), PINNED.to_string())]);
-        let f: Fields = [("r", PINNED)].into_iter().collect();
+        assert_eq!(r.to_fields(), vec![("rp".to_string(), PINNED.to_string())]);
+        let f: Fields = [("rp", PINNED)].into_iter().collect();
         assert_eq!(ReplayRequest::from_fields(&f), Ok(r));
     }
 }

@@ -3,6 +3,7 @@
 //! announced as a [`SubChange`] entry on `tw:subs`, which every hub tails (DESIGN.md §3).
 
 use super::entry::{json_field, to_json, DecodeError, Fields, StreamEntry};
+use super::share::ShareSpec;
 use crate::protocol::StreamingKind;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,10 @@ pub struct SubRecord {
     /// Acknowledgement labels the session declared.
     #[serde(rename = "d", default, skip_serializing_if = "Vec::is_empty")]
     pub declared_acks: Vec<String>,
+    /// The shared subscription the session joined (`group=`), if any: then each signal goes to
+    /// one member of the share instead of every session (see [`super::share`]).
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareSpec>,
 }
 
 fn default_api() -> u8 {
@@ -46,7 +51,6 @@ impl SubRecord {
     /// groups to their own sessions. A SHA-256 of a canonical form, so every process computes the
     /// same key and distinct subscriptions never share one.
     pub fn group_key(&self, kind: StreamingKind) -> String {
-        use sha2::{Digest, Sha256};
         let mut subjects = self.subjects.clone();
         subjects.sort();
         let mut namespaces = self.namespaces.clone();
@@ -54,7 +58,7 @@ impl SubRecord {
         namespaces.dedup();
         let mut acks = self.declared_acks.clone();
         acks.sort();
-        let canonical = serde_json::json!([
+        let mut canonical = serde_json::json!([
             kind.as_str(),
             subjects,
             namespaces,
@@ -63,10 +67,44 @@ impl SubRecord {
             self.api_version,
             acks
         ]);
-        let digest = Sha256::digest(canonical.to_string().as_bytes());
-        // 128 bits, hex: short on the wire, collision-free in practice.
-        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        // Only records of a share carry it, so every other record keeps the key it always had.
+        if let (Some(share), Some(parts)) = (&self.share, canonical.as_array_mut()) {
+            parts.push(serde_json::json!([share.name, share.dispatch.as_str()]));
+        }
+        digest_key(&canonical)
     }
+
+    /// The shared subscription this record's session is a member of for `kind`, if any: the
+    /// subscription group key's parts without the declared acknowledgement labels (each member
+    /// declares its own), with the share's name and dispatch mode. Different subjects, different
+    /// parameters or a different name make a different share.
+    pub fn share_key(&self, kind: StreamingKind) -> Option<String> {
+        let share = self.share.as_ref()?;
+        let mut subjects = self.subjects.clone();
+        subjects.sort();
+        let mut namespaces = self.namespaces.clone();
+        namespaces.sort();
+        namespaces.dedup();
+        let canonical = serde_json::json!([
+            "share",
+            kind.as_str(),
+            subjects,
+            namespaces,
+            self.filter,
+            self.extra_fields,
+            self.api_version,
+            share.name,
+            share.dispatch.as_str()
+        ]);
+        Some(digest_key(&canonical))
+    }
+}
+
+/// 128 bits of the SHA-256 of a canonical form, hex: short on the wire, collision-free in practice.
+fn digest_key(canonical: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The hash field of a subscription: `<session>:<kind>`.
@@ -200,6 +238,7 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         }
     }
 
@@ -215,6 +254,7 @@ mod tests {
             extra_fields: Some("attributes".into()),
             api_version: 1,
             declared_acks: vec!["l1".into()],
+            share: None,
         };
         assert_eq!(SubRecord::decode(&full.encode()), Ok(full.clone()));
         assert_eq!(
@@ -341,6 +381,7 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         };
         let k = base.group_key(StreamingKind::Events);
         assert_eq!(k.len(), 32);
@@ -358,6 +399,50 @@ mod tests {
         other.extra_fields = Some("attributes".into());
         assert_ne!(other.group_key(StreamingKind::Events), k);
         assert_ne!(base.group_key(StreamingKind::Messages), k);
+    }
+
+    #[test]
+    fn share_records_keep_their_format_and_share_keys_separate_users_and_names() {
+        let mut r = record();
+        r.declared_acks = vec!["l1".into()];
+        assert_eq!(r.share_key(StreamingKind::Events), None);
+        let plain_key = r.group_key(StreamingKind::Events);
+        r.share = Some(ShareSpec {
+            name: "workers".into(),
+            dispatch: crate::bus::ShareDispatch::ByThing,
+        });
+        assert_eq!(
+            r.encode(),
+            r#"{"a":["nginx:ditto"],"n":["org.x"],"f":"eq(attributes/a,1)","v":2,"d":["l1"],"g":{"n":"workers"}}"#
+        );
+        assert_eq!(SubRecord::decode(&r.encode()), Ok(r.clone()));
+        assert_ne!(r.group_key(StreamingKind::Events), plain_key);
+        let key = r.share_key(StreamingKind::Events).unwrap();
+        assert_eq!(key.len(), 32);
+        // Another member declaring other labels is in the same share.
+        let mut other_acks = r.clone();
+        other_acks.declared_acks = vec!["l2".into()];
+        assert_eq!(
+            other_acks.share_key(StreamingKind::Events),
+            Some(key.clone())
+        );
+        // Another user, another name, another kind or mode: another share.
+        let mut other_user = r.clone();
+        other_user.subjects = vec!["nginx:other".into()];
+        assert_ne!(
+            other_user.share_key(StreamingKind::Events),
+            Some(key.clone())
+        );
+        let mut other_name = r.clone();
+        other_name.share.as_mut().unwrap().name = "w2".into();
+        assert_ne!(
+            other_name.share_key(StreamingKind::Events),
+            Some(key.clone())
+        );
+        assert_ne!(r.share_key(StreamingKind::Messages), Some(key.clone()));
+        let mut rr = r.clone();
+        rr.share.as_mut().unwrap().dispatch = crate::bus::ShareDispatch::RoundRobin;
+        assert_ne!(rr.share_key(StreamingKind::Events), Some(key));
     }
 
     fn records() -> impl Strategy<Value = SubRecord> {
@@ -378,6 +463,7 @@ mod tests {
                         extra_fields,
                         api_version,
                         declared_acks,
+                        share: None,
                     }
                 },
             )

@@ -48,6 +48,17 @@ pub fn add_replay_request(
     xadd(pipe, keys.cmd(shard), None, request);
 }
 
+/// A signal a share member gave back, for the owner of its thing's shard to dispatch again
+/// (`payload`: a JSON-encoded [`ReturnedSignal`](super::ReturnedSignal)).
+pub fn add_returned_signal(pipe: &mut redis::Pipeline, keys: &Keys, shard: u32, payload: &str) {
+    pipe.cmd("XADD")
+        .arg(keys.cmd(shard))
+        .arg("*")
+        .arg(super::RETURNED_FIELD)
+        .arg(payload)
+        .ignore();
+}
+
 /// One delivery for gateway node `node`.
 pub fn add_delivery(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, delivery: &Delivery) {
     xadd(pipe, keys.node(node), Some(NODE_STREAM_MAXLEN), delivery);

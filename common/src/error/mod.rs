@@ -153,9 +153,26 @@ pub enum Error {
     #[error("The field selector is {size} bytes long, over the limit of {max} bytes.")]
     FieldSelectionTooLarge { size: usize, max: usize },
 
+    /// An HTTP header given twice, or as header and query parameter with different values
+    /// (`GatewayDuplicateHeaderException`; `Some(key)`: the latter).
+    #[error("{}", match .0 {
+        Some(key) => format!("<{key}> was provided as header as well as query parameter with divergent values!"),
+        None => "The send request contains headers which include a duplicate header field!".to_owned(),
+    })]
+    DuplicateHeaderField(Option<String>),
+
+    // --- streaming subscriptions (ditto-features §4) ---
+    #[error("No subscription with ID '{0}' exists.")]
+    StreamingSubscriptionNotFound(String),
+    #[error("{0}")]
+    StreamingProtocolError(String),
+
     // --- things (reference §3.3) ---
     #[error("The Thing with ID '{0}' could not be found or requester had insufficient permissions to access it.")]
     ThingNotFound(String),
+    /// A retrieve at a revision or timestamp the history does not hold (`at` names which).
+    #[error("The Thing with ID '{thing}' at {at} could not be found or requester had insufficient permissions to access it.")]
+    ThingHistoryNotFound { thing: String, at: String },
     #[error("The Thing with ID '{thing}' could not be accessed as its Policy with ID '{policy}' is not or no longer existing.")]
     ThingPolicyMissing { thing: String, policy: String },
     #[error("The Thing with ID '{0}' already exists")]
@@ -485,6 +502,18 @@ impl Error {
             ThingNotFound(_) | ThingPolicyMissing { .. } => {
                 (404, "things:thing.notfound", d("Check if the ID of your requested Thing was correct and you have sufficient permissions."))
             }
+            ThingHistoryNotFound { .. } => (
+                404,
+                "things:thing.history.notfound",
+                d("Check if the ID of your requested Thing was correct, you have sufficient permissions and ensure that the asked for revision/timestamp does not exceed the history-retention-duration."),
+            ),
+            DuplicateHeaderField(_) => (
+                400,
+                "gateway:duplicate.header.field",
+                d("A request must not contain multiple header fields with the same field name. For more information see RFC 7230 section 3.2.2."),
+            ),
+            StreamingSubscriptionNotFound(_) => (404, "streaming.subscription.not.found", None),
+            StreamingProtocolError(_) => (400, "streaming.subscription.protocol.error", None),
             ThingConflict(_) => (409, "things:thing.conflict", d("Choose another Thing ID")),
             ThingTooLarge { .. } => (413, "things:thing.toolarge", d("Reduce the Thing size in the bounds of the specified limit")),
             ThingIdInvalid(_) => (
@@ -636,7 +665,8 @@ impl Error {
             error: Cow::Borrowed(code),
             message: self.to_string(),
             description,
-            href: None,
+            href: matches!(self, DuplicateHeaderField(_))
+                .then_some("https://tools.ietf.org/rfc/rfc7230.txt"),
         }
     }
 }

@@ -530,6 +530,18 @@ impl DittoError {
         )
     }
 
+    /// `if-equal: skip` on a policy write that would change nothing (Ditto's
+    /// `PoliciesConditionalHeadersValidatorProvider`: `policies:precondition.failed`, 412).
+    pub fn policy_if_equal_failed() -> DittoError {
+        DittoError::new(
+            412,
+            "policies:precondition.failed",
+            "The previous value was equal to the new value and the 'if-equal' header was set to 'skip'."
+                .into(),
+            Some("Your changes were not applied, which is probably the expected outcome."),
+        )
+    }
+
     /// `PolicyPreconditionFailedException` (`policies:precondition.failed`, 412).
     pub fn precondition_failed(header: &str, header_value: &str, entity_tag: &str) -> DittoError {
         DittoError::new(
@@ -635,6 +647,33 @@ impl DittoError {
             Some(&description.unwrap_or_else(|| {
                 "Valid Access Control List Entries are 'READ', 'WRITE' or 'ADMINISTRATE'.".into()
             })),
+        )
+    }
+
+    // ---- policy actions (PolicyActionFailedException, `policies:action.failed`) ----
+
+    /// A token-integration action asked for by a caller who did not authenticate with a JWT
+    /// (`newBuilderForInappropriateAuthenticationMethod`, 400).
+    pub fn policy_action_needs_jwt(action: &str) -> DittoError {
+        DittoError::new(
+            400,
+            "policies:action.failed",
+            format!("Failed to execute action '{action}'."),
+            Some("Policy action is only possible with JWT authentication."),
+        )
+    }
+
+    /// A token-integration action twinwire does not carry out (501, Ditto's code and message):
+    /// the subject it injects must lapse with the token, and policy subject expiry is not enforced.
+    pub fn policy_action_unavailable(action: &str) -> DittoError {
+        DittoError::new(
+            501,
+            "policies:action.failed",
+            format!("Failed to execute action '{action}'."),
+            Some(
+                "Token integration is not available: the subject it adds must expire with the token, \
+                 and this service does not enforce policy subject expiry.",
+            ),
         )
     }
 }

@@ -86,6 +86,10 @@ pub struct StartParams {
     pub correlation_id: Option<String>,
     /// twinwire's `resume=<token>` (issue 16): continue from a `twinwire-resume` header's position.
     pub resume: Option<String>,
+    /// `group=`: the shared subscription to join (a twinwire extension; Ditto ignores it).
+    pub group: Option<String>,
+    /// `dispatch=`: how the shared subscription picks a member (`by-thing` or `round-robin`).
+    pub dispatch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +139,8 @@ pub fn parse_control(text: &str) -> Option<Result<Control, Error>> {
                         "extraFields" => p.extra_fields = Some(v),
                         "correlation-id" => p.correlation_id = Some(v),
                         "resume" => p.resume = Some(v),
+                        "group" => p.group = Some(v),
+                        "dispatch" => p.dispatch = Some(v),
                         // Ditto ignores unknown keys (`startSendingWithUnknownParameters`).
                         _ => {}
                     }
@@ -254,6 +260,8 @@ mod tests {
                 extra_fields: extra.map(str::to_owned),
                 correlation_id: None,
                 resume: None,
+                group: None,
+                dispatch: None,
             },
         }
     }
@@ -335,6 +343,20 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(parse_control(text).unwrap().unwrap(), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn group_and_dispatch_are_read_with_the_other_parameters() {
+        let Control::Start { params, .. } =
+            parse_control("START-SEND-MESSAGES?group=work%20ers&dispatch=round-robin&namespaces=x")
+                .unwrap()
+                .unwrap()
+        else {
+            panic!("not a start");
+        };
+        assert_eq!(params.group.as_deref(), Some("work ers"));
+        assert_eq!(params.dispatch.as_deref(), Some("round-robin"));
+        assert_eq!(params.namespaces, vec!["x".to_string()]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP API on the public port (Ditto's `/api/2`), authenticated like the WebSocket:
-//! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` sends a message whose
+//! `POST /api/2/things/{id}[/features/{fid}]/{inbox|outbox}/messages/{subject}` (and the claim,
+//! `…/inbox/claim`) sends a message whose
 //! answer (status and payload) becomes the HTTP response, and `GET`/`PUT`/`PATCH`/`DELETE
 //! /api/2/things/{id}[/path]` and `/api/2/policies/{id}[/path]` become the same commands a WebSocket
 //! client sends ([`super::exchange`] carries them on the bus). The path is read raw and decoded
@@ -8,15 +9,19 @@
 //! the Origin policy and CORS ([`super::cors`]); the body is read only once the request is
 //! authenticated, under its size and time limits. `whoami`, `checkPermissions` and `/things` as a
 //! collection are routed here to modules of their own ([`super::whoami`],
-//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard.
+//! [`super::check_permissions`], [`super::collection`]), under the same Origin guard. A wrong method
+//! on a known route is [`super::methods`]' 405; `channel=live` and the smart live channel wait as
+//! [`super::live_channel`] says; policy actions are [`super::policy_actions`]'.
 
 use super::exchange::{exchange, Exchange};
 use super::inline_policy::InlinePolicy;
+use super::live_channel::{channel_of, smart_exchange, Channel};
 use super::path::ApiPath;
 use super::{auth_failure_response, cors, error_response};
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
 use crate::session::live::timeout_of;
+use crate::session::smart::{self, Strategy};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use base64::Engine;
@@ -36,11 +41,38 @@ const FORWARDED_HEADERS: &[&str] = &[
     "if-none-match",
     "response-required",
     "requested-acks",
+    "declared-acks",
     "timeout",
     "content-type",
     "allow-policy-lockout",
     "condition",
     "if-equal",
+    "channel",
+    "live-channel-condition",
+    "live-channel-timeout-strategy",
+    "at-historical-revision",
+    "at-historical-timestamp",
+    "merge-thing-patch-conditions",
+];
+
+/// The longest a claim message may wait for its answer (Ditto's `claim-message.max-timeout`).
+const CLAIM_MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Query parameters that act as the headers of the same name (Ditto's `query-params-as-headers`
+/// default, `GatewayHttpConfig`); a parameter wins over a header.
+pub const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
+    "channel",
+    "correlation-id",
+    "requested-acks",
+    "declared-acks",
+    "response-required",
+    "timeout",
+    "live-channel-timeout-strategy",
+    "allow-policy-lockout",
+    "condition",
+    "live-channel-condition",
+    "at-historical-revision",
+    "at-historical-timestamp",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -95,8 +127,13 @@ fn message_value(content_type: &str, body: &[u8]) -> Result<Option<Value>, Error
     )))
 }
 
-/// Where a message path is: `(path, subject)` for `[features/{fid}/]{inbox|outbox}/messages/{subject}`.
+/// Where a message path is: `(path, subject)` for `[features/{fid}/]{inbox|outbox}/messages/{subject}`,
+/// and for a claim (`inbox/claim`, Ditto's `SendClaimMessage`: an inbox message whose subject is
+/// `claim`, sent without the sender's permission, as the hub knows).
 fn message_path(rest: &str) -> Option<(String, String)> {
+    if rest == "inbox/claim" {
+        return Some(("/inbox/messages/claim".into(), "claim".into()));
+    }
     let (prefix, tail) = match rest.strip_prefix("features/") {
         Some(r) => {
             let (fid, t) = r.split_once('/')?;
@@ -161,6 +198,12 @@ async fn answer(req: HttpRequest, payload: web::Payload, node: &Arc<Node>) -> Ht
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
+    if let Some(r) = super::methods::check(&req, super::methods::of_entity_route(&group, &rest)) {
+        return r;
+    }
+    if group == "policies" && req.method() == actix_web::http::Method::POST {
+        return super::policy_actions::answer(&rest, &auth);
+    }
     let body = match super::body::read_configured(&req, payload, node).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
@@ -190,10 +233,12 @@ pub(super) struct Shape {
     pub select: Option<FieldSelector>,
     /// `fields` naming `_policy` on a thing: its policy joins the answer.
     pub inline_policy: Option<InlinePolicy>,
+    /// A smart-channel retrieve: the devices may answer too ([`super::live_channel`]).
+    pub smart: Option<Strategy>,
 }
 
-/// The request URI as Ditto's gateway sees it, absolute and without its query
-/// (`UriForLocationHeaderSupplier`).
+/// The request URI as Ditto's gateway sees it, absolute, without its query and with its path as
+/// Pekko renders it (`UriForLocationHeaderSupplier`).
 pub(super) fn location_of(req: &HttpRequest) -> String {
     let scheme = if req.app_config().secure() {
         "https"
@@ -205,7 +250,10 @@ pub(super) fn location_of(req: &HttpRequest) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_else(|| req.app_config().host());
-    format!("{scheme}://{host}{}", req.uri().path())
+    format!(
+        "{scheme}://{host}{}",
+        super::path::normalized(req.uri().path())
+    )
 }
 
 /// The Ditto headers of a request (its forwarded headers and the query parameters that act as
@@ -224,15 +272,7 @@ pub(super) fn headers_of(req: &HttpRequest) -> (Headers, Option<String>) {
             fields = Some(v.into_owned());
             continue;
         }
-        if [
-            "timeout",
-            "response-required",
-            "requested-acks",
-            "correlation-id",
-            "condition",
-        ]
-        .contains(&k.as_ref())
-        {
+        if QUERY_PARAMS_AS_HEADERS.contains(&k.as_ref()) {
             headers.insert(k.into_owned(), v.into_owned());
         }
     }
@@ -254,6 +294,7 @@ fn build(
         "policies" => DittoError::policy_id_invalid(id).into(),
         _ => Error::ThingIdInvalid(id.to_owned()),
     })?;
+    super::duplicate_headers::check(req)?;
     let (mut headers, fields) = headers_of(req);
     let content_type = headers
         .get_str(names::CONTENT_TYPE)
@@ -267,6 +308,12 @@ fn build(
         let (path, subject) = message_path(rest).ok_or_else(|| Error::UnknownPath {
             path: format!("/{rest}"),
         })?;
+        // A claim may wait longer (Ditto's `claim-message.max-timeout`).
+        let max = if rest == "inbox/claim" {
+            max.max(CLAIM_MAX_TIMEOUT)
+        } else {
+            max
+        };
         let timeout = timeout_of(&headers, max)?;
         if timeout.is_zero() {
             // Fire and forget: answered with 202 at once (Ditto).
@@ -310,8 +357,15 @@ fn build(
     } else {
         None
     };
+    let channel = match group {
+        "things" => channel_of(&headers, action)?,
+        _ => Channel::Twin,
+    };
     let topic = match group {
-        "things" => format!("{ns}/{name}/things/twin/commands/{action}"),
+        "things" => format!(
+            "{ns}/{name}/things/{}/commands/{action}",
+            channel.topic_part()
+        ),
         "policies" => format!("{ns}/{name}/policies/commands/{action}"),
         _ => {
             return Err(Error::UnknownPath {
@@ -324,7 +378,9 @@ fn build(
     // selected here from the view the hub answered with.
     let selector = fields.as_deref().map(FieldSelector::parse).transpose()?;
     let inline_policy = match (group, action, rest) {
-        ("things", "retrieve", "") => InlinePolicy::of(&entity, selector.as_ref()),
+        ("things", "retrieve", "") if channel != Channel::Live => {
+            InlinePolicy::of(&entity, selector.as_ref())
+        }
         _ => None,
     };
     let select = if group == "policies" { selector } else { None };
@@ -345,6 +401,10 @@ fn build(
             location: Some(location_of(req)),
             select,
             inline_policy,
+            smart: match channel {
+                Channel::Smart(strategy) => Some(strategy),
+                _ => None,
+            },
         },
     })
 }
@@ -367,7 +427,11 @@ pub(super) async fn round_trip(
         shape,
     } = signal;
     let asked = subjects.clone();
-    match exchange(node, envelope, shard, timeout, subjects).await {
+    let exchanged = match shape.smart {
+        Some(strategy) => smart_exchange(node, envelope, shard, timeout, subjects, strategy).await,
+        None => exchange(node, envelope, shard, timeout, subjects).await,
+    };
+    match exchanged {
         Exchange::Answered(frame) => {
             let Ok(mut env) = Envelope::parse(&frame) else {
                 return error_response(&Error::Internal("unreadable answer".into()));
@@ -401,7 +465,12 @@ fn to_http(env: Envelope, shape: &Shape) -> HttpResponse {
     let status = StatusCode::from_u16(env.status.unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut b = HttpResponseBuilder::new(status);
-    for name in [names::CORRELATION_ID, names::ETAG] {
+    for name in [
+        names::CORRELATION_ID,
+        names::ETAG,
+        smart::CHANNEL,
+        smart::MATCHED,
+    ] {
         if let Some(v) = env.headers.get_str(name) {
             b.insert_header((name, v.into_owned()));
         }
@@ -453,6 +522,8 @@ mod tests {
                 Some(("/features/lamp/inbox/messages/on", "on")),
             ),
             ("inbox/messages/", None),
+            ("inbox/claim", Some(("/inbox/messages/claim", "claim"))),
+            ("features/f/inbox/claim", None),
             ("attributes/x", None),
         ];
         for (rest, expected) in table {

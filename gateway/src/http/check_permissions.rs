@@ -34,10 +34,8 @@ async fn answer(req: &HttpRequest, payload: web::Payload, node: &Arc<Node>) -> H
         Ok(a) => a,
         Err(f) => return auth_failure_response(node, &f, true),
     };
-    if req.method() != actix_web::http::Method::POST {
-        return error_response(&Error::UnknownPath {
-            path: format!("{} /api/2/checkPermissions", req.method()),
-        });
+    if let Some(r) = super::methods::check(req, super::methods::POST_ONLY) {
+        return r;
     }
     let body = match super::body::read_configured(req, payload, node).await {
         Ok(b) => b,

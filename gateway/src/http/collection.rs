@@ -33,6 +33,9 @@ async fn answer(req: &HttpRequest, payload: web::Payload, node: &Arc<Node>) -> H
         Ok(a) => a,
         Err(f) => return auth_failure_response(node, &f, true),
     };
+    if let Some(r) = super::methods::check(req, super::methods::THINGS_COLLECTION) {
+        return r;
+    }
     // Server-Sent Events (issue 16): a stream of changes rather than a retrieval.
     if req.method() == actix_web::http::Method::GET && super::sse::wants(req) {
         return super::sse::stream(req, node, auth).await;

@@ -41,23 +41,7 @@ pub async fn exchange(
             .ok()
             .and_then(|t| t.channel),
     );
-    let cmd = BusCommand {
-        origin: Origin {
-            node: node.id.clone(),
-            session: request_id,
-        },
-        subjects,
-        api_version: 2,
-        envelope,
-        accepted_ms: now_ms(),
-    };
-    // Plain data always serializes.
-    let payload = cmd.encode();
-    let written = match node.publisher.write(BusWrite::Command { shard, payload }) {
-        Ok(done) => matches!(done.await, Ok(Ok(()))),
-        Err(_) => false,
-    };
-    if !written {
+    if !publish(node, envelope, shard, subjects, request_id).await {
         node.waiters.remove(request_id);
         return Exchange::NotSent;
     }
@@ -74,5 +58,32 @@ pub async fn exchange(
             node.waiters.remove(request_id);
             Exchange::TimedOut
         }
+    }
+}
+
+/// Publishes `envelope` on `shard` as `subjects`, its answers addressed to `request_id` (the
+/// caller registered its waiter); false when the bus took nothing.
+pub async fn publish(
+    node: &Arc<Node>,
+    envelope: Envelope,
+    shard: u32,
+    subjects: Vec<String>,
+    request_id: u64,
+) -> bool {
+    let cmd = BusCommand {
+        origin: Origin {
+            node: node.id.clone(),
+            session: request_id,
+        },
+        subjects,
+        api_version: 2,
+        envelope,
+        accepted_ms: now_ms(),
+    };
+    // Plain data always serializes.
+    let payload = cmd.encode();
+    match node.publisher.write(BusWrite::Command { shard, payload }) {
+        Ok(done) => matches!(done.await, Ok(Ok(()))),
+        Err(_) => false,
     }
 }

@@ -62,9 +62,55 @@ pub fn decode(s: &str) -> Result<String, Error> {
     })
 }
 
+/// A raw path as Ditto's gateway renders the request URI (Pekko keeps the path decoded and
+/// encodes again only what a path segment cannot hold): escapes of characters a segment may hold
+/// (RFC 3986 `pchar`) are undone, the others stay escaped (in upper case). So `org.x%3Aa` is
+/// `org.x:a` and `%61` is `a`, while `%2F` stays `%2F`: a `Location` is the same however the
+/// request spelled its path.
+pub fn normalized(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let b = (hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8;
+                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+                    out.push(b);
+                } else {
+                    out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                }
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    // Only ASCII was changed, so what was UTF-8 still is.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_rendered_as_pekko_renders_it() {
+        let table = [
+            ("/api/2/things/org.x%3Aa", "/api/2/things/org.x:a"),
+            ("/%61pi/2/thing%73/org.x:a", "/api/2/things/org.x:a"),
+            ("/a/location%2flat", "/a/location%2Flat"),
+            ("/a/b%20c%25", "/a/b%20c%25"),
+            ("/a/%7e%40", "/a/~@"),
+            ("/a/100%", "/a/100%"),
+        ];
+        for (raw, rendered) in table {
+            assert_eq!(normalized(raw), rendered, "{raw}");
+        }
+    }
 
     #[test]
     fn segments_are_decoded_exactly_once() {

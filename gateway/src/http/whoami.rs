@@ -3,13 +3,12 @@
 //! names as `ditto-originator`). Answered here: it needs no entity.
 
 use super::api::guarded;
-use super::{auth_failure_response, error_response};
+use super::auth_failure_response;
 use crate::node::Node;
 use crate::origin::OriginPolicy;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use twinwire_common::Error;
 
 pub async fn whoami(
     req: HttpRequest,
@@ -17,15 +16,14 @@ pub async fn whoami(
     origins: web::Data<OriginPolicy>,
 ) -> HttpResponse {
     guarded(&req, &origins, async {
-        if req.method() != actix_web::http::Method::GET {
-            return error_response(&Error::UnknownPath {
-                path: format!("{} /api/2/whoami", req.method()),
-            });
-        }
         match node.auth.authenticate(&req).await {
-            Ok(auth) => HttpResponse::Ok()
-                .content_type("application/json")
-                .body(user_information(&auth.subjects).to_string()),
+            Ok(auth) => {
+                super::methods::check(&req, super::methods::GET_ONLY).unwrap_or_else(|| {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(user_information(&auth.subjects).to_string())
+                })
+            }
             Err(f) => auth_failure_response(&node, &f, true),
         }
     })

@@ -2,9 +2,9 @@
 //! maps each label to the one session (`<node>:<session>`) holding it. Claiming them runs the
 //! bus contract's script, which takes a session's labels atomically, all or none.
 
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 use twinwire_common::bus::scripts;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// Why labels could not be claimed.
 pub enum ClaimFailed {
@@ -16,7 +16,7 @@ pub enum ClaimFailed {
 
 /// Claims `labels` in the hash `key` for `owner`, all or none.
 pub async fn claim(
-    mut conn: ConnectionManager,
+    mut conn: RedisConnection,
     key: String,
     owner: String,
     labels: Vec<String>,

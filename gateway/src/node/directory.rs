@@ -36,6 +36,9 @@ pub struct Deliver {
     pub live: bool,
     /// For journaled events: where the event is, for the session's resume token (issue 16).
     pub resume: Option<ResumeMark>,
+    /// For a frame a shared subscription picked this session for: gives it back to the share
+    /// unless it is written (see `give_back`).
+    pub give_back: Option<super::give_back::GiveBack>,
 }
 
 /// What a session needs of a journaled event for its resume token (issue 16).
@@ -218,6 +221,7 @@ mod tests {
             extra_fields: None,
             api_version: 2,
             declared_acks: vec![],
+            share: None,
         }
     }
 

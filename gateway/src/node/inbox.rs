@@ -4,25 +4,26 @@
 //! hub) are recognised by their journal position and dropped here, once per node.
 
 use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
+use super::give_back::{GiveBack, Unwritten};
 use super::publisher::BusWrite;
 use super::resume::NodeWatermarks;
 use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytestring::ByteString;
-use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use twinwire_common::bus::{entries, Delivery, JournalPos, StreamEntry};
+use twinwire_common::bus::{entries, parse_stream_id, Delivery, JournalPos, StreamEntry};
 use twinwire_common::protocol::StreamingKind;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// Entries per read.
 const READ_COUNT: usize = 1024;
 /// How long one blocking read waits; bounds how late shutdown is noticed.
-const BLOCK_MS: usize = 2000;
+pub const BLOCK: Duration = Duration::from_millis(2000);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -45,7 +46,7 @@ impl Dedup {
     }
 }
 
-pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
+pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
@@ -62,7 +63,7 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
     loop {
         let opts = StreamReadOptions::default()
             .count(READ_COUNT)
-            .block(BLOCK_MS);
+            .block(BLOCK.as_millis() as usize);
         let reply: Result<Option<StreamReadReply>, _> =
             redis::AsyncCommands::xread_options(&mut conn, &[&key], &[&last], &opts).await;
         match reply {
@@ -88,10 +89,14 @@ pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
                 batches.flush(&node);
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
-                    // Entries up to `last` are dispatched; keep only newer ones.
-                    let _ = node.publisher.write_unconfirmed(BusWrite::TrimInbox {
-                        min_id: last.clone(),
-                    });
+                    // Entries up to `last` are dispatched; keep only newer ones (`last` too goes:
+                    // what a dead node leaves is then what it never read, which hubs give to
+                    // the other members of shared subscriptions).
+                    let min_id = parse_stream_id(&last)
+                        .map_or_else(|| last.clone(), |(ms, seq)| format!("{ms}-{}", seq + 1));
+                    let _ = node
+                        .publisher
+                        .write_unconfirmed(BusWrite::TrimInbox { min_id });
                 }
             }
             Err(e) => {
@@ -236,6 +241,7 @@ fn dispatch(
                         reply: None,
                         live,
                         resume: None,
+                        give_back: None,
                     },
                 ),
                 // Not a session: an HTTP request waiting for its answer, if it has not given up.
@@ -249,6 +255,7 @@ fn dispatch(
             exclude,
             groups,
             reply,
+            members,
         } => {
             if pos.is_some_and(|p| dedup.check(p, false)) {
                 node.metrics.deliveries_deduplicated.inc();
@@ -282,10 +289,40 @@ fn dispatch(
                                     reply: reply.clone(),
                                     live: false,
                                     resume,
+                                    give_back: None,
                                 };
                                 batches.push(node, id, h, msg);
                             }
                         }
+                    }
+                }
+                // Shared subscriptions: the members the hub picked (DESIGN.md "Shared
+                // subscriptions"). What a member does not write goes back to its share.
+                for (share, id, frame) in members {
+                    let give_back = GiveBack::new(
+                        node.give_back.clone(),
+                        Unwritten {
+                            share,
+                            kind,
+                            session: id,
+                            frame: ByteString::from(frame),
+                            reply: reply.clone(),
+                            written_ms,
+                        },
+                    );
+                    // A session that ended since drops the guard here: given back at once.
+                    if let Some(h) = r.session(id) {
+                        let msg = Deliver {
+                            frame: give_back.frame(),
+                            kind: Some(kind),
+                            written_ms,
+                            reply: reply.clone(),
+                            live: false,
+                            // A share is not resumable: its members get no resume token.
+                            resume: None,
+                            give_back: Some(give_back),
+                        };
+                        batches.push(node, id, h, msg);
                     }
                 }
             });
@@ -356,6 +393,7 @@ fn push_replay(
             reply: None,
             live: false,
             resume: Some(mark),
+            give_back: None,
         };
         batches.push(node, session, &h, msg);
     }

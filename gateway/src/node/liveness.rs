@@ -5,17 +5,17 @@
 
 use super::publisher::BusWrite;
 use super::Node;
-use redis::aio::ConnectionManager;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// How often the key is refreshed.
 pub const REFRESH: Duration = Duration::from_secs(3);
 /// How long the key lives; three missed refreshes make a node dead to the hubs.
 pub const TTL: Duration = Duration::from_secs(10);
 
-pub async fn run(node: Arc<Node>, mut conn: ConnectionManager) {
+pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
     let key = node.keys.node_alive(&node.id);
     let mut registered = false;
     let mut tick = tokio::time::interval(REFRESH);

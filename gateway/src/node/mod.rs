@@ -7,6 +7,7 @@
 
 pub mod ack_labels;
 pub mod directory;
+pub mod give_back;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
@@ -17,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use directory::SessionDirectory;
+use give_back::GiveBackSink;
 use publisher::Publisher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use waiters::AnswerWaiters;
 pub struct Node {
     pub id: String,
     /// For queries whose answers matter (acknowledgement labels); writes go through the publisher.
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: twinwire_common::redis_connection::RedisConnection,
     pub keys: Keys,
     pub config: GatewayConfig,
     pub publisher: Publisher,
@@ -44,6 +46,8 @@ pub struct Node {
     pub waiters: AnswerWaiters,
     /// The key resume tokens are signed with (issue 16).
     pub resume: resume::NodeResume,
+    /// Where shared-subscription frames a member did not write go back to.
+    pub give_back: Arc<GiveBackSink>,
 }
 
 impl Node {
@@ -53,9 +57,15 @@ impl Node {
         publisher: Publisher,
         metrics: Arc<Metrics>,
         auth: Authenticator,
-        redis: redis::aio::ConnectionManager,
+        redis: twinwire_common::redis_connection::RedisConnection,
     ) -> Node {
         Node {
+            give_back: Arc::new(GiveBackSink {
+                node: id.clone(),
+                shard_count: config.shards.count,
+                publisher: publisher.clone(),
+                metrics: metrics.clone(),
+            }),
             redis,
             keys: Keys::new(config.redis.prefix.clone()),
             id,

@@ -5,13 +5,13 @@
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use twinwire_common::bus::{sub_field, writes, Keys, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// Writes per pipeline at most.
 const MAX_BATCH: usize = 512;
@@ -56,6 +56,12 @@ pub enum BusWrite {
     Replay {
         requests: Vec<(u32, twinwire_common::bus::ReplayRequest)>,
     },
+    /// A shared-subscription signal a member of this node did not write, for the owner of its
+    /// thing's shard to dispatch again: the JSON-encoded `ReturnedSignal`.
+    ReturnShared {
+        shard: u32,
+        payload: String,
+    },
     /// A delivery for another node (a live response or acknowledgement for its sender).
     Deliver {
         node: String,
@@ -81,7 +87,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn spawn(
-        conn: ConnectionManager,
+        conn: RedisConnection,
         keys: Keys,
         node: String,
         timeout: Duration,
@@ -151,6 +157,9 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
         BusWrite::Command { shard, payload } => {
             writes::add_command(pipe, keys, *shard, payload);
         }
+        BusWrite::ReturnShared { shard, payload } => {
+            writes::add_returned_signal(pipe, keys, *shard, payload);
+        }
         BusWrite::Subscribe {
             session,
             kind,
@@ -205,21 +214,8 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
             }
         }
         BusWrite::Reregister { subs } => {
-            pipe.cmd("DEL").arg(keys.subs_hash(node)).ignore();
-            if !subs.is_empty() {
-                let c = pipe.cmd("HSET").arg(keys.subs_hash(node));
-                for ((s, k), rec) in subs {
-                    c.arg(sub_field(*s, *k)).arg(rec.encode());
-                }
-                c.ignore();
-            }
-            writes::add_sub_change(
-                pipe,
-                keys,
-                &SubChange::NodeReset {
-                    node: node.to_owned(),
-                },
-            );
+            rewrite_subs_hash(pipe, keys, node, subs);
+            announce_reset(pipe, keys, node);
         }
         BusWrite::TrimInbox { min_id } => {
             pipe.cmd("XTRIM")
@@ -249,8 +245,65 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
     }
 }
 
+/// Rewrites the node's whole subscription hash.
+fn rewrite_subs_hash(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    node: &str,
+    subs: &[((u64, StreamingKind), SubRecord)],
+) {
+    pipe.cmd("DEL").arg(keys.subs_hash(node)).ignore();
+    if !subs.is_empty() {
+        let c = pipe.cmd("HSET").arg(keys.subs_hash(node));
+        for ((s, k), rec) in subs {
+            c.arg(sub_field(*s, *k)).arg(rec.encode());
+        }
+        c.ignore();
+    }
+}
+
+/// Tells every hub to read the node's subscription hash again.
+fn announce_reset(pipe: &mut redis::Pipeline, keys: &Keys, node: &str) {
+    writes::add_sub_change(
+        pipe,
+        keys,
+        &SubChange::NodeReset {
+            node: node.to_owned(),
+        },
+    );
+}
+
+/// The batch's pipeline, cut before each command that follows other writes and between a
+/// re-registration's hash and its announcement: on a Redis Cluster the parts of one pipeline run
+/// concurrently, and a session's subscription must land before a command it sent after it (the
+/// hub's causality rule), a node's hash before the reset that makes hubs read it. On one server
+/// the stages go out as one pipeline.
+fn in_stages(batch: &[Request], keys: &Keys, node: &str) -> Vec<redis::Pipeline> {
+    let mut stages = vec![redis::pipe()];
+    let mut last_was_command = true;
+    for r in batch {
+        if let BusWrite::Reregister { subs } = &r.write {
+            // Hubs read the hash when they see the reset: the hash must land first.
+            rewrite_subs_hash(stages.last_mut().expect("a stage"), keys, node, subs);
+            stages.push(redis::pipe());
+            announce_reset(stages.last_mut().expect("a stage"), keys, node);
+            last_was_command = false;
+            continue;
+        }
+        // A replay request (resume) names a subscription as a command does: the same rule.
+        let is_command = matches!(r.write, BusWrite::Command { .. } | BusWrite::Replay { .. });
+        if is_command && !last_was_command {
+            stages.push(redis::pipe());
+        }
+        last_was_command = is_command;
+        // Unwrap: `stages` starts with one pipeline and only grows.
+        add_to_pipeline(stages.last_mut().expect("a stage"), keys, node, &r.write);
+    }
+    stages
+}
+
 async fn run(
-    mut conn: ConnectionManager,
+    mut conn: RedisConnection,
     keys: Keys,
     node: String,
     timeout: Duration,
@@ -267,12 +320,9 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        for r in &batch {
-            add_to_pipeline(&mut pipe, &keys, &node, &r.write);
-        }
+        let stages = in_stages(&batch, &keys, &node);
         metrics.bus_batch_size.observe(batch.len() as f64);
-        let result = match tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await {
+        let result = match tokio::time::timeout(timeout, conn.send_in_order(stages)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(GatewayError::Redis(e)),
             Err(_) => Err(GatewayError::BusTimeout(timeout.as_millis() as u64)),
@@ -300,5 +350,65 @@ async fn run(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(write: BusWrite) -> Request {
+        Request { write, done: None }
+    }
+
+    fn command() -> BusWrite {
+        BusWrite::Command {
+            shard: 1,
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn commands_after_other_writes_and_a_reset_after_its_hash_start_new_stages() {
+        let keys = Keys::new("tw:");
+        let batch = vec![
+            req(command()),
+            req(BusWrite::Unsubscribe {
+                session: 1,
+                kind: StreamingKind::Events,
+            }),
+            req(command()),
+            req(command()),
+            req(BusWrite::Reregister { subs: Vec::new() }),
+            req(command()),
+        ];
+        let stages = in_stages(&batch, &keys, "n1");
+        let firsts: Vec<(usize, String)> = stages
+            .iter()
+            .map(|p| {
+                let first = p.cmd_iter().next().expect("a non-empty stage");
+                let key = first
+                    .args_iter()
+                    .nth(1)
+                    .map(|a| match a {
+                        redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                        _ => String::new(),
+                    })
+                    .unwrap_or_default();
+                (p.len(), key)
+            })
+            .collect();
+        assert_eq!(
+            firsts,
+            vec![
+                // The command, then the unsubscription (its hash field and its change).
+                (4, "tw:{1}:cmd".to_owned()),
+                // Two commands, then the re-registration's hash (DEL; no records).
+                (3, "tw:{1}:cmd".to_owned()),
+                // The reset announcement alone.
+                (2, "tw:subs".to_owned()),
+                (1, "tw:{1}:cmd".to_owned()),
+            ]
+        );
     }
 }

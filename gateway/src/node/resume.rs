@@ -9,7 +9,6 @@
 
 use super::Node;
 use crate::error::GatewayError;
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -19,6 +18,7 @@ use twinwire_common::bus::{
     ResumePosition, TokenKey,
 };
 use twinwire_common::clock::now_ms;
+use twinwire_common::redis_connection::RedisConnection;
 
 /// The node's resume state shared by its tasks and sessions.
 #[derive(Default)]
@@ -42,7 +42,7 @@ impl NodeResume {
     /// Sets the key from `resume.secret`, or else from the secret the first gateway stored in
     /// Redis (`SET NX` of a random one): every node then signs with the same key, and nothing
     /// needs configuring. Retries until Redis answers.
-    pub async fn load(&self, configured: &str, keys: &Keys, mut conn: ConnectionManager) {
+    pub async fn load(&self, configured: &str, keys: &Keys, mut conn: RedisConnection) {
         if !configured.is_empty() {
             let _ = self.key.set(TokenKey::new(configured.as_bytes()));
             return;
@@ -89,7 +89,7 @@ const STALE_MS: u64 = 1000;
 /// while this node has subscriptions the hubs do not know of yet. It reads every shard's journal
 /// state and appends a watermark to this node's own delivery stream, so the inbox takes it after
 /// every delivery written before it, like a hub's.
-pub async fn refresh_watermarks(node: Arc<Node>, mut conn: ConnectionManager) {
+pub async fn refresh_watermarks(node: Arc<Node>, mut conn: RedisConnection) {
     let mut first = true;
     let mut tick = tokio::time::interval(REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,7 +107,7 @@ pub async fn refresh_watermarks(node: Arc<Node>, mut conn: ConnectionManager) {
     }
 }
 
-async fn own_watermarks(node: &Node, conn: &mut ConnectionManager) -> Result<(), GatewayError> {
+async fn own_watermarks(node: &Node, conn: &mut RedisConnection) -> Result<(), GatewayError> {
     let marks = journal_marks(conn, &node.keys, node.config.shards.count).await?;
     let marks: Vec<JournalPos> = marks
         .into_iter()
@@ -133,7 +133,7 @@ async fn own_watermarks(node: &Node, conn: &mut ConnectionManager) -> Result<(),
 /// before a fresh subscription is written, it is where the session starts: no event at or below
 /// it can be owed to a subscription the hubs do not know yet.
 pub async fn journal_marks(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     keys: &Keys,
     shards: u32,
 ) -> Result<Vec<(u64, u64)>, GatewayError> {
@@ -155,32 +155,33 @@ pub async fn journal_marks(
         .collect())
 }
 
-/// Runs `script` once per shard in one pipeline (`EVALSHA`; the script is loaded first when Redis
-/// does not know it, as after a restart). `args` gives each shard's keys and arguments.
+/// Runs `script` once per shard in one pipeline (`EVALSHA`; when Redis does not know the script,
+/// as after a restart, the pipeline is sent again with `EVAL`, which also loads it: on a Redis
+/// Cluster each primary learns it from the shards it serves, where a keyless `SCRIPT LOAD` would
+/// reach one). Each script's keys are one shard's (hash tag `{k}`), so one slot. `args` gives each
+/// shard's keys and arguments.
 async fn per_shard<T: redis::FromRedisValue>(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     script: &str,
     shards: u32,
     args: impl Fn(u32) -> (Vec<String>, Vec<String>),
 ) -> Result<Vec<T>, GatewayError> {
     let hash = redis::Script::new(script).get_hash().to_owned();
-    let mut pipe = redis::pipe();
-    for k in 0..shards {
-        let (keys, argv) = args(k);
-        pipe.cmd("EVALSHA")
-            .arg(&hash)
-            .arg(keys.len())
-            .arg(keys)
-            .arg(argv);
-    }
-    match pipe.query_async(conn).await {
+    let pipeline = |command: &str, body: &str| {
+        let mut pipe = redis::pipe();
+        for k in 0..shards {
+            let (keys, argv) = args(k);
+            pipe.cmd(command)
+                .arg(body)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(argv);
+        }
+        pipe
+    };
+    match pipeline("EVALSHA", &hash).query_async(conn).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            let _: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(script)
-                .query_async(conn)
-                .await?;
-            Ok(pipe.query_async(conn).await?)
+            Ok(pipeline("EVAL", script).query_async(conn).await?)
         }
         other => Ok(other?),
     }
@@ -213,7 +214,7 @@ impl NodeWatermarks {
 /// True when some shard's journal no longer holds everything after the position (Redis 7's
 /// `max-deleted-entry-id`): a replay from there would be partial.
 pub async fn expired(
-    mut conn: ConnectionManager,
+    mut conn: RedisConnection,
     keys: &Keys,
     shards: u32,
     pos: &ResumePosition,

@@ -95,6 +95,10 @@ impl WsSession {
         {
             return self.forward_answer(env);
         }
+        // Twin history's streaming protocol: the session keeps the subscriptions (`history`).
+        if super::history::is_history(&topic) && !env.is_response() {
+            return self.on_history(topic, env, ctx);
+        }
         let routed = route(&topic, &env, self.node.config.shards.count).and_then(|shard| {
             check_headers(&env)?;
             // The sender of a live command or message waits for its answer here.

@@ -14,13 +14,15 @@
 
 mod acks;
 mod expiry;
+mod history;
 mod inbound;
 mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
 pub mod resume;
-mod smart;
+mod share;
+pub mod smart;
 pub mod streaming;
 mod throttle;
 mod wire_errors;
@@ -90,6 +92,8 @@ pub struct WsSession {
     /// Live requests waiting for answers.
     live: live::LiveRequests,
     smart: smart::SmartRequests,
+    /// Twin history streaming subscriptions (`history`).
+    history: history::HistorySubscriptions,
     /// Where answers to received live signals go.
     replies: replies::ReplyForwarders,
     /// Commands waiting for their requested acknowledgements.
@@ -131,6 +135,7 @@ impl WsSession {
                 expiry: Default::default(),
                 live: Default::default(),
                 smart: Default::default(),
+                history: Default::default(),
                 replies: Default::default(),
                 acks: Default::default(),
                 commands: Default::default(),
@@ -296,6 +301,9 @@ impl WsSession {
         if msg.live {
             return self.on_live_answer(msg.frame, ctx);
         }
+        if msg.kind.is_none() && self.take_history_page(&msg.frame, ctx) {
+            return;
+        }
         if msg.kind.is_none() && self.take_smart_twin_response(&msg.frame, ctx) {
             return;
         }
@@ -317,7 +325,16 @@ impl WsSession {
             Some(StreamingKind::LiveEvents) => OutKind::LiveEvent,
             Some(StreamingKind::PolicyAnnouncements) => OutKind::Announcement,
         };
-        self.send_journaled(ctx, msg.frame, label, msg.written_ms);
+        match msg.give_back {
+            // Shared subscriptions: the guard rides with the frame until it is written.
+            Some(give_back) => {
+                let c = self.node.metrics.out(label);
+                c.frames.inc();
+                c.bytes.inc_by(msg.frame.len() as u64);
+                self.push(ctx, Out::Shared(msg.frame, msg.written_ms, give_back));
+            }
+            None => self.send_journaled(ctx, msg.frame, label, msg.written_ms),
+        }
     }
 }
 

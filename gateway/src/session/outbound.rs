@@ -6,6 +6,7 @@
 //! writes.
 
 use crate::metrics::Metrics;
+use crate::node::give_back::GiveBack;
 use actix_ws::CloseReason;
 use bytestring::ByteString;
 use std::collections::VecDeque;
@@ -22,6 +23,9 @@ const BURST: usize = 64;
 pub enum Out {
     /// A text frame, and when the hub journaled the signal it carries (ms, 0 if it is none).
     Text(ByteString, u64),
+    /// A text frame a shared subscription picked this session for: given back to the share if
+    /// the session ends before it is written.
+    Shared(ByteString, u64, GiveBack),
     Ping,
     Pong(bytes::Bytes),
     Close(CloseReason),
@@ -134,11 +138,19 @@ pub async fn write_burst(
     let send = async {
         for out in burst {
             let written_ms = match &out {
-                Out::Text(_, ms) => *ms,
+                Out::Text(_, ms) | Out::Shared(_, ms, _) => *ms,
                 _ => 0,
             };
             let sent = match out {
                 Out::Text(t, _) => ws.text(t).await,
+                Out::Shared(t, _, give_back) => {
+                    let sent = ws.text(t).await;
+                    if sent.is_ok() {
+                        give_back.written();
+                        metrics.shared_written.inc();
+                    }
+                    sent
+                }
                 Out::Ping => ws.ping(b"").await,
                 Out::Pong(p) => ws.pong(&p).await,
                 Out::Close(r) => ws.clone().close(Some(r)).await,

@@ -68,8 +68,30 @@ impl WsSession {
         self.send_to_origin(origin, &env, "a live response");
     }
 
-    /// Writes `env` to the node of `origin`, addressed to its session (or HTTP request).
+    /// Writes `env` to the node of `origin`, addressed to its session (or HTTP request); an answer
+    /// to a shard owner's own signal (a policy announcement's acknowledgement) goes to that
+    /// shard's command stream instead.
     pub(super) fn send_to_origin(&self, origin: Origin, env: &Envelope, what: &str) {
+        if let Some(shard) = origin.as_shard() {
+            let cmd = twinwire_common::bus::BusCommand {
+                origin: Origin {
+                    node: self.node.id.clone(),
+                    session: self.id,
+                },
+                subjects: self.init.auth.subjects.clone(),
+                api_version: self.init.api_version,
+                envelope: env.clone(),
+                accepted_ms: twinwire_common::clock::now_ms(),
+            };
+            let write = BusWrite::Command {
+                shard,
+                payload: cmd.encode(),
+            };
+            if let Err(e) = self.node.publisher.write_unconfirmed(write) {
+                tracing::warn!(session = self.id, error = %e, "could not forward {what}");
+            }
+            return;
+        }
         let delivery = Delivery::Response {
             session: origin.session,
             frame: env.to_json_string(),

@@ -17,9 +17,9 @@ use twinwire_common::Error;
 /// The request headers.
 pub const LIVE_CHANNEL_CONDITION: &str = "live-channel-condition";
 pub const TIMEOUT_STRATEGY: &str = "live-channel-timeout-strategy";
-/// The response headers.
-const MATCHED: &str = "live-channel-condition-matched";
-const CHANNEL: &str = "channel";
+/// The response headers (`CHANNEL` is a request header too).
+pub const MATCHED: &str = "live-channel-condition-matched";
+pub const CHANNEL: &str = "channel";
 
 /// Smart requests a session may have waiting at once (as many as live requests).
 const MAX_WAITING: usize = 4096;
@@ -62,8 +62,9 @@ pub(super) struct SmartRequests {
     waiting: HashMap<String, SmartRequest>,
 }
 
-/// The response frame with the headers saying which channel answered.
-fn marked(frame: &ByteString, channel: &str) -> ByteString {
+/// The response frame with the headers saying which channel answered (HTTP's smart channel
+/// marks its answers the same way).
+pub(crate) fn marked(frame: &ByteString, channel: &str) -> ByteString {
     match Envelope::parse(frame) {
         Ok(mut env) => {
             env.headers.insert(MATCHED, "true");

@@ -117,6 +117,7 @@ pub fn subscription_record(
     declared_acks: &[String],
 ) -> Result<SubRecord, Error> {
     check_limits(kind, params, limits)?;
+    let share = super::share::share_spec(kind, params)?;
     if let Some(f) = &params.filter {
         rql::parse(f).map_err(|e| Error::RqlInvalid(e.message))?;
     }
@@ -130,6 +131,7 @@ pub fn subscription_record(
         extra_fields: params.extra_fields.clone(),
         api_version,
         declared_acks: declared_acks.to_vec(),
+        share,
     })
 }
 
@@ -152,8 +154,8 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         // Resume (issue 16): a token is checked, or the journals' marks read, before anything is
-        // subscribed.
-        if kind == StreamingKind::Events && self.resume_pending_absent() {
+        // subscribed. Not for a share (`group=`), which is not resumable (`share_spec`).
+        if kind == StreamingKind::Events && params.group.is_none() && self.resume_pending_absent() {
             return match params.resume.clone() {
                 Some(token) => self.start_resumed(params, token, ctx),
                 None => self.start_fresh(params, ctx),

@@ -73,8 +73,27 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "redis://%s-redis:6379/0" (include "twinwire.fullname" .) }}
 {{- end }}
 
-{{/* TWINWIRE_REDIS__URL for both binaries: it overrides redis.url of the config files. */}}
+{{/* TWINWIRE_REDIS__* for both binaries: they override redis.* of the config files. */}}
 {{- define "twinwire.redisEnv" -}}
+- name: TWINWIRE_REDIS__MODE
+  value: {{ .Values.redis.mode | quote }}
+- name: TWINWIRE_REDIS__MIN_REPLICAS_ACKED
+  value: {{ .Values.redis.minReplicasAcked | toString | quote }}
+{{- if eq .Values.redis.mode "cluster" }}
+{{- if not .Values.redis.nodes }}
+{{- fail "twinwire: redis.mode=cluster needs redis.nodes (seed nodes of the Redis Cluster)" }}
+{{- end }}
+- name: TWINWIRE_REDIS__NODES
+  value: {{ join "," .Values.redis.nodes | quote }}
+{{- else if eq .Values.redis.mode "sentinel" }}
+{{- if or (not .Values.redis.sentinels) (not .Values.redis.masterName) }}
+{{- fail "twinwire: redis.mode=sentinel needs redis.sentinels and redis.masterName" }}
+{{- end }}
+- name: TWINWIRE_REDIS__SENTINELS
+  value: {{ join "," .Values.redis.sentinels | quote }}
+- name: TWINWIRE_REDIS__MASTER_NAME
+  value: {{ .Values.redis.masterName | quote }}
+{{- else }}
 - name: TWINWIRE_REDIS__URL
 {{- if .Values.redis.existingSecret }}
   valueFrom:
@@ -86,7 +105,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- else if .Values.redis.url }}
   value: {{ .Values.redis.url | quote }}
 {{- else }}
-{{- fail "twinwire: set redis.url (an external Redis), redis.existingSecret, or redis.standalone.enabled=true (a single-pod Redis for trying it out)" }}
+{{- fail "twinwire: set redis.url (an external Redis), redis.existingSecret, or redis.standalone.enabled=true (a single-pod Redis for trying it out), or redis.mode=cluster/sentinel" }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -293,7 +293,13 @@ fn allows_lockout(cmd: &BusCommand) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-fn cache(id: &str, policy: Policy, revision: i64, created: &str, now: &str) -> Arc<CachedPolicy> {
+pub(crate) fn cache(
+    id: &str,
+    policy: Policy,
+    revision: i64,
+    created: &str,
+    now: &str,
+) -> Arc<CachedPolicy> {
     let stored = StoredPolicy {
         json: policy.to_json(),
         revision,
@@ -342,6 +348,7 @@ pub fn decide(
     if creating {
         let policy = Policy::from_json(&id, value_of(env)?)?;
         policy.ensure_size(max_bytes as u64)?;
+        super::expiry::check_not_expired(None, &policy, twinwire_common::clock::now_ms())?;
         let enforcer = Enforcer::new(&policy);
         if !allows_lockout(cmd)
             && !enforcer.has_unrestricted(subjects, "policy", "/", Permission::Write)
@@ -423,6 +430,22 @@ pub fn decide(
                 }
             } else {
                 delete(&mut policy, &resource)?;
+            }
+            super::expiry::check_not_expired(
+                Some(&current.policy),
+                &policy,
+                twinwire_common::clock::now_ms(),
+            )?;
+            // `if-equal` (Ditto 3.3, things and policies alike): a modify that would change
+            // nothing is refused with `skip` (`skip-minimizing-merge` only differs on merges,
+            // which policies do not have).
+            if action == Action::Modify
+                && crate::things::if_equal::IfEqual::from_headers(&env.headers)?
+                    != crate::things::if_equal::IfEqual::Update
+                && current_value(&current.policy, &resource).is_some()
+                && current_value(&current.policy, &resource) == current_value(&policy, &resource)
+            {
+                return Err(DittoError::policy_if_equal_failed().into());
             }
             policy.ensure_size(max_bytes as u64)?;
             if !allows_lockout(cmd) {

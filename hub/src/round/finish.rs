@@ -14,7 +14,7 @@ pub fn deliveries_of(
     events: &EventFanout,
     metrics: &Metrics,
 ) -> Vec<(String, Delivery)> {
-    let mut outputs: Vec<(String, Delivery)> = Vec::new();
+    let mut outputs: Vec<(String, Delivery)> = batch.redispatched.clone();
     let mut jids = journal_ids.iter();
     let written_ms = now_ms();
     for it in &batch.effects {

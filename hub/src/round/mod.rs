@@ -22,12 +22,11 @@ use crate::resume::{Replay, Watermarks};
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
 use crate::shard::takeover::Takeover;
-use crate::store::Store;
+use crate::store::{CommandReader, Store};
 use crate::things::apply::Limits;
 use crate::things::cache::TwinCache;
 use crate::things::retrieve::CommittedThings;
 use prepare::ShardBatch;
-use redis::aio::ConnectionManager;
 use redis::streams::StreamId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,8 +40,8 @@ pub struct Worker {
     hub_id: String,
     metrics: Arc<Metrics>,
     store: Store,
-    /// The blocking reads' own connection, without a response timeout.
-    reader: ConnectionManager,
+    /// The blocking reads of new command entries (their own connections).
+    reader: CommandReader,
     batch_size: usize,
     shard_count: u32,
     limits: CommandLimits,
@@ -53,6 +52,8 @@ pub struct Worker {
     shards: ShardStates,
     /// Resume: how far shards are fanned out, sent to gateway nodes (issue 16).
     watermarks: Watermarks,
+    /// Policy announcements waiting for acknowledgements (`policies::expiry`).
+    pending_acks: crate::policies::expiry::PendingAcks,
 }
 
 impl Worker {
@@ -61,15 +62,19 @@ impl Worker {
         hub_id: String,
         metrics: Arc<Metrics>,
         store: Store,
-        reader: ConnectionManager,
+        reader: CommandReader,
     ) -> Worker {
         Worker {
-            registry: SubscriptionRegistry::new(metrics.clone()),
+            registry: SubscriptionRegistry::new(
+                metrics.clone(),
+                Duration::from_secs(cfg.groups.retention_secs),
+            ),
             policies: PolicyCache::new(store.keys.clone(), cfg.shards.count),
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),
             shards: ShardStates::default(),
             watermarks: Watermarks::new(cfg.resume.retention_secs),
+            pending_acks: Default::default(),
             limits: CommandLimits {
                 thing: Limits {
                     thing_bytes: cfg.limits.thing_bytes,
@@ -101,7 +106,21 @@ impl Worker {
     }
 
     pub async fn reap_dead_nodes(&mut self) -> Result<Vec<String>, HubError> {
-        self.registry.reap_dead_nodes(&self.store).await
+        let (dead, redispatched) = self.registry.reap_dead_nodes(&self.store).await?;
+        if !redispatched.is_empty() {
+            // Shared subscriptions: what the dead nodes' members never read, to other members.
+            let mut batch = self.store.delivery_batch();
+            batch.deliveries(&redispatched);
+            batch.send().await?;
+        }
+        Ok(dead)
+    }
+
+    /// Enqueues due subject expiries and announcement redeliveries of `owned` shards.
+    pub async fn sweep(&mut self, sweeper: &mut crate::policies::expiry::Sweeper, owned: &[u32]) {
+        sweeper
+            .tick(&self.store, owned, &mut self.pending_acks)
+            .await
     }
 
     /// Forgets what this hub believed of `shard`.
@@ -170,11 +189,18 @@ impl Worker {
             None => self.read_new(leases, block, shutdown).await?,
         };
         if batch.is_empty() {
+            // Shared subscriptions: events kept for a share wait for its next member, and
+            // catching up may find nodes that left with signals they never read.
+            if self.registry.shares.has_kept() || self.registry.shares.any() {
+                self.registry.catch_up(&self.store).await?;
+                self.deliver_kept().await?;
+            }
             return Ok(());
         }
         // The causality rule: subscriptions written before these commands are in their fan-out.
         self.registry.catch_up(&self.store).await?;
         self.policies.catch_up(&self.store).await?;
+        self.deliver_kept().await?;
         // A round handles every shard's batch, commits them all together, then writes every
         // shard's deliveries; all of those have landed before the round ends, so a shard's next
         // batch never overtakes them.
@@ -227,6 +253,28 @@ impl Worker {
         Ok(())
     }
 
+    /// Shared subscriptions: expires what was kept too long, and sends the events kept for shares
+    /// that have a member again, before this round's own fan-out (they are older).
+    async fn deliver_kept(&mut self) -> Result<(), HubError> {
+        self.registry.shares.expire();
+        self.metrics
+            .share_events_dropped
+            .inc_by(self.registry.shares.take_dropped());
+        let mut kept = std::mem::take(&mut self.registry.redispatch_pending);
+        kept.extend(self.registry.shares.take_kept());
+        if kept.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            events = kept.len(),
+            "delivering events kept for shared subscriptions"
+        );
+        let mut batch = self.store.delivery_batch();
+        batch.deliveries(&kept);
+        batch.send().await?;
+        Ok(())
+    }
+
     /// New entries of the shards this hub may act for, waiting up to `block` for them.
     async fn read_new(
         &mut self,
@@ -245,14 +293,8 @@ impl Worker {
                 .await;
             return Ok(Vec::new());
         }
-        self.store
-            .read_commands(
-                &mut self.reader,
-                &shards,
-                &self.hub_id,
-                self.batch_size,
-                block,
-            )
+        self.reader
+            .read(&self.store, &shards, &self.hub_id, self.batch_size, block)
             .await
     }
 
@@ -273,6 +315,10 @@ impl Worker {
         };
         let decoded =
             prepare::decode_entries(shard, entries, self.shards.applied(shard), &self.metrics);
+        let redispatched = self.registry.shares.redispatch(&decoded.returned);
+        self.metrics
+            .share_redispatched
+            .inc_by(decoded.returned.len() as u64);
         self.metrics
             .batch_size
             .observe(decoded.commands.len() as f64);
@@ -293,6 +339,10 @@ impl Worker {
         policy_ids.sort();
         policy_ids.dedup();
         self.policies.prefetch(&self.store, &policy_ids).await?;
+        let histories = self
+            .store
+            .histories(shard, &prepare::history_reads(&decoded))
+            .await?;
 
         // Handle the commands in order.
         let now = now_iso();
@@ -307,6 +357,8 @@ impl Worker {
             committed: &self.committed,
             twins: &mut self.twins,
             policies: &mut self.policies,
+            histories: &histories,
+            pending_acks: &mut self.pending_acks,
             writes: Vec::new(),
             policy_updates: Vec::new(),
         };
@@ -328,9 +380,11 @@ impl Worker {
             ids: decoded.ids,
             last_id,
             journal: prepare::journal_of(&effects),
+            history: crate::history::writes_of(&effects, &self.store.keys, shard),
             effects,
             writes: prepare::last_writes(writes),
             policy_updates,
+            redispatched,
         }))
     }
 
@@ -343,7 +397,7 @@ impl Worker {
             match &p.last_id {
                 Some(last) => {
                     store
-                        .commit(p.shard, &p.token, last, &p.writes, &p.journal)
+                        .commit(p.shard, &p.token, last, &p.writes, &p.journal, &p.history)
                         .await
                 }
                 None => Ok(Vec::new()),

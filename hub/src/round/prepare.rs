@@ -11,7 +11,9 @@ use redis::streams::StreamId;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Instant;
-use twinwire_common::bus::{parse_stream_id, BusCommand, JournalEntry, StreamEntry};
+use twinwire_common::bus::{
+    parse_stream_id, BusCommand, Delivery, JournalEntry, ReturnedSignal, StreamEntry,
+};
 use twinwire_common::protocol::{Group, Topic};
 
 /// One shard's batch, handled and waiting for its commit.
@@ -27,7 +29,12 @@ pub struct ShardBatch {
     pub effects: Vec<Effects>,
     pub writes: Vec<Write>,
     pub journal: Vec<Vec<(String, String)>>,
+    /// The twins' history entries of the batch's events (`crate::history`).
+    pub history: Vec<crate::store::HistoryWrite>,
     pub policy_updates: Vec<(String, i64)>,
+    /// Shared-subscription signals given back by a leaving member, dispatched again; they go out
+    /// before the batch's own deliveries (they are older).
+    pub redispatched: Vec<(String, Delivery)>,
 }
 
 /// A batch's entries, decoded: every entry id (all are acknowledged), and the commands not yet
@@ -36,6 +43,8 @@ pub struct Decoded {
     pub ids: Vec<String>,
     pub commands: Vec<(String, BusCommand)>,
     pub topics: Vec<Option<Topic>>,
+    /// Signals share members gave back (DESIGN.md "Shared subscriptions").
+    pub returned: Vec<ReturnedSignal>,
 }
 
 /// Decodes `entries`, skipping those at or below `applied` and dropping malformed ones.
@@ -47,11 +56,23 @@ pub fn decode_entries(
 ) -> Decoded {
     let mut ids = Vec::with_capacity(entries.len());
     let mut commands = Vec::with_capacity(entries.len());
+    let mut returned = Vec::new();
     for e in entries {
         ids.push(e.id.clone());
         if parse_stream_id(&e.id).is_some_and(|id| id <= applied) {
             metrics.skipped_applied.inc();
             continue;
+        }
+        match crate::store::returned_of(&e) {
+            Some(Ok(r)) => {
+                returned.push(r);
+                continue;
+            }
+            Some(Err(error)) => {
+                tracing::warn!(shard, id = %e.id, %error, "dropping a malformed returned signal");
+                continue;
+            }
+            None => {}
         }
         match crate::store::command_of(&e) {
             Some(c) => commands.push((e.id, c)),
@@ -69,6 +90,7 @@ pub fn decode_entries(
         ids,
         commands,
         topics,
+        returned,
     }
 }
 
@@ -130,13 +152,30 @@ pub fn retrieved_thing_ids(decoded: &Decoded) -> Vec<String> {
         .collect()
 }
 
+/// The things whose kept history the batch's commands read (`crate::history`).
+pub fn history_reads(decoded: &Decoded) -> Vec<String> {
+    let mut ids: Vec<String> = decoded
+        .commands
+        .iter()
+        .zip(&decoded.topics)
+        .filter_map(|((_, c), t)| t.as_ref().filter(|t| crate::history::reads_history(c, t)))
+        .map(Topic::entity_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Only the last write of each key in the batch matters.
 pub fn last_writes(writes: Vec<Write>) -> Vec<Write> {
     let mut seen = HashSet::new();
     let mut last: Vec<Write> = writes
         .into_iter()
         .rev()
-        .filter(|w| seen.insert(w.key().to_owned()))
+        .filter(|w| {
+            let (key, member) = w.target();
+            seen.insert((key.to_owned(), member.to_owned()))
+        })
         .collect();
     last.reverse();
     last

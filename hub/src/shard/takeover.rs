@@ -117,6 +117,10 @@ impl Takeover<'_> {
             }
             total += entries.len();
             self.metrics.replayed_entries.inc_by(entries.len() as u64);
+            if total == entries.len() {
+                // Answers go out only once the replicas are there (see `Store::commit`).
+                self.store.wait_for_replicas(shard).await?;
+            }
             let mut batch = self.store.delivery_batch();
             batch.deliveries(&outputs);
             batch.fanned(shard, &last);

@@ -1,21 +1,23 @@
 //! The shards' command streams (`tw:{k}:cmd`) as the hubs' consumer group reads them: creating
-//! the group, reading new entries of owned shards, claiming a shard's pending entries on takeover,
-//! and decoding an entry into its command.
+//! the group, claiming a shard's pending entries on takeover,
+//! and decoding an entry into its command. Reading new entries is `command_reader`'s.
 
 use super::Store;
 use crate::error::HubError;
-use redis::aio::ConnectionManager;
-use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
-};
-use std::collections::HashMap;
-use std::time::Duration;
-use twinwire_common::bus::{BusCommand, CMD_FIELD, HUB_GROUP};
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId};
+use twinwire_common::bus::{BusCommand, ReturnedSignal, CMD_FIELD, HUB_GROUP, RETURNED_FIELD};
 
 /// The command an entry carries; `None` when it is malformed.
 pub fn command_of(entry: &StreamId) -> Option<BusCommand> {
     let raw: Option<String> = entry.get(CMD_FIELD);
     raw.and_then(|r| serde_json::from_str::<BusCommand>(&r).ok())
+}
+
+/// The shared-subscription signal a gateway gave back, if the entry is one (its field is `r`,
+/// a command's `m`); `Some(Err)` when it is malformed.
+pub fn returned_of(entry: &StreamId) -> Option<Result<ReturnedSignal, String>> {
+    let raw: Option<String> = entry.get(RETURNED_FIELD);
+    raw.map(|r| ReturnedSignal::decode(&r).map_err(|e| e.0))
 }
 
 impl Store {
@@ -61,34 +63,5 @@ impl Store {
             }
             start = reply.next_stream_id;
         }
-    }
-
-    /// Reads new entries of `shards` for `consumer`, up to `count` per shard, waiting up to
-    /// `block` on `reader` (a connection of its own, without a response timeout).
-    pub async fn read_commands(
-        &self,
-        reader: &mut ConnectionManager,
-        shards: &[u32],
-        consumer: &str,
-        count: usize,
-        block: Duration,
-    ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
-        let keys: Vec<String> = shards.iter().map(|s| self.keys.cmd(*s)).collect();
-        let ids: Vec<&str> = shards.iter().map(|_| ">").collect();
-        let opts = StreamReadOptions::default()
-            .group(HUB_GROUP, consumer)
-            .count(count)
-            .block(block.as_millis().max(1) as usize);
-        let reply: Option<StreamReadReply> =
-            redis::AsyncCommands::xread_options(reader, &keys, &ids, &opts).await?;
-        let Some(reply) = reply else {
-            return Ok(Vec::new());
-        };
-        let by_key: HashMap<String, u32> = shards.iter().map(|s| (self.keys.cmd(*s), *s)).collect();
-        Ok(reply
-            .keys
-            .into_iter()
-            .filter_map(|k| by_key.get(&k.key).map(|s| (*s, k.ids)))
-            .collect())
     }
 }

@@ -1,16 +1,20 @@
 //! Every Redis call the hub makes goes through [`Store`], so the keys, fields and commands of the
 //! wire contract (DESIGN.md's key table) are spelled in this folder only. This file holds the
-//! connection, twins and policies by shard, and the fenced atomic commit of a batch (twin writes +
-//! journal entries + applied marker, one Lua script); the files beside it hold one key family each:
-//! `commands` (the shards' command streams), `journal` (the event journals), `deliveries` (what a
+//! connections, twins and policies by shard, and the fenced atomic commit of a batch (twin writes +
+//! journal entries + applied marker, one Lua script, then `WAIT` for `redis.min_replicas_acked`
+//! replicas); the files beside it hold one key family each: `commands` (the shards' command
+//! streams), `command_reader` (reading their new entries, per `redis.mode`), `journal` (the event journals), `deliveries` (what a
 //! batch writes after its commit), `subscriptions` (the subscription registry's keys),
 //! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
 //! `backlog` (how far behind the command streams are). The formats, stream bounds and Lua scripts
 //! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
+mod command_reader;
 mod commands;
 mod deliveries;
+mod expiring;
+mod history;
 mod journal;
 mod leases;
 mod policy_updates;
@@ -18,59 +22,105 @@ mod resume;
 mod subscriptions;
 
 pub use backlog::Backlog;
-pub use commands::command_of;
+pub use command_reader::CommandReader;
+pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
+pub use history::{History, HistoryWrite};
 pub use resume::JournalState;
 
 use crate::error::HubError;
-use redis::aio::ConnectionManager;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 use twinwire_common::bus::{entries, scripts, Keys};
+use twinwire_common::redis_connection::{Redis, RedisConnection};
 
-/// One entity key change inside a commit.
+/// One key change inside a commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { key: String, value: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// `member` of the sorted set `key` is due at `at_ms` (the subject expiry schedule).
+    Schedule {
+        key: String,
+        member: String,
+        at_ms: u64,
+    },
+    /// `member` leaves the sorted set `key`.
+    Unschedule {
+        key: String,
+        member: String,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &str {
         match self {
-            Write::Put { key, .. } | Write::Delete { key } => key,
+            Write::Put { key, .. }
+            | Write::Delete { key }
+            | Write::Schedule { key, .. }
+            | Write::Unschedule { key, .. } => key,
+        }
+    }
+
+    /// What a later write in the same batch replaces: the key, or the member of a sorted set.
+    pub fn target(&self) -> (&str, &str) {
+        match self {
+            Write::Schedule { key, member, .. } | Write::Unschedule { key, member } => {
+                (key, member)
+            }
+            other => (other.key(), ""),
         }
     }
 }
 
 pub struct Store {
-    conn: ConnectionManager,
+    redis: Redis,
+    conn: RedisConnection,
+    /// Commits and their `WAIT`, on a connection of their own: `WAIT` holds its connection until
+    /// the replicas answer (up to the command timeout while they cannot), which must not stall
+    /// lease renewals and reads; and it counts the writes made on the connection it is sent on.
+    commits: RedisConnection,
+    /// `redis.min_replicas_acked`, resolved at the first commit (see [`Redis::min_replicas_acked`]).
+    replicas: OnceCell<u32>,
     pub keys: Keys,
     commit: redis::Script,
     leases: leases::Scripts,
     timeout: Duration,
     journal_max_len: usize,
+    history: crate::config::HistoryConfig,
 }
 
 impl Store {
     pub fn new(
-        conn: ConnectionManager,
+        redis: Redis,
         keys: Keys,
         timeout: Duration,
         journal_max_len: usize,
-    ) -> Store {
-        Store {
-            conn,
+        history: crate::config::HistoryConfig,
+    ) -> Result<Store, HubError> {
+        Ok(Store {
+            conn: redis.connection(Some(timeout))?,
+            // The script and the WAIT after it each get the command timeout.
+            commits: redis.connection(Some(timeout * 2))?,
+            replicas: OnceCell::new(),
+            redis,
             keys,
             commit: redis::Script::new(scripts::COMMIT),
             leases: leases::Scripts::new(),
             timeout,
             journal_max_len,
-        }
+            history,
+        })
     }
 
     /// A handle on the shared connection (cheap: the manager multiplexes one connection).
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.conn.clone()
     }
 
@@ -128,7 +178,8 @@ impl Store {
             .await
     }
 
-    /// Commits a batch for `shard` if this hub still holds its lease (`token`).
+    /// Commits a batch for `shard` if this hub still holds its lease (`token`), with its twins'
+    /// history entries.
     pub async fn commit(
         &self,
         shard: u32,
@@ -136,6 +187,7 @@ impl Store {
         applied_id: &str,
         writes: &[Write],
         journal: &[Vec<(String, String)>],
+        history: &[HistoryWrite],
     ) -> Result<Vec<String>, HubError> {
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.keys.lease(shard))
@@ -143,6 +195,10 @@ impl Store {
             .key(self.keys.events(shard));
         for w in writes {
             inv.key(w.key());
+        }
+        let history = self.kept(history);
+        for h in history {
+            inv.key(&h.key);
         }
         inv.arg(token)
             .arg(applied_id)
@@ -152,6 +208,10 @@ impl Store {
             match w {
                 Write::Put { value, .. } => inv.arg("S").arg(value),
                 Write::Delete { .. } => inv.arg("D").arg(""),
+                Write::Schedule { member, at_ms, .. } => {
+                    inv.arg("Z").arg(format!("{at_ms}:{member}"))
+                }
+                Write::Unschedule { member, .. } => inv.arg("R").arg(member),
             };
         }
         inv.arg(journal.len());
@@ -161,13 +221,61 @@ impl Store {
                 inv.arg(k).arg(v);
             }
         }
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn)).await {
-            Ok(Ok(ids)) => Ok(ids),
-            Ok(Err(e)) if e.to_string().contains(scripts::FENCED) => Err(HubError::Fenced(shard)),
-            Ok(Err(e)) => Err(HubError::Redis(e)),
-            Err(_) => Err(HubError::Timeout(self.timeout.as_millis() as u64)),
+        self.history_args(&mut inv, history);
+        let mut conn = self.commits.clone();
+        let ids =
+            match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<String>>(&mut conn))
+                .await
+            {
+                Ok(Ok(ids)) => ids,
+                Ok(Err(e)) if e.to_string().contains(scripts::FENCED) => {
+                    return Err(HubError::Fenced(shard))
+                }
+                Ok(Err(e)) => return Err(HubError::Redis(e)),
+                Err(_) => return Err(HubError::Timeout(self.timeout.as_millis() as u64)),
+            };
+        self.wait_for_replicas(shard).await?;
+        Ok(ids)
+    }
+
+    /// Waits until `redis.min_replicas_acked` replicas of `shard`'s primary have every write
+    /// made on the commit connection (`WAIT`, on the shard's own primary), up to the command
+    /// timeout. Fewer in time is [`HubError::Replicas`]: the batch is not answered, and the
+    /// shard's recovery waits the same way before it re-sends the journal, so no command is
+    /// answered before its commit reached the replicas (or, after a reconnection, before the
+    /// replicas are caught up with the new primary).
+    pub async fn wait_for_replicas(&self, shard: u32) -> Result<(), HubError> {
+        let wanted = *self
+            .replicas
+            .get_or_try_init(|| async {
+                let mut conn = self.commits.clone();
+                self.bounded(self.redis.min_replicas_acked(&mut conn)).await
+            })
+            .await?;
+        if wanted == 0 {
+            return Ok(());
         }
+        let mut conn = self.commits.clone();
+        let key = self.keys.lease(shard);
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(wanted).arg(self.timeout.as_millis() as u64);
+        let acked: i64 = match tokio::time::timeout(
+            self.timeout * 2,
+            conn.query_at(key.as_bytes(), &wait),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => return Err(HubError::Timeout(self.timeout.as_millis() as u64 * 2)),
+        };
+        if acked < i64::from(wanted) {
+            return Err(HubError::Replicas {
+                shard,
+                acked,
+                wanted,
+            });
+        }
+        Ok(())
     }
 
     /// The applied and fanned markers of a shard.

@@ -5,7 +5,7 @@
 use super::Store;
 use crate::error::HubError;
 use std::collections::HashMap;
-use twinwire_common::bus::{writes, DecodeError, StreamEntry, SubChange};
+use twinwire_common::bus::{writes, DecodeError, Delivery, StreamEntry, SubChange};
 
 impl Store {
     /// The id of the newest subscription change, to tail the change stream from.
@@ -47,29 +47,16 @@ impl Store {
 
     /// The nodes that have a subscription hash.
     pub async fn subscribed_nodes(&self) -> Result<Vec<String>, HubError> {
-        let mut conn = self.conn();
         let prefix = self.keys.subs_hash("");
-        let mut nodes = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(self.keys.subs_hash_pattern())
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            nodes.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
-            );
-            cursor = next;
-            if cursor == 0 {
-                return Ok(nodes);
-            }
-        }
+        // Every primary's keys: in a cluster the nodes' hashes spread over the primaries.
+        let keys = self
+            .conn()
+            .scan_match(&self.keys.subs_hash_pattern())
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
     }
 
     /// A node's subscription records, by field.
@@ -93,12 +80,34 @@ impl Store {
     }
 
     /// Announces that `node` is gone, so every hub drops it, then removes its subscriptions, its
-    /// delivery stream and its acknowledgement labels.
-    pub async fn remove_dead_node(&self, node: &str) -> Result<(), HubError> {
+    /// delivery stream and its acknowledgement labels. Returns the deliveries the node never read
+    /// (see [`Store::take_node_deliveries`]).
+    pub async fn remove_dead_node(&self, node: &str) -> Result<Vec<Delivery>, HubError> {
+        let unread = self.take_node_deliveries(node).await?;
         let mut pipe = redis::pipe();
         writes::forget_node(&mut pipe, &self.keys, node);
-        pipe.cmd("DEL").arg(self.keys.node(node)).ignore();
         pipe.query_async::<()>(&mut self.conn()).await?;
-        Ok(())
+        Ok(unread)
+    }
+
+    /// Takes and deletes the delivery stream of a node that left: what is in it the node never
+    /// read (it trims what it reads), and shared-subscription signals among it go to other
+    /// members. One transaction on the one key, so when several hubs take it only one gets the
+    /// entries, and it holds under Redis Cluster too.
+    pub async fn take_node_deliveries(&self, node: &str) -> Result<Vec<Delivery>, HubError> {
+        let mut take = redis::pipe();
+        take.atomic();
+        take.cmd("XRANGE")
+            .arg(self.keys.node(node))
+            .arg("-")
+            .arg("+");
+        take.cmd("DEL").arg(self.keys.node(node)).ignore();
+        let (unread,): (redis::streams::StreamRangeReply,) =
+            take.query_async(&mut self.conn()).await?;
+        Ok(unread
+            .ids
+            .iter()
+            .filter_map(|e| Delivery::decode(e).ok())
+            .collect())
     }
 }

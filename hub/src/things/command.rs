@@ -250,6 +250,28 @@ pub fn decide(
     now: &str,
     limits: &Limits,
 ) -> Result<ThingDecision, Error> {
+    decide_governed(
+        cmd,
+        topic,
+        twin,
+        twin.and_then(Twin::policy_id),
+        policies,
+        now,
+        limits,
+    )
+}
+
+/// [`decide`] with the policy that governs the command named apart from `twin`: a retrieve of a
+/// past twin is judged by the thing's current policy (history, as in Ditto).
+pub fn decide_governed(
+    cmd: &BusCommand,
+    topic: &Topic,
+    twin: Option<&Twin>,
+    governing: Option<&str>,
+    policies: &PolicyCache,
+    now: &str,
+    limits: &Limits,
+) -> Result<ThingDecision, Error> {
     let env = &cmd.envelope;
     let thing_id = topic.entity_id();
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
@@ -327,7 +349,7 @@ pub fn decide(
             is_new.then_some(policy),
         )
     } else {
-        let policy_id = twin.and_then(Twin::policy_id);
+        let policy_id = governing;
         let cached = policy_id.and_then(|p| policies.get(p));
         let outcome = match (&cached, twin) {
             (Some(p), _) => {
@@ -338,7 +360,45 @@ pub fn decide(
                 if let Some(current) = twin.filter(|_| action != Action::Create) {
                     check_condition(cmd, &req, current, &access, now)?;
                 }
-                apply(twin, &req, &access, now, limits)?
+                let filtered = match twin.filter(|_| action == Action::Merge) {
+                    Some(current) => super::patch_conditions::filter(
+                        &env.headers,
+                        env.value.as_ref(),
+                        current,
+                        &p.enforcer,
+                        &cmd.subjects,
+                        now,
+                    )?,
+                    None => None,
+                };
+                match &filtered {
+                    None => apply(twin, &req, &access, now, limits)?,
+                    Some(patch) => {
+                        // Ditto enforces the whole patch before its conditions filter it.
+                        apply(twin, &req, &access, now, limits)?;
+                        if patch.as_object().is_some_and(|m| m.is_empty()) {
+                            return Ok(ThingDecision {
+                                response: success(
+                                    topic,
+                                    &env.path,
+                                    &env.headers,
+                                    &cmd.subjects,
+                                    204,
+                                    None,
+                                    twin.map(|t| t.revision),
+                                    None,
+                                    true,
+                                ),
+                                change: None,
+                            });
+                        }
+                        let req = Request {
+                            value: Some(patch),
+                            ..req
+                        };
+                        apply(twin, &req, &access, now, limits)?
+                    }
+                }
             }
             (None, Some(_)) => {
                 // The thing exists but its policy is gone: Ditto makes it inaccessible.

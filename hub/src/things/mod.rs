@@ -8,6 +8,7 @@ pub mod cache;
 pub mod command;
 pub mod condition;
 pub mod if_equal;
+pub mod patch_conditions;
 pub mod retrieve;
 pub mod twin;
 pub mod v1;

@@ -2,6 +2,10 @@
 //! readable view of each listed thing, in the order asked, leaving out missing and unreadable
 //! ones. Listed things may live in any shard: those of shards this hub owns come from the twin
 //! cache, the others from their committed state, read once per batch ([`CommittedThings`]).
+//!
+//! A `condition` applies to each listed thing as to a retrieve of it (Ditto splits RetrieveThings
+//! into one RetrieveThing per id and leaves out those that fail): things whose condition does not
+//! hold, or names fields the requester may not read, are left out; an invalid one is 400.
 
 use super::cache::TwinCache;
 use super::twin::Twin;
@@ -118,6 +122,8 @@ pub fn retrieve_things(cmd: &BusCommand, topic: &Topic, from: &Sources) -> Resul
         .as_deref()
         .map(FieldSelector::parse)
         .transpose()?;
+    let condition = super::condition::parse(&env.headers, super::condition::Carrier::Command)?;
+    let now = crate::instant::now_iso();
     let mut out = Vec::new();
     for id in ids.iter().filter_map(Value::as_str) {
         let twin = from
@@ -128,6 +134,13 @@ pub fn retrieve_things(cmd: &BusCommand, topic: &Topic, from: &Sources) -> Resul
         let Some(policy) = twin.policy_id().and_then(|p| from.policies.get(p)) else {
             continue;
         };
+        if let Some(cond) = &condition {
+            let holds = super::condition::check_readable(cond, &policy.enforcer, &cmd.subjects)
+                .and_then(|()| super::condition::evaluate(cond, &twin.with_special_fields(), &now));
+            if holds.is_err() {
+                continue;
+            }
+        }
         let source = match &fields {
             Some(sel) => sel.apply(&twin.with_special_fields()),
             None => twin.thing.clone(),

@@ -2,7 +2,7 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,peers,commands,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like] [--quick] [--subs 1000,10000] [--idle N]`
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
@@ -93,7 +93,7 @@ fn main() {
             save("like", &v);
             summary.insert("like".into(), v);
         }
-        if want("fanout") || want("floor") || want("peers") {
+        if want("fanout") || want("fanout-cluster") || want("floor") || want("peers") {
             for &subs in &sizes {
                 // Events per second such that deliveries climb from 20,000/s to 1,280,000/s.
                 let base = 20_000.0 / subs as f64;
@@ -107,12 +107,24 @@ fn main() {
                             .iter()
                             .map(|r| if filter { r * 10.0 } else { *r })
                             .collect();
-                        let v = scenarios::fanout(&t, subs, filter, &r).await;
+                        let audience = if filter {
+                            scenarios::Audience::Filter10
+                        } else {
+                            scenarios::Audience::All
+                        };
+                        let v = scenarios::fanout(&t, subs, audience, &r).await;
                         let name =
                             format!("fanout-{subs}{}", if filter { "-filter10" } else { "" });
                         save(&name, &v);
                         summary.insert(name, v);
                     }
+                }
+                if want("fanout-cluster") {
+                    // The same rates on three primaries (each with a replica every commit waits for).
+                    let v = scenarios::fanout_on_redis_cluster(subs, &rates).await;
+                    let name = format!("fanout-cluster-{subs}");
+                    save(&name, &v);
+                    summary.insert(name, v);
                 }
                 if want("floor") {
                     let port = free_port();
@@ -132,7 +144,7 @@ fn main() {
                         procs: vec![("floor".into(), server.pid().expect("floor pid"))],
                         admin_ports: Vec::new(),
                     };
-                    let v = scenarios::fanout(&t, subs, false, &rates).await;
+                    let v = scenarios::fanout(&t, subs, scenarios::Audience::All, &rates).await;
                     let name = format!("floor-broadcast-{subs}");
                     save(&name, &v);
                     summary.insert(name, v);
@@ -151,13 +163,28 @@ fn main() {
                             let (p, t) = peers::nchan(redis.port, pid, &dir, hard).await;
                             (vec![p], t)
                         };
-                        let v = scenarios::fanout(&t, subs, false, &rates).await;
+                        let v = scenarios::fanout(&t, subs, scenarios::Audience::All, &rates).await;
                         let name = format!("{}-{subs}", peer.replace('.', ""));
                         save(&name, &v);
                         summary.insert(name, v);
                         drop(procs);
                     }
                 }
+            }
+        }
+        if want("shared") {
+            // The same subscribers as the fan-out, as one shared subscription: each event goes
+            // to one of them, so deliveries equal events; compare its CPU per delivery with
+            // fan-out's. Rates climb from 500 to 16,000 events/s (past the hub's command rate).
+            for &subs in &sizes {
+                let c = scenarios::cluster(2).await;
+                scenarios::create_things(c.gateways[0].http_port, 0).await;
+                let t = scenarios::twinwire_target(&c);
+                let rates: Vec<f64> = (0..6).map(|i| 500.0 * 2f64.powi(i)).collect();
+                let v = scenarios::fanout(&t, subs, scenarios::Audience::Shared, &rates).await;
+                let name = format!("shared-{subs}");
+                save(&name, &v);
+                summary.insert(name, v);
             }
         }
         if want("floor") {
@@ -171,6 +198,11 @@ fn main() {
             let v = scenarios::commands(&c).await;
             save("commands", &v);
             summary.insert("commands".into(), v);
+        }
+        if want("commands-cluster") {
+            let v = scenarios::commands_on_redis_cluster().await;
+            save("commands-cluster", &v);
+            summary.insert("commands-cluster".into(), v);
         }
         if want("slow") {
             let c = scenarios::cluster(2).await;

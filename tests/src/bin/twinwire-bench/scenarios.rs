@@ -1,6 +1,8 @@
 //! The scenarios of `make bench`: fan-out (all-match and a 10 % filter, 1,000 and 10,000
-//! subscribers, rising rates until saturation, then half of it), commands from 100 sessions, idle
-//! sessions on one gateway, a slow consumer, and the floors (no-Redis broadcast, redis-benchmark).
+//! subscribers, rising rates until saturation, then half of it), the same subscribers as one
+//! shared subscription (each event to one member), commands from 100 sessions (on one Redis and on
+//! a Redis Cluster of three primaries), idle sessions on one gateway, a slow consumer, and the
+//! floors (no-Redis broadcast, redis-benchmark).
 
 use crate::load::{self, WriterCounts, THINGS};
 use crate::proc_stats::{rss_bytes, CpuSnapshot};
@@ -88,13 +90,39 @@ fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
 
 /// Fan-out: `subs` subscribers spread over the target's ports, two writers, rates rising until
 /// the target saturates, then one step at half the best delivery rate. `filter` subscribes with `eq(attributes/g,0)` (10 % of events).
-pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Value {
+/// Who of the subscribers gets each event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every subscriber.
+    All,
+    /// Every subscriber, for the 10 % of events its filter matches.
+    Filter10,
+    /// One member of a shared subscription all subscribers are in (`group=`).
+    Shared,
+}
+
+impl Audience {
+    fn start_frame(self) -> &'static str {
+        match self {
+            Audience::All => "START-SEND-EVENTS",
+            Audience::Filter10 => "START-SEND-EVENTS?filter=eq(attributes/g,0)",
+            Audience::Shared => "START-SEND-EVENTS?group=bench",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Audience::All => "",
+            Audience::Filter10 => " (10 % filter)",
+            Audience::Shared => " (one shared subscription)",
+        }
+    }
+}
+
+pub async fn fanout(t: &Target, subs: usize, audience: Audience, rates: &[f64]) -> Value {
     let rec = Recorder::new();
-    let frame = if filter {
-        "START-SEND-EVENTS?filter=eq(attributes/g,0)"
-    } else {
-        "START-SEND-EVENTS"
-    };
+    let filter = audience == Audience::Filter10;
+    let frame = audience.start_frame();
     let connect_started = Instant::now();
     let ports = t.ports.clone();
     let proto = t.proto;
@@ -154,7 +182,11 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         } else {
             sent
         };
-        let expected = matching * live;
+        let expected = match audience {
+            Audience::Shared if live > 0 => sent,
+            Audience::Shared => 0,
+            _ => matching * live,
+        };
         let received = rec.steps[s].received.load(Ordering::Relaxed);
         let lat = rec.steps[s].latency();
         let delivered_per_s = received as f64 / STEP.as_secs_f64();
@@ -175,7 +207,7 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         println!(
             "{} fan-out {subs} subs{}: {rate:.0} events/s{} -> {delivered_per_s:.0} deliveries/s, p50 {:.1} ms, p99 {:.1} ms, p999 {:.1} ms, CPU {:.2} s per million, late {}, errors {}",
             t.name,
-            if filter { " (10 % filter)" } else { "" },
+            audience.label(),
             if half { " (half of saturation)" } else { "" },
             pct(&lat, 0.5),
             pct(&lat, 0.99),
@@ -214,10 +246,10 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         }
         if !half && (saturated || s + 1 == rates.len()) {
             // One step at half the best delivery rate, where latency targets are judged.
-            let per_event = if filter {
-                subs as f64 / 10.0
-            } else {
-                subs as f64
+            let per_event = match audience {
+                Audience::All => subs as f64,
+                Audience::Filter10 => subs as f64 / 10.0,
+                Audience::Shared => 1.0,
             };
             plan.truncate(s + 1);
             plan.push(((best / 2.0 / per_event).max(1.0), true));
@@ -258,6 +290,7 @@ pub async fn fanout(t: &Target, subs: usize, filter: bool, rates: &[f64]) -> Val
         "target": t.name,
         "subscribers": subs,
         "filter": if filter { Some("eq(attributes/g,0)") } else { None },
+        "shared": audience == Audience::Shared,
         "connect_secs": connect_secs,
         "saturation_deliveries_per_s": best,
         "unexpected_frames": unexpected,
@@ -303,7 +336,122 @@ async fn wait_quiet(rec: &Recorder) {
 
 /// 100 sessions, each modifying its own thing and waiting for the response, for 10 s.
 pub async fn commands(c: &Cluster) -> Value {
-    let t = twinwire_target(c);
+    commands_on(&twinwire_target(c)).await
+}
+
+/// twinwire (one hub, two gateways) on a Redis Cluster of three primaries with a replica each
+/// (every commit waits for its replica), measured with the cluster's six nodes in place of the
+/// harness' standalone Redis. Dropping it stops everything.
+pub struct OnRedisCluster {
+    pub target: Target,
+    /// The primaries' process names in `target.procs`.
+    pub primaries: Vec<String>,
+    /// Running while measured; fields drop in order: twinwire first, then the Redis nodes.
+    _cluster: Cluster,
+    _redis: twinwire_tests::RedisCluster,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for OnRedisCluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn on_redis_cluster() -> OnRedisCluster {
+    let dir = std::env::temp_dir().join(format!(
+        "twinwire-bench-rcluster-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let redis = twinwire_tests::RedisCluster::start(&dir).await;
+    let quiet = vec![("TWINWIRE_LOG__LEVEL".to_string(), "warn".to_string())];
+    let cluster = Cluster::start_with(
+        ClusterOptions {
+            hubs: 1,
+            gateways: 2,
+            gateway_env: quiet.clone(),
+            hub_env: quiet,
+            gateway_config: None,
+        },
+        twinwire_tests::RedisBackend::Cluster {
+            seeds: redis.seeds(),
+        },
+    )
+    .await;
+    let mut target = twinwire_target(&cluster);
+    // The cluster's nodes replace the (idle) standalone Redis of the harness.
+    target.procs.retain(|(n, _)| n != "redis");
+    let mut primaries = Vec::new();
+    for n in &redis.nodes {
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut n.conn().await)
+            .await
+            .expect("ROLE");
+        let role: String = redis::from_redis_value(role[0].clone()).expect("role name");
+        let name = format!(
+            "redis-{}-{}",
+            if role == "master" {
+                "primary"
+            } else {
+                "replica"
+            },
+            n.port
+        );
+        if role == "master" {
+            primaries.push(name.clone());
+        }
+        target.procs.push((name, n.pid().expect("node pid")));
+    }
+    OnRedisCluster {
+        target,
+        primaries,
+        _cluster: cluster,
+        _redis: redis,
+        dir,
+    }
+}
+
+/// Each primary's share of the primaries' CPU seconds in a scenario's `cpu_s` (all processes
+/// share this machine's cores, so the division is the figure, not a speed-up).
+pub fn primaries_share(v: &Value, primaries: &[String]) -> Value {
+    let cpu = v["cpu_s"].as_object().cloned().unwrap_or_default();
+    let total: f64 = primaries.iter().filter_map(|p| cpu.get(p)?.as_f64()).sum();
+    let share: serde_json::Map<String, Value> = primaries
+        .iter()
+        .map(|p| {
+            let c = cpu.get(p).and_then(Value::as_f64).unwrap_or(0.0);
+            (p.clone(), json!(if total > 0.0 { c / total } else { 0.0 }))
+        })
+        .collect();
+    println!("twinwire on 3 primaries: CPU share of each primary {share:?}");
+    Value::Object(share)
+}
+
+/// The commands scenario on a Redis Cluster of three primaries: commands per second, CPU per
+/// command of each Redis process, and how the load divides between the primaries.
+pub async fn commands_on_redis_cluster() -> Value {
+    let on = on_redis_cluster().await;
+    let mut v = commands_on(&on.target).await;
+    v["primaries_cpu_share"] = primaries_share(&v, &on.primaries);
+    v
+}
+
+/// The fan-out scenario (every event to every subscriber) on a Redis Cluster of three primaries,
+/// with each step's division of the primaries' CPU.
+pub async fn fanout_on_redis_cluster(subs: usize, rates: &[f64]) -> Value {
+    let on = on_redis_cluster().await;
+    create_things(on.target.ports[0], 0).await;
+    let mut v = fanout(&on.target, subs, Audience::All, rates).await;
+    if let Some(steps) = v["steps"].as_array_mut() {
+        for step in steps {
+            step["primaries_cpu_share"] = primaries_share(step, &on.primaries);
+        }
+    }
+    v
+}
+
+async fn commands_on(t: &Target) -> Value {
     let sessions = 100;
     create_things(t.ports[0], sessions).await;
     let mut conns = Vec::new();
