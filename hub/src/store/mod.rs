@@ -5,8 +5,9 @@
 //! replicas); the files beside it hold one key family each: `commands` (the shards' command
 //! streams), `command_reader` (reading their new entries, per `redis.mode`), `journal` (the event journals), `deliveries` (what a
 //! batch writes after its commit), `subscriptions` (the subscription registry's keys),
-//! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set) and
-//! `backlog` (how far behind the command streams are). The formats, stream bounds and Lua scripts
+//! `policy_updates` (the policy-update stream), `leases` (shard leases and the live-hub set),
+//! `resume` (journal watermarks, trimming by age and what a journal lost) and `backlog` (how far
+//! behind the command streams are). The formats, stream bounds and Lua scripts
 //! themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
