@@ -60,8 +60,9 @@ bench: build-release
 # `cargo build --bins` alone would resolve other features and compile the workspace a second time.
 # Then the chart check and every test (unit and end-to-end) against those binaries.
 # The core end-to-end suite, run a second time on a Redis Cluster (tests/src/redis_cluster.rs):
-# things, events with filters, policies, messages and live, acknowledgements, the JS client.
-CLUSTER_SUITE := things policies live acks js_client
+# things, events with filters, policies, messages and live, acknowledgements, the JS client,
+# resume tokens (WebSocket and Server-Sent Events).
+CLUSTER_SUITE := things policies live acks js_client resume resume_sse
 test: test-deps
 	$(CARGO) build --workspace --bins --tests
 	@deploy/helm-check.sh

@@ -81,6 +81,9 @@ interval_ms = 1000
 [drain]
 period_secs = 10
 
+[resume]
+secret = ""
+
 [log]
 level = "info"
 format = "text"
@@ -108,6 +111,7 @@ pub struct GatewayConfig {
     pub auth: AuthConfig,
     pub ws: WsConfig,
     pub drain: DrainConfig,
+    pub resume: ResumeConfig,
     pub log: LogConfig,
 }
 
@@ -274,6 +278,14 @@ pub struct ThrottlingConfig {
 pub struct DrainConfig {
     /// On SIGTERM, sessions are closed spread over this period.
     pub period_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeConfig {
+    /// The key resume tokens are signed with, the same on every gateway. Empty: the first gateway
+    /// stores a random one in Redis and every other reads it there.
+    pub secret: String,
 }
 
 impl GatewayConfig {

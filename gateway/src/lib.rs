@@ -75,6 +75,19 @@ pub async fn run(
         node.clone(),
         redis.connection(Some(node::inbox::BLOCK + timeout))?,
     ));
+    actix_web::rt::spawn({
+        let node = node.clone();
+        let conn = redis.connection(Some(timeout))?;
+        async move {
+            node.resume
+                .load(&node.config.resume.secret, &node.keys, conn)
+                .await
+        }
+    });
+    actix_web::rt::spawn(node::resume::refresh_watermarks(
+        node.clone(),
+        redis.connection(Some(timeout))?,
+    ));
     actix_web::rt::spawn(node::liveness::run(
         node.clone(),
         redis.connection(Some(timeout))?,

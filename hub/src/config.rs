@@ -38,8 +38,9 @@ thing_bytes = 102400
 policy_bytes = 102400
 message_bytes = 256000
 
-[journal]
-max_len = 100000
+[resume]
+retention_secs = 600
+max_events_per_shard = 100000
 
 [groups]
 retention_secs = 60
@@ -64,7 +65,7 @@ pub struct HubConfig {
     pub redis: RedisConfig,
     pub shards: ShardsConfig,
     pub limits: LimitsConfig,
-    pub journal: JournalConfig,
+    pub resume: ResumeConfig,
     pub groups: GroupsConfig,
     pub history: HistoryConfig,
     pub search: SearchConfig,
@@ -97,9 +98,12 @@ pub struct LimitsConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JournalConfig {
-    /// Approximate number of events kept per shard journal.
-    pub max_len: usize,
+pub struct ResumeConfig {
+    /// How long a shard journal keeps events (trimmed by age, approximately): how old a resume
+    /// token may be (issue 16).
+    pub retention_secs: u64,
+    /// Approximate number of events kept per shard journal, whatever their age.
+    pub max_events_per_shard: usize,
 }
 
 /// Shared subscriptions (`group=` on a START; DESIGN.md "Shared subscriptions").
@@ -182,10 +186,16 @@ impl HubConfig {
                 "must be positive",
             ));
         }
-        if self.journal.max_len < 100 {
+        if self.resume.max_events_per_shard < 100 {
             return Err(ConfigError::invalid(
-                "journal.max_len",
+                "resume.max_events_per_shard",
                 "must be at least 100",
+            ));
+        }
+        if self.resume.retention_secs == 0 {
+            return Err(ConfigError::invalid(
+                "resume.retention_secs",
+                "must be positive",
             ));
         }
         if self.history.max_events > 100_000 {

@@ -233,6 +233,32 @@ pub(crate) fn group_view(
     })
 }
 
+/// The frame one group sees of `sig` (None: nothing), as [`fan_out`] would give it, for a
+/// replay to one session of the group (issue 16).
+pub fn group_frame(
+    group: &SubscriptionGroup,
+    sig: &Signal,
+    vis: &dyn Visibility,
+    filter_evaluations: &mut u64,
+) -> Option<String> {
+    let ph = Placeholders {
+        sig,
+        topic_full: sig.topic.to_string(),
+    };
+    let base_target = synthetic_thing(sig);
+    let mut views = HashMap::new();
+    group_view(
+        group,
+        sig,
+        vis,
+        &mut views,
+        &ph,
+        &base_target,
+        filter_evaluations,
+    )
+    .map(|env| env.to_json_string())
+}
+
 /// The deliveries for one signal, one per node with matching sessions, plus weak
 /// acknowledgements (to the sender) for requested labels whose declaring group saw nothing.
 pub fn fan_out(

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod policies;
 pub mod processor;
 pub mod registry;
+pub mod resume;
 pub mod round;
 pub mod search;
 pub mod shard;
@@ -49,7 +50,7 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> Resul
         redis.clone(),
         Keys::new(config.redis.prefix.clone()),
         timeout,
-        config.journal.max_len,
+        config.resume.max_events_per_shard,
         config.history.clone(),
     )?;
     // The blocking reads get connections of their own, whose response timeout outlasts a block.

@@ -102,6 +102,9 @@ impl Processor {
                 next_reap = Instant::now() + REAP_INTERVAL;
             }
             self.recover().await;
+            if let Err(e) = self.worker.send_watermarks(&self.leases).await {
+                tracing::debug!(error = %e, "sending resume watermarks failed");
+            }
             let owned: Vec<u32> = self
                 .leases
                 .owned()

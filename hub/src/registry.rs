@@ -119,6 +119,17 @@ impl SubscriptionRegistry {
             .flat_map(|keys| keys.iter().filter_map(|k| self.groups.get(k)))
     }
 
+    /// The group of one session's subscription of `kind` (resume replays to that one session).
+    pub fn group_of(
+        &self,
+        node: &str,
+        session: u64,
+        kind: StreamingKind,
+    ) -> Option<&SubscriptionGroup> {
+        let key = self.members.get(&(node.to_owned(), session, kind))?;
+        self.groups.get(key)
+    }
+
     pub fn nodes(&self) -> HashSet<String> {
         self.members.keys().map(|(n, _, _)| n.clone()).collect()
     }

@@ -47,6 +47,23 @@ pub enum Delivery {
         /// the key lets the node give the signal back if the member leaves before writing it.
         members: Vec<(String, u64, String)>,
     },
+    /// A journal entry replayed to one session that resumes (issue 16); the session drops it if
+    /// it already has `pos`. Never deduplicated per node: other sessions had it long ago.
+    Replayed {
+        session: u64,
+        pos: JournalPos,
+        frame: String,
+    },
+    /// The replay of `shard` to `session` is complete (`expired`: the journal no longer held the
+    /// position, so the replay could not be exact).
+    ReplayDone {
+        session: u64,
+        shard: u32,
+        expired: bool,
+    },
+    /// How far the hub has fanned shards out: every event of shard k up to its position that
+    /// matched a session of this node is already in this node's stream (resume tokens).
+    Watermark { marks: Vec<JournalPos> },
     /// Close a session, with a WebSocket close code and reason, after sending an optional frame.
     Close {
         session: u64,
@@ -72,8 +89,10 @@ mod field {
     pub const REPLY_SESSION: &str = "rs";
     pub const REPLY_CID: &str = "rc";
     pub const MEMBERS: &str = "m";
+    pub const SHARD: &str = "sh";
+    pub const MARKS: &str = "w";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 16] = [
         KIND,
         SESSION,
         FRAME,
@@ -88,6 +107,8 @@ mod field {
         REPLY_NODE,
         REPLY_SESSION,
         REPLY_CID,
+        SHARD,
+        MARKS,
     ];
 }
 
@@ -96,6 +117,9 @@ mod kind {
     pub const RESPONSE: &str = "r";
     pub const FANOUT: &str = "f";
     pub const CLOSE: &str = "c";
+    pub const REPLAYED: &str = "p";
+    pub const REPLAY_DONE: &str = "d";
+    pub const WATERMARK: &str = "w";
 }
 
 impl StreamEntry for Delivery {
@@ -153,6 +177,32 @@ impl StreamEntry for Delivery {
                     ));
                     f.push((format!("{}{i}", field::FRAME), frame.clone()));
                 }
+            }
+            Delivery::Replayed {
+                session,
+                pos,
+                frame,
+            } => {
+                f.push((field::KIND.into(), kind::REPLAYED.into()));
+                f.push((field::SESSION.into(), session.to_string()));
+                f.push((field::POS.into(), pos.to_string()));
+                f.push((field::FRAME.into(), frame.clone()));
+            }
+            Delivery::ReplayDone {
+                session,
+                shard,
+                expired,
+            } => {
+                f.push((field::KIND.into(), kind::REPLAY_DONE.into()));
+                f.push((field::SESSION.into(), session.to_string()));
+                f.push((field::SHARD.into(), shard.to_string()));
+                let code: u16 = if *expired { 410 } else { 200 };
+                f.push((field::CODE.into(), code.to_string()));
+            }
+            Delivery::Watermark { marks } => {
+                f.push((field::KIND.into(), kind::WATERMARK.into()));
+                let marks: Vec<String> = marks.iter().map(JournalPos::to_string).collect();
+                f.push((field::MARKS.into(), marks.join(",")));
             }
             Delivery::Close {
                 session,
@@ -222,6 +272,26 @@ impl StreamEntry for Delivery {
                     members,
                 })
             }
+            kind::REPLAYED => Ok(Delivery::Replayed {
+                session: session.ok_or_else(|| missing("session"))?,
+                pos: pos.ok_or_else(|| missing("position"))?,
+                frame: f.require(field::FRAME)?.to_owned(),
+            }),
+            kind::REPLAY_DONE => Ok(Delivery::ReplayDone {
+                session: session.ok_or_else(|| missing("session"))?,
+                shard: f
+                    .parse::<u32>(field::SHARD)?
+                    .ok_or_else(|| missing("shard"))?,
+                expired: code == Some(410),
+            }),
+            kind::WATERMARK => Ok(Delivery::Watermark {
+                marks: f
+                    .require(field::MARKS)?
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(|m| JournalPos::parse(m).ok_or_else(|| DecodeError::new("watermark")))
+                    .collect::<Result<_, _>>()?,
+            }),
             kind::CLOSE => Ok(Delivery::Close {
                 session: session.ok_or_else(|| missing("session"))?,
                 code: code.ok_or_else(|| missing("code"))?,
@@ -366,6 +436,26 @@ mod tests {
                 code: 1000,
                 reason: "bye".into(),
                 frame: Some("{}".into()),
+            },
+            Delivery::Replayed {
+                session: 5,
+                pos: pos().unwrap(),
+                frame: "{}".into(),
+            },
+            Delivery::ReplayDone {
+                session: 5,
+                shard: 3,
+                expired: true,
+            },
+            Delivery::Watermark {
+                marks: vec![
+                    pos().unwrap(),
+                    JournalPos {
+                        shard: 8,
+                        ms: 1,
+                        seq: 0,
+                    },
+                ],
             },
         ];
         for d in table {

@@ -19,6 +19,12 @@ impl Keys {
         &self.prefix
     }
 
+    /// The key resume tokens are signed with, when `resume.secret` is not configured: created
+    /// once by the first gateway (`SET NX`), read by every other.
+    pub fn resume_secret(&self) -> String {
+        format!("{}resume-secret", self.prefix)
+    }
+
     /// Signals addressed to things (or policies) of shard `k`.
     pub fn cmd(&self, k: u32) -> String {
         format!("{}{{{k}}}:cmd", self.prefix)

@@ -17,6 +17,10 @@ pub const SEARCH_BACKFILL: &str = concat!(
 /// How [`COMMIT`] refuses a batch whose shard lease this hub no longer holds: the start of its
 /// error reply.
 pub const FENCED: &str = "FENCED";
+/// Trims a shard journal by age and tells how far it is fanned out (resume watermarks).
+pub const JOURNAL_WATERMARK: &str = include_str!("scripts/journal_watermark.lua");
+/// The newest id trimmed from a shard journal: resume positions below it are gone.
+pub const JOURNAL_TRIMMED: &str = include_str!("scripts/journal_trimmed.lua");
 /// Takes a free shard lease with a new epoch: the fencing token is `<hub>:<epoch>`.
 pub const LEASE_ACQUIRE: &str = include_str!("scripts/lease_acquire.lua");
 /// Extends a shard lease this hub still holds.

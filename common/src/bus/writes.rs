@@ -38,6 +38,16 @@ pub fn add_command(pipe: &mut redis::Pipeline, keys: &Keys, shard: u32, payload:
         .ignore();
 }
 
+/// A replay request for the owner of `shard` (resume), on its command stream like a signal.
+pub fn add_replay_request(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    shard: u32,
+    request: &super::ReplayRequest,
+) {
+    xadd(pipe, keys.cmd(shard), None, request);
+}
+
 /// A signal a share member gave back, for the owner of its thing's shard to dispatch again
 /// (`payload`: a JSON-encoded [`ReturnedSignal`](super::ReturnedSignal)).
 pub fn add_returned_signal(pipe: &mut redis::Pipeline, keys: &Keys, shard: u32, payload: &str) {

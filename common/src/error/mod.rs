@@ -84,6 +84,12 @@ pub enum Error {
     FieldSelectionLimit { limit: &'static str, max: usize },
     #[error("The parameters of '{message}' are malformed: {reason}")]
     ProtocolParameterInvalid { message: String, reason: String },
+    /// A resume token that is malformed, too long or fails its integrity check (issue 16).
+    #[error("The resume token is invalid: {0}.")]
+    ResumeInvalid(String),
+    /// A resume token older than what the journals retain (issue 16): never a partial replay.
+    #[error("The resume position is no longer retained: {0}.")]
+    ResumeExpired(String),
 
     // --- authentication and session (reference §1.6, §1.7, §2.1, §2.2) ---
     #[error("{message}")]
@@ -466,6 +472,16 @@ impl Error {
                 400,
                 "gateway:websocket.parameter.invalid",
                 d("Send parameters as key=value pairs after '?', separated by '&', each value URL-encoded, each key at most once."),
+            ),
+            ResumeInvalid(_) => (
+                400,
+                "gateway:resume.invalid",
+                d("Resume with a 'twinwire-resume' header value exactly as received, or subscribe without 'resume'."),
+            ),
+            ResumeExpired(_) => (
+                410,
+                "gateway:resume.expired",
+                d("Subscribe without 'resume' and load the current state: the events since this token are no longer retained."),
             ),
             AuthenticationFailed { description, .. } => (
                 401,

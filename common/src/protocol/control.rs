@@ -84,6 +84,8 @@ pub struct StartParams {
     pub extra_fields: Option<String>,
     /// Only used as the correlation-id of an error this subscription causes.
     pub correlation_id: Option<String>,
+    /// twinwire's `resume=<token>` (issue 16): continue from a `twinwire-resume` header's position.
+    pub resume: Option<String>,
     /// `group=`: the shared subscription to join (a twinwire extension; Ditto ignores it).
     pub group: Option<String>,
     /// `dispatch=`: how the shared subscription picks a member (`by-thing` or `round-robin`).
@@ -136,6 +138,7 @@ pub fn parse_control(text: &str) -> Option<Result<Control, Error>> {
                         "filter" => p.filter = Some(v),
                         "extraFields" => p.extra_fields = Some(v),
                         "correlation-id" => p.correlation_id = Some(v),
+                        "resume" => p.resume = Some(v),
                         "group" => p.group = Some(v),
                         "dispatch" => p.dispatch = Some(v),
                         // Ditto ignores unknown keys (`startSendingWithUnknownParameters`).
@@ -256,6 +259,7 @@ mod tests {
                 filter: filter.map(str::to_owned),
                 extra_fields: extra.map(str::to_owned),
                 correlation_id: None,
+                resume: None,
                 group: None,
                 dispatch: None,
             },

@@ -2,7 +2,8 @@
 //! WebSocket's RetrieveThings (an array in the order asked, missing and unreadable things left
 //! out; repeated `ids` joined), and `POST` creates a thing under a generated id `<ns>:<uuid>`
 //! (`?namespace=`, else Ditto's empty default namespace), answered 201 with its `Location` (405 on
-//! the live channel).
+//! the live channel). `GET` with `Accept: text/event-stream` is Ditto's SSE stream instead
+//! ([`super::sse`]).
 
 use super::api::{guarded, headers_of, location_of, round_trip, Shape, Signal};
 use super::{auth_failure_response, error_response};
@@ -34,6 +35,10 @@ async fn answer(req: &HttpRequest, payload: web::Payload, node: &Arc<Node>) -> H
     };
     if let Some(r) = super::methods::check(req, super::methods::THINGS_COLLECTION) {
         return r;
+    }
+    // Server-Sent Events (issue 16): a stream of changes rather than a retrieval.
+    if req.method() == actix_web::http::Method::GET && super::sse::wants(req) {
+        return super::sse::stream(req, node, auth).await;
     }
     let body = match super::body::read_configured(req, payload, node).await {
         Ok(b) => b,

@@ -15,6 +15,7 @@ pub mod methods;
 pub mod path;
 pub mod policy_actions;
 pub mod search;
+pub mod sse;
 pub mod whoami;
 pub mod ws;
 

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use twinwire_common::bus::{Reply, SubRecord};
+use twinwire_common::bus::{JournalPos, Reply, SubRecord};
 use twinwire_common::protocol::StreamingKind;
 
 /// Frames from the bus for one session, in stream order: the inbox sends one batch per session
@@ -34,9 +34,22 @@ pub struct Deliver {
     /// An answer from another session (live response, acknowledgement), to be matched against
     /// what this session asked before it is written.
     pub live: bool,
+    /// For journaled events: where the event is, for the session's resume token (issue 16).
+    pub resume: Option<ResumeMark>,
     /// For a frame a shared subscription picked this session for: gives it back to the share
     /// unless it is written (see `give_back`).
     pub give_back: Option<super::give_back::GiveBack>,
+}
+
+/// What a session needs of a journaled event for its resume token (issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeMark {
+    /// A live event; `base` is the node's least watermark when the event was dispatched.
+    Live { pos: JournalPos, base: (u64, u64) },
+    /// An event replayed to this session alone.
+    Replayed { pos: JournalPos },
+    /// The replay of `shard` is complete (`expired`: it could not be exact); the frame is empty.
+    Done { shard: u32, expired: bool },
 }
 
 /// Orders from the node to a session.
@@ -180,6 +193,11 @@ impl SessionDirectory {
             .iter()
             .map(|(k, (r, _))| (*k, r.clone()))
             .collect()
+    }
+
+    /// Whether any session of this node subscribed to anything.
+    pub fn has_subscriptions(&self) -> bool {
+        !self.entries.read().subscriptions.is_empty()
     }
 
     pub fn session_ids(&self) -> Vec<u64> {

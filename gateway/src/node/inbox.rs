@@ -3,9 +3,10 @@
 //! hub batch produced after it (DESIGN.md §2). Replayed entries (after a shard moved to another
 //! hub) are recognised by their journal position and dropped here, once per node.
 
-use super::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
 use super::give_back::{GiveBack, Unwritten};
 use super::publisher::BusWrite;
+use super::resume::NodeWatermarks;
 use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -49,6 +50,7 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
     let key = node.keys.node(&node.id);
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
+    let mut watermarks = NodeWatermarks::new(node.config.shards.count);
     let mut batches = SessionBatches::default();
     // Jittered, so gateways that lost Redis together do not come back in step.
     let retry = ExponentialBuilder::new()
@@ -78,7 +80,7 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
                 for entry in entries {
                     last = entry.id.clone();
                     match Delivery::decode(&entry) {
-                        Ok(d) => dispatch(&node, &mut dedup, &mut batches, d),
+                        Ok(d) => dispatch(&node, &mut dedup, &mut watermarks, &mut batches, d),
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")
                         }
@@ -208,7 +210,13 @@ impl SessionBatches {
     }
 }
 
-fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Delivery) {
+fn dispatch(
+    node: &Node,
+    dedup: &mut Dedup,
+    watermarks: &mut NodeWatermarks,
+    batches: &mut SessionBatches,
+    d: Delivery,
+) {
     match d {
         Delivery::Response {
             session,
@@ -232,6 +240,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                         written_ms: 0,
                         reply: None,
                         live,
+                        resume: None,
                         give_back: None,
                     },
                 ),
@@ -252,6 +261,17 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                 node.metrics.deliveries_deduplicated.inc();
                 return;
             }
+            // Resume (issue 16): journaled events move the node's watermark and carry it.
+            let resume = match (kind, pos) {
+                (StreamingKind::Events, Some(pos)) => {
+                    watermarks.advance(pos);
+                    Some(ResumeMark::Live {
+                        pos,
+                        base: watermarks.base(),
+                    })
+                }
+                _ => None,
+            };
             node.sessions.read(|r| {
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
@@ -268,6 +288,7 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                                     written_ms,
                                     reply: reply.clone(),
                                     live: false,
+                                    resume,
                                     give_back: None,
                                 };
                                 batches.push(node, id, h, msg);
@@ -297,12 +318,45 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                             written_ms,
                             reply: reply.clone(),
                             live: false,
+                            // A share is not resumable: its members get no resume token.
+                            resume: None,
                             give_back: Some(give_back),
                         };
                         batches.push(node, id, h, msg);
                     }
                 }
             });
+        }
+        // Resume (issue 16): a replay to one session, and the hubs' watermarks.
+        Delivery::Replayed {
+            session,
+            pos,
+            frame,
+        } => push_replay(
+            node,
+            batches,
+            session,
+            ByteString::from(frame),
+            ResumeMark::Replayed { pos },
+        ),
+        Delivery::ReplayDone {
+            session,
+            shard,
+            expired,
+        } => push_replay(
+            node,
+            batches,
+            session,
+            ByteString::new(),
+            ResumeMark::Done { shard, expired },
+        ),
+        Delivery::Watermark { marks } => {
+            node.resume.watermark_read();
+            let n = marks.len();
+            for m in marks {
+                watermarks.advance(m);
+            }
+            tracing::trace!(marks = n, base = ?watermarks.base(), "watermark read");
         }
         Delivery::Close {
             session,
@@ -320,6 +374,28 @@ fn dispatch(node: &Node, dedup: &mut Dedup, batches: &mut SessionBatches, d: Del
                 });
             }
         }
+    }
+}
+
+/// Queues a replayed event (or the end of a replay) for the one session it is for.
+fn push_replay(
+    node: &Node,
+    batches: &mut SessionBatches,
+    session: u64,
+    frame: ByteString,
+    mark: ResumeMark,
+) {
+    if let Some(h) = node.sessions.session(session) {
+        let msg = Deliver {
+            frame,
+            kind: Some(StreamingKind::Events),
+            written_ms: 0,
+            reply: None,
+            live: false,
+            resume: Some(mark),
+            give_back: None,
+        };
+        batches.push(node, session, &h, msg);
     }
 }
 

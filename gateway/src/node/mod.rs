@@ -11,6 +11,7 @@ pub mod give_back;
 pub mod inbox;
 pub mod liveness;
 pub mod publisher;
+pub mod resume;
 pub mod waiters;
 
 use crate::auth::Authenticator;
@@ -43,6 +44,8 @@ pub struct Node {
     next_id: AtomicU64,
     /// HTTP requests waiting for their answer from the bus.
     pub waiters: AnswerWaiters,
+    /// The key resume tokens are signed with (issue 16).
+    pub resume: resume::NodeResume,
     /// Where shared-subscription frames a member did not write go back to.
     pub give_back: Arc<GiveBackSink>,
 }
@@ -75,6 +78,7 @@ impl Node {
             redis_ok: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             waiters: Default::default(),
+            resume: Default::default(),
         }
     }
 

@@ -52,6 +52,10 @@ pub enum BusWrite {
         owner: String,
         labels: Vec<String>,
     },
+    /// Resume (issue 16): ask each shard's owner to replay its journal to a session.
+    Replay {
+        requests: Vec<(u32, twinwire_common::bus::ReplayRequest)>,
+    },
     /// A shared-subscription signal a member of this node did not write, for the owner of its
     /// thing's shard to dispatch again: the JSON-encoded `ReturnedSignal`.
     ReturnShared {
@@ -229,6 +233,11 @@ fn add_to_pipeline(pipe: &mut redis::Pipeline, keys: &Keys, node: &str, write: &
         } => {
             writes::add_delivery(pipe, keys, target, delivery);
         }
+        BusWrite::Replay { requests } => {
+            for (shard, r) in requests {
+                writes::add_replay_request(pipe, keys, *shard, r);
+            }
+        }
         BusWrite::Deregister => {
             writes::forget_node(pipe, keys, node);
             pipe.cmd("DEL").arg(keys.node_alive(node)).ignore();
@@ -281,7 +290,8 @@ fn in_stages(batch: &[Request], keys: &Keys, node: &str) -> Vec<redis::Pipeline>
             last_was_command = false;
             continue;
         }
-        let is_command = matches!(r.write, BusWrite::Command { .. });
+        // A replay request (resume) names a subscription as a command does: the same rule.
+        let is_command = matches!(r.write, BusWrite::Command { .. } | BusWrite::Replay { .. });
         if is_command && !last_was_command {
             stages.push(redis::pipe());
         }

@@ -20,10 +20,11 @@ mod keepalive;
 pub mod live;
 mod outbound;
 mod replies;
+pub mod resume;
 mod search;
 mod share;
 pub mod smart;
-mod streaming;
+pub mod streaming;
 mod throttle;
 mod wire_errors;
 
@@ -102,6 +103,8 @@ pub struct WsSession {
     commands: crate::command_timer::CommandTimer,
     /// Search subscriptions (issue 14).
     searches: search::Searches,
+    /// Resume tokens and replays (issue 16).
+    resume: resume::Resume,
 }
 
 impl WsSession {
@@ -140,6 +143,7 @@ impl WsSession {
                 acks: Default::default(),
                 commands: Default::default(),
                 searches: Default::default(),
+                resume: Default::default(),
             }
         })
     }
@@ -312,6 +316,10 @@ impl WsSession {
         }
         if let Some(reply) = msg.reply {
             self.replies.remember(reply);
+        }
+        // Resume (issue 16): journaled events get their token, or wait for a replay.
+        if let Some(mark) = msg.resume {
+            return self.deliver_journaled(mark, msg.frame, msg.written_ms, ctx);
         }
         let label = match msg.kind {
             None => OutKind::Response,

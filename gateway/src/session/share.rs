@@ -24,6 +24,13 @@ pub(super) fn share_spec(
             None => Ok(None),
         };
     };
+    // A share hands each event to one of its members, so no member's position says what the
+    // share has had: a share is not resumable (issue 16), and its members get no resume tokens.
+    if params.resume.is_some() {
+        return Err(invalid(
+            "a shared subscription ('group') cannot be resumed ('resume')".into(),
+        ));
+    }
     if kind == StreamingKind::PolicyAnnouncements {
         return Err(invalid(
             "policy announcements cannot be a shared subscription ('group')".into(),
@@ -94,6 +101,13 @@ mod tests {
             (params(Some("a\nb"), None), k),
             (params(Some("w"), Some("sticky")), k),
             (params(Some("w"), None), StreamingKind::PolicyAnnouncements),
+            (
+                StartParams {
+                    resume: Some("token".into()),
+                    ..params(Some("w"), None)
+                },
+                StreamingKind::Events,
+            ),
         ] {
             let e = share_spec(kind, &p).unwrap_err().to_ditto();
             assert_eq!(e.error, "gateway:websocket.parameter.invalid", "{p:?}");

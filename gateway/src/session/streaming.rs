@@ -108,7 +108,7 @@ const MAX_NAMESPACE_BYTES: usize = 256;
 
 /// The record a START asks for, or why it is refused: parameters over their limits, an invalid
 /// filter or selector get an error and no ACK (Ditto `StreamingSessionActor`).
-fn subscription_record(
+pub fn subscription_record(
     kind: StreamingKind,
     params: &StartParams,
     limits: &SubscriptionLimitsConfig,
@@ -136,7 +136,7 @@ fn subscription_record(
 }
 
 impl WsSession {
-    fn params_headers(&self, params: &StartParams) -> Headers {
+    pub(super) fn params_headers(&self, params: &StartParams) -> Headers {
         match &params.correlation_id {
             Some(c) => {
                 let mut h = Headers::new();
@@ -153,6 +153,14 @@ impl WsSession {
         params: StartParams,
         ctx: &mut Context<Self>,
     ) {
+        // Resume (issue 16): a token is checked, or the journals' marks read, before anything is
+        // subscribed. Not for a share (`group=`), which is not resumable (`share_spec`).
+        if kind == StreamingKind::Events && params.group.is_none() && self.resume_pending_absent() {
+            return match params.resume.clone() {
+                Some(token) => self.start_resumed(params, token, ctx),
+                None => self.start_fresh(params, ctx),
+            };
+        }
         // On refusal the previous subscription of this kind, if any, stays as it was.
         let record = match subscription_record(
             kind,
@@ -164,6 +172,7 @@ impl WsSession {
         ) {
             Ok(r) => r,
             Err(e) => {
+                self.abandon_resume();
                 let h = self.params_headers(&params);
                 return self.send_error(ctx, &e, None, h);
             }
@@ -195,6 +204,9 @@ impl WsSession {
                     format!("{}:ACK", kind.start_str()).into(),
                     OutKind::Ack,
                 );
+                if kind == StreamingKind::Events {
+                    act.request_replays(ctx);
+                }
             }
             Ok(Err(e)) => act.subscription_failed(kind, previous, &params, e.to_protocol(), ctx),
             Err(_) => act.subscription_failed(
@@ -216,6 +228,7 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         self.node.sessions.restore(self.id, kind, previous);
+        self.abandon_resume();
         let h = self.params_headers(params);
         self.send_error(ctx, &e, None, h);
     }

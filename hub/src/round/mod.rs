@@ -19,6 +19,7 @@ use crate::instant::now_iso;
 use crate::metrics::Metrics;
 use crate::policies::PolicyCache;
 use crate::registry::SubscriptionRegistry;
+use crate::resume::{Replay, Watermarks};
 use crate::search::SearchBatch;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
@@ -32,7 +33,7 @@ use redis::streams::StreamId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use twinwire_common::bus::parse_stream_id;
+use twinwire_common::bus::{parse_stream_id, ReplayRequest};
 
 /// A shard batch's deliveries being written (the pipeline of `finish_shard`).
 type DeliveryWrite = tokio::task::JoinHandle<redis::RedisResult<()>>;
@@ -53,6 +54,8 @@ pub struct Worker {
     twins: TwinCache,
     committed: CommittedThings,
     shards: ShardStates,
+    /// Resume: how far shards are fanned out, sent to gateway nodes (issue 16).
+    watermarks: Watermarks,
     /// Policy announcements waiting for acknowledgements (`policies::expiry`).
     pending_acks: crate::policies::expiry::PendingAcks,
 }
@@ -74,6 +77,7 @@ impl Worker {
             twins: TwinCache::new(cfg.hub.max_cached_twins),
             committed: CommittedThings::default(),
             shards: ShardStates::default(),
+            watermarks: Watermarks::new(cfg.resume.retention_secs),
             pending_acks: Default::default(),
             limits: CommandLimits {
                 thing: Limits {
@@ -155,6 +159,39 @@ impl Worker {
         Ok(())
     }
 
+    /// Resume (issue 16): runs `shard`'s replay requests.
+    async fn replay(
+        &mut self,
+        shard: u32,
+        requests: Vec<(String, Option<ReplayRequest>)>,
+    ) -> Result<(), HubError> {
+        Replay {
+            store: &self.store,
+            registry: &self.registry,
+            policies: &mut self.policies,
+            metrics: &self.metrics,
+        }
+        .run(shard, requests)
+        .await
+    }
+
+    /// Resume (issue 16): sends the watermarks of the shards this hub may act for, when due.
+    pub async fn send_watermarks(&mut self, leases: &Leases) -> Result<(), HubError> {
+        if !self.watermarks.due() {
+            return Ok(());
+        }
+        let shards: Vec<u32> = leases
+            .owned()
+            .into_iter()
+            .filter(|s| leases.token(*s).is_some())
+            .collect();
+        // Nodes whose first subscription is new get watermarks too.
+        self.registry.catch_up(&self.store).await?;
+        self.watermarks
+            .tick(&self.store, &self.registry, &shards)
+            .await
+    }
+
     /// One round: read a batch (claimed entries first), prepare, commit and finish it.
     pub async fn round(
         &mut self,
@@ -183,7 +220,16 @@ impl Worker {
         // shard's deliveries; all of those have landed before the round ends, so a shard's next
         // batch never overtakes them.
         let mut prepared = Vec::new();
-        for (shard, entries) in batch {
+        for (shard, mut entries) in batch {
+            // Resume (issue 16): replays go before this round's commits, whose events the
+            // resuming session then gets live.
+            let replays = crate::resume::take_requests(&mut entries);
+            if !replays.is_empty() {
+                if let Err(e) = self.replay(shard, replays).await {
+                    self.shard_failed(leases, shard, e).await;
+                    continue;
+                }
+            }
             if entries.is_empty() {
                 continue;
             }

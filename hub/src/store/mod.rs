@@ -6,10 +6,10 @@
 //! `commands` (the shards' command streams), `command_reader` (reading their new entries, per
 //! `redis.mode`), `journal` (the event journals), `deliveries` (what a batch writes after its
 //! commit), `subscriptions` (the subscription registry's keys), `policy_updates` (the policy-update
-//! stream), `leases` (shard leases and the live-hub set), `backlog` (how far behind the command
-//! streams are), `history` (twin history) and `search` (the search index's reads). The formats,
-//! stream bounds and Lua scripts themselves are the bus contract's (`twinwire_common::bus`), shared
-//! with the gateways.
+//! stream), `leases` (shard leases and the live-hub set), `resume` (journal watermarks, trimming by
+//! age and what a journal lost), `backlog` (how far behind the command streams are), `history`
+//! (twin history) and `search` (the search index's reads). The formats, stream bounds and Lua
+//! scripts themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
 mod command_reader;
@@ -20,6 +20,7 @@ mod history;
 mod journal;
 mod leases;
 mod policy_updates;
+mod resume;
 mod search;
 mod subscriptions;
 
@@ -28,6 +29,7 @@ pub use command_reader::CommandReader;
 pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
 pub use history::{History, HistoryWrite};
+pub use resume::JournalState;
 pub use search::Candidates;
 
 use crate::error::HubError;

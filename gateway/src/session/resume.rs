@@ -1,0 +1,535 @@
+//! Resume (issue 16), the session's part. Every journaled event this session gets carries the
+//! header `twinwire-resume`: its exact position in every shard's journal, signed. The position
+//! of shard k may be anything between the last event of k this session got and how far this node
+//! has read k's fan-out (everything matching up to there was handed to the session), so a token
+//! is the node's least watermark (`base`) plus only the shards where this session got something
+//! later: small, and the same for most sessions.
+//!
+//! `START-SEND-EVENTS?resume=<token>`: the token is checked (400), the journals must still hold
+//! everything after it (410, no ACK), the subscription is registered and acknowledged as usual,
+//! and then every shard's owner is asked to replay its journal after the token's position to this
+//! session alone. Live events of a shard wait here until its replay is done, then follow it; an
+//! event this session already has (by journal position) is dropped. While any shard replays, the
+//! session's tokens stay on the resumed position plus what it got since, never the node's
+//! watermark, which the replay has not caught up with yet.
+
+use super::WsSession;
+use crate::metrics::OutKind;
+use crate::node::directory::ResumeMark;
+use crate::node::publisher::BusWrite;
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::collections::VecDeque;
+use twinwire_common::bus::{JournalPos, Origin, ReplayRequest, ResumePosition, TokenKey};
+use twinwire_common::protocol::{StartParams, StreamingKind};
+use twinwire_common::Error;
+
+/// The header carrying a session's position after an event.
+pub const RESUME_HEADER: &str = "twinwire-resume";
+
+/// Live events held while their shard replays, at most: past it the session is closed (1013, try
+/// again later) and its client resumes again from its last token, which stays exact.
+const MAX_HELD: usize = 10_000;
+
+/// A live event waiting for its shard's replay.
+struct Held {
+    pos: JournalPos,
+    base: (u64, u64),
+    frame: ByteString,
+    written_ms: u64,
+}
+
+/// One session's position and replay state (a WebSocket's or a Server-Sent Events stream's).
+#[derive(Default)]
+pub struct Resume {
+    /// Every shard is at least here: the resumed token's base, raised to the node's watermark once
+    /// no replay is running.
+    floor: (u64, u64),
+    /// Shards where the session is beyond `floor`, sorted by shard.
+    last: Vec<(u32, (u64, u64))>,
+    /// Shards whose replay is not done, sorted.
+    replaying: Vec<u32>,
+    held: VecDeque<Held>,
+    /// A resumed START waiting for its ACK before its replays are asked for.
+    pending: Option<ResumePosition>,
+    /// A fresh START waiting for its ACK: where every shard's journal was before it subscribed.
+    pending_start: Option<Vec<(u64, u64)>>,
+    /// How many shards there are (set when a replay begins).
+    shard_count: u32,
+}
+
+/// An event to write: its frame as the hub serialized it, its token (none before the key is
+/// loaded, or when the position would not fit the contract's 256 characters: the previous token
+/// stays valid, never an inexact one), and when the hub wrote it.
+pub struct Ready {
+    pub frame: ByteString,
+    pub token: Option<String>,
+    pub written_ms: u64,
+}
+
+/// What a journaled event does to the session.
+pub enum Step {
+    /// Events to write, in order.
+    Send(Vec<Ready>),
+    /// The position could not be replayed exactly, or too much waited: end with this error.
+    Fail(Error),
+}
+
+impl Resume {
+    fn last_of(&self, shard: u32) -> (u64, u64) {
+        match self.last.binary_search_by_key(&shard, |l| l.0) {
+            Ok(i) => self.last[i].1.max(self.floor),
+            Err(_) => self.floor,
+        }
+    }
+
+    /// Records `pos` as delivered; false when the session already has it.
+    fn accept(&mut self, pos: JournalPos) -> bool {
+        if pos.id() <= self.last_of(pos.shard) {
+            return false;
+        }
+        match self.last.binary_search_by_key(&pos.shard, |l| l.0) {
+            Ok(i) => self.last[i].1 = pos.id(),
+            Err(i) => self.last.insert(i, (pos.shard, pos.id())),
+        }
+        true
+    }
+
+    /// The session's position now; `node_base` is the node's least watermark when the event was
+    /// dispatched.
+    fn position(&mut self, node_base: (u64, u64)) -> ResumePosition {
+        let base = if self.replaying.is_empty() {
+            node_base
+        } else {
+            // During a replay every shard is at least where the session's own events put it, so
+            // the base rises with the slowest shard and tokens stay short.
+            (0..self.shard_count)
+                .map(|k| self.last_of(k))
+                .min()
+                .unwrap_or(self.floor)
+        };
+        if base > self.floor {
+            self.floor = base;
+        }
+        let floor = self.floor;
+        self.last.retain(|(_, p)| *p > floor);
+        ResumePosition {
+            base: floor,
+            shards: self.last.clone(),
+        }
+    }
+
+    fn ready(
+        &mut self,
+        key: Option<&TokenKey>,
+        frame: ByteString,
+        node_base: (u64, u64),
+        written_ms: u64,
+    ) -> Ready {
+        let pos = self.position(node_base);
+        let token = key.and_then(|k| k.encode(&pos));
+        if token.is_none() && key.is_some() {
+            tracing::debug!(?pos, "a resume position too large for a token");
+        }
+        Ready {
+            frame,
+            token,
+            written_ms,
+        }
+    }
+
+    /// Starts a fresh subscription at `marks` (per shard, read before it was written): nothing up
+    /// to there can be owed to it, so its tokens never reach back before it.
+    pub fn start_at(&mut self, marks: &[(u64, u64)]) {
+        let floor = marks.iter().copied().min().unwrap_or((0, 0));
+        self.floor = self.floor.max(floor);
+        for (k, m) in marks.iter().enumerate() {
+            if *m > self.last_of(k as u32) {
+                self.accept(JournalPos {
+                    shard: k as u32,
+                    ms: m.0,
+                    seq: m.1,
+                });
+            }
+        }
+    }
+
+    /// Starts a resumed position: everything replays until its shard says it is done.
+    pub fn begin(&mut self, pos: ResumePosition, shards: u32) {
+        self.floor = pos.base;
+        self.last = pos.shards;
+        self.replaying = (0..shards).collect();
+        self.shard_count = shards;
+        self.held.clear();
+    }
+
+    /// What a journaled event (or the end of a replay) does.
+    pub fn step(
+        &mut self,
+        key: Option<&TokenKey>,
+        mark: ResumeMark,
+        frame: ByteString,
+        written_ms: u64,
+    ) -> Step {
+        match mark {
+            ResumeMark::Live { pos, base } => {
+                if self.replaying.binary_search(&pos.shard).is_ok() {
+                    if self.held.len() >= MAX_HELD {
+                        return Step::Fail(Error::ServiceUnavailable(
+                            "Too many events arrived during the resume's replay; resume again with the last token.".into(),
+                        ));
+                    }
+                    self.held.push_back(Held {
+                        pos,
+                        base,
+                        frame,
+                        written_ms,
+                    });
+                    return Step::Send(Vec::new());
+                }
+                if !self.accept(pos) {
+                    return Step::Send(Vec::new());
+                }
+                Step::Send(vec![self.ready(key, frame, base, written_ms)])
+            }
+            ResumeMark::Replayed { pos } => {
+                if !self.accept(pos) {
+                    return Step::Send(Vec::new());
+                }
+                Step::Send(vec![self.ready(key, frame, (0, 0), written_ms)])
+            }
+            ResumeMark::Done { shard, expired } => {
+                if expired {
+                    return Step::Fail(Error::ResumeExpired(format!(
+                        "shard {shard}'s journal was trimmed during the replay"
+                    )));
+                }
+                let Ok(i) = self.replaying.binary_search(&shard) else {
+                    return Step::Send(Vec::new());
+                };
+                self.replaying.remove(i);
+                let (mine, others): (VecDeque<Held>, VecDeque<Held>) =
+                    std::mem::take(&mut self.held)
+                        .into_iter()
+                        .partition(|h| h.pos.shard == shard);
+                self.held = others;
+                let mut out = Vec::new();
+                for h in mine {
+                    if self.accept(h.pos) {
+                        out.push(self.ready(key, h.frame, h.base, h.written_ms));
+                    }
+                }
+                Step::Send(out)
+            }
+        }
+    }
+}
+
+/// `frame` with the header `twinwire-resume: token` added (the frame is an envelope as the hub
+/// serialized it: `{"topic":"…","headers":{…},…}`, topics never contain quotes).
+pub fn with_header(frame: &str, token: &str) -> ByteString {
+    const TOPIC: &str = "{\"topic\":\"";
+    const HEADERS: &str = ",\"headers\":{";
+    let Some(rest) = frame.strip_prefix(TOPIC) else {
+        return ByteString::from(frame);
+    };
+    let Some(end) = rest.find('"') else {
+        return ByteString::from(frame);
+    };
+    let at = TOPIC.len() + end + 1;
+    let mut out = String::with_capacity(frame.len() + token.len() + 32);
+    out.push_str(&frame[..at]);
+    if frame[at..].starts_with(HEADERS) {
+        out.push_str(HEADERS);
+        out.push('"');
+        out.push_str(RESUME_HEADER);
+        out.push_str("\":\"");
+        out.push_str(token);
+        out.push('"');
+        let rest = &frame[at + HEADERS.len()..];
+        if !rest.starts_with('}') {
+            out.push(',');
+        }
+        out.push_str(rest);
+    } else {
+        out.push_str(HEADERS);
+        out.push('"');
+        out.push_str(RESUME_HEADER);
+        out.push_str("\":\"");
+        out.push_str(token);
+        out.push_str("\"}");
+        out.push_str(&frame[at..]);
+    }
+    ByteString::from(out)
+}
+
+/// The replay requests of a resumed position: one per shard, each on its command stream.
+pub fn replay_requests(node: &str, session: u64, pos: &ResumePosition, shards: u32) -> BusWrite {
+    let requests = (0..shards)
+        .map(|k| {
+            let (ms, seq) = pos.of(k);
+            (
+                k,
+                ReplayRequest {
+                    session: Origin {
+                        node: node.to_owned(),
+                        session,
+                    },
+                    after: format!("{ms}-{seq}"),
+                },
+            )
+        })
+        .collect();
+    BusWrite::Replay { requests }
+}
+
+impl WsSession {
+    /// No events START is waiting for its subscription (a START first reads the journals' marks,
+    /// or checks its `resume=` token).
+    pub(super) fn resume_pending_absent(&self) -> bool {
+        self.resume.pending.is_none() && self.resume.pending_start.is_none()
+    }
+
+    /// An events START was refused after its marks or token were read: nothing changes.
+    pub(super) fn abandon_resume(&mut self) {
+        self.resume.pending = None;
+        self.resume.pending_start = None;
+    }
+
+    /// A journaled event (or a replay's end) for this session: held, dropped or written with its
+    /// token.
+    pub(super) fn deliver_journaled(
+        &mut self,
+        mark: ResumeMark,
+        frame: ByteString,
+        written_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        match self
+            .resume
+            .step(self.node.resume.key(), mark, frame, written_ms)
+        {
+            Step::Send(events) => {
+                for e in events {
+                    let frame = match &e.token {
+                        Some(t) => with_header(&e.frame, t),
+                        None => e.frame,
+                    };
+                    self.send_journaled(ctx, frame, OutKind::Event, e.written_ms);
+                }
+            }
+            Step::Fail(e) => {
+                let h = self.connection_headers();
+                self.send_error(ctx, &e, None, h);
+                self.close(ctx, 1013, "resume failed; resume again");
+            }
+        }
+    }
+
+    /// `START-SEND-EVENTS?resume=<token>`: checks the token (400) and that the journals still
+    /// hold everything after it (410), both without an ACK; then subscribes as usual, and the ACK
+    /// asks for the replays (`request_replays`).
+    pub(super) fn start_resumed(
+        &mut self,
+        params: StartParams,
+        token: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let h = self.params_headers(&params);
+        let Some(key) = self.node.resume.key() else {
+            let e = Error::ServiceUnavailable("Resume tokens cannot be checked yet.".into());
+            return self.send_error(ctx, &e, None, h);
+        };
+        let pos = match key.decode(&token) {
+            Ok(p) => p,
+            Err(e) => return self.send_error(ctx, &Error::ResumeInvalid(e.to_string()), None, h),
+        };
+        let shards = self.node.config.shards.count;
+        let check = {
+            let node = self.node.clone();
+            let pos = pos.clone();
+            async move {
+                crate::node::resume::expired(node.redis.clone(), &node.keys, shards, &pos).await
+            }
+        };
+        ctx.wait(check.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(false) => {
+                act.resume.pending = Some(pos);
+                act.start_streaming(StreamingKind::Events, params, ctx);
+            }
+            Ok(true) => {
+                let e = Error::ResumeExpired(
+                    "the journals no longer hold every event after this token".into(),
+                );
+                act.send_error(ctx, &e, None, h);
+            }
+            Err(e) => act.send_error(ctx, &e.to_protocol(), None, h),
+        }));
+    }
+
+    /// A fresh `START-SEND-EVENTS` first reads where every journal is (one round trip), so the
+    /// session's tokens start there; then subscribes as usual.
+    pub(super) fn start_fresh(&mut self, params: StartParams, ctx: &mut Context<Self>) {
+        let node = self.node.clone();
+        let read = async move {
+            let mut conn = node.redis.clone();
+            crate::node::resume::journal_marks(&mut conn, &node.keys, node.config.shards.count)
+                .await
+        };
+        ctx.wait(read.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(marks) => {
+                act.resume.pending_start = Some(marks);
+                act.start_streaming(StreamingKind::Events, params, ctx);
+            }
+            Err(e) => {
+                let h = act.params_headers(&params);
+                act.send_error(ctx, &e.to_protocol(), None, h);
+            }
+        }));
+    }
+
+    /// After an events START's ACK: a fresh one starts at the journal marks read before it; a
+    /// resumed one holds live events from now on and asks every shard's owner for its replay. A
+    /// failed request ends the session; its client resumes again.
+    pub(super) fn request_replays(&mut self, ctx: &mut Context<Self>) {
+        if let Some(marks) = self.resume.pending_start.take() {
+            self.resume.start_at(&marks);
+        }
+        let Some(pos) = self.resume.pending.take() else {
+            return;
+        };
+        let shards = self.node.config.shards.count;
+        let write = replay_requests(&self.node.id, self.id, &pos, shards);
+        self.resume.begin(pos, shards);
+        if let Err(e) = self.node.publisher.write_unconfirmed(write) {
+            let h = self.connection_headers();
+            self.send_error(ctx, &e.to_protocol(), None, h);
+            self.close(ctx, 1013, "resume failed; resume again");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(shard: u32, ms: u64) -> JournalPos {
+        JournalPos { shard, ms, seq: 0 }
+    }
+
+    fn frames(step: Step) -> Vec<String> {
+        match step {
+            Step::Send(f) => f.into_iter().map(|r| r.frame.to_string()).collect(),
+            Step::Fail(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_header_goes_first_into_the_headers() {
+        assert_eq!(
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","headers":{"x":1},"path":"/"}"#,
+                "T"
+            )
+            .to_string(),
+            r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T","x":1},"path":"/"}"#
+        );
+        assert_eq!(
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","headers":{},"path":"/"}"#,
+                "T"
+            )
+            .to_string(),
+            r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T"},"path":"/"}"#
+        );
+        assert_eq!(
+            with_header(
+                r#"{"topic":"a/b/things/twin/events/modified","path":"/"}"#,
+                "T"
+            )
+            .to_string(),
+            r#"{"topic":"a/b/things/twin/events/modified","headers":{"twinwire-resume":"T"},"path":"/"}"#
+        );
+    }
+
+    #[test]
+    fn live_events_wait_for_their_shards_replay_and_nothing_comes_twice() {
+        let key = TokenKey::new(b"k");
+        let mut r = Resume::default();
+        r.begin(
+            ResumePosition {
+                base: (10, 0),
+                shards: vec![(1, (12, 0))],
+            },
+            2,
+        );
+        let live = |pos| ResumeMark::Live { pos, base: (20, 0) };
+        // Shard 0 live events wait; a replayed one goes out.
+        assert!(frames(r.step(Some(&key), live(p(0, 15)), "L15".into(), 0)).is_empty());
+        assert!(frames(r.step(Some(&key), live(p(0, 16)), "L16".into(), 0)).is_empty());
+        assert_eq!(
+            frames(r.step(
+                Some(&key),
+                ResumeMark::Replayed { pos: p(0, 15) },
+                "R15".into(),
+                0
+            )),
+            vec!["R15"]
+        );
+        // At or below the resumed position of shard 1: already had.
+        assert!(frames(r.step(
+            Some(&key),
+            ResumeMark::Replayed { pos: p(1, 12) },
+            "x".into(),
+            0
+        ))
+        .is_empty());
+        // Shard 0 done: the held 15 is a duplicate of the replayed one, 16 goes out.
+        assert_eq!(
+            frames(r.step(
+                Some(&key),
+                ResumeMark::Done {
+                    shard: 0,
+                    expired: false
+                },
+                "".into(),
+                0
+            )),
+            vec!["L16"]
+        );
+        // While shard 1 replays, tokens ignore the node's watermark: the base is the slowest
+        // shard's own position.
+        let pos = r.position((20, 0));
+        assert_eq!(pos.base, (12, 0));
+        assert_eq!(pos.shards, vec![(0, (16, 0))]);
+        r.step(
+            Some(&key),
+            ResumeMark::Done {
+                shard: 1,
+                expired: false,
+            },
+            "".into(),
+            0,
+        );
+        let pos = r.position((20, 0));
+        assert_eq!(
+            pos,
+            ResumePosition {
+                base: (20, 0),
+                shards: vec![]
+            }
+        );
+        assert!(matches!(
+            r.step(
+                Some(&key),
+                ResumeMark::Done {
+                    shard: 1,
+                    expired: true
+                },
+                "".into(),
+                0
+            ),
+            Step::Fail(Error::ResumeExpired(_))
+        ));
+    }
+}
