@@ -61,8 +61,9 @@ bench: build-release
 # Then the chart check and every test (unit and end-to-end) against those binaries.
 # The core end-to-end suite, run a second time on a Redis Cluster (tests/src/redis_cluster.rs):
 # things, events with filters, policies, messages and live, acknowledgements, the JS client,
-# resume tokens (WebSocket and Server-Sent Events).
-CLUSTER_SUITE := things policies live acks js_client resume resume_sse
+# resume tokens (WebSocket and Server-Sent Events), shared subscriptions, search and twin history.
+CLUSTER_SUITE := things policies live acks js_client resume resume_sse shared_subscriptions \
+	search history
 test: test-deps
 	$(CARGO) build --workspace --bins --tests
 	@deploy/helm-check.sh

@@ -309,16 +309,17 @@ impl Store {
         count: usize,
     ) -> Result<(u64, Vec<String>), HubError> {
         let prefix = self.keys.thing(shard, "");
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}*", glob_escape(&prefix)))
+            .arg("COUNT")
+            .arg(count);
+        // `SCAN` walks one server: on a Redis Cluster, the primary serving the shard's slot
+        // (every key of the shard carries its hash tag, so they all live there).
+        let mut conn = self.conn();
         let (next, keys): (u64, Vec<String>) = self
-            .bounded(
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{}*", glob_escape(&prefix)))
-                    .arg("COUNT")
-                    .arg(count)
-                    .query_async(&mut self.conn()),
-            )
+            .bounded(conn.query_at(prefix.as_bytes(), &scan))
             .await?;
         let ids = keys
             .into_iter()
