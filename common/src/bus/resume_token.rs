@@ -32,7 +32,7 @@ const MAX_SHARDS: usize = 4096;
 pub type StreamIdPair = (u64, u64);
 
 /// A session's position: every shard at `base`, except the listed ones (each above `base`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ResumePosition {
     pub base: StreamIdPair,
     /// `(shard, position)`, sorted by shard, each position above `base`.

@@ -19,7 +19,9 @@ use crate::node::directory::ResumeMark;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use twinwire_common::bus::{JournalPos, Origin, ReplayRequest, ResumePosition, TokenKey};
 use twinwire_common::protocol::{StartParams, StreamingKind};
 use twinwire_common::Error;
@@ -63,7 +65,7 @@ pub struct Resume {
 /// stays valid, never an inexact one), and when the hub wrote it.
 pub struct Ready {
     pub frame: ByteString,
-    pub token: Option<String>,
+    pub token: Option<Arc<str>>,
     pub written_ms: u64,
 }
 
@@ -127,7 +129,7 @@ impl Resume {
         written_ms: u64,
     ) -> Ready {
         let pos = self.position(node_base);
-        let token = key.and_then(|k| k.encode(&pos));
+        let token = key.and_then(|k| memo::token(k, &pos));
         if token.is_none() && key.is_some() {
             tracing::debug!(?pos, "a resume position too large for a token");
         }
@@ -225,6 +227,66 @@ impl Resume {
     }
 }
 
+/// Tokens and stamped frames shared between sessions, per worker thread. The sessions of one
+/// subscription group get the same event with the same position (their positions are the node's
+/// watermark plus what they got since, which is the same for all of them once they have been
+/// subscribed a while), so one signature and one copy of the frame serve them all instead of one
+/// per session and event: the fan-out's "serialize once per event" holds with tokens too.
+/// Bounded: each map is emptied when it reaches [`memo::LIMIT`] entries.
+mod memo {
+    use super::*;
+
+    /// Entries per map and thread (a read's worth of events for a few positions).
+    pub const LIMIT: usize = 1024;
+
+    /// The frame as the inbox shared it, the token, and the frame with the token in it.
+    type Stamped = (ByteString, Arc<str>, ByteString);
+
+    thread_local! {
+        static TOKENS: RefCell<HashMap<ResumePosition, Option<Arc<str>>>> =
+            RefCell::new(HashMap::new());
+        /// Keyed by the frame's buffer (sessions share the inbox's bytes); the value keeps
+        /// that buffer alive, so its address cannot be reused by another frame meanwhile.
+        static STAMPED: RefCell<HashMap<(usize, usize), Stamped>> =
+            RefCell::new(HashMap::new());
+    }
+
+    /// `pos` signed (None when it does not fit a token), computed once per position.
+    pub fn token(key: &TokenKey, pos: &ResumePosition) -> Option<Arc<str>> {
+        TOKENS.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some(t) = m.get(pos) {
+                return t.clone();
+            }
+            if m.len() >= LIMIT {
+                m.clear();
+            }
+            let t: Option<Arc<str>> = key.encode(pos).map(Arc::from);
+            m.insert(pos.clone(), t.clone());
+            t
+        })
+    }
+
+    /// `frame` with `token` in its headers, copied once per frame and token.
+    pub fn stamped(frame: &ByteString, token: &Arc<str>) -> ByteString {
+        let at = (frame.as_ptr() as usize, frame.len());
+        STAMPED.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some((_, t, out)) = m.get(&at) {
+                if **t == **token {
+                    return out.clone();
+                }
+            }
+            if m.len() >= LIMIT {
+                m.clear();
+            }
+            let out = with_header(frame, token);
+            m.insert(at, (frame.clone(), token.clone(), out.clone()));
+            out
+        })
+    }
+}
+
 /// `frame` with the header `twinwire-resume: token` added (the frame is an envelope as the hub
 /// serialized it: `{"topic":"…","headers":{…},…}`, topics never contain quotes).
 pub fn with_header(frame: &str, token: &str) -> ByteString {
@@ -312,7 +374,7 @@ impl WsSession {
             Step::Send(events) => {
                 for e in events {
                     let frame = match &e.token {
-                        Some(t) => with_header(&e.frame, t),
+                        Some(t) => memo::stamped(&e.frame, t),
                         None => e.frame,
                     };
                     self.send_journaled(ctx, frame, OutKind::Event, e.written_ms);
