@@ -64,7 +64,8 @@ fn payload(auth: &AuthContext, action: &str, body: &[u8]) -> Result<Value, Error
     if action == ACTIONS[1] {
         return Ok(json!({ "subjectIds": ids }));
     }
-    let expiry = expiry_of(auth).ok_or_else(|| DittoError::policy_action_unresolved(action, "jwt:exp"))?;
+    let expiry =
+        expiry_of(auth).ok_or_else(|| DittoError::policy_action_unresolved(action, "jwt:exp"))?;
     let mut value = json!({ "subjectIds": ids, "expiry": expiry });
     if !body.iter().all(u8::is_ascii_whitespace) {
         let parsed: Value =
@@ -130,7 +131,10 @@ mod tests {
     fn actions_are_named_at_the_policy_or_an_entry() {
         let table = [
             ("actions/activateTokenIntegration", Some((ACTIONS[0], None))),
-            ("actions/deactivateTokenIntegration", Some((ACTIONS[1], None))),
+            (
+                "actions/deactivateTokenIntegration",
+                Some((ACTIONS[1], None)),
+            ),
             (
                 "entries/owner/actions/activateTokenIntegration",
                 Some((ACTIONS[0], Some("owner"))),
@@ -153,7 +157,12 @@ mod tests {
             audiences: vec!["a".into(), "b".into()],
         };
         assert_eq!(
-            payload(&auth, ACTIONS[0], br#"{"announcement":{"whenDeleted":true}}"#).unwrap(),
+            payload(
+                &auth,
+                ACTIONS[0],
+                br#"{"announcement":{"whenDeleted":true}}"#
+            )
+            .unwrap(),
             json!({"subjectIds": ["integration:{{policy-entry:label}}:a", "integration:{{policy-entry:label}}:b"],
                 "expiry": "2033-05-18T03:33:20Z", "announcement": {"whenDeleted": true}})
         );

@@ -114,7 +114,9 @@ pub fn decide(
     let mut policy = current.policy.clone();
     let mut changed = false;
     for label in &labels {
-        let entry = policy.entry_mut(label).expect("label taken from the policy");
+        let entry = policy
+            .entry_mut(label)
+            .expect("label taken from the policy");
         for template in &templates {
             let subject_id = template.replace("{{policy-entry:label}}", label);
             if action == ACTIVATE {
@@ -162,7 +164,8 @@ mod tests {
     }
 
     #[test]
-    fn activation_needs_the_requester_and_read_on_a_thing_resource_deactivation_only_the_requester() {
+    fn activation_needs_the_requester_and_read_on_a_thing_resource_deactivation_only_the_requester()
+    {
         let me = vec!["test:alice".to_owned()];
         let reads = entry(json!({"subjects": {"test:alice": {"type": "jwt"}},
             "resources": {"thing:/features": {"grant": ["READ"], "revoke": []}}}));
