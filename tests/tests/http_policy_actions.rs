@@ -153,7 +153,7 @@ async fn as_subject(c: &Cluster, subject: &str, path: &str) -> HttpAnswer {
 
 async fn subjects_of(c: &Cluster, label: &str) -> Value {
     let a = api_call(
-        &c,
+        c,
         ("ditto", "ditto"),
         "GET",
         &format!("/api/2/policies/org.pa:tok/entries/{label}/subjects"),
