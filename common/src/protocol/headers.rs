@@ -39,6 +39,9 @@ pub mod names {
     pub const CHANNEL: &str = "channel";
     pub const DITTO_ORIGINATOR: &str = "ditto-originator";
     pub const DITTO_WEAK_ACK: &str = "ditto-weak-ack";
+    /// The gateway's marker of a policy action (`activateTokenIntegration`, …) sent as a policies
+    /// command; internal, so clients cannot set it.
+    pub const POLICY_ACTION: &str = "ditto-internal-policy-action";
 }
 
 /// Headers that only Ditto's cluster may set; they are dropped from client input so a client can

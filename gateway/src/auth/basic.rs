@@ -199,6 +199,7 @@ fn context(user: &str) -> AuthContext {
         subjects: vec![format!("nginx:{user}")],
         method: AuthMethod::Basic,
         expires_at: None,
+        audiences: Vec::new(),
     }
 }
 

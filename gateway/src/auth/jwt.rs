@@ -24,6 +24,8 @@ struct Claims {
     iss: Option<String>,
     sub: Option<String>,
     exp: Option<u64>,
+    /// A string or an array of strings.
+    aud: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -280,6 +282,14 @@ impl JwtAuth {
             subjects: vec![format!("{}:{sub}", issuer.cfg.subject_prefix)],
             method: AuthMethod::Jwt,
             expires_at,
+            audiences: match data.claims.aud {
+                Some(serde_json::Value::String(a)) => vec![a],
+                Some(serde_json::Value::Array(a)) => a
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            },
         })
     }
 }

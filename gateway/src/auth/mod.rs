@@ -34,6 +34,8 @@ pub struct AuthContext {
     pub method: AuthMethod,
     /// When the credential stops being valid (a JWT's `exp`).
     pub expires_at: Option<SystemTime>,
+    /// A JWT's `aud` values (Ditto's `{{jwt:aud}}`, used by token integration); empty otherwise.
+    pub audiences: Vec<String>,
 }
 
 /// A rejected authentication: the metric label and the error the client gets.

@@ -63,6 +63,7 @@ impl PreAuth {
             subjects,
             method: AuthMethod::PreAuthenticated,
             expires_at: None,
+            audiences: Vec::new(),
         }))
     }
 }

@@ -202,13 +202,13 @@ async fn answer(req: HttpRequest, payload: web::Payload, node: &Arc<Node>) -> Ht
     if let Some(r) = super::methods::check(&req, super::methods::of_entity_route(&group, &rest)) {
         return r;
     }
-    if group == "policies" && req.method() == actix_web::http::Method::POST {
-        return super::policy_actions::answer(&rest, &auth);
-    }
     let body = match super::body::read_configured(&req, payload, node).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
+    if group == "policies" && req.method() == actix_web::http::Method::POST {
+        return super::policy_actions::answer(&req, &id, &rest, &body, &auth, node).await;
+    }
     match build(&req, &group, &id, &rest, &body, node) {
         Ok(signal) => round_trip(node, signal, auth.subjects).await,
         Err(e) => error_response(&e),

@@ -115,6 +115,7 @@ mod tests {
             subjects: vec![s.into()],
             method: AuthMethod::Jwt,
             expires_at: None,
+            audiences: Vec::new(),
         };
         let current = vec!["a".to_string()];
         assert!(matches!(

@@ -255,7 +255,7 @@ fn delete(policy: &mut Policy, r: &PolicyResource) -> Result<(), Error> {
     Ok(())
 }
 
-fn response(
+pub(super) fn response(
     topic: &Topic,
     path: &str,
     cmd: &BusCommand,
@@ -323,6 +323,10 @@ pub fn decide(
     now: &str,
     max_bytes: usize,
 ) -> Result<PolicyDecision, Error> {
+    // Policy actions from the gateway (token integration) are decided by `actions`.
+    if super::actions::is_action(cmd) {
+        return super::actions::decide(cmd, topic, current, now, max_bytes);
+    }
     let env = &cmd.envelope;
     let id = topic.entity_id();
     let action = topic.action.ok_or_else(|| Error::UnknownSignal {
