@@ -1,8 +1,8 @@
 """The HTTP API through the official Ditto Python client: policies and their sub-resources (imports
 and the token-integration actions included), things and theirs, `fields`, `condition`, conditional
 headers (304, 412) on one keep-alive connection, path segments the client percent-encodes, messages
-and claims, `channel=live` and the smart live channel, and the utility routes. Env: BASE (the
-gateway), THING, POLICY. A device answering messages and live commands (with "from-device") is
+and claims, `channel=live` and the smart live channel, search and count, and the utility routes.
+Env: BASE (the gateway), THING, POLICY. A device answering messages and live commands (with "from-device") is
 connected by the test."""
 
 import asyncio
@@ -196,6 +196,17 @@ async def main():
     await step("getThingsByIds", wire, 200,
                api.things.get(config(api.things, "get", ids=[thing, second, "org.py:missing"], fields="thingId")),
                [{"thingId": thing}, {"thingId": second}])
+
+    # Search: found by an indexed attribute, sorted and paged; counted.
+    search = api.search.things
+    await step("searchThings", wire, 200,
+               search.get(config(search, "get", filter="eq(attributes/location/lat,1)", namespaces="org.py",
+                                 fields="thingId", option="sort(+thingId),size(10)")),
+               {"items": [{"thingId": thing}]})
+    await step("countThings", wire, 200,
+               search.count.get(config(search.count, "get", filter=f'in(thingId,"{thing}","{second}")',
+                                       namespaces="org.py")),
+               2)
 
     # Messages: a device answers those with a subject; timeout=0 is fire-and-forget.
     inbox = t.inbox.messages.by_message_subject("ask/colour")
