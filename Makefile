@@ -69,11 +69,11 @@ test: test-deps
 	@deploy/helm-check.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; status=$$?; \
-		TWINWIRE_TEST_REDIS=cluster $(CARGO) nextest run -p twinwire-tests --no-fail-fast \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) nextest run --workspace --no-fail-fast \
 			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; status=$$?; \
-		TWINWIRE_TEST_REDIS=cluster $(CARGO) test -p twinwire-tests --no-fail-fast \
+		TWINWIRE_TEST_REDIS=cluster $(CARGO) test --workspace --no-fail-fast \
 			$(foreach t,$(CLUSTER_SUITE),--test $(t)) || status=1; exit $$status; \
 	fi
 
