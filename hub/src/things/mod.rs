@@ -12,4 +12,5 @@ pub mod patch_conditions;
 pub mod retrieve;
 pub mod twin;
 pub mod v1;
+mod v1_commands;
 mod validate;
