@@ -13,7 +13,9 @@ pub mod metrics;
 pub mod node;
 pub mod origin;
 pub mod search;
+pub mod server;
 pub mod session;
+pub mod ws;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
@@ -22,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::node::directory::SessionControl;
 use crate::node::publisher::{BusWrite, Publisher};
 use crate::node::Node;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -98,7 +100,7 @@ pub async fn run(
         &config.http.allowed_origins,
         &config.http.trusted_proxies,
     ));
-    let mut public = HttpServer::new({
+    let public = server::public(&config, {
         let data = data.clone();
         move || {
             App::new()
@@ -107,20 +109,7 @@ pub async fn run(
                 .route("/ws/{version}", web::get().to(http::ws::upgrade))
                 .configure(http::api::routes)
         }
-    })
-    // A client gets this long for its request's headers (slow-header clients); the HTTP API reads
-    // bodies under `http.body_timeout_ms` itself.
-    .client_request_timeout(Duration::from_millis(config.http.header_timeout_ms))
-    .max_connections(config.http.max_connections)
-    .backlog(4096)
-    .disable_signals()
-    .shutdown_timeout(1);
-    if config.http.workers > 0 {
-        public = public.workers(config.http.workers);
-    }
-    let public = public
-        .bind((config.http.bind.as_str(), config.http.port))?
-        .run();
+    })?;
     let admin =
         twinwire_common::admin::server(node.clone(), &config.admin.bind, config.admin.port)?;
     let public_handle = public.handle();

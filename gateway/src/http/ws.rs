@@ -1,11 +1,16 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
-//! connection upgraded and a session actor started (reference §2.1, §2.2).
+//! connection upgraded and a session actor started (reference §2.1, §2.2). Upgrade requests reach
+//! this handler through the public server's upgrade service (`ws::upgrade`), which writes the 101
+//! and starts the session this handler leaves in the request's handover.
 
 use super::{auth_failure_response, error_response};
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
-use crate::session::{SessionInit, WsSession};
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use crate::session::SessionInit;
+use crate::ws::slots::SessionSlot;
+use crate::ws::upgrade::{Accepted, Handover};
+use actix_http::ws::HandshakeError;
+use actix_web::{http::header, web, HttpMessage, HttpRequest, HttpResponse};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use twinwire_common::protocol::Headers;
@@ -32,7 +37,6 @@ const QUERY_PARAMS_AS_HEADERS: &[&str] = &[
 
 pub async fn upgrade(
     req: HttpRequest,
-    body: web::Payload,
     version: web::Path<String>,
     node: web::Data<Arc<Node>>,
     origins: web::Data<OriginPolicy>,
@@ -47,6 +51,12 @@ pub async fn upgrade(
             "This gateway is shutting down; connect again.".into(),
         ));
     }
+    // Sessions are no longer counted by the HTTP server once upgraded: this worker counts them.
+    let Some(slot) = SessionSlot::take(node.config.http.max_connections) else {
+        return error_response(&Error::ServiceUnavailable(
+            "This gateway holds as many sessions as it may; connect again later.".into(),
+        ));
+    };
     // Before authentication: a cross-site page must not even learn whether the browser's cached
     // credentials are valid.
     if let Verdict::Refused(origin) = origins.check(&req) {
@@ -69,15 +79,9 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let (response, session, stream) = match actix_ws::handle(&req, body) {
-        Ok(t) => t,
-        Err(e) => return handshake_error(&req, e),
-    };
-    let max = node.config.ws.max_message_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
+    if let Err(e) = actix_http::ws::verify_handshake(req.head()) {
+        return handshake_error(&req, e);
+    }
     // Acknowledgement labels the session will issue (reference §7): a JSON array or a comma list.
     let declared_acks = session_headers
         .get(twinwire_common::protocol::headers::names::DECLARED_ACKS)
@@ -96,21 +100,33 @@ pub async fn upgrade(
         connection_id,
         declared_acks,
     };
-    WsSession::start(node.get_ref().clone(), init, session, stream);
-    response
+    // Only the upgrade service can hand the connection over; a request that came another way
+    // carried no `Upgrade: websocket` the HTTP codec recognised.
+    let Some(handover) = req.extensions().get::<Handover>().cloned() else {
+        return handshake_error(&req, HandshakeError::NoWebsocketUpgrade);
+    };
+    handover.accept(Accepted {
+        node: node.get_ref().clone(),
+        init,
+        slot,
+    });
+    actix_http::ws::handshake_response(req.head())
+        .finish()
+        .map_into_boxed_body()
+        .into()
 }
 
 /// A request to `/ws/N` that is no WebSocket handshake (a plain GET, a browser) gets a Ditto JSON
 /// error naming the header that is missing or wrong, like every other error of the gateway.
-fn handshake_error(req: &HttpRequest, e: actix_web::Error) -> HttpResponse {
-    use actix_http::ws::HandshakeError as H;
-    let (name, kind) = match e.as_error::<H>() {
-        Some(H::NoConnectionUpgrade) => (header::CONNECTION, "connection upgrade"),
-        Some(H::NoVersionHeader | H::UnsupportedVersion) => {
+fn handshake_error(req: &HttpRequest, e: HandshakeError) -> HttpResponse {
+    use HandshakeError as H;
+    let (name, kind) = match e {
+        H::NoConnectionUpgrade => (header::CONNECTION, "connection upgrade"),
+        H::NoVersionHeader | H::UnsupportedVersion => {
             (header::SEC_WEBSOCKET_VERSION, "WebSocket version (13)")
         }
-        Some(H::BadWebsocketKey) => (header::SEC_WEBSOCKET_KEY, "WebSocket key"),
-        Some(H::NoWebsocketUpgrade | H::GetMethodRequired) | None => {
+        H::BadWebsocketKey => (header::SEC_WEBSOCKET_KEY, "WebSocket key"),
+        H::NoWebsocketUpgrade | H::GetMethodRequired => {
             (header::UPGRADE, "WebSocket upgrade (websocket)")
         }
     };

@@ -35,7 +35,8 @@ use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandl
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use crate::ws::{Incoming, ReadError, Writer};
+use actix_http::ws::{CloseCode, CloseReason, Message};
 use bytestring::ByteString;
 use outbound::{Out, Outbound};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,7 +75,7 @@ pub struct WsSession {
     id: u64,
     node: Arc<Node>,
     init: SessionInit,
-    ws: actix_ws::Session,
+    ws: Writer,
     kill: CancellationToken,
     /// When the client was last heard from and last pinged.
     keepalive: keepalive::KeepAlive,
@@ -112,11 +113,11 @@ impl WsSession {
     pub fn start<S>(
         node: Arc<Node>,
         init: SessionInit,
-        ws: actix_ws::Session,
+        ws: Writer,
         stream: S,
     ) -> Addr<WsSession>
     where
-        S: futures_util::Stream<Item = Result<AggregatedMessage, ProtocolError>> + 'static,
+        S: futures_util::Stream<Item = Result<Incoming, ReadError>> + 'static,
     {
         let id = node.next_id();
         let t = &node.config.ws.throttling;
@@ -386,8 +387,9 @@ impl Actor for WsSession {
                 code: CloseCode::Policy,
                 description: Some("slow consumer: outbound queue overflow".into()),
             };
+            ws.queue(Message::Close(Some(reason)));
             actix::spawn(async move {
-                let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, ws.close(Some(reason))).await;
+                let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, ws.flush()).await;
             });
         }
         let kinds = self.node.sessions.remove_session(self.id);
@@ -427,28 +429,28 @@ impl Actor for WsSession {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Incoming, ReadError>> for WsSession {
+    fn handle(&mut self, item: Result<Incoming, ReadError>, ctx: &mut Self::Context) {
         self.keepalive.heard(Instant::now());
         match item {
-            Ok(AggregatedMessage::Text(text)) => {
+            Ok(Incoming::Text(text)) => {
                 if self.admit(ctx, true, text.len()) {
                     self.on_text(text, ctx)
                 }
             }
-            Ok(AggregatedMessage::Binary(b)) => {
+            Ok(Incoming::Binary(b)) => {
                 // Ditto drops binary frames without a reply (reference §1.1).
                 if self.admit(ctx, false, b.len()) {
                     self.count_in("binary", b.len());
                 }
             }
-            Ok(AggregatedMessage::Ping(p)) => {
+            Ok(Incoming::Ping(p)) => {
                 if self.admit(ctx, false, p.len()) {
                     self.push(ctx, Out::Pong(p))
                 }
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(reason)) => {
+            Ok(Incoming::Pong(_)) => {}
+            Ok(Incoming::Close(reason)) => {
                 // Echo the peer's code, as Ditto's WebSocket engine does (reference §2.7).
                 let code = reason.as_ref().map(|r| u16::from(r.code)).unwrap_or(1000);
                 self.close(ctx, code, "");
@@ -464,10 +466,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
                     self.close(ctx, code, reason);
                 }
                 wire_errors::WireError::HangUp => {
-                    // The connection broke. actix-ws reports that before the frames it had
-                    // already read from the socket (a device's last answer, sent just before it
-                    // hung up), so keep reading: they follow, then the stream ends and `finished`
-                    // stops the session.
+                    // The connection broke. The frames read before (a device's last answer, sent
+                    // just before it hung up) were handled already; the stream ends next and
+                    // `finished` stops the session.
                     tracing::debug!(session = self.id, error = %e, "connection lost");
                     self.close_code = 1006;
                 }

@@ -1,13 +1,14 @@
 //! A session's outbound queue: the frames waiting to be written to its socket, in order, and the
-//! state of the writer. Writes go out a burst at a time through the actor's `ctx.wait`, which both
-//! keeps their order (actix runs concurrent waits newest-first) and stops the actor taking mail
-//! while the socket is full: that is what turns a slow client into a full mailbox, which the inbox
-//! then closes as a slow consumer. This module decides what to write when; the actor runs the
-//! writes.
+//! state of the writer. Writes go out a burst at a time, one socket write per burst, through the
+//! actor's `ctx.wait`, which both keeps their order (actix runs concurrent waits newest-first) and
+//! stops the actor taking mail while the socket is full: that is what turns a slow client into a
+//! full mailbox, which the inbox then closes as a slow consumer. This module decides what to write
+//! when; the actor runs the writes.
 
 use crate::metrics::Metrics;
 use crate::node::give_back::GiveBack;
-use actix_ws::CloseReason;
+use crate::ws;
+use actix_http::ws::{CloseReason, Message};
 use bytestring::ByteString;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -127,49 +128,49 @@ impl Outbound {
     }
 }
 
-/// Writes `burst` to the socket in order; false when the socket failed or `kill` was cancelled
-/// first. Fan-out latency is observed as each journaled frame leaves.
+/// Writes `burst` to the socket in order, encoded into one buffer and flushed once; false when
+/// the socket failed or `kill` was cancelled first. Fan-out latency is observed when the burst is
+/// out. A shared subscription's frame counts as written once it is in the writer's buffer: from
+/// there it leaves unless the connection dies, and it must not be given to another member too.
 pub async fn write_burst(
-    mut ws: actix_ws::Session,
+    ws: ws::Writer,
     burst: Vec<Out>,
     kill: CancellationToken,
     metrics: std::sync::Arc<Metrics>,
 ) -> bool {
-    let send = async {
-        for out in burst {
-            let written_ms = match &out {
-                Out::Text(_, ms) | Out::Shared(_, ms, _) => *ms,
-                _ => 0,
-            };
-            let sent = match out {
-                Out::Text(t, _) => ws.text(t).await,
-                Out::Shared(t, _, give_back) => {
-                    let sent = ws.text(t).await;
-                    if sent.is_ok() {
-                        give_back.written();
-                        metrics.shared_written.inc();
-                    }
-                    sent
-                }
-                Out::Ping => ws.ping(b"").await,
-                Out::Pong(p) => ws.pong(&p).await,
-                Out::Close(r) => ws.clone().close(Some(r)).await,
-            };
-            if sent.is_err() {
-                return false;
+    let mut journaled = Vec::with_capacity(burst.len());
+    for out in burst {
+        let message = match out {
+            Out::Text(t, written_ms) => {
+                journaled.push(written_ms);
+                Message::Text(t)
             }
-            if written_ms > 0 {
-                metrics
-                    .fanout_latency
-                    .observe(now_ms().saturating_sub(written_ms) as f64 / 1000.0);
+            Out::Shared(t, written_ms, give_back) => {
+                journaled.push(written_ms);
+                ws.queue(Message::Text(t));
+                give_back.written();
+                metrics.shared_written.inc();
+                continue;
             }
-        }
-        true
-    };
-    tokio::select! {
-        ok = send => ok,
-        _ = kill.cancelled() => false,
+            Out::Ping => Message::Ping(bytes::Bytes::new()),
+            Out::Pong(p) => Message::Pong(p),
+            Out::Close(r) => Message::Close(Some(r)),
+        };
+        ws.queue(message);
     }
+    let ok = tokio::select! {
+        written = ws.flush() => written.is_ok(),
+        _ = kill.cancelled() => false,
+    };
+    if ok {
+        let now = now_ms();
+        for written_ms in journaled.into_iter().filter(|ms| *ms > 0) {
+            metrics
+                .fanout_latency
+                .observe(now.saturating_sub(written_ms) as f64 / 1000.0);
+        }
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -182,7 +183,7 @@ mod tests {
 
     fn close() -> Out {
         Out::Close(CloseReason {
-            code: actix_ws::CloseCode::Normal,
+            code: actix_http::ws::CloseCode::Normal,
             description: None,
         })
     }

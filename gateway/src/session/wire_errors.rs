@@ -1,14 +1,12 @@
-//! What a session does with an error from its WebSocket stream. actix-http and actix-ws report
-//! several protocol violations as plain `io::Error`s, told apart only by kind and text; this is
-//! the one place that decodes them into RFC 6455 close codes, and its tests pin the texts against
-//! the real decoder, so a dependency upgrade that changes them fails here rather than turning an
-//! attack into a silent hang-up.
+//! What a session does with an error from its WebSocket stream: the one place that turns the
+//! reader's errors into RFC 6455 close codes. actix-http's frame codec reports set reserved bits as
+//! a plain `io::Error`, told apart only by its text; the tests pin that text against the real
+//! codec, so a dependency upgrade that changes it fails here rather than turning an attack into a
+//! silent hang-up.
 
-use actix_ws::ProtocolError;
-use std::io;
+use crate::ws::ReadError;
+use actix_http::ws::ProtocolError;
 
-/// actix-ws's aggregated stream, when a fragmented message grows past `max_continuation_size`.
-const CONTINUATION_TOO_LARGE: &str = "Exceeded maximum continuation size";
 /// actix-http's frame parser, when RSV1–3 are set (no extension is ever negotiated here).
 const RESERVED_BITS: &str = "non-zero reserved bits";
 
@@ -17,43 +15,35 @@ const RESERVED_BITS: &str = "non-zero reserved bits";
 pub(super) enum WireError {
     /// Close with this code (RFC 6455 §7.4.1) and reason.
     Close(u16, &'static str),
-    /// The connection broke: keep reading what was already received, then end (1006).
+    /// The connection broke: what was received before is handled, then the session ends (1006).
     HangUp,
 }
 
 /// Close code for a message over the size limit, whole or fragmented.
 pub(super) const CLOSE_TOO_BIG: u16 = 1009;
 
-pub(super) fn classify(e: &ProtocolError) -> WireError {
+pub(super) fn classify(e: &ReadError) -> WireError {
     match e {
-        ProtocolError::Overflow => WireError::Close(CLOSE_TOO_BIG, ""),
-        ProtocolError::Io(io) => classify_io(io),
-        _ => WireError::Close(1002, "protocol error"),
+        ReadError::Protocol(ProtocolError::Overflow) | ReadError::TooBig => {
+            WireError::Close(CLOSE_TOO_BIG, "")
+        }
+        ReadError::Protocol(ProtocolError::Io(io)) if io.to_string().contains(RESERVED_BITS) => {
+            WireError::Close(1002, "reserved bits set without a negotiated extension")
+        }
+        ReadError::Protocol(_) => WireError::Close(1002, "protocol error"),
+        ReadError::NotUtf8 => WireError::Close(1007, "text frame is not UTF-8"),
+        ReadError::Io(_) => WireError::HangUp,
     }
-}
-
-fn classify_io(e: &io::Error) -> WireError {
-    let text = e.to_string();
-    if text.contains(CONTINUATION_TOO_LARGE) {
-        return WireError::Close(CLOSE_TOO_BIG, "");
-    }
-    if text.contains(RESERVED_BITS) {
-        return WireError::Close(1002, "reserved bits set without a negotiated extension");
-    }
-    if e.kind() == io::ErrorKind::InvalidData {
-        return WireError::Close(1007, "text frame is not UTF-8");
-    }
-    WireError::HangUp
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_http::ws::Codec;
-    use actix_ws::AggregatedMessage;
-    use bytes::BytesMut;
+    use crate::ws::{Incoming, Reader};
     use futures_util::StreamExt;
-    use tokio_util::codec::Decoder;
+    use std::io;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
 
     /// A masked client frame: `first` is FIN/RSV/opcode.
     fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
@@ -65,85 +55,101 @@ mod tests {
         f
     }
 
-    fn decode(bytes: &[u8], max: usize) -> ProtocolError {
-        let mut codec = Codec::new().max_size(max);
-        let mut buf = BytesMut::from(bytes);
+    /// The session's reader over a real socket whose client sent `bytes` and then went quiet
+    /// (the client is returned so it stays open).
+    async fn reader(bytes: &[u8], max_frame: usize, max_message: usize) -> (Reader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(bytes).await.unwrap();
+        let (r, _w) = server.into_split();
+        (Reader::new(r, &[], max_frame, max_message), client)
+    }
+
+    async fn first_error(bytes: &[u8], max_frame: usize, max_message: usize) -> ReadError {
+        let (mut r, _client) = reader(bytes, max_frame, max_message).await;
         loop {
-            match codec.decode(&mut buf) {
+            match r.next().await.expect("an item") {
                 Err(e) => return e,
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("no error decoding {bytes:?}"),
+                Ok(m) => assert!(!matches!(m, Incoming::Text(_)), "unexpected {m:?}"),
             }
         }
     }
 
-    #[test]
-    fn reserved_bits_close_with_1002() {
+    #[tokio::test]
+    async fn reserved_bits_close_with_1002() {
         // FIN + RSV1 + text.
-        let e = decode(&frame(0x80 | 0x40 | 0x1, b"{}"), 1024);
+        let e = first_error(&frame(0x80 | 0x40 | 0x1, b"{}"), 1024, 1024).await;
         assert_eq!(
             classify(&e),
             WireError::Close(1002, "reserved bits set without a negotiated extension")
         );
     }
 
-    #[test]
-    fn an_oversized_frame_closes_with_1009() {
-        let e = decode(&frame(0x81, &[b'x'; 100]), 10);
+    #[tokio::test]
+    async fn an_oversized_frame_closes_with_1009() {
+        let e = first_error(&frame(0x81, &[b'x'; 100]), 10, 10).await;
         assert_eq!(classify(&e), WireError::Close(CLOSE_TOO_BIG, ""));
     }
 
-    /// The aggregated stream the gateway reads, over `bytes` as the client's upgraded socket.
-    async fn client_stream(bytes: Vec<u8>) -> actix_ws::AggregatedMessageStream {
-        use actix_web::FromRequest;
-        let (req, mut pl) = actix_web::test::TestRequest::get()
-            .insert_header(("upgrade", "websocket"))
-            .insert_header(("connection", "upgrade"))
-            .insert_header(("sec-websocket-version", "13"))
-            .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="))
-            .set_payload(bytes)
-            .to_http_parts();
-        let body = actix_web::web::Payload::from_request(&req, &mut pl)
-            .await
-            .unwrap();
-        let (_, _, stream) = actix_ws::handle(&req, body).expect("upgrade");
-        stream
-            .max_frame_size(1024)
-            .aggregate_continuations()
-            .max_continuation_size(100)
-    }
-
-    #[actix_web::test]
+    #[tokio::test]
     async fn an_oversized_fragmented_message_closes_with_1009() {
         // A text fragment of 60 bytes, then a continuation of 60: 120 > 100.
         let mut bytes = frame(0x01, &[b'a'; 60]);
         bytes.extend(frame(0x00, &[b'a'; 60]));
         bytes.extend(frame(0x80, &[b'a'; 10]));
-        let mut stream = client_stream(bytes).await;
-        let e = stream
-            .next()
-            .await
-            .expect("an item")
-            .expect_err("too large");
+        let e = first_error(&bytes, 1024, 100).await;
         assert_eq!(classify(&e), WireError::Close(CLOSE_TOO_BIG, ""));
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn text_that_is_not_utf8_closes_with_1007() {
-        let mut stream = client_stream(frame(0x81, &[0xff, 0xfe])).await;
-        match stream.next().await.expect("an item") {
-            Err(e) => assert_eq!(
-                classify(&e),
-                WireError::Close(1007, "text frame is not UTF-8")
-            ),
-            Ok(AggregatedMessage::Text(t)) => panic!("unexpected text {t}"),
-            Ok(_) => panic!("unexpected message"),
-        }
+        let e = first_error(&frame(0x81, &[0xff, 0xfe]), 1024, 1024).await;
+        assert_eq!(
+            classify(&e),
+            WireError::Close(1007, "text frame is not UTF-8")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fragmented_text_that_is_not_utf8_closes_with_1007() {
+        let mut bytes = frame(0x01, &[b'a', 0xff]);
+        bytes.extend(frame(0x80, &[0xfe]));
+        let e = first_error(&bytes, 1024, 1024).await;
+        assert_eq!(
+            classify(&e),
+            WireError::Close(1007, "text frame is not UTF-8")
+        );
+    }
+
+    #[tokio::test]
+    async fn fragments_are_put_together_around_control_frames() {
+        let mut bytes = frame(0x01, b"{\"a\":");
+        bytes.extend(frame(0x89, b"hi"));
+        bytes.extend(frame(0x00, b""));
+        bytes.extend(frame(0x80, b"1}"));
+        let (mut r, _client) = reader(&bytes, 1024, 1024).await;
+        assert_eq!(
+            r.next().await.unwrap().unwrap(),
+            Incoming::Ping(bytes::Bytes::from_static(b"hi"))
+        );
+        assert_eq!(
+            r.next().await.unwrap().unwrap(),
+            Incoming::Text("{\"a\":1}".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unmasked_frame_closes_with_1002() {
+        let e = first_error(&[0x81, 0x02, b'{', b'}'], 1024, 1024).await;
+        assert_eq!(classify(&e), WireError::Close(1002, "protocol error"));
     }
 
     #[test]
     fn other_io_errors_are_a_hang_up() {
-        let e = ProtocolError::Io(io::Error::other("connection reset"));
+        let e = ReadError::Io(io::Error::other("connection reset"));
         assert_eq!(classify(&e), WireError::HangUp);
     }
 }
