@@ -131,7 +131,8 @@ pub struct HttpConfig {
     pub port: u16,
     /// actix worker threads; 0 means one per CPU.
     pub workers: usize,
-    /// Connections per worker beyond which new ones wait.
+    /// Connections per worker beyond which new ones wait; also the WebSocket sessions a worker
+    /// holds (counted apart once upgraded), beyond which upgrades get 503.
     pub max_connections: usize,
     /// Browser origins besides the gateway's own that may open sessions and call the HTTP API:
     /// exact origins (`https://app.example.com`) or one leading wildcard label

@@ -5,7 +5,7 @@
 //! gateway gave `HttpServer`, plus `HttpServer`'s own defaults for the rest.
 
 use crate::config::GatewayConfig;
-use crate::ws;
+use crate::http;
 use actix_http::{HttpService, KeepAlive, Request};
 use actix_server::{Server, ServerBuilder};
 use actix_service::{map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
@@ -103,7 +103,7 @@ where
             .client_disconnect_timeout(Duration::from_secs(1))
             .h1_allow_half_closed(true)
             .local_addr(addr)
-            .upgrade(ws::upgrade::service(make_app.clone(), app_config.clone()))
+            .upgrade(http::upgrade::service(make_app.clone(), app_config.clone()))
             .finish(map_config(app, move |_| app_config.clone()))
             .tcp()
     })

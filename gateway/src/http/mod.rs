@@ -16,6 +16,7 @@ pub mod path;
 pub mod policy_actions;
 pub mod search;
 pub mod sse;
+pub mod upgrade;
 pub mod whoami;
 pub mod ws;
 

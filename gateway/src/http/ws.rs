@@ -1,14 +1,14 @@
 //! `GET /ws/{version}`: the version is checked, then the client authenticated, and only then is the
 //! connection upgraded and a session actor started (reference §2.1, §2.2). Upgrade requests reach
-//! this handler through the public server's upgrade service (`ws::upgrade`), which writes the 101
+//! this handler through the public server's upgrade service (`upgrade.rs`), which writes the 101
 //! and starts the session this handler leaves in the request's handover.
 
+use super::upgrade::{Accepted, Handover};
 use super::{auth_failure_response, error_response};
 use crate::node::Node;
 use crate::origin::{OriginPolicy, Verdict};
 use crate::session::SessionInit;
 use crate::ws::slots::SessionSlot;
-use crate::ws::upgrade::{Accepted, Handover};
 use actix_http::ws::HandshakeError;
 use actix_web::{http::header, web, HttpMessage, HttpRequest, HttpResponse};
 use std::sync::atomic::Ordering;

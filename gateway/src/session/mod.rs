@@ -34,8 +34,8 @@ use crate::metrics::OutKind;
 use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
-use actix::prelude::*;
 use crate::ws::{Incoming, ReadError, Writer};
+use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, Message};
 use bytestring::ByteString;
 use outbound::{Out, Outbound};
@@ -110,12 +110,7 @@ pub struct WsSession {
 
 impl WsSession {
     /// Starts the actor on the current arbiter, reading `stream`.
-    pub fn start<S>(
-        node: Arc<Node>,
-        init: SessionInit,
-        ws: Writer,
-        stream: S,
-    ) -> Addr<WsSession>
+    pub fn start<S>(node: Arc<Node>, init: SessionInit, ws: Writer, stream: S) -> Addr<WsSession>
     where
         S: futures_util::Stream<Item = Result<Incoming, ReadError>> + 'static,
     {

@@ -1,15 +1,14 @@
 //! The WebSocket transport under the sessions. actix-http's HTTP/1 dispatcher keeps an 8 KiB read
 //! and an 8 KiB write buffer per connection for as long as the connection lives; an idle session
-//! needs neither. So the public server hands every upgrade request to [`upgrade`], which answers
-//! the handshake through the dispatcher's codec and then takes the raw socket out of it: the
-//! dispatcher, its buffers and its task end there, and the session actor reads frames with
+//! needs neither. So the public server hands every upgrade request to `http::upgrade`, which
+//! answers the handshake through the dispatcher's codec and then takes the raw socket out of it:
+//! the dispatcher, its buffers and its task end there, and the session actor reads frames with
 //! [`reader`] and writes them with [`writer`], whose buffers exist only while bytes are in them.
 //! Since actix-server stops counting a connection once the dispatcher has handed it over,
 //! [`slots`] bounds the sessions per worker instead (`http.max_connections`).
 
 pub mod reader;
 pub mod slots;
-pub mod upgrade;
 pub mod writer;
 
 pub use reader::{Incoming, ReadError, Reader};

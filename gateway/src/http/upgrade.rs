@@ -7,10 +7,10 @@
 //! dropped and the session actor starts on the socket. After any other response the connection
 //! is closed (its bytes after the head belong to a protocol nobody agreed on).
 
-use super::slots::SessionSlot;
-use super::{Reader, Writer};
 use crate::node::Node;
 use crate::session::{SessionInit, WsSession};
+use crate::ws::slots::SessionSlot;
+use crate::ws::{Reader, Writer};
 use actix_codec::Framed;
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ConnectionType, HttpMessage, Request, Response, StatusCode};
