@@ -91,17 +91,24 @@ impl Processor {
         let mut next_tick = Instant::now();
         let mut next_reap = Instant::now() + REAP_INTERVAL;
         while !shutdown.is_cancelled() {
+            // The last round's deliveries may still be landing (`Worker::settle`): what reads or
+            // re-sends journals and markers, or changes what this hub owns, waits for them.
             if Instant::now() >= next_tick {
+                self.worker.settle(&self.leases).await;
                 self.lease_tick().await;
                 next_tick = Instant::now() + self.leases.tick_interval();
             }
             if Instant::now() >= next_reap {
+                self.worker.settle(&self.leases).await;
                 if let Err(e) = self.worker.reap_dead_nodes().await {
                     tracing::warn!(error = %e, "looking for dead gateway nodes failed");
                 }
                 next_reap = Instant::now() + REAP_INTERVAL;
             }
             self.recover().await;
+            if self.worker.watermarks_due() {
+                self.worker.settle(&self.leases).await;
+            }
             if let Err(e) = self.worker.send_watermarks(&self.leases).await {
                 tracing::debug!(error = %e, "sending resume watermarks failed");
             }
@@ -140,6 +147,7 @@ impl Processor {
                 }
             }
         }
+        self.worker.settle(&self.leases).await;
         if let Err(e) = self.leases.release_all(self.worker.store()).await {
             tracing::warn!(error = %e, "releasing shard leases failed; they lapse on their own");
         }
@@ -227,6 +235,9 @@ impl Processor {
             .into_iter()
             .filter(|s| self.leases.token(*s).is_some())
             .collect();
+        if !shards.is_empty() {
+            self.worker.settle(&self.leases).await;
+        }
         for s in shards {
             match self.worker.take_over(s).await {
                 Ok(()) => self.worker.shards().recovered(s),

@@ -1,8 +1,10 @@
 //! The round (DESIGN.md §1–§3): read a batch of command entries of owned shards, catch up on
 //! subscription and policy changes, prepare each shard's batch (load what it reads, dispatch its
 //! commands), commit every shard's batch in one fenced atomic write each, then send responses and
-//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge. A shard
-//! whose batch fails anywhere on the way is forgotten and taken over again from Redis.
+//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge. Those
+//! delivery pipelines land while the next round reads and prepares its batch; that round's commits
+//! wait for them ([`Worker::settle`]), so a shard's events stay in order. A shard whose batch
+//! fails anywhere on the way is forgotten and taken over again from Redis.
 //!
 //! [`Worker`] owns what rounds and takeovers work with: the store, the subscription registry, the
 //! policy and twin caches, and what it tracks of each owned shard.
@@ -58,6 +60,9 @@ pub struct Worker {
     watermarks: Watermarks,
     /// Policy announcements waiting for acknowledgements (`policies::expiry`).
     pending_acks: crate::policies::expiry::PendingAcks,
+    /// The last round's delivery writes, still landing while the next round reads and prepares
+    /// (issue 13); [`Worker::settle`] awaits them before anything that must follow them.
+    writing: Vec<(u32, DeliveryWrite)>,
 }
 
 impl Worker {
@@ -79,6 +84,7 @@ impl Worker {
             shards: ShardStates::default(),
             watermarks: Watermarks::new(cfg.resume.retention_secs),
             pending_acks: Default::default(),
+            writing: Vec::new(),
             limits: CommandLimits {
                 thing: Limits {
                     thing_bytes: cfg.limits.thing_bytes,
@@ -175,6 +181,11 @@ impl Worker {
         .await
     }
 
+    /// Whether the resume watermarks are due (they follow the deliveries being written).
+    pub fn watermarks_due(&self) -> bool {
+        self.watermarks.due()
+    }
+
     /// Resume (issue 16): sends the watermarks of the shards this hub may act for, when due.
     pub async fn send_watermarks(&mut self, leases: &Leases) -> Result<(), HubError> {
         if !self.watermarks.due() {
@@ -204,27 +215,33 @@ impl Worker {
             None => self.read_new(leases, block, shutdown).await?,
         };
         if batch.is_empty() {
+            self.settle(leases).await;
             // Shared subscriptions: events kept for a share wait for its next member, and
             // catching up may find nodes that left with signals they never read.
             if self.registry.shares.has_kept() || self.registry.shares.any() {
                 self.registry.catch_up(&self.store).await?;
-                self.deliver_kept().await?;
+                self.deliver_kept(leases).await?;
             }
             return Ok(());
         }
         // The causality rule: subscriptions written before these commands are in their fan-out.
-        self.registry.catch_up(&self.store).await?;
-        self.policies.catch_up(&self.store).await?;
-        self.deliver_kept().await?;
-        // A round handles every shard's batch, commits them all together, then writes every
-        // shard's deliveries; all of those have landed before the round ends, so a shard's next
-        // batch never overtakes them.
-        let mut prepared = Vec::new();
+        // Both reads at once (independent streams): one round trip, not two.
+        tokio::try_join!(
+            self.registry.catch_up(&self.store),
+            self.policies.catch_up(&self.store)
+        )?;
+        self.deliver_kept(leases).await?;
+        // A round handles every shard's batch, commits them all together, then starts writing
+        // every shard's deliveries; the next round's commits wait for those to land, so a shard's
+        // next batch never overtakes them.
+        let mut prepared: Vec<ShardBatch> = Vec::new();
         for (shard, mut entries) in batch {
             // Resume (issue 16): replays go before this round's commits, whose events the
             // resuming session then gets live.
             let replays = crate::resume::take_requests(&mut entries);
             if !replays.is_empty() {
+                // The journal it reads is fully delivered live first.
+                self.settle(leases).await;
                 if let Err(e) = self.replay(shard, replays).await {
                     self.shard_failed(leases, shard, e).await;
                     continue;
@@ -239,38 +256,72 @@ impl Worker {
                 Err(e) => self.shard_failed(leases, shard, e).await,
             }
         }
+        // The last round's deliveries land before any commit of this one, so a shard's events
+        // stay in order; a shard whose deliveries failed is recovered, and its batch here, made
+        // before that, is dropped (its entries stay pending and the recovery claims them).
+        let failed = self.settle_writes().await;
+        if !failed.is_empty() {
+            let (dropped, kept): (Vec<_>, Vec<_>) = prepared
+                .into_iter()
+                .partition(|p| failed.iter().any(|(s, _)| *s == p.shard));
+            prepared = kept;
+            for p in &dropped {
+                self.forget_policy_updates(p);
+            }
+            for (shard, e) in failed {
+                self.recover_shard(leases, shard, e).await;
+            }
+        }
         let commits = self.commit_all(&prepared).await;
-        let mut sending = Vec::new();
         for (p, committed) in prepared.into_iter().zip(commits) {
             let shard = p.shard;
             match committed {
-                Ok(journal_ids) => sending.push((shard, self.finish_shard(p, journal_ids))),
+                Ok(journal_ids) => {
+                    let send = self.finish_shard(p, journal_ids);
+                    self.writing.push((shard, send));
+                }
                 Err(e) => {
-                    // The cache holds the policies as this batch left them, which Redis never
-                    // got: read them again when next needed.
-                    for (id, _) in &p.policy_updates {
-                        self.policies.forget(id);
-                    }
+                    self.forget_policy_updates(&p);
                     self.shard_failed(leases, shard, e).await
                 }
-            }
-        }
-        for (shard, send) in sending {
-            let failed = match send.await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(HubError::from(e)),
-                Err(e) => Some(HubError::from(e)),
-            };
-            if let Some(e) = failed {
-                self.shard_failed(leases, shard, e).await;
             }
         }
         Ok(())
     }
 
+    /// The cache holds the policies as `p` left them, which Redis never got: read them again
+    /// when next needed.
+    fn forget_policy_updates(&mut self, p: &ShardBatch) {
+        for (id, _) in &p.policy_updates {
+            self.policies.forget(id);
+        }
+    }
+
+    /// Waits for the deliveries still being written (the last round's) and recovers the shards
+    /// whose writes failed. Everything that reads or re-sends a shard's journal and markers, or
+    /// writes deliveries of its own, runs after it.
+    pub async fn settle(&mut self, leases: &Leases) {
+        for (shard, e) in self.settle_writes().await {
+            self.recover_shard(leases, shard, e).await;
+        }
+    }
+
+    /// Awaits the deliveries being written; the shards whose writes failed, with why.
+    async fn settle_writes(&mut self) -> Vec<(u32, HubError)> {
+        let mut failed = Vec::new();
+        for (shard, send) in std::mem::take(&mut self.writing) {
+            match send.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push((shard, HubError::from(e))),
+                Err(e) => failed.push((shard, HubError::from(e))),
+            }
+        }
+        failed
+    }
+
     /// Shared subscriptions: expires what was kept too long, and sends the events kept for shares
     /// that have a member again, before this round's own fan-out (they are older).
-    async fn deliver_kept(&mut self) -> Result<(), HubError> {
+    async fn deliver_kept(&mut self, leases: &Leases) -> Result<(), HubError> {
         self.registry.shares.expire();
         self.metrics
             .share_events_dropped
@@ -280,6 +331,8 @@ impl Worker {
         if kept.is_empty() {
             return Ok(());
         }
+        // Kept events are older than the deliveries still being written.
+        self.settle(leases).await;
         tracing::debug!(
             events = kept.len(),
             "delivering events kept for shared subscriptions"
@@ -494,8 +547,15 @@ impl Worker {
     }
 
     /// A shard's batch failed somewhere between reading and delivering: forget what this hub
-    /// believed of the shard and redo it from Redis (its pending entries and journal).
+    /// believed of the shard and redo it from Redis (its pending entries and journal), once the
+    /// deliveries still being written have landed.
     pub async fn shard_failed(&mut self, leases: &Leases, shard: u32, e: HubError) {
+        self.settle(leases).await;
+        self.recover_shard(leases, shard, e).await;
+    }
+
+    /// [`Worker::shard_failed`] with no deliveries being written.
+    async fn recover_shard(&mut self, leases: &Leases, shard: u32, e: HubError) {
         tracing::warn!(shard, error = %e, "shard batch failed; recovering the shard");
         self.forget_shard(shard);
         if leases.token(shard).is_some() {

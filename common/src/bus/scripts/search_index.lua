@@ -2,9 +2,10 @@
 -- call apply_index(a) on their index section starting at ARGV[a]:
 -- the shard's index prefix (`tw:{k}:sx:`), the number of twins whose entries change, and per
 -- twin: its thing id, its entry count (-1: the twin is gone) and per entry its kind, path and
--- value. Each twin's previous entries (its record, `sx:rec:<id>`) are removed before the new ones
--- are added. The index keys are built here under the prefix: they all carry the shard's hash tag,
--- so they share the slot of the calling script's KEYS (Redis Cluster).
+-- value. Each twin's previous entries (its record, `sx:rec:<id>`) are compared with the new ones:
+-- only those that went are removed and only those that came are added. The index keys are built
+-- here under the prefix: they all carry the shard's hash tag, so they share the slot of the
+-- calling script's KEYS (Redis Cluster).
 
 -- One index entry: 'n' number (score), 's' string and 'b' boolean (member value NUL id),
 -- 'e' the path exists, 'a' the twin holds an array (values under it are not indexed).
@@ -35,33 +36,54 @@ local function apply_index(a)
     a = a + 2
     local rec = prefix .. 'rec:' .. id
     local old = redis.call('GET', rec)
+    -- Only the entries that differ are written: a change to one attribute touches its own
+    -- entries and the special fields' (revision, modified), not every path of the twin. A twin
+    -- has one value per kind and path, and a kind is one letter: `kind .. path` names an entry.
+    local new = {}
+    local wanted = {}
+    if m > 0 then
+      for j = 1, m do
+        local kind, path, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+        a = a + 3
+        new[#new + 1] = kind
+        new[#new + 1] = path
+        new[#new + 1] = value
+        wanted[kind .. path] = value
+      end
+    end
+    local had = {}
     if old then
       local e = cjson.decode(old)
       for j = 1, #e, 3 do
-        index_entry(prefix, 'rem', e[j], e[j + 1], e[j + 2], id)
+        local k = e[j] .. e[j + 1]
+        had[k] = e[j + 2]
+        if wanted[k] ~= e[j + 2] then
+          index_entry(prefix, 'rem', e[j], e[j + 1], e[j + 2], id)
+        end
       end
     end
     if m < 0 then
       redis.call('DEL', rec)
       redis.call('ZREM', prefix .. 'ids', id)
     else
-      local new = {}
-      for j = 1, m do
-        local kind, path, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-        a = a + 3
-        index_entry(prefix, 'add', kind, path, value, id)
-        new[#new + 1] = kind
-        new[#new + 1] = path
-        new[#new + 1] = value
+      -- After every removal: a number's entry is its id's score, which a removal would drop.
+      for j = 1, #new, 3 do
+        if had[new[j] .. new[j + 1]] ~= new[j + 2] then
+          index_entry(prefix, 'add', new[j], new[j + 1], new[j + 2], id)
+        end
       end
       if #new > 0 then
-        redis.call('SET', rec, cjson.encode(new))
+        local encoded = cjson.encode(new)
+        if encoded ~= old then
+          redis.call('SET', rec, encoded)
+        end
       else
         redis.call('DEL', rec)
       end
-      redis.call('ZADD', prefix .. 'ids', 0, id)
+      if not old then
+        redis.call('ZADD', prefix .. 'ids', 0, id)
+      end
     end
   end
   return a
 end
-
