@@ -82,6 +82,7 @@ interval_ms = 1000
 period_secs = 10
 
 [resume]
+enabled = true
 secret = ""
 
 [log]
@@ -284,6 +285,9 @@ pub struct DrainConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResumeConfig {
+    /// Resume tokens on (issue 16). false: events carry no `twinwire-resume` header, sessions do
+    /// no position work at all, and a `resume=` START is refused (400).
+    pub enabled: bool,
     /// The key resume tokens are signed with, the same on every gateway. Empty: the first gateway
     /// stores a random one in Redis and every other reads it there.
     pub secret: String,

@@ -550,3 +550,98 @@ async fn a_share_member_gets_no_tokens_and_a_share_cannot_be_resumed() {
         .subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
         .await;
 }
+
+/// A replay of a large backlog on one shard goes a page per round, so while it runs another
+/// session's commands are answered and its changes reach the resuming session live, after the
+/// replay of their shard: everything exactly once, in order per thing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_replay_lets_other_sessions_work_and_loses_or_repeats_nothing() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut w = c.connect(0, "ditto").await;
+    // Thing t0 takes the backlog (one shard), t1 the other session's changes.
+    create_things(&mut w, 2).await;
+    let (mut sub, token) = first_session(&c, 0, &mut w, 1).await;
+    sub.close().await;
+    write_changes(&mut w, 30..5030, 1).await;
+    let mut resumed = c.connect(1, "ditto").await;
+    resumed
+        .subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
+        .await;
+    let reader = tokio::spawn(async move {
+        let got = recv_events(&mut resumed, matching(30..5130).len()).await;
+        (resumed, got)
+    });
+    // Meanwhile another session's commands, each answered.
+    let mut other = c.connect(0, "ditto").await;
+    for j in 5030..5130 {
+        let r = other
+            .request(json!({
+                "topic": format!("{NS}/t1/things/twin/commands/modify"),
+                "path": "/attributes/v",
+                "value": {"j": j, "m": j % 3 == 0},
+            }))
+            .await;
+        assert_eq!(r["status"], 204, "{r}");
+    }
+    let (_resumed, got) = reader.await.unwrap();
+    assert_exactly(&got, &matching(30..5130));
+}
+
+/// `resume.enabled = false`: events carry no `twinwire-resume` header, and a resume (by
+/// `START-SEND-EVENTS?resume=` or by `Last-Event-ID`) is refused with 400 and no ACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_resume_sends_no_tokens_and_refuses_resumes() {
+    let c = Cluster::start(ClusterOptions {
+        gateway_env: vec![("TWINWIRE_RESUME__ENABLED".into(), "false".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 3).await;
+    let mut sub = c.connect(1, "ditto").await;
+    sub.subscribe(&start_frame(None), "START-SEND-EVENTS:ACK")
+        .await;
+    write_changes(&mut w, 0..9, 3).await;
+    for j in matching(0..9) {
+        let e = sub.recv_json().await;
+        assert_eq!(e["value"]["j"], j, "{e}");
+        assert!(e["headers"].get("twinwire-resume").is_none(), "{e}");
+    }
+    sub.expect_silence(Duration::from_millis(1000)).await;
+
+    let mut other = c.connect(0, "ditto").await;
+    other
+        .send(&start_frame(Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAA")))
+        .await;
+    let e = other.recv_json().await;
+    assert_eq!(e["status"], 400, "{e}");
+    assert_eq!(e["value"]["error"], "gateway:resume.invalid", "{e}");
+    assert!(
+        e["value"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("resume is disabled on this gateway")),
+        "{e}"
+    );
+    other.expect_silence(Duration::from_millis(1000)).await;
+    // A plain START still works on the same session.
+    other
+        .subscribe(&start_frame(None), "START-SEND-EVENTS:ACK")
+        .await;
+
+    let url = format!("{}/api/2/things?namespaces={NS}", c.http_base(0));
+    let auth = twinwire_tests::basic_auth("ditto", "ditto");
+    let (status, body) = twinwire_tests::http_request(
+        "GET",
+        &url,
+        &[
+            ("Accept", "text/event-stream"),
+            ("Authorization", &auth),
+            ("Last-Event-ID", "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        ],
+        None,
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("gateway:resume.invalid"), "{body}");
+}

@@ -126,6 +126,9 @@ pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> H
         .map(str::to_owned);
     let resumed = match last_event_id {
         None => None,
+        Some(_) if !node.config.resume.enabled => {
+            return error_response(&crate::session::resume::disabled())
+        }
         Some(token) => {
             let Some(key) = node.resume.key() else {
                 return error_response(&Error::ServiceUnavailable(
@@ -153,6 +156,8 @@ pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> H
     match &resumed {
         // Live events wait for the replays from the start.
         Some(pos) => resume.begin(pos.clone(), shards),
+        // `resume.enabled = false`: events go out without ids, no token work.
+        None if !node.config.resume.enabled => {}
         // A fresh stream starts where the journals are before it subscribes.
         None => {
             let mut conn = node.redis.clone();
@@ -329,6 +334,26 @@ impl Actor for SseSession {
     }
 }
 
+impl SseSession {
+    /// One event as Server-Sent Events: its token as `id:` (when it has one), Ditto's thing as
+    /// `data:`.
+    fn send_event(&mut self, frame: &str, token: Option<&str>, ctx: &mut Context<Self>) {
+        let Some(data) = thing_of(frame, self.fields.as_ref()) else {
+            return;
+        };
+        let mut out = String::with_capacity(data.len() + 300);
+        if let Some(t) = token {
+            out.push_str("id:");
+            out.push_str(t);
+            out.push('\n');
+        }
+        out.push_str("data:");
+        out.push_str(&data);
+        out.push_str("\n\n");
+        self.send(Bytes::from(out), ctx);
+    }
+}
+
 impl Handler<DeliverBatch> for SseSession {
     type Result = ();
 
@@ -336,27 +361,20 @@ impl Handler<DeliverBatch> for SseSession {
         self.queued.fetch_sub(batch.0.len(), Ordering::Relaxed);
         for msg in batch.0 {
             let Some(mark) = msg.resume else {
+                // Without resume tokens (`resume.enabled = false`) events come unmarked.
+                if msg.kind == Some(StreamingKind::Events) && !self.node.config.resume.enabled {
+                    self.send_event(&msg.frame, None, ctx);
+                }
                 continue;
             };
             match self
                 .resume
                 .step(self.node.resume.key(), mark, msg.frame, msg.written_ms)
             {
+                Step::One(e) => self.send_event(&e.frame, e.token.as_deref(), ctx),
                 Step::Send(events) => {
                     for e in events {
-                        let Some(data) = thing_of(&e.frame, self.fields.as_ref()) else {
-                            continue;
-                        };
-                        let mut out = String::with_capacity(data.len() + 300);
-                        if let Some(t) = &e.token {
-                            out.push_str("id:");
-                            out.push_str(t);
-                            out.push('\n');
-                        }
-                        out.push_str("data:");
-                        out.push_str(&data);
-                        out.push_str("\n\n");
-                        self.send(Bytes::from(out), ctx);
+                        self.send_event(&e.frame, e.token.as_deref(), ctx);
                     }
                 }
                 // The client reconnects with its last id and learns why (410).

@@ -42,10 +42,16 @@ pub struct Deliver {
 }
 
 /// What a session needs of a journaled event for its resume token (issue 16).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ResumeMark {
-    /// A live event; `base` is the node's least watermark when the event was dispatched.
-    Live { pos: JournalPos, base: (u64, u64) },
+    /// A live event; `base` is the node's least watermark when the event was dispatched; `class`
+    /// what it does to the position its subscription group's sessions share
+    /// (`position_class`).
+    Live {
+        pos: JournalPos,
+        base: (u64, u64),
+        class: Option<Arc<super::position_class::ClassStep>>,
+    },
     /// An event replayed to this session alone.
     Replayed { pos: JournalPos },
     /// The replay of `shard` is complete (`expired`: it could not be exact); the frame is empty.

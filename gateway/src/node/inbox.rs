@@ -5,6 +5,7 @@
 
 use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
 use super::give_back::{GiveBack, Unwritten};
+use super::position_class::PositionClasses;
 use super::publisher::BusWrite;
 use super::resume::NodeWatermarks;
 use super::Node;
@@ -51,6 +52,7 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
     let mut last = "0-0".to_string();
     let mut dedup = Dedup::default();
     let mut watermarks = NodeWatermarks::new(node.config.shards.count);
+    let mut classes = PositionClasses::default();
     let mut batches = SessionBatches::default();
     // Jittered, so gateways that lost Redis together do not come back in step.
     let retry = ExponentialBuilder::new()
@@ -80,7 +82,10 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
                 for entry in entries {
                     last = entry.id.clone();
                     match Delivery::decode(&entry) {
-                        Ok(d) => dispatch(&node, &mut dedup, &mut watermarks, &mut batches, d),
+                        Ok(d) => {
+                            let resume = (&mut watermarks, &mut classes);
+                            dispatch(&node, &mut dedup, resume, &mut batches, d)
+                        }
                         Err(e) => {
                             tracing::warn!(id = %last, error = %e, "dropping malformed delivery")
                         }
@@ -213,7 +218,7 @@ impl SessionBatches {
 fn dispatch(
     node: &Node,
     dedup: &mut Dedup,
-    watermarks: &mut NodeWatermarks,
+    (watermarks, classes): (&mut NodeWatermarks, &mut PositionClasses),
     batches: &mut SessionBatches,
     d: Delivery,
 ) {
@@ -263,21 +268,34 @@ fn dispatch(
             }
             // Resume (issue 16): journaled events move the node's watermark and carry it.
             let resume = match (kind, pos) {
-                (StreamingKind::Events, Some(pos)) => {
+                (StreamingKind::Events, Some(pos)) if node.config.resume.enabled => {
                     watermarks.advance(pos);
-                    Some(ResumeMark::Live {
-                        pos,
-                        base: watermarks.base(),
-                    })
+                    Some((pos, watermarks.base()))
                 }
                 _ => None,
             };
             node.sessions.read(|r| {
+                if resume.is_some() {
+                    classes.sweep(r);
+                }
                 for (keys, frame) in groups {
                     // One allocation per frame; every session shares the bytes.
                     let frame = ByteString::from(frame);
                     for key in &keys {
-                        for id in r.group_members(key) {
+                        // Resume: the group's shared position, signed and stamped once
+                        // (`position_class`), computed when the group has a session here.
+                        let mut members = r.group_members(key).peekable();
+                        let resume = match resume {
+                            Some((pos, base)) if members.peek().is_some() => {
+                                Some(ResumeMark::Live {
+                                    pos,
+                                    base,
+                                    class: classes.step(key, pos, base, node.resume.key(), &frame),
+                                })
+                            }
+                            _ => None,
+                        };
+                        for id in members {
                             if Some(id) == exclude {
                                 continue;
                             }
@@ -288,7 +306,7 @@ fn dispatch(
                                     written_ms,
                                     reply: reply.clone(),
                                     live: false,
-                                    resume,
+                                    resume: resume.clone(),
                                     give_back: None,
                                 };
                                 batches.push(node, id, h, msg);

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod give_back;
 pub mod inbox;
 pub mod liveness;
+pub mod position_class;
 pub mod publisher;
 pub mod resume;
 pub mod waiters;

@@ -90,6 +90,9 @@ const STALE_MS: u64 = 1000;
 /// state and appends a watermark to this node's own delivery stream, so the inbox takes it after
 /// every delivery written before it, like a hub's.
 pub async fn refresh_watermarks(node: Arc<Node>, mut conn: RedisConnection) {
+    if !node.config.resume.enabled {
+        return;
+    }
     let mut first = true;
     let mut tick = tokio::time::interval(REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

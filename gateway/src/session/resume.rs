@@ -12,10 +12,16 @@
 //! event this session already has (by journal position) is dropped. While any shard replays, the
 //! session's tokens stay on the resumed position plus what it got since, never the node's
 //! watermark, which the replay has not caught up with yet.
+//!
+//! Most sessions share their position with the other sessions of their subscription group on
+//! this node (`node::position_class`): a live event then costs the session a pointer comparison
+//! and reference counts, the token and the stamped frame having been made once by the inbox.
 
 use super::WsSession;
 use crate::metrics::OutKind;
 use crate::node::directory::ResumeMark;
+pub use crate::node::position_class::{with_header, RESUME_HEADER};
+use crate::node::position_class::{ClassStep, PositionState};
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -25,9 +31,6 @@ use std::sync::Arc;
 use twinwire_common::bus::{JournalPos, Origin, ReplayRequest, ResumePosition, TokenKey};
 use twinwire_common::protocol::{StartParams, StreamingKind};
 use twinwire_common::Error;
-
-/// The header carrying a session's position after an event.
-pub const RESUME_HEADER: &str = "twinwire-resume";
 
 /// Live events held while their shard replays, at most: past it the session is closed (1013, try
 /// again later) and its client resumes again from its last token, which stays exact.
@@ -44,11 +47,13 @@ struct Held {
 /// One session's position and replay state (a WebSocket's or a Server-Sent Events stream's).
 #[derive(Default)]
 pub struct Resume {
-    /// Every shard is at least here: the resumed token's base, raised to the node's watermark once
-    /// no replay is running.
-    floor: (u64, u64),
-    /// Shards where the session is beyond `floor`, sorted by shard.
-    last: Vec<(u32, (u64, u64))>,
+    /// Every shard is at least its floor (the resumed token's base, raised to the node's
+    /// watermark once no replay is running); the shards where the session is beyond it. Stale
+    /// while `shared` is set.
+    own: PositionState,
+    /// The position this session shares with its subscription group's class, when it does
+    /// (`node::position_class`): its state is then exactly this.
+    shared: Option<Arc<ResumePosition>>,
     /// Shards whose replay is not done, sorted.
     replaying: Vec<u32>,
     held: VecDeque<Held>,
@@ -66,11 +71,15 @@ pub struct Resume {
 pub struct Ready {
     pub frame: ByteString,
     pub token: Option<Arc<str>>,
+    /// The frame with the token in it, when the inbox made it (shared with the session's class).
+    pub stamped: Option<ByteString>,
     pub written_ms: u64,
 }
 
 /// What a journaled event does to the session.
 pub enum Step {
+    /// One event to write (the common case, without a vector).
+    One(Ready),
     /// Events to write, in order.
     Send(Vec<Ready>),
     /// The position could not be replayed exactly, or too much waited: end with this error.
@@ -78,28 +87,27 @@ pub enum Step {
 }
 
 impl Resume {
-    fn last_of(&self, shard: u32) -> (u64, u64) {
-        match self.last.binary_search_by_key(&shard, |l| l.0) {
-            Ok(i) => self.last[i].1.max(self.floor),
-            Err(_) => self.floor,
+    /// Makes the session's own state current (it leaves its class, if it was in one).
+    fn materialize(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            self.own = PositionState::of(&shared);
         }
+    }
+
+    fn last_of(&self, shard: u32) -> (u64, u64) {
+        self.own.last_of(shard)
     }
 
     /// Records `pos` as delivered; false when the session already has it.
     fn accept(&mut self, pos: JournalPos) -> bool {
-        if pos.id() <= self.last_of(pos.shard) {
-            return false;
-        }
-        match self.last.binary_search_by_key(&pos.shard, |l| l.0) {
-            Ok(i) => self.last[i].1 = pos.id(),
-            Err(i) => self.last.insert(i, (pos.shard, pos.id())),
-        }
-        true
+        self.materialize();
+        self.own.accept(pos)
     }
 
     /// The session's position now; `node_base` is the node's least watermark when the event was
     /// dispatched.
     fn position(&mut self, node_base: (u64, u64)) -> ResumePosition {
+        self.materialize();
         let base = if self.replaying.is_empty() {
             node_base
         } else {
@@ -108,27 +116,32 @@ impl Resume {
             (0..self.shard_count)
                 .map(|k| self.last_of(k))
                 .min()
-                .unwrap_or(self.floor)
+                .unwrap_or(self.own.floor)
         };
-        if base > self.floor {
-            self.floor = base;
-        }
-        let floor = self.floor;
-        self.last.retain(|(_, p)| *p > floor);
-        ResumePosition {
-            base: floor,
-            shards: self.last.clone(),
-        }
+        self.own.raise(base)
     }
 
+    /// The event written with the session's position after it. When that position is its
+    /// class's (`class`, no replay running), the session joins the class and takes its token and
+    /// stamped frame.
     fn ready(
         &mut self,
         key: Option<&TokenKey>,
         frame: ByteString,
         node_base: (u64, u64),
         written_ms: u64,
+        class: Option<&ClassStep>,
     ) -> Ready {
         let pos = self.position(node_base);
+        if let Some(c) = class.filter(|c| self.replaying.is_empty() && *c.after == pos) {
+            self.shared = Some(c.after.clone());
+            return Ready {
+                frame,
+                token: c.token.clone(),
+                stamped: c.stamped.clone(),
+                written_ms,
+            };
+        }
         let token = key.and_then(|k| memo::token(k, &pos));
         if token.is_none() && key.is_some() {
             tracing::debug!(?pos, "a resume position too large for a token");
@@ -136,6 +149,7 @@ impl Resume {
         Ready {
             frame,
             token,
+            stamped: None,
             written_ms,
         }
     }
@@ -143,8 +157,9 @@ impl Resume {
     /// Starts a fresh subscription at `marks` (per shard, read before it was written): nothing up
     /// to there can be owed to it, so its tokens never reach back before it.
     pub fn start_at(&mut self, marks: &[(u64, u64)]) {
+        self.materialize();
         let floor = marks.iter().copied().min().unwrap_or((0, 0));
-        self.floor = self.floor.max(floor);
+        self.own.floor = self.own.floor.max(floor);
         for (k, m) in marks.iter().enumerate() {
             if *m > self.last_of(k as u32) {
                 self.accept(JournalPos {
@@ -158,8 +173,11 @@ impl Resume {
 
     /// Starts a resumed position: everything replays until its shard says it is done.
     pub fn begin(&mut self, pos: ResumePosition, shards: u32) {
-        self.floor = pos.base;
-        self.last = pos.shards;
+        self.shared = None;
+        self.own = PositionState {
+            floor: pos.base,
+            last: pos.shards,
+        };
         self.replaying = (0..shards).collect();
         self.shard_count = shards;
         self.held.clear();
@@ -174,7 +192,20 @@ impl Resume {
         written_ms: u64,
     ) -> Step {
         match mark {
-            ResumeMark::Live { pos, base } => {
+            ResumeMark::Live { pos, base, class } => {
+                // The common case: the session is where its class was before this event, so it
+                // is where the class is after it.
+                if let (Some(c), Some(shared)) = (&class, &self.shared) {
+                    if Arc::ptr_eq(&c.before, shared) && self.replaying.is_empty() {
+                        self.shared = Some(c.after.clone());
+                        return Step::One(Ready {
+                            frame,
+                            token: c.token.clone(),
+                            stamped: c.stamped.clone(),
+                            written_ms,
+                        });
+                    }
+                }
                 if self.replaying.binary_search(&pos.shard).is_ok() {
                     if self.held.len() >= MAX_HELD {
                         return Step::Fail(Error::ServiceUnavailable(
@@ -192,13 +223,13 @@ impl Resume {
                 if !self.accept(pos) {
                     return Step::Send(Vec::new());
                 }
-                Step::Send(vec![self.ready(key, frame, base, written_ms)])
+                Step::One(self.ready(key, frame, base, written_ms, class.as_deref()))
             }
             ResumeMark::Replayed { pos } => {
                 if !self.accept(pos) {
                     return Step::Send(Vec::new());
                 }
-                Step::Send(vec![self.ready(key, frame, (0, 0), written_ms)])
+                Step::One(self.ready(key, frame, (0, 0), written_ms, None))
             }
             ResumeMark::Done { shard, expired } => {
                 if expired {
@@ -206,6 +237,7 @@ impl Resume {
                         "shard {shard}'s journal was trimmed during the replay"
                     )));
                 }
+                // A replay repeated after a hub failover ends again: nothing more to do.
                 let Ok(i) = self.replaying.binary_search(&shard) else {
                     return Step::Send(Vec::new());
                 };
@@ -218,7 +250,7 @@ impl Resume {
                 let mut out = Vec::new();
                 for h in mine {
                     if self.accept(h.pos) {
-                        out.push(self.ready(key, h.frame, h.base, h.written_ms));
+                        out.push(self.ready(key, h.frame, h.base, h.written_ms, None));
                     }
                 }
                 Step::Send(out)
@@ -287,42 +319,9 @@ mod memo {
     }
 }
 
-/// `frame` with the header `twinwire-resume: token` added (the frame is an envelope as the hub
-/// serialized it: `{"topic":"…","headers":{…},…}`, topics never contain quotes).
-pub fn with_header(frame: &str, token: &str) -> ByteString {
-    const TOPIC: &str = "{\"topic\":\"";
-    const HEADERS: &str = ",\"headers\":{";
-    let Some(rest) = frame.strip_prefix(TOPIC) else {
-        return ByteString::from(frame);
-    };
-    let Some(end) = rest.find('"') else {
-        return ByteString::from(frame);
-    };
-    let at = TOPIC.len() + end + 1;
-    let mut out = String::with_capacity(frame.len() + token.len() + 32);
-    out.push_str(&frame[..at]);
-    if frame[at..].starts_with(HEADERS) {
-        out.push_str(HEADERS);
-        out.push('"');
-        out.push_str(RESUME_HEADER);
-        out.push_str("\":\"");
-        out.push_str(token);
-        out.push('"');
-        let rest = &frame[at + HEADERS.len()..];
-        if !rest.starts_with('}') {
-            out.push(',');
-        }
-        out.push_str(rest);
-    } else {
-        out.push_str(HEADERS);
-        out.push('"');
-        out.push_str(RESUME_HEADER);
-        out.push_str("\":\"");
-        out.push_str(token);
-        out.push_str("\"}");
-        out.push_str(&frame[at..]);
-    }
-    ByteString::from(out)
+/// The refusal of a resume on a gateway with `resume.enabled = false` (400, no ACK).
+pub fn disabled() -> Error {
+    Error::ResumeInvalid("resume is disabled on this gateway".into())
 }
 
 /// The replay requests of a resumed position: one per shard, each on its command stream.
@@ -371,13 +370,10 @@ impl WsSession {
             .resume
             .step(self.node.resume.key(), mark, frame, written_ms)
         {
+            Step::One(e) => self.send_ready(e, ctx),
             Step::Send(events) => {
                 for e in events {
-                    let frame = match &e.token {
-                        Some(t) => memo::stamped(&e.frame, t),
-                        None => e.frame,
-                    };
-                    self.send_journaled(ctx, frame, OutKind::Event, e.written_ms);
+                    self.send_ready(e, ctx);
                 }
             }
             Step::Fail(e) => {
@@ -386,6 +382,17 @@ impl WsSession {
                 self.close(ctx, 1013, "resume failed; resume again");
             }
         }
+    }
+
+    /// Writes an event with its token: the frame the inbox stamped for the session's class, or
+    /// one stamped here (shared per thread with sessions at the same position).
+    fn send_ready(&mut self, e: Ready, ctx: &mut Context<Self>) {
+        let frame = match (e.stamped, &e.token) {
+            (Some(stamped), _) => stamped,
+            (None, Some(t)) => memo::stamped(&e.frame, t),
+            (None, None) => e.frame,
+        };
+        self.send_journaled(ctx, frame, OutKind::Event, e.written_ms);
     }
 
     /// `START-SEND-EVENTS?resume=<token>`: checks the token (400) and that the journals still
@@ -398,6 +405,9 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         let h = self.params_headers(&params);
+        if !self.node.config.resume.enabled {
+            return self.send_error(ctx, &disabled(), None, h);
+        }
         let Some(key) = self.node.resume.key() else {
             let e = Error::ServiceUnavailable("Resume tokens cannot be checked yet.".into());
             return self.send_error(ctx, &e, None, h);
@@ -472,6 +482,10 @@ impl WsSession {
 }
 
 #[cfg(test)]
+#[path = "resume_cost.rs"]
+mod cost;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -481,6 +495,7 @@ mod tests {
 
     fn frames(step: Step) -> Vec<String> {
         match step {
+            Step::One(r) => vec![r.frame.to_string()],
             Step::Send(f) => f.into_iter().map(|r| r.frame.to_string()).collect(),
             Step::Fail(e) => panic!("{e:?}"),
         }
@@ -525,7 +540,11 @@ mod tests {
             },
             2,
         );
-        let live = |pos| ResumeMark::Live { pos, base: (20, 0) };
+        let live = |pos| ResumeMark::Live {
+            pos,
+            base: (20, 0),
+            class: None,
+        };
         // Shard 0 live events wait; a replayed one goes out.
         assert!(frames(r.step(Some(&key), live(p(0, 15)), "L15".into(), 0)).is_empty());
         assert!(frames(r.step(Some(&key), live(p(0, 16)), "L16".into(), 0)).is_empty());
@@ -592,6 +611,97 @@ mod tests {
                 0
             ),
             Step::Fail(Error::ResumeExpired(_))
+        ));
+    }
+
+    fn token(step: Step) -> Option<Arc<str>> {
+        match step {
+            Step::One(r) => r.token,
+            Step::Send(mut f) => f.pop().and_then(|r| r.token),
+            Step::Fail(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// Sessions sharing their group's position class get exactly the tokens they would compute
+    /// alone; one that misses an event leaves the class and joins it again once equal.
+    #[test]
+    fn class_positions_are_each_sessions_own_exact_position() {
+        use crate::node::position_class::PositionClasses;
+        let key = TokenKey::new(b"k");
+        let mut classes = PositionClasses::default();
+        let frame = ByteString::from(r#"{"topic":"a/b/things/twin/events/modified","path":"/"}"#);
+        // (with classes, alone) per session; session 2 starts later, session 1 misses event 3.
+        let mut sessions: Vec<(Resume, Resume)> = (0..3).map(|_| Default::default()).collect();
+        for (with, alone) in sessions.iter_mut() {
+            with.start_at(&[(1, 0), (2, 0), (1, 5)]);
+            alone.start_at(&[(1, 0), (2, 0), (1, 5)]);
+        }
+        let mut shared = 0;
+        for n in 0..40u64 {
+            let pos = p((n % 3) as u32, 10 + n);
+            let base = (8 + n, 0);
+            let class = classes.step("g", pos, base, Some(&key), &frame);
+            for (i, (with, alone)) in sessions.iter_mut().enumerate() {
+                if (i == 1 && n == 3) || (i == 2 && n < 5) {
+                    continue;
+                }
+                let mark = |class| ResumeMark::Live { pos, base, class };
+                let a = token(alone.step(Some(&key), mark(None), frame.clone(), 0));
+                let w = token(with.step(Some(&key), mark(class.clone()), frame.clone(), 0));
+                assert_eq!(w, a, "session {i} after event {n}");
+                if n == 39 {
+                    let c = class.as_ref().unwrap();
+                    shared += usize::from(
+                        with.shared
+                            .as_ref()
+                            .is_some_and(|s| Arc::ptr_eq(s, &c.after)),
+                    );
+                }
+            }
+        }
+        assert_eq!(shared, 3, "every session is back in its class");
+    }
+
+    /// The documented limits: a position that would pass 256 characters gives an event without a
+    /// token (the previous token stays valid); more than 10,000 held events end the session.
+    #[test]
+    fn a_position_too_large_has_no_token_and_too_many_held_events_fail() {
+        let key = TokenKey::new(b"k");
+        let mut r = Resume::default();
+        // 64 shards far apart from each other: far more than 256 characters.
+        let spread = ResumePosition {
+            base: (1, 0),
+            shards: (1..64)
+                .map(|k| (k, (1 + u64::from(k) * 1_000_000_007, 0)))
+                .collect(),
+        };
+        assert!(key.encode(&spread).is_none());
+        r.begin(spread, 64);
+        match r.step(
+            Some(&key),
+            ResumeMark::Replayed {
+                pos: p(5, 9_000_000_000),
+            },
+            "R".into(),
+            0,
+        ) {
+            Step::One(ready) => {
+                assert_eq!(&*ready.frame, "R");
+                assert!(ready.token.is_none(), "no token rather than an inexact one");
+            }
+            _ => panic!("the event goes out"),
+        }
+        let live = |ms| ResumeMark::Live {
+            pos: p(0, ms),
+            base: (1, 0),
+            class: None,
+        };
+        for ms in 0..MAX_HELD as u64 {
+            assert!(frames(r.step(Some(&key), live(10 + ms), "L".into(), 0)).is_empty());
+        }
+        assert!(matches!(
+            r.step(Some(&key), live(20_000), "L".into(), 0),
+            Step::Fail(Error::ServiceUnavailable(_))
         ));
     }
 }

@@ -156,10 +156,13 @@ impl WsSession {
         // Resume (issue 16): a token is checked, or the journals' marks read, before anything is
         // subscribed. Not for a share (`group=`), which is not resumable (`share_spec`).
         if kind == StreamingKind::Events && params.group.is_none() && self.resume_pending_absent() {
-            return match params.resume.clone() {
-                Some(token) => self.start_resumed(params, token, ctx),
-                None => self.start_fresh(params, ctx),
-            };
+            if let Some(token) = params.resume.clone() {
+                return self.start_resumed(params, token, ctx);
+            }
+            // `resume.enabled = false`: no token work at all, not even the journals' marks.
+            if self.node.config.resume.enabled {
+                return self.start_fresh(params, ctx);
+            }
         }
         // On refusal the previous subscription of this kind, if any, stays as it was.
         let record = match subscription_record(

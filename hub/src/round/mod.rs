@@ -21,7 +21,7 @@ use crate::instant::now_iso;
 use crate::metrics::Metrics;
 use crate::policies::PolicyCache;
 use crate::registry::SubscriptionRegistry;
-use crate::resume::{Replay, Watermarks};
+use crate::resume::{Replay, Replays, Watermarks};
 use crate::search::SearchBatch;
 use crate::shard::lease::Leases;
 use crate::shard::state::ShardStates;
@@ -35,7 +35,7 @@ use redis::streams::StreamId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use twinwire_common::bus::{parse_stream_id, ReplayRequest};
+use twinwire_common::bus::parse_stream_id;
 
 /// A shard batch's deliveries being written (the pipeline of `finish_shard`).
 type DeliveryWrite = tokio::task::JoinHandle<redis::RedisResult<()>>;
@@ -58,6 +58,8 @@ pub struct Worker {
     shards: ShardStates,
     /// Resume: how far shards are fanned out, sent to gateway nodes (issue 16).
     watermarks: Watermarks,
+    /// Resume: replays under way, a page per round each (issue 16).
+    replays: Replays,
     /// Policy announcements waiting for acknowledgements (`policies::expiry`).
     pending_acks: crate::policies::expiry::PendingAcks,
     /// The last round's delivery writes, still landing while the next round reads and prepares
@@ -83,6 +85,7 @@ impl Worker {
             committed: CommittedThings::default(),
             shards: ShardStates::default(),
             watermarks: Watermarks::new(cfg.resume.retention_secs),
+            replays: Replays::default(),
             pending_acks: Default::default(),
             writing: Vec::new(),
             limits: CommandLimits {
@@ -138,6 +141,7 @@ impl Worker {
     pub fn forget_shard(&mut self, shard: u32) {
         self.twins.forget_shard(shard);
         self.shards.forget(shard);
+        self.replays.forget(shard);
     }
 
     /// Makes this hub the working owner of `shard` (see `shard::takeover`).
@@ -165,20 +169,51 @@ impl Worker {
         Ok(())
     }
 
-    /// Resume (issue 16): runs `shard`'s replay requests.
-    async fn replay(
-        &mut self,
-        shard: u32,
-        requests: Vec<(String, Option<ReplayRequest>)>,
-    ) -> Result<(), HubError> {
-        Replay {
+    /// Resume (issue 16): one page of every replay under way, on shards this hub may act for;
+    /// a shard that fails is recovered (its requests are claimed and replayed again).
+    async fn replay_step(&mut self, leases: &Leases) -> Vec<u32> {
+        if self.replays.is_empty() {
+            return Vec::new();
+        }
+        // The journal a replay reads is fully delivered live first.
+        self.settle(leases).await;
+        let shards: Vec<u32> = self
+            .replays
+            .shards()
+            .into_iter()
+            .filter(|s| leases.token(*s).is_some())
+            .collect();
+        let failed = Replay {
             store: &self.store,
             registry: &self.registry,
             policies: &mut self.policies,
             metrics: &self.metrics,
         }
-        .run(shard, requests)
-        .await
+        .step(&mut self.replays, &shards)
+        .await;
+        let mut shards = Vec::new();
+        for (shard, e) in failed {
+            self.shard_failed(leases, shard, e).await;
+            shards.push(shard);
+        }
+        shards
+    }
+
+    /// Resume (issue 16): takes `shard`'s replay requests out of its entries into `replays`
+    /// (acknowledging malformed ones).
+    async fn queue_replays(&mut self, shard: u32, entries: &mut Vec<StreamId>) {
+        let requests = crate::resume::take_requests(entries);
+        if requests.is_empty() {
+            return;
+        }
+        let malformed = self.replays.queue(shard, requests);
+        if !malformed.is_empty() {
+            let mut batch = self.store.delivery_batch();
+            batch.acknowledge(shard, &malformed, None);
+            if let Err(e) = batch.send().await {
+                tracing::warn!(shard, error = %e, "acknowledging malformed replay requests failed");
+            }
+        }
     }
 
     /// Whether the resume watermarks are due (they follow the deliveries being written).
@@ -210,12 +245,19 @@ impl Worker {
         block: Duration,
         shutdown: &CancellationToken,
     ) -> Result<(), HubError> {
+        // Resume (issue 16): replays under way continue at once rather than wait for commands.
+        let block = if self.replays.is_empty() {
+            block
+        } else {
+            Duration::ZERO
+        };
         let batch = match self.shards.take_claimed() {
             Some(claimed) => vec![claimed],
             None => self.read_new(leases, block, shutdown).await?,
         };
         if batch.is_empty() {
             self.settle(leases).await;
+            self.replay_step(leases).await;
             // Shared subscriptions: events kept for a share wait for its next member, and
             // catching up may find nodes that left with signals they never read.
             if self.registry.shares.has_kept() || self.registry.shares.any() {
@@ -234,20 +276,17 @@ impl Worker {
         // A round handles every shard's batch, commits them all together, then starts writing
         // every shard's deliveries; the next round's commits wait for those to land, so a shard's
         // next batch never overtakes them.
+        // Resume (issue 16): a page of each replay (new requests first wait in `replays`), before
+        // this round's batches, whose events the resuming sessions get live (held on their node
+        // until their replay is done).
+        let mut batch = batch;
+        for (shard, entries) in batch.iter_mut() {
+            self.queue_replays(*shard, entries).await;
+        }
+        let failed = self.replay_step(leases).await;
         let mut prepared: Vec<ShardBatch> = Vec::new();
-        for (shard, mut entries) in batch {
-            // Resume (issue 16): replays go before this round's commits, whose events the
-            // resuming session then gets live.
-            let replays = crate::resume::take_requests(&mut entries);
-            if !replays.is_empty() {
-                // The journal it reads is fully delivered live first.
-                self.settle(leases).await;
-                if let Err(e) = self.replay(shard, replays).await {
-                    self.shard_failed(leases, shard, e).await;
-                    continue;
-                }
-            }
-            if entries.is_empty() {
+        for (shard, entries) in batch {
+            if entries.is_empty() || failed.contains(&shard) {
                 continue;
             }
             match self.prepare_shard(leases, shard, entries).await {
@@ -535,7 +574,9 @@ impl Worker {
         for (id, rev) in &p.policy_updates {
             batch.policy_update(id, *rev);
         }
-        batch.acknowledge(p.shard, &p.ids, p.last_id.as_deref());
+        // Resume (issue 16): the trim keeps unfinished replay requests claimable.
+        let trim = self.replays.trim_to(p.shard, p.last_id.as_deref());
+        batch.acknowledge(p.shard, &p.ids, trim.as_deref());
         let send = batch.send();
         let batch_duration = self.metrics.batch_duration.clone();
         let started = p.started;

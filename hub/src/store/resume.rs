@@ -44,6 +44,20 @@ impl Store {
         Ok(parse_stream_id(&id).unwrap_or((0, 0)))
     }
 
+    /// The id of `shard`'s newest journal entry (None: the journal is empty): where a replay
+    /// first handled now ends, since everything later is fanned out live.
+    pub async fn journal_tail(&self, shard: u32) -> Result<Option<(u64, u64)>, HubError> {
+        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.events(shard))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(last.ids.first().and_then(|e| parse_stream_id(&e.id)))
+    }
+
     /// Sends `d` to each of `nodes` (one entry per node).
     pub async fn send_to_nodes(&self, nodes: &[String], d: &Delivery) -> Result<(), HubError> {
         let mut pipe = redis::pipe();
