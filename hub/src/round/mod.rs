@@ -212,6 +212,8 @@ impl Worker {
             }
             return Ok(());
         }
+        let read = Instant::now(); // Hop timing (crate::hops): the round starts.
+
         // The causality rule: subscriptions written before these commands are in their fan-out.
         self.registry.catch_up(&self.store).await?;
         self.policies.catch_up(&self.store).await?;
@@ -239,12 +241,17 @@ impl Worker {
                 Err(e) => self.shard_failed(leases, shard, e).await,
             }
         }
+        let hops = &self.metrics.hops; // Hop timing (crate::hops): `round`, `commit`.
+        let sent = hops.commits_sent(read, !prepared.is_empty());
         let commits = self.commit_all(&prepared).await;
+        let answered = hops.commits_answered(sent, !prepared.is_empty());
         let mut sending = Vec::new();
         for (p, committed) in prepared.into_iter().zip(commits) {
             let shard = p.shard;
             match committed {
-                Ok(journal_ids) => sending.push((shard, self.finish_shard(p, journal_ids))),
+                Ok(journal_ids) => {
+                    sending.push((shard, self.finish_shard(p, journal_ids, answered)))
+                }
                 Err(e) => {
                     // The cache holds the policies as this batch left them, which Redis never
                     // got: read them again when next needed.
@@ -308,9 +315,12 @@ impl Worker {
                 .await;
             return Ok(Vec::new());
         }
-        self.reader
+        let batch = self
+            .reader
             .read(&self.store, &shards, &self.hub_id, self.batch_size, block)
-            .await
+            .await?;
+        self.metrics.hops.read(&batch); // Hop timing (crate::hops): command_wait.
+        Ok(batch)
     }
 
     /// Handles one shard's batch up to its commit (`None`: nothing to do, the shard is not this
@@ -459,7 +469,12 @@ impl Worker {
 
     /// After a shard's commit: starts writing its responses and fan-out; the returned task ends
     /// when they are written.
-    fn finish_shard(&mut self, p: ShardBatch, journal_ids: Vec<String>) -> DeliveryWrite {
+    fn finish_shard(
+        &mut self,
+        p: ShardBatch,
+        journal_ids: Vec<String>,
+        committed: Instant,
+    ) -> DeliveryWrite {
         if let Some(last) = p.last_id.as_deref().and_then(parse_stream_id) {
             self.shards.set_applied(p.shard, last);
         }
@@ -486,9 +501,11 @@ impl Worker {
         let send = batch.send();
         let batch_duration = self.metrics.batch_duration.clone();
         let started = p.started;
+        let delivered = self.metrics.hops.deliveries(committed);
         tokio::spawn(async move {
             send.await?;
             batch_duration.observe(started.elapsed().as_secs_f64());
+            delivered.written();
             Ok(())
         })
     }
