@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod hops;
 pub mod policy;
 pub mod protocol;
 pub mod redis_connection;

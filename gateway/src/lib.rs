@@ -8,6 +8,7 @@ pub mod command_timer;
 pub mod config;
 pub mod error;
 pub mod forwarded;
+pub mod hops;
 pub mod http;
 pub mod metrics;
 pub mod node;

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// 1 while `/ready` answers 200; set when scraped.
     pub ready: IntGauge,
+    /// `twinwire_hop_seconds`, the gateway's hops (issue 13).
+    pub hops: crate::hops::Hops,
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -174,7 +176,9 @@ impl Metrics {
                 bytes: bytes_out.with_label_values(&[k.as_str()]),
             })
             .collect();
+        let hops = crate::hops::Hops::register(&r);
         Metrics {
+            hops,
             out,
             sessions,
             connections_accepted: counter(&r, "twinwire_gateway_connections_accepted_total", "WebSocket upgrades accepted"),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod history;
+pub mod hops;
 pub mod instant;
 pub mod live;
 pub mod metrics;

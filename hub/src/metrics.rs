@@ -42,6 +42,8 @@ pub struct Metrics {
     pub stream_lag: IntGaugeVec,
     /// Command-stream entries read but not yet acknowledged, by group.
     pub stream_pending: IntGaugeVec,
+    /// `twinwire_hop_seconds`, the hub's hops (issue 13).
+    pub hops: crate::hops::Hops,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -81,7 +83,9 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let hops = crate::hops::Hops::register(&r);
         Metrics {
+            hops,
             commands: cv(
                 "twinwire_hub_commands_total",
                 "Signals processed, by outcome",

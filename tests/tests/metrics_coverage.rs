@@ -5,7 +5,7 @@
 //! authentication failures, and Redis going away for a moment. A metric declared and never recorded leaves panels empty; this finds it.
 
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use twinwire_tests::{
     http_request, repo_root, scrape_metrics, wait_ready, Client, Cluster, ClusterOptions, Frame,
@@ -307,5 +307,110 @@ async fn every_documented_and_dashboarded_metric_has_a_sample_after_every_path()
     assert!(
         readme.is_empty() && dashboard.is_empty(),
         "metrics without a sample: listed in the README {readme:?}, used by the dashboard {dashboard:?}"
+    );
+}
+
+/// The `count` of every `twinwire_hop_seconds` series on a page, by hop.
+fn hop_counts(page: &str) -> BTreeMap<String, f64> {
+    page.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("twinwire_hop_seconds_count{hop=\"")?;
+            let (hop, value) = rest.split_once("\"} ")?;
+            Some((hop.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Scrapes `admin_port` until every hop of `hops` has an observation (the last hook of a hop runs
+/// just after the frame that shows it leaves), and returns the counts by hop.
+async fn hops_observed(admin_port: u16, hops: &[&str]) -> BTreeMap<String, f64> {
+    let mut counts = BTreeMap::new();
+    for _ in 0..100 {
+        counts = hop_counts(&scrape_metrics(admin_port).await);
+        if hops
+            .iter()
+            .all(|h| counts.get(*h).is_some_and(|n| *n > 0.0))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hop_is_observed_on_the_process_it_belongs_to_after_a_command_and_its_fan_out() {
+    let c = Cluster::start(ClusterOptions::default()).await;
+    let mut events = c.connect(1, "ditto").await;
+    events
+        .subscribe("START-SEND-EVENTS", "START-SEND-EVENTS:ACK")
+        .await;
+    let mut w = c.connect(0, "ditto").await;
+    let r = w
+        .request(
+            json!({"topic": "org.hops/lamp/things/twin/commands/create", "path": "/",
+            "value": {"attributes": {"on": true}}}),
+        )
+        .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let e = recv_until(
+        &mut events,
+        "event",
+        topic_is("org.hops/lamp/things/twin/events/created"),
+    )
+    .await;
+    assert_eq!(e["value"]["attributes"]["on"], true, "{e}");
+
+    let gateway_hops = ["publish", "node_stream", "inbox", "socket_write"];
+    let hub_hops = ["command_wait", "round", "commit", "deliver"];
+    let hops = |names: &[&str]| -> Vec<String> { names.iter().map(|h| h.to_string()).collect() };
+    // The writer's node published the command and got its response back through its stream.
+    let writer = hops_observed(c.gateways[0].admin_port, &gateway_hops).await;
+    assert_eq!(
+        writer.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut h = hops(&gateway_hops);
+            h.sort();
+            h
+        },
+        "the gateway's hops, exactly: {writer:?}"
+    );
+    for h in gateway_hops {
+        assert!(
+            writer[h] > 0.0,
+            "hop {h} on the writer's gateway: {writer:?}"
+        );
+    }
+    // The subscriber's node published nothing; it read the fan-out and wrote it to the socket.
+    let reader = hops_observed(c.gateways[1].admin_port, &gateway_hops[1..]).await;
+    assert_eq!(
+        reader.keys().cloned().collect::<Vec<_>>(),
+        writer.keys().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(reader["publish"], 0.0, "{reader:?}");
+    for h in &gateway_hops[1..] {
+        assert!(
+            reader[*h] > 0.0,
+            "hop {h} on the subscriber's gateway: {reader:?}"
+        );
+    }
+    let hub = hops_observed(c.hubs[0].admin_port, &hub_hops).await;
+    assert_eq!(
+        hub.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut h = hops(&hub_hops);
+            h.sort();
+            h
+        },
+        "the hub's hops, exactly: {hub:?}"
+    );
+    for h in hub_hops {
+        assert!(hub[h] > 0.0, "hop {h} on the hub: {hub:?}");
+    }
+    // The buckets start at a tenth of a millisecond.
+    let page = scrape_metrics(c.hubs[0].admin_port).await;
+    assert!(
+        page.contains("twinwire_hop_seconds_bucket{hop=\"commit\",le=\"0.0001\"} "),
+        "{page}"
     );
 }

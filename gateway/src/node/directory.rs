@@ -17,9 +17,10 @@ use twinwire_common::protocol::StreamingKind;
 
 /// Frames from the bus for one session, in stream order: the inbox sends one batch per session
 /// per read, so a session's mailbox, wake-up and write burst are paid once per batch, not per frame.
+/// The instant is when the inbox's read returned (the `inbox` hop, crate::hops).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct DeliverBatch(pub Vec<Deliver>);
+pub struct DeliverBatch(pub Vec<Deliver>, pub std::time::Instant);
 
 /// A frame from the bus for one session.
 pub struct Deliver {

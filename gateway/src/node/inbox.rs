@@ -16,8 +16,9 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use twinwire_common::bus::{entries, parse_stream_id, Delivery, JournalPos, StreamEntry};
+use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::StreamingKind;
 use twinwire_common::redis_connection::RedisConnection;
 
@@ -75,11 +76,15 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
                     backoff = retry.build();
                 }
                 let entries = entries(reply);
+                // Hop timing (crate::hops): the read's instants, for `node_stream` and `inbox`.
+                let read_ms = now_ms();
+                batches.read = Some(Instant::now());
                 node.metrics.inbox_lag.set(entries.len() as i64);
                 if !entries.is_empty() {
                     tracing::debug!(entries = entries.len(), from = %last, "deliveries read");
                 }
                 for entry in entries {
+                    node.metrics.hops.read_from_node_stream(&entry.id, read_ms);
                     last = entry.id.clone();
                     match Delivery::decode(&entry) {
                         Ok(d) => {
@@ -127,6 +132,8 @@ struct SessionBatches {
     by_session: HashMap<u64, Vec<Deliver>>,
     /// Frames queued per kind (`kind_slot`), added to the counters once per read.
     counts: [u64; 6],
+    /// When the read being dispatched returned (the `inbox` hop starts there).
+    read: Option<Instant>,
 }
 
 /// Index into `SessionBatches::counts`: the kind's own index, responses after the last kind.
@@ -196,8 +203,9 @@ impl SessionBatches {
         for d in &batch {
             counts[kind_slot(d.kind)] += 1;
         }
+        let read = self.read.unwrap_or_else(Instant::now);
         let full = queued > node.config.ws.outbound_queue
-            || match h.deliver.try_send(DeliverBatch(batch)) {
+            || match h.deliver.try_send(DeliverBatch(batch, read)) {
                 Ok(()) => {
                     for (total, c) in self.counts.iter_mut().zip(counts) {
                         *total += c;

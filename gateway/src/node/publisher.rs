@@ -7,7 +7,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use twinwire_common::bus::{sub_field, writes, Keys, SubChange, SubRecord};
 use twinwire_common::protocol::StreamingKind;
@@ -74,6 +74,8 @@ type Done = oneshot::Sender<Result<(), GatewayError>>;
 struct Request {
     write: BusWrite,
     done: Option<Done>,
+    /// When the session received the command, for the `publish` hop (crate::hops).
+    received: Option<Instant>,
 }
 
 /// Handle to the writer task; cheap to clone.
@@ -115,11 +117,22 @@ impl Publisher {
         &self,
         write: BusWrite,
     ) -> Result<oneshot::Receiver<Result<(), GatewayError>>, GatewayError> {
+        self.write_received(write, None)
+    }
+
+    /// [`Publisher::write`] of a command a session `received` at that instant: the `publish` hop
+    /// is observed once the command is in its stream.
+    pub fn write_received(
+        &self,
+        write: BusWrite,
+        received: Option<Instant>,
+    ) -> Result<oneshot::Receiver<Result<(), GatewayError>>, GatewayError> {
         let (done, rx) = oneshot::channel();
         self.tx
             .try_send(Request {
                 write,
                 done: Some(done),
+                received,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => GatewayError::BusBusy,
@@ -131,7 +144,11 @@ impl Publisher {
     /// Queues a write nobody waits for.
     pub fn write_unconfirmed(&self, write: BusWrite) -> Result<(), GatewayError> {
         self.tx
-            .try_send(Request { write, done: None })
+            .try_send(Request {
+                write,
+                done: None,
+                received: None,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => GatewayError::BusBusy,
                 mpsc::error::TrySendError::Closed(_) => GatewayError::BusClosed,
@@ -145,6 +162,7 @@ impl Publisher {
             .send(Request {
                 write,
                 done: Some(done),
+                received: None,
             })
             .await
             .map_err(|_| GatewayError::BusClosed)?;
@@ -327,6 +345,12 @@ async fn run(
             Ok(Err(e)) => Err(GatewayError::Redis(e)),
             Err(_) => Err(GatewayError::BusTimeout(timeout.as_millis() as u64)),
         };
+        // Hop timing (crate::hops): the signals of this pipeline are in their streams.
+        if result.is_ok() {
+            metrics
+                .hops
+                .published(batch.iter().filter_map(|r| r.received));
+        }
         if let Err(e) = &result {
             metrics.redis_errors.with_label_values(&["publish"]).inc();
             tracing::warn!(error = %e, writes = batch.len(), "bus write failed");
@@ -358,7 +382,11 @@ mod tests {
     use super::*;
 
     fn req(write: BusWrite) -> Request {
-        Request { write, done: None }
+        Request {
+            write,
+            done: None,
+            received: None,
+        }
     }
 
     fn command() -> BusWrite {

@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 use crate::node::publisher::BusWrite;
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use twinwire_common::bus::{shard_of, BusCommand, Origin};
 use twinwire_common::clock::now_ms;
 use twinwire_common::protocol::headers::names;
@@ -22,6 +22,8 @@ pub use twinwire_common::protocol::headers::MAX_HEADER_BYTES;
 
 impl WsSession {
     pub(super) fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        // The `publish` hop starts as the frame arrives (crate::hops).
+        let received = Instant::now();
         if let Some(control) = parse_control(&text) {
             self.count_in("control", text.len());
             match control {
@@ -38,7 +40,7 @@ impl WsSession {
         match Envelope::parse(&text) {
             Ok(env) => {
                 self.count_in("signal", text.len());
-                self.on_signal(env, ctx);
+                self.on_signal(env, received, ctx);
             }
             Err(EnvelopeError { error, headers }) => {
                 self.count_in("invalid", text.len());
@@ -53,7 +55,7 @@ impl WsSession {
         }
     }
 
-    fn on_signal(&mut self, mut env: Envelope, ctx: &mut Context<Self>) {
+    fn on_signal(&mut self, mut env: Envelope, received: Instant, ctx: &mut Context<Self>) {
         env.headers.strip_internal();
         let topic = match Topic::parse(&env.topic) {
             Ok(t) => t,
@@ -127,7 +129,7 @@ impl WsSession {
             Ok(shard)
         });
         match routed {
-            Ok(shard) => self.forward(shard, topic, env, ctx),
+            Ok(shard) => self.forward(shard, topic, env, received, ctx),
             Err(e) => {
                 // The acks rule is about a missing response, so it is answered regardless (Ditto).
                 if env.headers.response_required() || matches!(e, Error::AcksWithoutResponse) {
@@ -140,7 +142,14 @@ impl WsSession {
 
     /// Hands a signal to the bus. A failed or refused write is answered at once with a 503/429
     /// error, so the client is never left waiting for a response that cannot come.
-    fn forward(&mut self, shard: u32, topic: Topic, env: Envelope, ctx: &mut Context<Self>) {
+    fn forward(
+        &mut self,
+        shard: u32,
+        topic: Topic,
+        env: Envelope,
+        received: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         let response_required = env.headers.response_required();
         let error_headers = if response_required {
             Some(env.headers.for_response())
@@ -168,7 +177,7 @@ impl WsSession {
         match self
             .node
             .publisher
-            .write(BusWrite::Command { shard, payload })
+            .write_received(BusWrite::Command { shard, payload }, Some(received))
         {
             Ok(done) => {
                 let timeout = Duration::from_millis(self.node.config.redis.command_timeout_ms * 2);

@@ -106,6 +106,8 @@ pub struct WsSession {
     searches: search::Searches,
     /// Resume tokens and replays (issue 16).
     resume: resume::Resume,
+    /// The `inbox` and `socket_write` hops of delivered batches (crate::hops).
+    batch_clock: crate::hops::BatchClock,
 }
 
 impl WsSession {
@@ -140,6 +142,7 @@ impl WsSession {
                 commands: Default::default(),
                 searches: Default::default(),
                 resume: Default::default(),
+                batch_clock: Default::default(),
             }
         })
     }
@@ -188,6 +191,7 @@ impl WsSession {
     /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(burst) = self.outbound.next_burst() else {
+            self.batch_clock.drained(&self.node.metrics.hops);
             return;
         };
         let closes = matches!(burst.last(), Some(Out::Close(_)));
@@ -484,6 +488,7 @@ impl Handler<DeliverBatch> for WsSession {
         if self.kill.is_cancelled() {
             return;
         }
+        self.batch_clock.taken(&self.node.metrics.hops, batch.1);
         self.outbound.begin_batch();
         for msg in batch.0 {
             self.deliver(msg, ctx);

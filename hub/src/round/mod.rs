@@ -266,6 +266,8 @@ impl Worker {
             }
             return Ok(());
         }
+        let read = Instant::now(); // Hop timing (crate::hops): the round starts.
+
         // The causality rule: subscriptions written before these commands are in their fan-out.
         // Both reads at once (independent streams): one round trip, not two.
         tokio::try_join!(
@@ -311,12 +313,18 @@ impl Worker {
                 self.recover_shard(leases, shard, e).await;
             }
         }
+        // Hop timing (crate::hops): `round` ends and `commit` starts here.
+        let sent = self.metrics.hops.commits_sent(read, !prepared.is_empty());
         let commits = self.commit_all(&prepared).await;
+        let answered = self
+            .metrics
+            .hops
+            .commits_answered(sent, !prepared.is_empty());
         for (p, committed) in prepared.into_iter().zip(commits) {
             let shard = p.shard;
             match committed {
                 Ok(journal_ids) => {
-                    let send = self.finish_shard(p, journal_ids);
+                    let send = self.finish_shard(p, journal_ids, answered);
                     self.writing.push((shard, send));
                 }
                 Err(e) => {
@@ -400,9 +408,12 @@ impl Worker {
                 .await;
             return Ok(Vec::new());
         }
-        self.reader
+        let batch = self
+            .reader
             .read(&self.store, &shards, &self.hub_id, self.batch_size, block)
-            .await
+            .await?;
+        self.metrics.hops.read(&batch); // Hop timing (crate::hops): command_wait.
+        Ok(batch)
     }
 
     /// Handles one shard's batch up to its commit (`None`: nothing to do, the shard is not this
@@ -551,7 +562,12 @@ impl Worker {
 
     /// After a shard's commit: starts writing its responses and fan-out; the returned task ends
     /// when they are written.
-    fn finish_shard(&mut self, p: ShardBatch, journal_ids: Vec<String>) -> DeliveryWrite {
+    fn finish_shard(
+        &mut self,
+        p: ShardBatch,
+        journal_ids: Vec<String>,
+        committed: Instant,
+    ) -> DeliveryWrite {
         if let Some(last) = p.last_id.as_deref().and_then(parse_stream_id) {
             self.shards.set_applied(p.shard, last);
         }
@@ -580,9 +596,11 @@ impl Worker {
         let send = batch.send();
         let batch_duration = self.metrics.batch_duration.clone();
         let started = p.started;
+        let delivered = self.metrics.hops.deliveries(committed);
         tokio::spawn(async move {
             send.await?;
             batch_duration.observe(started.elapsed().as_secs_f64());
+            delivered.written();
             Ok(())
         })
     }
