@@ -28,7 +28,7 @@ const ORDER: &[&str] = &[
 pub struct HopSnapshot(BTreeMap<String, BTreeMap<Bound, f64>>);
 
 /// A bucket's upper bound, ordered numerically (`+Inf` last).
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, PartialEq)]
 struct Bound(f64);
 
 impl Eq for Bound {}
@@ -36,6 +36,12 @@ impl Eq for Bound {}
 impl Ord for Bound {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

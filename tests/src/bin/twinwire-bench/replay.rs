@@ -28,6 +28,8 @@ const RESUMERS: usize = 5;
 /// Live subscribers in (b) and their writer's fixed rate.
 const LIVE_SUBSCRIBERS: usize = 1_000;
 const LIVE_EVENTS_PER_S: f64 = 100.0;
+/// The live writer's rate in (a), where its first event marks the end of the replay.
+const ONE_SESSION_LIVE_EVENTS_PER_S: f64 = 100.0;
 /// A replay that delivers nothing for this long has stopped.
 const STALL: Duration = Duration::from_secs(20);
 
@@ -177,6 +179,26 @@ fn live_writer(
     })
 }
 
+/// A frame, shortened for a report.
+fn clip(t: &str) -> &str {
+    let mut end = t.len().min(300);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    &t[..end]
+}
+
+/// How one resumed session of (b) fared.
+struct Replay {
+    replayed: u64,
+    /// From the resumes' start to its last replayed event (or its end).
+    secs: Option<f64>,
+    /// The START's answer when it was not the ACK.
+    refused: Option<String>,
+    /// The first frame that was not a replayed event, or how the connection ended early.
+    end: Option<String>,
+}
+
 /// (a): one session's replay of `backlog` events, resumed on the other gateway.
 async fn one_session(c: &Cluster, backlog: usize) -> Value {
     let (gw0, gw1) = (c.gateways[0].http_port, c.gateways[1].http_port);
@@ -195,25 +217,47 @@ async fn one_session(c: &Cluster, backlog: usize) -> Value {
     let started = Instant::now();
     let acked = wire::start(&mut ws, &format!("START-SEND-EVENTS?resume={tok}")).await;
     let ack_secs = started.elapsed().as_secs_f64();
-    // Live events from here on: the replay ends where the first of them arrives.
-    let live = live_writer(writer, 20.0, phase, stop.clone());
-    let (mut replayed, mut other, mut first_replayed, mut first_live) = (0u64, 0u64, None, None);
+    // Live events from here on (every 10 ms): the replay ends where the first of them arrives.
+    let live = live_writer(writer, ONE_SESSION_LIVE_EVENTS_PER_S, phase, stop.clone());
+    let (mut replayed, mut other) = (0u64, 0u64);
+    let (mut first_replayed, mut last_replayed, mut first_live) = (None, None, None);
+    let mut end = None;
     if acked.is_ok() {
         loop {
             match tokio::time::timeout(STALL, ws.next()).await {
                 Ok(Some(Ok(Message::Text(t)))) => match wire::field(&t, "\"s\":") {
                     Some(BACKLOG) => {
                         replayed += 1;
-                        first_replayed.get_or_insert(started.elapsed().as_secs_f64());
+                        let at = started.elapsed().as_secs_f64();
+                        first_replayed.get_or_insert(at);
+                        last_replayed = Some(at);
                     }
                     Some(LIVE) => {
                         first_live = Some(started.elapsed().as_secs_f64());
                         break;
                     }
-                    _ => other += 1,
+                    _ => {
+                        other += 1;
+                        end.get_or_insert_with(|| format!("unexpected frame: {}", clip(&t)));
+                    }
                 },
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    end = Some(format!("closed: {f:?}"));
+                    break;
+                }
                 Ok(Some(Ok(_))) => {}
-                _ => break,
+                Ok(Some(Err(e))) => {
+                    end = Some(format!("connection error: {e}"));
+                    break;
+                }
+                Ok(None) => {
+                    end = Some("connection ended".into());
+                    break;
+                }
+                Err(_) => {
+                    end = Some(format!("nothing for {} s", STALL.as_secs()));
+                    break;
+                }
             }
         }
     }
@@ -222,13 +266,14 @@ async fn one_session(c: &Cluster, backlog: usize) -> Value {
     let secs = first_live.unwrap_or_else(|| started.elapsed().as_secs_f64());
     let per_s = replayed as f64 / secs;
     println!(
-        "twinwire replay to one session: {backlog} events written in {write_secs:.1} s ({errors} errors); resumed on the other gateway: ACK {}, {replayed} replayed (missing {}, other frames {other}) in {secs:.2} s to the first live event = {per_s:.0} events/s; first replayed after {:.3} s",
+        "twinwire replay to one session: {backlog} events written in {write_secs:.1} s ({errors} errors); resumed on the other gateway: ACK {}, {replayed} replayed (missing {}, other frames {other}) in {secs:.2} s to the first live event = {per_s:.0} events/s; first replayed after {:.3} s, last after {:.3} s",
         match &acked {
             Ok(()) => format!("after {ack_secs:.3} s"),
             Err(e) => format!("refused: {e}"),
         },
         (backlog as u64).saturating_sub(replayed),
         first_replayed.unwrap_or(0.0),
+        last_replayed.unwrap_or(0.0),
     );
     json!({
         "backlog_events": backlog,
@@ -239,7 +284,9 @@ async fn one_session(c: &Cluster, backlog: usize) -> Value {
         "replayed": replayed,
         "missing": (backlog as u64).saturating_sub(replayed),
         "other_frames": other,
+        "first_unexpected_or_end": end,
         "first_replayed_secs": first_replayed,
+        "last_replayed_secs": last_replayed,
         "first_live_secs": first_live,
         "replay_events_per_s": per_s,
     })
@@ -290,9 +337,15 @@ async fn effect_on_others(c: &Cluster, backlog: usize, step: Duration) -> Value 
             tokio::spawn(async move {
                 let mut ws = wire::connect(port, None).await.expect("resuming session");
                 if let Err(e) = wire::start(&mut ws, &start).await {
-                    return (0u64, None, Some(e));
+                    return Replay {
+                        replayed: 0,
+                        secs: None,
+                        refused: Some(e),
+                        end: None,
+                    };
                 }
                 let mut n = 0u64;
+                let mut end = None;
                 while n < backlog as u64 {
                     match tokio::time::timeout(STALL, ws.next()).await {
                         Ok(Some(Ok(Message::Text(t))))
@@ -300,11 +353,34 @@ async fn effect_on_others(c: &Cluster, backlog: usize, step: Duration) -> Value 
                         {
                             n += 1
                         }
+                        Ok(Some(Ok(Message::Text(t)))) => {
+                            end.get_or_insert_with(|| format!("unexpected frame: {}", clip(&t)));
+                        }
+                        Ok(Some(Ok(Message::Close(f)))) => {
+                            end = Some(format!("closed: {f:?}"));
+                            break;
+                        }
                         Ok(Some(Ok(_))) => {}
-                        _ => break,
+                        Ok(Some(Err(e))) => {
+                            end = Some(format!("connection error: {e}"));
+                            break;
+                        }
+                        Ok(None) => {
+                            end = Some("connection ended".into());
+                            break;
+                        }
+                        Err(_) => {
+                            end = Some(format!("nothing for {} s", STALL.as_secs()));
+                            break;
+                        }
                     }
                 }
-                (n, Some(started.elapsed().as_secs_f64()), None)
+                Replay {
+                    replayed: n,
+                    secs: Some(started.elapsed().as_secs_f64()),
+                    refused: None,
+                    end,
+                }
             })
         })
         .collect();
@@ -324,11 +400,15 @@ async fn effect_on_others(c: &Cluster, backlog: usize, step: Duration) -> Value 
         json!({"deliveries": rec.steps[s].received.load(Ordering::Relaxed), "p50_ms": pct(&lat, 0.5), "p99_ms": pct(&lat, 0.99), "p999_ms": pct(&lat, 0.999)})
     };
     let (before, during) = (figures(0), figures(1));
-    let replayed: u64 = done.iter().map(|d| d.0).sum();
-    let refused: Vec<String> = done.iter().filter_map(|d| d.2.clone()).collect();
+    let ms = |v: &Value, q: &str| v[q].as_f64().unwrap_or(0.0);
+    let replayed: u64 = done.iter().map(|d| d.replayed).sum();
+    let refused: Vec<String> = done.iter().filter_map(|d| d.refused.clone()).collect();
     println!(
-        "twinwire replay's effect on others: {LIVE_SUBSCRIBERS} live subscribers at {LIVE_EVENTS_PER_S:.0} events/s: p50 {} / p99 {} ms before, p50 {} / p99 {} ms during {RESUMERS} replays of {backlog} events ({replayed} of {} replayed in {during_secs:.2} s = {:.0} events/s together, {} refused, backlog write errors {errors}, live write errors {live_errors})",
-        before["p50_ms"], before["p99_ms"], during["p50_ms"], during["p99_ms"],
+        "twinwire replay's effect on others: {LIVE_SUBSCRIBERS} live subscribers at {LIVE_EVENTS_PER_S:.0} events/s: p50 {:.1} / p99 {:.1} ms before, p50 {:.1} / p99 {:.1} ms during {RESUMERS} replays of {backlog} events ({replayed} of {} replayed in {during_secs:.2} s = {:.0} events/s together, {} refused, backlog write errors {errors}, live write errors {live_errors})",
+        ms(&before, "p50_ms"),
+        ms(&before, "p99_ms"),
+        ms(&during, "p50_ms"),
+        ms(&during, "p99_ms"),
         backlog * RESUMERS,
         replayed as f64 / during_secs,
         refused.len(),
@@ -343,7 +423,7 @@ async fn effect_on_others(c: &Cluster, backlog: usize, step: Duration) -> Value 
         "backlog_events_each": backlog,
         "before": before,
         "during": during,
-        "replays_secs": done.iter().map(|d| d.1).collect::<Vec<_>>(),
+        "replays": done.iter().map(|d| json!({"replayed": d.replayed, "secs": d.secs, "refused": d.refused, "first_unexpected_or_end": d.end})).collect::<Vec<_>>(),
         "replayed": replayed,
         "replay_events_per_s_together": replayed as f64 / during_secs,
         "during_secs": during_secs,
