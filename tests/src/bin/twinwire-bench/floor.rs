@@ -53,3 +53,38 @@ pub async fn serve(port: u16) {
         });
     }
 }
+
+/// Starts the floor as its own process (this executable, `floor-server PORT`) and describes it as
+/// a bench target. Dropping the `Proc` stops it.
+pub async fn start() -> (twinwire_tests::Proc, crate::scenarios::Target) {
+    let exe = std::env::current_exe().expect("own path");
+    let port = twinwire_tests::free_port();
+    let server = twinwire_tests::Proc::spawn(
+        "floor",
+        &exe,
+        &["floor-server".to_string(), port.to_string()],
+        &[],
+        &std::env::temp_dir().join(format!("twinwire-bench-floor-{port}.log")),
+    );
+    // Listening before the subscribers connect.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline && !server.has_exited(),
+            "the floor server did not listen on {port}:\n{}",
+            server.log_tail(20)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let t = crate::scenarios::Target {
+        name: "floor",
+        ports: vec![port],
+        proto: crate::wire::Proto::Ditto,
+        procs: vec![("floor".into(), server.pid().expect("floor pid"))],
+        admin_ports: Vec::new(),
+    };
+    (server, t)
+}

@@ -2,24 +2,30 @@
 //! the no-Redis broadcast floor through the scenarios of BENCHMARKS.md, prints one line per step
 //! and writes the figures as JSON under `target/bench/`.
 //!
-//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like,search] [--quick] [--subs 1000,10000] [--idle N]`
+//! `twinwire-bench [--only fanout,fanout-cluster,peers,commands,commands-cluster,idle,slow,floor,like,search,latency,tokens-cost,replay] [--quick] [--subs 1000,10000] [--idle N] [--step-secs S] [--backlog N]`
+//! (`--step-secs`: the length of a fixed-rate step in `latency` and of the live-only phase in
+//! `replay`; `--backlog`: events each resuming session of `replay` missed)
 //! `twinwire-bench plot [OUT.png]` (p99 latency against deliveries/s from those files)
 //! `twinwire-bench floor-server PORT` (started by the bench itself)
 
 mod floor;
+mod hops;
+mod latency;
 mod like;
 mod load;
 mod peers;
 mod plot;
 mod proc_stats;
+mod replay;
 mod scenarios;
 mod search;
+mod targets;
+mod tokens_cost;
 mod wire;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-use twinwire_tests::{free_port, Proc};
 
 fn out_dir() -> PathBuf {
     let d = twinwire_tests::repo_root().join("target/bench");
@@ -78,6 +84,16 @@ fn main() {
         .position(|a| a == "--idle")
         .map(|i| args[i + 1].parse().expect("--idle N"))
         .unwrap_or(100_000usize);
+    let flag = |name: &str| {
+        args.iter().position(|a| a == name).map(|i| {
+            args[i + 1]
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name} N"))
+        })
+    };
+    // Long enough for stable percentiles at 10 events/s; --quick trims it.
+    let step_secs = Duration::from_secs(flag("--step-secs").unwrap_or(if quick { 3 } else { 10 }));
+    let backlog = flag("--backlog").unwrap_or(if quick { 5_000 } else { 20_000 }) as usize;
     rt.block_on(async move {
         let sizes: Vec<usize> = match args.iter().position(|a| a == "--subs") {
             Some(i) => args[i + 1]
@@ -128,23 +144,7 @@ fn main() {
                     summary.insert(name, v);
                 }
                 if want("floor") {
-                    let port = free_port();
-                    let dir = std::env::temp_dir();
-                    let server = Proc::spawn(
-                        "floor",
-                        &exe,
-                        &["floor-server".to_string(), port.to_string()],
-                        &[],
-                        &dir.join(format!("twinwire-bench-floor-{port}.log")),
-                    );
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let t = scenarios::Target {
-                        name: "floor",
-                        ports: vec![port],
-                        proto: wire::Proto::Ditto,
-                        procs: vec![("floor".into(), server.pid().expect("floor pid"))],
-                        admin_ports: Vec::new(),
-                    };
+                    let (server, t) = floor::start().await;
                     let v = scenarios::fanout(&t, subs, scenarios::Audience::All, &rates).await;
                     let name = format!("floor-broadcast-{subs}");
                     save(&name, &v);
@@ -188,6 +188,21 @@ fn main() {
                 summary.insert(name, v);
             }
         }
+        if want("latency") {
+            let v = latency::measure(step_secs, hard).await;
+            save("latency", &v);
+            summary.insert("latency".into(), v);
+        }
+        if want("tokens-cost") {
+            let v = tokens_cost::measure().await;
+            save("tokens-cost", &v);
+            summary.insert("tokens-cost".into(), v);
+        }
+        if want("replay") {
+            let v = replay::measure(backlog, step_secs).await;
+            save("replay", &v);
+            summary.insert("replay".into(), v);
+        }
         if want("floor") {
             let c = scenarios::cluster(1).await;
             let v = scenarios::redis_floor(c.redis.port);
@@ -226,6 +241,8 @@ fn main() {
             save("idle", &v);
             summary.insert("idle".into(), v);
         }
+        let t = targets::table(&summary);
+        summary.insert("targets".into(), t);
         save("summary", &Value::Object(summary));
     });
 }

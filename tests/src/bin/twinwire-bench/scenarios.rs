@@ -31,11 +31,22 @@ pub struct Target {
 
 /// A cluster for benchmarks: one hub, `gateways` gateways, logging only warnings.
 pub async fn cluster(gateways: usize) -> Cluster {
+    cluster_with(gateways, &[]).await
+}
+
+/// A benchmark cluster whose gateways get `gateway_env` too (e.g. resume tokens off).
+pub async fn cluster_with(gateways: usize, gateway_env: &[(&str, &str)]) -> Cluster {
     let quiet = vec![("TWINWIRE_LOG__LEVEL".to_string(), "warn".to_string())];
+    let mut env = quiet.clone();
+    env.extend(
+        gateway_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     Cluster::start(ClusterOptions {
         hubs: 1,
         gateways,
-        gateway_env: quiet.clone(),
+        gateway_env: env,
         hub_env: quiet,
         gateway_config: None,
     })
@@ -84,7 +95,7 @@ pub async fn create_things(port: u16, extra: usize) {
     }
 }
 
-fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+pub fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
@@ -102,7 +113,7 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn start_frame(self) -> &'static str {
+    pub fn start_frame(self) -> &'static str {
         match self {
             Audience::All => "START-SEND-EVENTS",
             Audience::Filter10 => "START-SEND-EVENTS?filter=eq(attributes/g,0)",
@@ -119,14 +130,17 @@ impl Audience {
     }
 }
 
-pub async fn fanout(t: &Target, subs: usize, audience: Audience, rates: &[f64]) -> Value {
-    let rec = Recorder::new();
-    let filter = audience == Audience::Filter10;
-    let frame = audience.start_frame();
-    let connect_started = Instant::now();
+/// Connects `subs` subscribers spread over the target's ports (each from its own loopback source)
+/// with `frame` as their START, and starts a reader for each that records into `rec`.
+pub async fn subscribe(
+    t: &Target,
+    subs: usize,
+    frame: &'static str,
+    rec: &Arc<Recorder>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let ports = t.ports.clone();
     let proto = t.proto;
-    let readers: Vec<_> = futures_util::stream::iter(0..subs)
+    futures_util::stream::iter(0..subs)
         .map(|i| {
             let port = ports[i % ports.len()];
             let rec = rec.clone();
@@ -143,8 +157,16 @@ pub async fn fanout(t: &Target, subs: usize, audience: Audience, rates: &[f64]) 
         .await
         .into_iter()
         .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("{}: subscriber: {e}", t.name));
+        .unwrap_or_else(|e| panic!("{}: subscriber: {e}", t.name))
+}
+
+pub async fn fanout(t: &Target, subs: usize, audience: Audience, rates: &[f64]) -> Value {
+    let rec = Recorder::new();
+    let filter = audience == Audience::Filter10;
+    let connect_started = Instant::now();
+    let readers = subscribe(t, subs, audience.start_frame(), &rec).await;
     let connect_secs = connect_started.elapsed().as_secs_f64();
+    let proto = t.proto;
     let mut writers = connect_writers(t).await;
     let mut steps = Vec::new();
     let mut best = 0.0f64;
@@ -315,7 +337,7 @@ async fn connect_writers(t: &Target) -> Vec<wire::Ws> {
 }
 
 /// Waits until no delivery has arrived for a second (at most a minute).
-async fn wait_quiet(rec: &Recorder) {
+pub async fn wait_quiet(rec: &Recorder) {
     let total = || -> u64 {
         rec.steps
             .iter()
