@@ -32,12 +32,14 @@ run-cluster:
 	$(CARGO) build --release --workspace --bins
 	@if { true </dev/tty; } 2>/dev/null; then set -m; fi; deploy/local/run.sh --cluster; status=$$?; exit $$status
 
-# Debian packages in one go (one apt-get update), then the Node packages of the JS client tests, the
-# Python client tests' venv (tests/python/.venv) and the chart check's helm and kubernetes-validate
+# Debian packages in one go (one apt-get update; headless Chromium for the browser check of
+# tests/tests/resume_browser.rs), then the Node packages of the JS client tests, the Python client
+# tests' venv (tests/python/.venv) and the chart check's helm and kubernetes-validate
 # (deploy/helm-tools, into .tools/).
 test-deps:
 	@deploy/local/ensure-deps.sh $(DEBIAN_DEPS) node:nodejs npm:npm nginx:nginx \
-		prometheus:prometheus promtool:prometheus python3:python3
+		prometheus:prometheus promtool:prometheus python3:python3 \
+		/usr/bin/chromium-headless-shell:chromium-headless-shell
 	@cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	@tests/python/install.sh
 	@deploy/helm-tools/install.sh

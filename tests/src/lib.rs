@@ -5,17 +5,20 @@
 //! install, never a silent skip.
 
 pub mod canary;
+pub mod chromium;
 pub mod client;
 pub mod cluster;
 pub mod http;
 pub mod locate;
 pub mod metrics;
+pub mod nginx;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_load;
 pub mod redis_sentinel;
 pub mod redis_server;
 
+pub use chromium::{Chromium, PageEvent};
 pub use client::{Client, Frame};
 pub use cluster::{
     wait_ready, write_htpasswd, Cluster, ClusterOptions, Gateway, Hub, RedisBackend, REDIS_SWITCH,
@@ -26,6 +29,7 @@ pub use http::{
 };
 pub use locate::{bin_dir, binary, repo_root, require_tool};
 pub use metrics::{metric_series, metric_sum, scrape_metrics};
+pub use nginx::Nginx;
 pub use process::{free_port, Proc};
 pub use redis_cluster::{shared_seeds, RedisCluster};
 pub use redis_sentinel::RedisSentinel;

@@ -5,116 +5,14 @@
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
-use twinwire_tests::{
-    free_port, http_get, repo_root, require_tool, Client, Cluster, ClusterOptions, Frame, Proc,
-};
+use twinwire_tests::{http_get, Client, Cluster, ClusterOptions, Frame, Nginx};
 
-/// nginx on a free loopback port, everything it writes inside a temporary directory.
-struct Nginx {
-    port: u16,
-    proc: Proc,
-}
-
-/// Replaces the one line of the shipped config that starts (after indentation) with `from`.
-fn replace_once(conf: &str, from: &str, to: &str) -> String {
-    let hits = conf
-        .lines()
-        .filter(|l| l.trim_start().starts_with(from))
-        .count();
-    assert_eq!(
-        hits, 1,
-        "deploy/nginx/twinwire.conf must have exactly one line starting with `{from}`"
-    );
-    conf.lines()
-        .map(|l| {
-            if l.trim_start().starts_with(from) {
-                l.replacen(from, to, 1)
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-impl Nginx {
-    async fn start(dir: &Path, gateway_ports: [u16; 2]) -> Nginx {
-        let bin = require_tool(
-            "nginx",
-            "install Debian's nginx package (`make test-deps` does)",
-        );
-        let dir = dir.join("nginx");
-        std::fs::create_dir_all(&dir).expect("nginx dir");
-        let port = free_port();
-        let shipped = std::fs::read_to_string(repo_root().join("deploy/nginx/twinwire.conf"))
-            .expect("deploy/nginx/twinwire.conf");
-        let conf = replace_once(
-            &shipped,
-            "server gateway-1:8080 ",
-            &format!("server 127.0.0.1:{} ", gateway_ports[0]),
-        );
-        let conf = replace_once(
-            &conf,
-            "server gateway-2:8080 ",
-            &format!("server 127.0.0.1:{} ", gateway_ports[1]),
-        );
-        let conf = replace_once(&conf, "listen 8080;", &format!("listen 127.0.0.1:{port};"));
-        std::fs::write(dir.join("twinwire.conf"), conf).expect("twinwire.conf");
-        // The main context the official image would provide, with every path in `dir` and one
-        // worker (the upstream zone would share state between more).
-        let d = dir.display();
-        let main = format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/client_body;\n  \
-             proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  \
-             scgi_temp_path {d}/scgi;\n  include {d}/twinwire.conf;\n}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), main).expect("nginx.conf");
-        let proc = Proc::spawn_group(
-            "nginx",
-            &bin,
-            &[
-                "-p".into(),
-                format!("{d}/"),
-                "-e".into(),
-                format!("{d}/error.log"),
-                "-c".into(),
-                format!("{d}/nginx.conf"),
-            ],
-            &[],
-            &dir.join("nginx.out"),
-        );
-        for _ in 0..200 {
-            assert!(!proc.has_exited(), "nginx exited: {}", proc.log_tail(20));
-            if let Some((200, body)) =
-                http_get(&format!("http://127.0.0.1:{port}/nginx-health")).await
-            {
-                assert_eq!(body, "ok\n");
-                return Nginx { port, proc };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("nginx did not answer on {port}: {}", proc.log_tail(20));
-    }
-
-    fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws/2", self.port)
-    }
-
-    async fn connect(&self) -> Client {
-        Client::connect_basic(&self.ws_url(), "ditto", "ditto")
-            .await
-            .unwrap_or_else(|e| panic!("connect through nginx: {e}"))
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.proc.kill();
-    }
+/// A WebSocket session through nginx as ditto.
+async fn connect(nginx: &Nginx) -> Client {
+    Client::connect_basic(&nginx.ws_url(), "ditto", "ditto")
+        .await
+        .unwrap_or_else(|e| panic!("connect through nginx: {e}"))
 }
 
 /// `twinwire_gateway_sessions{kind="connected"}` of gateway `gw`, from its /metrics.
@@ -178,7 +76,7 @@ async fn sessions_through_nginx_spread_evenly_over_both_gateways_and_see_each_ot
 
     let mut sessions = Vec::new();
     for _ in 0..20 {
-        sessions.push(nginx.connect().await);
+        sessions.push(connect(&nginx).await);
     }
     // least_conn over two idle nodes alternates: ten each.
     wait_sessions(&c, [Some(10), Some(10)]).await;
@@ -199,7 +97,7 @@ async fn a_draining_gateways_clients_get_1001_and_resume_through_nginx_on_the_ot
 
     let mut sessions = Vec::new();
     for _ in 0..10 {
-        sessions.push(nginx.connect().await);
+        sessions.push(connect(&nginx).await);
     }
     wait_sessions(&c, [Some(5), Some(5)]).await;
     for s in sessions.iter_mut() {
@@ -215,7 +113,7 @@ async fn a_draining_gateways_clients_get_1001_and_resume_through_nginx_on_the_ot
         match s.recv_within(Duration::from_secs(6)).await {
             None => None, // on the surviving gateway: nothing happens to it
             Some(Frame::Close(close)) => {
-                let mut fresh = tokio::time::timeout(Duration::from_secs(20), nginx_ref.connect())
+                let mut fresh = tokio::time::timeout(Duration::from_secs(20), connect(nginx_ref))
                     .await
                     .expect("reconnect through nginx within 20 s");
                 fresh
