@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use twinwire_tests::{http_get, http_get_status, Client, Cluster, ClusterOptions, Frame};
+use twinwire_tests::{
+    basic_auth, http_exchange, http_get, http_get_status, Client, Cluster, ClusterOptions, Frame,
+};
 
 fn modify(thing: &str, v: i64) -> Value {
     let (ns, name) = thing.split_once(':').unwrap();
@@ -113,6 +115,17 @@ async fn a_gateway_drains_on_sigterm_and_exits_cleanly() {
         .err()
         .unwrap();
     assert!(e.contains("503"), "{e}");
+    // Nor new Server-Sent Events streams: a browser's `EventSource` retries elsewhere.
+    let auth = basic_auth("ditto", "ditto");
+    let sse = http_exchange(
+        "GET",
+        &format!("{}/api/2/things", c.http_base(1)),
+        &[("Authorization", &auth), ("Accept", "text/event-stream")],
+        None,
+    )
+    .await
+    .expect("the draining gateway answers");
+    assert_eq!(sse.status, 503, "{}", sse.body);
     // Every session is closed with 1001, spread over the drain period.
     let mut closes = Vec::new();
     for s in &mut sessions {

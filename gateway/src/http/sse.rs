@@ -95,6 +95,13 @@ fn combined_filter(ids: &[String], filter: Option<String>) -> Option<String> {
 
 /// Starts the stream for an authenticated request.
 pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> HttpResponse {
+    // A draining node takes no new streams, like WebSocket upgrades: the client's reconnect
+    // (an `EventSource` retries on its own) goes to another node instead of being cut again.
+    if node.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return error_response(&Error::ServiceUnavailable(
+            "This gateway is shutting down; connect again.".into(),
+        ));
+    }
     let q = query_of(req.query_string());
     let fields = match q.fields.as_deref().map(FieldSelector::parse).transpose() {
         Ok(f) => f,
