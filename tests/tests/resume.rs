@@ -587,6 +587,31 @@ async fn a_large_replay_lets_other_sessions_work_and_loses_or_repeats_nothing() 
     assert_exactly(&got, &matching(30..5130));
 }
 
+/// A hub killed while it paces a long replay (3,000 entries of one shard, six pages): the request
+/// was still pending, so the shard's next owner replays it again from its start, and the session
+/// keeps exactly one copy of each event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_during_a_paced_replay_loses_and_repeats_nothing() {
+    let c = Cluster::start(ClusterOptions {
+        hubs: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut w = c.connect(0, "ditto").await;
+    create_things(&mut w, 1).await;
+    let (mut sub, token) = first_session(&c, 0, &mut w, 1).await;
+    sub.close().await;
+    write_changes(&mut w, 30..3030, 1).await;
+    let mut resumed = c.connect(1, "ditto").await;
+    resumed
+        .subscribe(&start_frame(Some(&token)), "START-SEND-EVENTS:ACK")
+        .await;
+    c.hubs[0].proc.signal(9);
+    write_changes(&mut w, 3030..3060, 1).await;
+    let got = recv_events(&mut resumed, matching(30..3060).len()).await;
+    assert_exactly(&got, &matching(30..3060));
+}
+
 /// `resume.enabled = false`: events carry no `twinwire-resume` header, and a resume (by
 /// `START-SEND-EVENTS?resume=` or by `Last-Event-ID`) is refused with 400 and no ACK.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
