@@ -48,7 +48,7 @@ test-deps:
 # nchan) installed here; figures land in target/bench/ (JSON and the latency/throughput PNG).
 # BENCH_ARGS: e.g. `--quick`, `--only fanout,peers,floor,commands,slow,idle` (on a Redis Cluster:
 # `fanout-cluster`, `commands-cluster`; issues 13 and 16: `latency`, `tokens-cost`, `replay`),
-# `--subs 1000`, `--idle 20000`, `--step-secs 10`, `--backlog 20000`. A full run takes ≈ 20 min.
+# `--subs 1000`, `--idle 20000`, `--step-secs 10`, `--backlog 20000`. A full run: an estimated 20 min.
 BENCH_DEPS := redis-benchmark:redis-tools node:nodejs npm:npm nginx:nginx-core \
 	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core

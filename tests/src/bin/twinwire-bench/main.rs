@@ -194,7 +194,7 @@ fn main() {
             summary.insert("latency".into(), v);
         }
         if want("tokens-cost") {
-            let v = tokens_cost::measure().await;
+            let v = tokens_cost::measure(quick).await;
             save("tokens-cost", &v);
             summary.insert("tokens-cost".into(), v);
         }
