@@ -1,10 +1,9 @@
 //! The round (DESIGN.md §1–§3): read a batch of command entries of owned shards, catch up on
 //! subscription and policy changes, prepare each shard's batch (load what it reads, dispatch its
 //! commands), commit every shard's batch in one fenced atomic write each, then send responses and
-//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge. Those
-//! delivery pipelines land while the next round reads and prepares its batch; that round's commits
-//! wait for them ([`Worker::settle`]), so a shard's events stay in order. A shard whose batch
-//! fails anywhere on the way is forgotten and taken over again from Redis.
+//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge; the round
+//! ends when those have landed ([`Worker::settle`]), so a shard's events stay in order. A shard
+//! whose batch fails anywhere on the way is forgotten and taken over again from Redis.
 //!
 //! [`Worker`] owns what rounds and takeovers work with: the store, the subscription registry, the
 //! policy and twin caches, and what it tracks of each owned shard.
@@ -62,8 +61,8 @@ pub struct Worker {
     replays: Replays,
     /// Policy announcements waiting for acknowledgements (`policies::expiry`).
     pending_acks: crate::policies::expiry::PendingAcks,
-    /// The last round's delivery writes, still landing while the next round reads and prepares
-    /// (issue 13); [`Worker::settle`] awaits them before anything that must follow them.
+    /// The round's delivery writes being sent; [`Worker::settle`] awaits them (at the round's end,
+    /// and before anything that must follow them).
     writing: Vec<(u32, DeliveryWrite)>,
 }
 
@@ -275,9 +274,9 @@ impl Worker {
             self.policies.catch_up(&self.store)
         )?;
         self.deliver_kept(leases).await?;
-        // A round handles every shard's batch, commits them all together, then starts writing
-        // every shard's deliveries; the next round's commits wait for those to land, so a shard's
-        // next batch never overtakes them.
+        // A round handles every shard's batch, commits them all together, then writes every
+        // shard's deliveries; all of those have landed before the round ends, so a shard's next
+        // batch never overtakes them.
         // Resume (issue 16): a page of each replay (new requests first wait in `replays`), before
         // this round's batches, whose events the resuming sessions get live (held on their node
         // until their replay is done).
@@ -333,6 +332,10 @@ impl Worker {
                 }
             }
         }
+        // The deliveries land before the round ends. Letting them land during the next round's
+        // read and prepare (its commits waiting for them) cut CPU per command but raised the p50
+        // of low-rate fan-out from 15 to 30-40 ms in the bench (issue 13), so it is not done.
+        self.settle(leases).await;
         Ok(())
     }
 
