@@ -16,6 +16,7 @@ mod load;
 mod peers;
 mod plot;
 mod proc_stats;
+mod redis_cluster;
 mod replay;
 mod scenarios;
 mod search;
@@ -138,7 +139,7 @@ fn main() {
                 }
                 if want("fanout-cluster") {
                     // The same rates on three primaries (each with a replica every commit waits for).
-                    let v = scenarios::fanout_on_redis_cluster(subs, &rates).await;
+                    let v = redis_cluster::fanout_on_redis_cluster(subs, &rates).await;
                     let name = format!("fanout-cluster-{subs}");
                     save(&name, &v);
                     summary.insert(name, v);
@@ -216,7 +217,7 @@ fn main() {
             summary.insert("commands".into(), v);
         }
         if want("commands-cluster") {
-            let v = scenarios::commands_on_redis_cluster().await;
+            let v = redis_cluster::commands_on_redis_cluster().await;
             save("commands-cluster", &v);
             summary.insert("commands-cluster".into(), v);
         }
