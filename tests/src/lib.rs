@@ -5,6 +5,7 @@
 //! install, never a silent skip.
 
 pub mod canary;
+pub mod changes;
 pub mod chromium;
 pub mod client;
 pub mod cluster;

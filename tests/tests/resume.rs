@@ -12,16 +12,6 @@ const NS: &str = "org.resume";
 /// Matching events: every third change (the filter below).
 const FILTER: &str = "eq(attributes/v/m,true)";
 
-/// Change number `j`: thing `j % things`, attribute `v` = {j, m}, where m marks every third.
-fn change(j: usize, things: usize) -> Value {
-    json!({
-        "topic": format!("{NS}/t{}/things/twin/commands/modify", j % things),
-        "path": "/attributes/v",
-        "value": {"j": j, "m": j.is_multiple_of(3)},
-        "headers": {"response-required": false},
-    })
-}
-
 fn matching(range: std::ops::Range<usize>) -> Vec<usize> {
     range.filter(|j| j.is_multiple_of(3)).collect()
 }
@@ -35,19 +25,8 @@ async fn create_things(w: &mut Client, n: usize) {
     }
 }
 
-/// Sends changes `range` on `things` things (`response-required: false`), then retrieves every
-/// thing: a shard's stream keeps the order, so the answers mean every change is applied.
 async fn write_changes(w: &mut Client, range: std::ops::Range<usize>, things: usize) {
-    for j in range.clone() {
-        w.send_json(&change(j, things)).await;
-    }
-    // A retrieve of every thing after the changes: answered after them (per-shard order).
-    for i in 0..things {
-        let r = w
-            .request(json!({"topic": format!("{NS}/t{i}/things/twin/commands/retrieve"), "path": "/attributes/v", "headers": {}}))
-            .await;
-        assert_eq!(r["status"], 200, "{r}");
-    }
+    twinwire_tests::changes::write_changes(w, NS, range, things).await
 }
 
 /// One received event: which change it is, and its token.

@@ -23,21 +23,7 @@ fn wanted(range: std::ops::Range<usize>) -> Vec<usize> {
 }
 
 async fn write_changes(w: &mut Client, range: std::ops::Range<usize>) {
-    for j in range {
-        w.send_json(&json!({
-            "topic": format!("{NS}/t{}/things/twin/commands/modify", j % THINGS),
-            "path": "/attributes/v",
-            "value": {"j": j, "m": j.is_multiple_of(3)},
-            "headers": {"response-required": false},
-        }))
-        .await;
-    }
-    for i in 0..THINGS {
-        let r = w
-            .request(json!({"topic": format!("{NS}/t{i}/things/twin/commands/retrieve"), "path": "/", "headers": {}}))
-            .await;
-        assert_eq!(r["status"], 200, "{r}");
-    }
+    twinwire_tests::changes::write_changes(w, NS, range, THINGS).await
 }
 
 struct EventSource {
