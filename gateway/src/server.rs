@@ -14,6 +14,31 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
+/// The actix-web app as a service factory, as the public server and its upgrade handler take it.
+pub trait AppFactory:
+    ServiceFactory<
+        Request,
+        Config = AppConfig,
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+        Service: 'static,
+    > + 'static
+{
+}
+
+impl<T> AppFactory for T where
+    T: ServiceFactory<
+            Request,
+            Config = AppConfig,
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+            Service: 'static,
+        > + 'static
+{
+}
+
 /// Connections waiting to be accepted, per listening socket.
 const BACKLOG: i32 = 4096;
 
@@ -23,14 +48,7 @@ pub fn public<F, A, S>(config: &GatewayConfig, make_app: F) -> io::Result<Server
 where
     F: Fn() -> A + Clone + Send + 'static,
     A: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<
-            Request,
-            Config = AppConfig,
-            Response = ServiceResponse,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    S::Service: 'static,
+    S: AppFactory,
 {
     let http = &config.http;
     let mut builder = Server::build()
@@ -74,14 +92,7 @@ fn serve<F, A, S>(
 where
     F: Fn() -> A + Clone + Send + 'static,
     A: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<
-            Request,
-            Config = AppConfig,
-            Response = ServiceResponse,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    S::Service: 'static,
+    S: AppFactory,
 {
     let shutdown = builder.graceful_shutdown_signal();
     builder.listen(format!("twinwire-public-{addr}"), listener, move || {

@@ -8,6 +8,7 @@
 //! is closed (its bytes after the head belong to a protocol nobody agreed on).
 
 use crate::node::Node;
+use crate::server::AppFactory;
 use crate::session::{SessionInit, WsSession};
 use crate::ws::slots::SessionSlot;
 use crate::ws::{Reader, Writer};
@@ -61,14 +62,7 @@ pub fn service<F, A, S>(
 where
     F: Fn() -> A + 'static,
     A: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<
-            Request,
-            Config = AppConfig,
-            Response = ServiceResponse,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    S::Service: 'static,
+    S: AppFactory,
 {
     fn_factory(move || {
         let app = make_app().into_factory();
