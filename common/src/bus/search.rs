@@ -8,8 +8,7 @@
 //! = thing id), `sx:s:<path>` and `sx:b:<path>` (strings and booleans, score 0, member
 //! `<value>\0<thingId>`, so a lexicographic range is a value range), `sx:e:<path>` (set of thing
 //! ids with anything at the path), `sx:arr` (thing ids holding an array, whose values are not
-//! indexed: they are candidates of every lookup), `sx:rec:<thingId>` (the entries a twin added,
-//! so its next commit removes exactly those) and `sx:built` (the shard's twins are all indexed:
+//! indexed: they are candidates of every lookup) and `sx:built` (the shard's twins are all indexed:
 //! set once a new owner indexed the twins written before the index existed).
 
 use serde::{Deserialize, Serialize};

@@ -459,6 +459,8 @@ impl Worker {
         self.twins
             .prefetch(&self.store, &self.metrics, shard, &thing_ids)
             .await?;
+        // Search index (issue 13): the commit changes only the entries that differ from these.
+        let mut before = prepare::twins_before(&self.twins, shard, &thing_ids);
         let mut policy_ids = prepare::policy_ids(&decoded, &thing_ids, &self.twins, shard);
         let retrieved = prepare::retrieved_thing_ids(&decoded);
         policy_ids.extend(
@@ -518,7 +520,17 @@ impl Worker {
             ..
         } = dispatch;
         let writes = prepare::last_writes(writes);
-        let index = prepare::index_updates(&self.store.keys, shard, &writes, &self.twins);
+        // Every written twin was read by its command, so it is in `before`; should one not be,
+        // it is read from Redis, which the batch has not changed yet.
+        let unread: Vec<String> = prepare::written_thing_ids(&self.store.keys, shard, &writes)
+            .filter(|id| !before.contains_key(*id))
+            .map(str::to_owned)
+            .collect();
+        if !unread.is_empty() {
+            let twins = crate::things::cache::load(&self.store, shard, &unread).await?;
+            before.extend(unread.into_iter().zip(twins));
+        }
+        let index = prepare::index_updates(&self.store.keys, shard, &writes, &self.twins, &before);
         Ok(Some(ShardBatch {
             shard,
             started,

@@ -11,7 +11,8 @@ use crate::things::retrieve::{is_retrieve_things, thing_ids_of};
 use crate::things::twin::Twin;
 use redis::streams::StreamId;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 use twinwire_common::bus::Keys;
 use twinwire_common::bus::{
@@ -204,32 +205,59 @@ pub fn journal_of(effects: &[Effects]) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
-/// The search index entries of the twins `writes` changes in `shard`: from the cached twin, which
-/// is the batch's last state of it, else from the written document itself.
+/// The twins of `ids` in `shard` as the batch found them: the cache after its prefetch, before
+/// any command changed it (this hub is the shard's only writer, so that is what Redis and the
+/// shard's search index hold).
+pub fn twins_before(twins: &TwinCache, shard: u32, ids: &[String]) -> TwinsBefore {
+    ids.iter()
+        .filter_map(|id| Some((id.clone(), twins.lookup(shard, id)?)))
+        .collect()
+}
+
+/// Twins as a batch found them, by thing id (`None`: absent).
+pub type TwinsBefore = HashMap<String, Option<Arc<Twin>>>;
+
+/// The thing ids `writes` changes in `shard`.
+pub fn written_thing_ids<'a>(
+    keys: &Keys,
+    shard: u32,
+    writes: &'a [Write],
+) -> impl Iterator<Item = &'a str> {
+    let prefix = keys.thing(shard, "");
+    writes.iter().filter_map(move |w| match w {
+        // Sorted-set members (subject expiry) are never thing keys.
+        Write::Schedule { .. } | Write::Unschedule { .. } => None,
+        Write::Put { .. } | Write::Delete { .. } => w.key().strip_prefix(prefix.as_str()),
+    })
+}
+
+/// The search index changes of the twins `writes` changes in `shard`: from each twin as the
+/// batch found it (`before`, which holds every written twin) to its cached state, which is the
+/// batch's last state of it, else the written document itself.
 pub fn index_updates(
     keys: &Keys,
     shard: u32,
     writes: &[Write],
     twins: &TwinCache,
+    before: &TwinsBefore,
 ) -> Vec<IndexUpdate> {
     let prefix = keys.thing(shard, "");
     writes
         .iter()
         .filter_map(|w| {
             let id = w.key().strip_prefix(&prefix)?.to_owned();
-            let twin = match (w, twins.lookup(shard, &id)) {
+            let after = match (w, twins.lookup(shard, &id)) {
                 // Sorted-set members (subject expiry) are never thing keys.
                 (Write::Schedule { .. } | Write::Unschedule { .. }, _) => return None,
                 (Write::Delete { .. }, _) => None,
                 (_, Some(Some(t))) => Some(t),
-                (Write::Put { value, .. }, _) => {
-                    Twin::from_stored(value).ok().map(std::sync::Arc::new)
-                }
+                (Write::Put { value, .. }, _) => Twin::from_stored(value).ok().map(Arc::new),
             };
-            Some(IndexUpdate {
-                entries: twin.map(|t| entries_of(&t.with_special_fields())),
-                thing_id: id,
-            })
+            let entries = |t: &Arc<Twin>| entries_of(&t.with_special_fields());
+            let was = before.get(&id).cloned().flatten();
+            let update =
+                IndexUpdate::between(id, was.as_ref().map(entries), after.as_ref().map(entries));
+            (!update.is_empty()).then_some(update)
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 //! scanned, their entries written by a fenced script in chunks, and the marker set last. Runs
 //! inline in the lease tick, before the shard's next round, so no commit of this hub interleaves.
 
-use super::{entries_of, IndexUpdate};
+use super::{entries_of, IdsChange, IndexUpdate};
 use crate::error::HubError;
 use crate::store::Store;
 use crate::things::twin::Twin;
@@ -27,8 +27,12 @@ pub async fn ensure_built(store: &Store, shard: u32, token: &str) -> Result<usiz
             .zip(values)
             .filter_map(|(id, v)| {
                 let twin = Twin::from_stored(&v?).ok()?;
+                // Adding an entry the index holds already changes nothing, so a backfill cut
+                // short is simply done again.
                 Some(IndexUpdate {
-                    entries: Some(entries_of(&twin.with_special_fields())),
+                    added: entries_of(&twin.with_special_fields()),
+                    ids: IdsChange::Add,
+                    removed: Vec::new(),
                     thing_id: id,
                 })
             })

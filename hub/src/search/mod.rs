@@ -8,5 +8,5 @@ pub mod backfill;
 pub mod index;
 pub mod query;
 
-pub use index::{entries_of, IndexUpdate};
+pub use index::{entries_of, IdsChange, IndexUpdate};
 pub use query::SearchBatch;

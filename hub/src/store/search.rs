@@ -5,7 +5,7 @@
 
 use super::Store;
 use crate::error::HubError;
-use crate::search::IndexUpdate;
+use crate::search::{IdsChange, IndexUpdate};
 use std::collections::HashSet;
 use twinwire_common::bus::scripts;
 use twinwire_common::rql::{IndexPlan, Lookup, TextBound};
@@ -273,16 +273,15 @@ pub(super) fn index_args(
 ) {
     inv.arg(prefix).arg(index.len());
     for u in index {
-        inv.arg(&u.thing_id);
-        match &u.entries {
-            None => {
-                inv.arg(-1);
-            }
-            Some(entries) => {
-                inv.arg(entries.len());
-                for e in entries {
-                    inv.arg(e.kind).arg(&e.path).arg(&e.value);
-                }
+        inv.arg(&u.thing_id).arg(match u.ids {
+            IdsChange::Keep => "",
+            IdsChange::Add => "+",
+            IdsChange::Remove => "-",
+        });
+        for entries in [&u.removed, &u.added] {
+            inv.arg(entries.len());
+            for e in entries {
+                inv.arg(e.kind).arg(&e.path).arg(&e.value);
             }
         }
     }
