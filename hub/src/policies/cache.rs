@@ -51,6 +51,9 @@ impl CachedPolicy {
     }
 }
 
+/// Policy updates read per round trip of a catch-up.
+const CATCH_UP_PAGE: usize = 1000;
+
 pub struct PolicyCache {
     keys: Keys,
     shards: u32,
@@ -122,9 +125,20 @@ impl PolicyCache {
     }
 
     /// Drops cached policies that another writer changed since the last call.
+    /// The first read of [`Self::catch_up`], to send with a round's command read (issue 13).
+    pub fn catch_up_read(&self, keys: &twinwire_common::bus::Keys) -> crate::store::CatchUpRead {
+        crate::store::CatchUpRead {
+            key: keys.policy_updates(),
+            from: self.last_update.clone(),
+            count: CATCH_UP_PAGE,
+        }
+    }
+
     pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         loop {
-            let updates = store.policy_updates_after(&self.last_update, 1000).await?;
+            let updates = store
+                .policy_updates_after(&self.last_update, CATCH_UP_PAGE)
+                .await?;
             let n = updates.len();
             for (entry, update) in updates {
                 match update {
@@ -140,7 +154,7 @@ impl PolicyCache {
                 }
                 self.last_update = entry;
             }
-            if n < 1000 {
+            if n < CATCH_UP_PAGE {
                 return Ok(());
             }
         }

@@ -273,10 +273,13 @@ impl Worker {
 
         // The causality rule: subscriptions written before these commands are in their fan-out.
         // Both reads at once (independent streams): one round trip, not two.
-        tokio::try_join!(
+        // On one server their first pages came with the read, right after it (`CatchUpRead`).
+        let caught_up = tokio::try_join!(
             self.registry.catch_up(&self.store),
             self.policies.catch_up(&self.store)
-        )?;
+        );
+        self.store.clear_catch_up_pages();
+        caught_up?;
         self.deliver_kept(leases).await?;
         // A round handles every shard's batch, commits them all together, then writes every
         // shard's deliveries; all of those have landed before the round ends, so a shard's next
@@ -421,7 +424,17 @@ impl Worker {
         }
         let batch = self
             .reader
-            .read(&self.store, &shards, &self.hub_id, self.batch_size, block)
+            .read(
+                &self.store,
+                &shards,
+                &self.hub_id,
+                self.batch_size,
+                block,
+                vec![
+                    self.registry.catch_up_read(&self.store.keys),
+                    self.policies.catch_up_read(&self.store.keys),
+                ],
+            )
             .await?;
         self.metrics.hops.read(&batch); // Hop timing (crate::hops): command_wait.
         Ok(batch)

@@ -1,6 +1,7 @@
 //! How a hub reads new entries of the command streams of the shards it owns (`tw:{k}:cmd`, group
-//! `hubs`). On one server, one `XREADGROUP … BLOCK` names every owned shard's stream. A Redis
-//! Cluster refuses that (the streams are in 64 slots), so in cluster mode a read is:
+//! `hubs`). On one server, one `XREADGROUP … BLOCK` names every owned shard's stream, and the
+//! round's catch-up reads follow it in the same pipeline (`catch_up_pages`). A Redis Cluster
+//! refuses that (the streams are in 64 slots), so in cluster mode a read is:
 //!
 //! 1. while busy (the last read found entries), a sweep: one non-blocking `XREADGROUP` per shard,
 //!    pipelined (one round trip per primary, in parallel, through the cluster client, which
@@ -68,6 +69,8 @@ impl CommandReader {
     }
 
     /// New entries of `shards` for `consumer`, up to `count` per shard, waiting up to `block`.
+    /// On one server the `catch_up` reads go in the same pipeline, after it, and their pages wait
+    /// in `store` for the round's catch-up.
     pub async fn read(
         &mut self,
         store: &Store,
@@ -75,10 +78,11 @@ impl CommandReader {
         consumer: &str,
         count: usize,
         block: Duration,
+        catch_up: Vec<super::CatchUpRead>,
     ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
         match self {
             CommandReader::Shared(conn) => {
-                read_shared(conn, store, shards, consumer, count, block).await
+                read_shared(conn, store, shards, consumer, count, block, catch_up).await
             }
             CommandReader::PerShard(p) => p.read(store, shards, consumer, count, block).await,
         }
@@ -102,15 +106,38 @@ async fn read_shared(
     consumer: &str,
     count: usize,
     block: Duration,
+    catch_up: Vec<super::CatchUpRead>,
 ) -> Result<Vec<(u32, Vec<StreamId>)>, HubError> {
     let keys: Vec<String> = shards.iter().map(|s| store.keys.cmd(*s)).collect();
     let ids: Vec<&str> = shards.iter().map(|_| ">").collect();
     let opts = options(consumer, count, Some(block));
-    let reply: Option<StreamReadReply> =
-        redis::AsyncCommands::xread_options(reader, &keys, &ids, &opts).await?;
-    let Some(reply) = reply else {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XREADGROUP")
+        .arg(&opts)
+        .arg("STREAMS")
+        .arg(&keys)
+        .arg(&ids);
+    // Redis runs them after the command read (a blocked read holds them back until it returns).
+    for r in &catch_up {
+        pipe.cmd("XREAD")
+            .arg("COUNT")
+            .arg(r.count)
+            .arg("STREAMS")
+            .arg(&r.key)
+            .arg(&r.from);
+    }
+    let mut replies: Vec<Option<StreamReadReply>> = pipe.query_async(reader).await?;
+    let pages = replies.split_off(1.min(replies.len()));
+    let Some(reply) = replies.pop().flatten() else {
+        store.set_catch_up_pages(Vec::new());
         return Ok(Vec::new());
     };
+    store.set_catch_up_pages(
+        catch_up
+            .into_iter()
+            .zip(pages.into_iter().map(entries_of))
+            .collect(),
+    );
     let by_key: HashMap<String, u32> = shards.iter().map(|s| (store.keys.cmd(*s), *s)).collect();
     Ok(reply
         .keys

@@ -12,6 +12,7 @@
 //! scripts themselves are the bus contract's (`twinwire_common::bus`), shared with the gateways.
 
 mod backlog;
+mod catch_up_pages;
 mod command_reader;
 mod commands;
 mod deliveries;
@@ -25,6 +26,7 @@ mod search;
 mod subscriptions;
 
 pub use backlog::Backlog;
+pub use catch_up_pages::CatchUpRead;
 pub use command_reader::CommandReader;
 pub use commands::{command_of, returned_of};
 pub use deliveries::DeliveryBatch;
@@ -107,6 +109,8 @@ pub struct Store {
     timeout: Duration,
     journal_max_len: usize,
     history: crate::config::HistoryConfig,
+    /// Catch-up pages read with the last command read (issue 13).
+    catch_up_pages: catch_up_pages::CatchUpPages,
 }
 
 impl Store {
@@ -129,6 +133,7 @@ impl Store {
             timeout,
             journal_max_len,
             history,
+            catch_up_pages: Default::default(),
         })
     }
 
@@ -154,13 +159,32 @@ impl Store {
             .unwrap_or_else(|| "0-0".into()))
     }
 
-    /// Up to `count` entries of the stream `key` after `from`.
+    /// Catch-up pages read with a command read, for the round's catch-up ([`CatchUpRead`]).
+    fn set_catch_up_pages(&self, pages: Vec<(CatchUpRead, Vec<StreamId>)>) {
+        self.catch_up_pages.set(pages);
+    }
+
+    /// Drops the catch-up pages left (after the round's catch-up: a later one reads afresh).
+    pub fn clear_catch_up_pages(&self) {
+        self.catch_up_pages.set(Vec::new());
+    }
+
+    /// Up to `count` entries of the stream `key` after `from` (a page read ahead with the
+    /// round's command read, if one was read for exactly this).
     async fn read_after(
         &self,
         key: &str,
         from: &str,
         count: usize,
     ) -> Result<Vec<StreamId>, HubError> {
+        let read = CatchUpRead {
+            key: key.to_owned(),
+            from: from.to_owned(),
+            count,
+        };
+        if let Some(page) = self.catch_up_pages.take(&read) {
+            return Ok(page);
+        }
         let opts = StreamReadOptions::default().count(count);
         let reply: Option<StreamReadReply> =
             redis::AsyncCommands::xread_options(&mut self.conn(), &[key], &[from], &opts).await?;
