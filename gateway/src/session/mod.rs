@@ -31,8 +31,9 @@ mod wire_errors;
 use crate::auth::AuthContext;
 use crate::error::GatewayError;
 use crate::metrics::OutKind;
-use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use crate::node::directory::{Deliver, DeliverBatch, Inlet, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
+use crate::node::worker_queue::{Posted, QueueProbe, SessionQueue, WorkerQueue};
 use crate::node::Node;
 use crate::ws::{Incoming, ReadError, Writer};
 use actix::prelude::*;
@@ -108,6 +109,8 @@ pub struct WsSession {
     resume: resume::Resume,
     /// The `inbox` and `socket_write` hops of delivered batches (crate::hops).
     batch_clock: crate::hops::BatchClock,
+    /// What the inbox posted that the session has not taken yet (`worker_queue`).
+    posted: QueueProbe,
 }
 
 impl WsSession {
@@ -121,6 +124,10 @@ impl WsSession {
         let throttle = throttle::Throttle::new(t.limit, Duration::from_millis(t.interval_ms));
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
+            // Deliveries come through this worker thread's queue, not the mailbox.
+            let posted = SessionQueue::register(id);
+            let probe = posted.probe();
+            ctx.add_stream(posted);
             WsSession {
                 id,
                 node,
@@ -143,6 +150,7 @@ impl WsSession {
                 searches: Default::default(),
                 resume: Default::default(),
                 batch_clock: Default::default(),
+                posted: probe,
             }
         })
     }
@@ -350,7 +358,7 @@ impl Actor for WsSession {
         self.node.sessions.insert_session(
             self.id,
             SessionHandle {
-                deliver: ctx.address().recipient(),
+                deliver: Inlet::Worker(WorkerQueue::current()),
                 control: ctx.address().recipient(),
                 kill: self.kill.clone(),
                 queued: self.queued.clone(),
@@ -480,10 +488,21 @@ impl StreamHandler<Result<Incoming, ReadError>> for WsSession {
     }
 }
 
-impl Handler<DeliverBatch> for WsSession {
-    type Result = ();
+impl StreamHandler<Posted> for WsSession {
+    fn handle(&mut self, item: Posted, ctx: &mut Self::Context) {
+        match item {
+            Posted::Batch(batch) => self.take_batch(batch, ctx),
+            Posted::Control(order) => self.obey(order, ctx),
+        }
+    }
 
-    fn handle(&mut self, batch: DeliverBatch, ctx: &mut Self::Context) {
+    /// The queue never ends while the session reads it.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
+
+impl WsSession {
+    /// A batch the inbox delivered.
+    fn take_batch(&mut self, batch: DeliverBatch, ctx: &mut Context<Self>) {
         self.queued.fetch_sub(batch.0.len(), Ordering::Relaxed);
         if self.kill.is_cancelled() {
             return;
@@ -493,7 +512,10 @@ impl Handler<DeliverBatch> for WsSession {
         for msg in batch.0 {
             self.deliver(msg, ctx);
         }
-        if self.outbound.end_batch() {
+        // Batches already posted behind this one join its write, up to a burst: a session that
+        // fell behind catches up with fewer system calls, and nothing waits that was not waiting.
+        let more = self.posted.has_more() && self.outbound.room_in_burst();
+        if self.outbound.end_batch() && !more {
             self.pump(ctx);
         }
     }
@@ -503,6 +525,13 @@ impl Handler<SessionControl> for WsSession {
     type Result = ();
 
     fn handle(&mut self, msg: SessionControl, ctx: &mut Self::Context) {
+        self.obey(msg, ctx)
+    }
+}
+
+impl WsSession {
+    /// An order from the node.
+    fn obey(&mut self, msg: SessionControl, ctx: &mut Context<Self>) {
         match msg {
             SessionControl::Close {
                 code,

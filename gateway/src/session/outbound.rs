@@ -80,6 +80,11 @@ impl Outbound {
         self.writer == Writer::Idle
     }
 
+    /// Whether the next burst can take more frames than are queued.
+    pub fn room_in_burst(&self) -> bool {
+        self.queue.len() < BURST
+    }
+
     /// A close frame is queued (or written): the session is ending.
     pub fn is_closing(&self) -> bool {
         self.sealed
@@ -158,7 +163,10 @@ pub async fn write_burst(
         };
         ws.queue(message);
     }
+    // The write first: it usually completes at once, and then the kill token is never polled
+    // (polling it registers a waiter under the token's lock).
     let ok = tokio::select! {
+        biased;
         written = ws.flush() => written.is_ok(),
         _ = kill.cancelled() => false,
     };
