@@ -35,6 +35,7 @@ use crate::node::directory::{Deliver, DeliverBatch, Inlet, SessionControl, Sessi
 use crate::node::publisher::BusWrite;
 use crate::node::worker_queue::{Posted, QueueProbe, SessionQueue, WorkerQueue};
 use crate::node::Node;
+use crate::worker_metrics;
 use crate::ws::{Incoming, ReadError, Writer};
 use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, Message};
@@ -183,9 +184,7 @@ impl WsSession {
         label: OutKind,
         written_ms: u64,
     ) {
-        let c = self.node.metrics.out(label);
-        c.frames.inc();
-        c.bytes.inc_by(text.len() as u64);
+        worker_metrics::with(&self.node.metrics, |w| w.frame_out(label, text.len()));
         self.push(ctx, Out::Text(text, written_ms));
     }
 
@@ -199,7 +198,10 @@ impl WsSession {
     /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(burst) = self.outbound.next_burst() else {
-            self.batch_clock.drained(&self.node.metrics.hops);
+            if self.batch_clock.is_open() {
+                let clock = &mut self.batch_clock;
+                worker_metrics::with(&self.node.metrics, |w| clock.drained(&w.socket_write));
+            }
             return;
         };
         let closes = matches!(burst.last(), Some(Out::Close(_)));
@@ -340,9 +342,8 @@ impl WsSession {
         match msg.give_back {
             // Shared subscriptions: the guard rides with the frame until it is written.
             Some(give_back) => {
-                let c = self.node.metrics.out(label);
-                c.frames.inc();
-                c.bytes.inc_by(msg.frame.len() as u64);
+                let len = msg.frame.len();
+                worker_metrics::with(&self.node.metrics, |w| w.frame_out(label, len));
                 self.push(ctx, Out::Shared(msg.frame, msg.written_ms, give_back));
             }
             None => self.send_journaled(ctx, msg.frame, label, msg.written_ms),
@@ -507,7 +508,8 @@ impl WsSession {
         if self.kill.is_cancelled() {
             return;
         }
-        self.batch_clock.taken(&self.node.metrics.hops, batch.1);
+        let clock = &mut self.batch_clock;
+        worker_metrics::with(&self.node.metrics, |w| clock.taken(&w.inbox, batch.1));
         self.outbound.begin_batch();
         for msg in batch.0 {
             self.deliver(msg, ctx);

@@ -52,6 +52,8 @@ pub struct Outbound {
     sealed: bool,
     /// When the last frame was queued, for the keep-alive ping.
     last_queued: Instant,
+    /// Frames of the batch being taken in are not stamped yet.
+    stamp_due: bool,
 }
 
 impl Default for Outbound {
@@ -61,6 +63,7 @@ impl Default for Outbound {
             writer: Writer::Idle,
             sealed: false,
             last_queued: Instant::now(),
+            stamp_due: false,
         }
     }
 }
@@ -75,7 +78,12 @@ impl Outbound {
         if matches!(out, Out::Close(_)) {
             self.sealed = true;
         }
-        self.last_queued = Instant::now();
+        // A batch's frames are stamped once, at its end.
+        if self.writer == Writer::Batching {
+            self.stamp_due = true;
+        } else {
+            self.last_queued = Instant::now();
+        }
         self.queue.push_back(out);
         self.writer == Writer::Idle
     }
@@ -106,6 +114,9 @@ impl Outbound {
     pub fn end_batch(&mut self) -> bool {
         if self.writer == Writer::Batching {
             self.writer = Writer::Idle;
+        }
+        if std::mem::take(&mut self.stamp_due) {
+            self.last_queued = Instant::now();
         }
         self.writer == Writer::Idle
     }
@@ -170,13 +181,14 @@ pub async fn write_burst(
         written = ws.flush() => written.is_ok(),
         _ = kill.cancelled() => false,
     };
-    if ok {
+    if ok && journaled.iter().any(|ms| *ms > 0) {
         let now = now_ms();
-        for written_ms in journaled.into_iter().filter(|ms| *ms > 0) {
-            metrics
-                .fanout_latency
-                .observe(now.saturating_sub(written_ms) as f64 / 1000.0);
-        }
+        crate::worker_metrics::with(&metrics, |w| {
+            for written_ms in journaled.into_iter().filter(|ms| *ms > 0) {
+                w.fanout_latency
+                    .observe(now.saturating_sub(written_ms) as f64 / 1000.0);
+            }
+        });
     }
     ok
 }
