@@ -8,7 +8,10 @@
 //!   milliseconds) → the inbox's read returns it (once per delivery entry, not per session);
 //! - `inbox`: the read returns → the session actor takes its batch (once per session batch);
 //! - `socket_write`: the session takes the batch → its frames are handed to the socket (once per
-//!   session batch).
+//!   session batch, or once for batches already waiting that join the first one's write).
+//!
+//! The last two are recorded on the worker thread and reach the metrics once per delivery pass
+//! (`crate::worker_metrics`).
 
 use prometheus::local::LocalHistogram;
 use prometheus::{Histogram, Registry};

@@ -130,7 +130,7 @@ const MAX_BATCH: usize = 64;
 const POST_AT: usize = 1024;
 
 /// What one read delivers, gathered per session and sent as one batch each once the read is
-/// dispatched: a session's mailbox, wake-up and write burst are then paid per read, not per frame.
+/// dispatched: a session's hand-off, wake-up and write burst are then paid per read, not per frame.
 #[derive(Default)]
 struct SessionBatches {
     by_session: HashMap<u64, Vec<Deliver>>,
@@ -235,8 +235,8 @@ impl SessionBatches {
     }
 
     /// Queues `batch` on the session. A session whose queue would pass `ws.outbound_queue` frames
-    /// (or whose mailbox is full) does not read: it is ended now instead of being allowed to slow
-    /// down this node (DESIGN.md "Bounded queues everywhere").
+    /// (or, an SSE session, whose mailbox is full) does not read: it is ended now instead of
+    /// being allowed to slow down this node (DESIGN.md "Bounded queues everywhere").
     fn send(&mut self, node: &Node, id: u64, h: &SessionHandle, batch: Vec<Deliver>) {
         let n = batch.len();
         let queued = h.queued.fetch_add(n, Ordering::Relaxed) + n;

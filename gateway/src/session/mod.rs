@@ -1,8 +1,8 @@
 //! One actix actor per WebSocket session: it reads the client's frames, answers control frames,
-//! forwards signals to the bus, and writes what the node's inbox delivers. Its mailbox is the
-//! session's bounded outbound queue: the inbox delivers in batches with `try_send`, counting the
-//! frames it queued in the session's handle, and a queue over its bound marks a slow consumer,
-//! which is closed rather than allowed to slow anyone else.
+//! forwards signals to the bus, and writes what the node's inbox delivers. Its queue on the worker
+//! thread (`node::worker_queue`) is the session's bounded outbound queue: the inbox delivers in
+//! batches, counting the frames it queued in the session's handle, and a queue over its bound
+//! marks a slow consumer, which is closed rather than allowed to slow anyone else.
 //!
 //! This file is the actor: its state, its lifecycle and the messages it handles (defined by the
 //! node's session directory, which the session imports and which never imports the session). Each
@@ -86,7 +86,7 @@ pub struct WsSession {
     close_code: u16,
     /// Frames waiting for the socket, and the writer's state.
     outbound: Outbound,
-    /// Frames the inbox queued in the mailbox and this session has not taken yet (shared with the
+    /// Frames the inbox queued for this session that it has not taken yet (shared with the
     /// session's handle, where the inbox checks it against `ws.outbound_queue`).
     queued: Arc<AtomicUsize>,
     /// The kinds whose START was acknowledged (the records live in the node's session directory).
@@ -195,7 +195,7 @@ impl WsSession {
     }
 
     /// Writes what is queued, a burst at a time; while the socket's buffer is full the actor waits
-    /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
+    /// here (and so stops taking mail), which is what turns a slow client into a full queue.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(burst) = self.outbound.next_burst() else {
             if self.batch_clock.is_open() {

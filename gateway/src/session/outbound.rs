@@ -2,7 +2,7 @@
 //! state of the writer. Writes go out a burst at a time, one socket write per burst, through the
 //! actor's `ctx.wait`, which both keeps their order (actix runs concurrent waits newest-first) and
 //! stops the actor taking mail while the socket is full: that is what turns a slow client into a
-//! full mailbox, which the inbox then closes as a slow consumer. This module decides what to write
+//! full queue, which the inbox then closes as a slow consumer. This module decides what to write
 //! when; the actor runs the writes.
 
 use crate::metrics::Metrics;
