@@ -118,13 +118,14 @@ impl WsSession {
     /// Starts the actor on the current arbiter, reading `stream`.
     pub fn start<S>(node: Arc<Node>, init: SessionInit, ws: Writer, stream: S) -> Addr<WsSession>
     where
-        S: futures_util::Stream<Item = Result<Incoming, ReadError>> + 'static,
+        S: futures_util::Stream<Item = Result<Incoming, ReadError>> + Unpin + 'static,
     {
         let id = node.next_id();
         let t = &node.config.ws.throttling;
         let throttle = throttle::Throttle::new(t.limit, Duration::from_millis(t.interval_ms));
         WsSession::create(move |ctx| {
-            ctx.add_stream(stream);
+            // The socket is polled when it is readable, not whenever the actor runs.
+            ctx.add_stream(crate::ws::wake_gate::WakeGate::new(stream));
             // Deliveries come through this worker thread's queue, not the mailbox.
             let posted = SessionQueue::register(id);
             let probe = posted.probe();
