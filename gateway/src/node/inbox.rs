@@ -126,8 +126,9 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
 /// Frames per batch message to one session, at most (or the session's queue bound, if lower).
 const MAX_BATCH: usize = 64;
 /// Items gathered for one worker thread that are posted before the read is dispatched, so the
-/// worker starts on a large read while the rest is still being gathered.
-const POST_AT: usize = 1024;
+/// worker starts on a read while the rest is still being gathered (with 1,024 the workers
+/// started late enough at the fan-out peak for a few sessions to pass their queue bound).
+const POST_AT: usize = 64;
 
 /// What one read delivers, gathered per session and sent as one batch each once the read is
 /// dispatched: a session's hand-off, wake-up and write burst are then paid per read, not per frame.
