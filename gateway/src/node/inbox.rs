@@ -8,7 +8,7 @@ use super::give_back::{GiveBack, Unwritten};
 use super::position_class::PositionClasses;
 use super::publisher::BusWrite;
 use super::resume::NodeWatermarks;
-use super::worker_queue::{Posted, WorkerQueue};
+use super::worker_queue::{Posted, Posts, WorkerQueue};
 use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -137,7 +137,7 @@ struct SessionBatches {
     by_session: HashMap<u64, Vec<Deliver>>,
     /// What each worker thread's sessions get, posted to the worker in one go
     /// (`worker_queue`).
-    by_worker: Vec<(Arc<WorkerQueue>, Vec<(u64, Posted)>)>,
+    by_worker: Vec<(Arc<WorkerQueue>, Posts)>,
     /// Frames queued per kind (`kind_slot`), added to the counters once per read.
     counts: [u64; 6],
     /// When the read being dispatched returned (the `inbox` hop starts there).

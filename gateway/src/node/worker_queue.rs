@@ -28,9 +28,12 @@ pub enum Posted {
     Control(SessionControl),
 }
 
+/// Posts for a worker's sessions, each with its session's id, in order.
+pub type Posts = Vec<(u64, Posted)>;
+
 /// One worker thread's queue from the inbox.
 pub struct WorkerQueue {
-    posted: Mutex<Vec<(u64, Posted)>>,
+    posted: Mutex<Posts>,
     notify: Notify,
 }
 
@@ -60,7 +63,7 @@ impl WorkerQueue {
     }
 
     /// Appends `items` (emptied) for the worker's sessions, in order.
-    pub fn post(&self, items: &mut Vec<(u64, Posted)>) {
+    pub fn post(&self, items: &mut Posts) {
         let was_empty = {
             let mut posted = self.posted.lock();
             let was_empty = posted.is_empty();
