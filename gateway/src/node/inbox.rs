@@ -27,6 +27,8 @@ use twinwire_common::redis_connection::RedisConnection;
 const READ_COUNT: usize = 1024;
 /// How long one blocking read waits; bounds how late shutdown is noticed.
 pub const BLOCK: Duration = Duration::from_millis(2000);
+/// Longest the inbox waits for a worker thread to take a read's posts before reading again.
+const HOLD_BACK_MAX: Duration = Duration::from_millis(250);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -98,6 +100,11 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
                     }
                 }
                 batches.flush(&node);
+                // The next read waits until the worker threads have taken this one's posts
+                // (bounded: a worker thread that stopped, at shutdown, holds nothing back).
+                for (worker, _) in &batches.by_worker {
+                    let _ = tokio::time::timeout(HOLD_BACK_MAX, worker.taken()).await;
+                }
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
                     // Entries up to `last` are dispatched; keep only newer ones (`last` too goes:

@@ -35,6 +35,8 @@ pub type Posts = Vec<(u64, Posted)>;
 pub struct WorkerQueue {
     posted: Mutex<Posts>,
     notify: Notify,
+    /// Signalled each time the worker's task has taken what was posted.
+    taken: Notify,
 }
 
 thread_local! {
@@ -54,6 +56,7 @@ impl WorkerQueue {
                     let queue = Arc::new(WorkerQueue {
                         posted: Mutex::new(Vec::new()),
                         notify: Notify::new(),
+                        taken: Notify::new(),
                     });
                     actix::spawn(hand_out(queue.clone()));
                     queue
@@ -75,6 +78,23 @@ impl WorkerQueue {
             self.notify.notify_one();
         }
     }
+
+    /// Waits until the worker's task has taken everything posted so far. The inbox waits for
+    /// this before it reads again: a worker thread that is behind then holds the inbox back and
+    /// the backlog stays in the node stream, instead of the inbox reading ahead into the
+    /// sessions' queues until sessions that read fine pass `ws.outbound_queue` and are closed as
+    /// slow consumers. A session that is slow itself does not hold anything back: the task takes
+    /// its posts into its queue like any other's.
+    pub async fn taken(&self) {
+        loop {
+            // Created before the check: a `notify_waiters` in between still reaches it.
+            let taken = self.taken.notified();
+            if self.posted.lock().is_empty() {
+                return;
+            }
+            taken.await;
+        }
+    }
 }
 
 /// The worker's task: hands every post to its session's queue; a session that ended since drops
@@ -84,6 +104,7 @@ async fn hand_out(queue: Arc<WorkerQueue>) {
     loop {
         queue.notify.notified().await;
         std::mem::swap(&mut *queue.posted.lock(), &mut taken);
+        queue.taken.notify_waiters();
         let unclaimed: Vec<Posted> = SESSIONS.with(|s| {
             let sessions = s.borrow();
             taken
