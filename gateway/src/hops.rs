@@ -8,8 +8,12 @@
 //!   milliseconds) → the inbox's read returns it (once per delivery entry, not per session);
 //! - `inbox`: the read returns → the session actor takes its batch (once per session batch);
 //! - `socket_write`: the session takes the batch → its frames are handed to the socket (once per
-//!   session batch).
+//!   session batch, or once for batches already waiting that join the first one's write).
+//!
+//! The last two are recorded on the worker thread and reach the metrics once per delivery pass
+//! (`crate::worker_metrics`).
 
+use prometheus::local::LocalHistogram;
 use prometheus::{Histogram, Registry};
 use std::time::Instant;
 use twinwire_common::hops::{observe_since, observe_since_entry, register, GATEWAY_HOPS};
@@ -17,8 +21,9 @@ use twinwire_common::hops::{observe_since, observe_since_entry, register, GATEWA
 pub struct Hops {
     publish: Histogram,
     node_stream: Histogram,
-    inbox: Histogram,
-    socket_write: Histogram,
+    /// Observed through each worker's local copy (`crate::worker_metrics`).
+    pub(crate) inbox: Histogram,
+    pub(crate) socket_write: Histogram,
 }
 
 impl Hops {
@@ -55,19 +60,25 @@ pub struct BatchClock {
 }
 
 impl BatchClock {
-    /// The session takes a batch the inbox read at `read`.
-    pub fn taken(&mut self, hops: &Hops, read: Instant) {
+    /// The session takes a batch the inbox read at `read` (`inbox`: the thread's local copy of
+    /// the hop).
+    pub fn taken(&mut self, inbox: &LocalHistogram, read: Instant) {
         let now = Instant::now();
-        hops.inbox
-            .observe(now.saturating_duration_since(read).as_secs_f64());
+        inbox.observe(now.saturating_duration_since(read).as_secs_f64());
         self.taken.get_or_insert(now);
     }
 
-    /// Everything the session queued is handed to the socket.
-    pub fn drained(&mut self, hops: &Hops) {
+    /// Everything the session queued is handed to the socket (`socket_write`: the thread's
+    /// local copy of the hop).
+    pub fn drained(&mut self, socket_write: &LocalHistogram) {
         if let Some(t) = self.taken.take() {
-            observe_since(&hops.socket_write, t);
+            socket_write.observe(t.elapsed().as_secs_f64());
         }
+    }
+
+    /// A batch is taken and not yet all handed to the socket.
+    pub fn is_open(&self) -> bool {
+        self.taken.is_some()
     }
 }
 
@@ -79,12 +90,18 @@ mod tests {
     fn a_batch_is_observed_once_when_taken_and_once_when_written_out() {
         let r = Registry::new();
         let hops = Hops::register(&r);
+        let (inbox, socket_write) = (hops.inbox.local(), hops.socket_write.local());
         let mut clock = BatchClock::default();
-        clock.drained(&hops);
+        clock.drained(&socket_write);
+        socket_write.flush();
         assert_eq!(hops.socket_write.get_sample_count(), 0, "no batch yet");
-        clock.taken(&hops, Instant::now());
-        clock.drained(&hops);
-        clock.drained(&hops);
+        clock.taken(&inbox, Instant::now());
+        assert!(clock.is_open());
+        clock.drained(&socket_write);
+        clock.drained(&socket_write);
+        assert!(!clock.is_open());
+        inbox.flush();
+        socket_write.flush();
         assert_eq!(
             (
                 hops.inbox.get_sample_count(),

@@ -16,6 +16,7 @@ pub mod origin;
 pub mod search;
 pub mod server;
 pub mod session;
+pub mod worker_metrics;
 pub mod ws;
 
 use crate::auth::Authenticator;

@@ -16,7 +16,7 @@
 
 use super::error_response;
 use crate::auth::AuthContext;
-use crate::node::directory::{DeliverBatch, SessionControl, SessionHandle};
+use crate::node::directory::{DeliverBatch, Inlet, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
 use crate::node::Node;
 use crate::session::resume::{replay_requests, Resume, Step};
@@ -196,7 +196,7 @@ pub async fn stream(req: &HttpRequest, node: &Arc<Node>, auth: AuthContext) -> H
     node.sessions.insert_session(
         id,
         SessionHandle {
-            deliver: addr.clone().recipient(),
+            deliver: Inlet::Mailbox(addr.clone().recipient()),
             control: addr.clone().recipient(),
             kill,
             queued,

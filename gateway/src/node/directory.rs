@@ -75,10 +75,19 @@ pub enum SessionControl {
     SlowConsumer,
 }
 
+/// Where the inbox puts a session's batches.
+#[derive(Clone)]
+pub enum Inlet {
+    /// A WebSocket session: through its worker thread's queue (`worker_queue`), closes too.
+    Worker(Arc<super::worker_queue::WorkerQueue>),
+    /// Any other session (SSE): its actor's mailbox.
+    Mailbox(Recipient<DeliverBatch>),
+}
+
 /// How the inbox reaches one session.
 #[derive(Clone)]
 pub struct SessionHandle {
-    pub deliver: Recipient<DeliverBatch>,
+    pub deliver: Inlet,
     pub control: Recipient<SessionControl>,
     /// Cancelled to end a session at once, even while it waits on a stuck socket.
     pub kill: CancellationToken,

@@ -3,11 +3,12 @@
 //! hub batch produced after it (DESIGN.md §2). Replayed entries (after a shard moved to another
 //! hub) are recognised by their journal position and dropped here, once per node.
 
-use super::directory::{Deliver, DeliverBatch, ResumeMark, SessionControl, SessionHandle};
+use super::directory::{Deliver, DeliverBatch, Inlet, ResumeMark, SessionControl, SessionHandle};
 use super::give_back::{GiveBack, Unwritten};
 use super::position_class::PositionClasses;
 use super::publisher::BusWrite;
 use super::resume::NodeWatermarks;
+use super::worker_queue::{Posted, Posts, WorkerQueue};
 use super::Node;
 use actix::prelude::SendError;
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -26,6 +27,8 @@ use twinwire_common::redis_connection::RedisConnection;
 const READ_COUNT: usize = 1024;
 /// How long one blocking read waits; bounds how late shutdown is noticed.
 pub const BLOCK: Duration = Duration::from_millis(2000);
+/// Longest the inbox waits for a worker thread to take a read's posts before reading again.
+const HOLD_BACK_MAX: Duration = Duration::from_millis(250);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -97,6 +100,11 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
                     }
                 }
                 batches.flush(&node);
+                // The next read waits until the worker threads have taken this one's posts
+                // (bounded: a worker thread that stopped, at shutdown, holds nothing back).
+                for (worker, _) in &batches.by_worker {
+                    let _ = tokio::time::timeout(HOLD_BACK_MAX, worker.taken()).await;
+                }
                 node.metrics.inbox_lag.set(0);
                 if last != "0-0" {
                     // Entries up to `last` are dispatched; keep only newer ones (`last` too goes:
@@ -124,12 +132,19 @@ pub async fn run(node: Arc<Node>, mut conn: RedisConnection) {
 
 /// Frames per batch message to one session, at most (or the session's queue bound, if lower).
 const MAX_BATCH: usize = 64;
+/// Items gathered for one worker thread that are posted before the read is dispatched, so the
+/// worker starts on a read while the rest is still being gathered (with 1,024 the workers
+/// started late enough at the fan-out peak for a few sessions to pass their queue bound).
+const POST_AT: usize = 64;
 
 /// What one read delivers, gathered per session and sent as one batch each once the read is
-/// dispatched: a session's mailbox, wake-up and write burst are then paid per read, not per frame.
+/// dispatched: a session's hand-off, wake-up and write burst are then paid per read, not per frame.
 #[derive(Default)]
 struct SessionBatches {
     by_session: HashMap<u64, Vec<Deliver>>,
+    /// What each worker thread's sessions get, posted to the worker in one go
+    /// (`worker_queue`).
+    by_worker: Vec<(Arc<WorkerQueue>, Posts)>,
     /// Frames queued per kind (`kind_slot`), added to the counters once per read.
     counts: [u64; 6],
     /// When the read being dispatched returned (the `inbox` hop starts there).
@@ -148,7 +163,36 @@ impl SessionBatches {
         batch.push(msg);
         if batch.len() >= MAX_BATCH.min(node.config.ws.outbound_queue) {
             let batch = std::mem::take(batch);
-            self.send(node, h, batch);
+            self.send(node, id, h, batch);
+        }
+    }
+
+    /// Session `id`'s items on its worker's list, posted now if the list is long.
+    fn post_to_worker(&mut self, worker: &Arc<WorkerQueue>, id: u64, item: Posted) {
+        let i = match self
+            .by_worker
+            .iter()
+            .position(|(w, _)| Arc::ptr_eq(w, worker))
+        {
+            Some(i) => i,
+            None => {
+                self.by_worker.push((worker.clone(), Vec::new()));
+                self.by_worker.len() - 1
+            }
+        };
+        let (w, items) = &mut self.by_worker[i];
+        items.push((id, item));
+        if items.len() >= POST_AT {
+            w.post(items);
+        }
+    }
+
+    /// Orders session `id` to close once the frames gathered for it are out.
+    fn close(&mut self, node: &Node, id: u64, h: &SessionHandle, order: SessionControl) {
+        self.flush_one(node, id, h);
+        match &h.deliver {
+            Inlet::Worker(w) => self.post_to_worker(w, id, Posted::Control(order)),
+            Inlet::Mailbox(_) => h.control.do_send(order),
         }
     }
 
@@ -156,7 +200,7 @@ impl SessionBatches {
     fn flush_one(&mut self, node: &Node, id: u64, h: &SessionHandle) {
         if let Some(batch) = self.by_session.remove(&id) {
             if !batch.is_empty() {
-                self.send(node, h, batch);
+                self.send(node, id, h, batch);
             }
         }
     }
@@ -172,12 +216,17 @@ impl SessionBatches {
                     }
                     // A session that ended since its frames were gathered has no handle: dropped.
                     if let Some(h) = r.session(id) {
-                        self.send(node, h, batch);
+                        self.send(node, id, h, batch);
                     }
                 }
             });
             // Keeps the map's capacity for the next read.
             self.by_session = sessions;
+        }
+        for (w, items) in &mut self.by_worker {
+            if !items.is_empty() {
+                w.post(items);
+            }
         }
         for (slot, n) in self.counts.iter_mut().enumerate() {
             if *n > 0 {
@@ -194,9 +243,9 @@ impl SessionBatches {
     }
 
     /// Queues `batch` on the session. A session whose queue would pass `ws.outbound_queue` frames
-    /// (or whose mailbox is full) does not read: it is ended now instead of being allowed to slow
-    /// down this node (DESIGN.md "Bounded queues everywhere").
-    fn send(&mut self, node: &Node, h: &SessionHandle, batch: Vec<Deliver>) {
+    /// (or, an SSE session, whose mailbox is full) does not read: it is ended now instead of
+    /// being allowed to slow down this node (DESIGN.md "Bounded queues everywhere").
+    fn send(&mut self, node: &Node, id: u64, h: &SessionHandle, batch: Vec<Deliver>) {
         let n = batch.len();
         let queued = h.queued.fetch_add(n, Ordering::Relaxed) + n;
         let mut counts = [0u64; 6];
@@ -204,17 +253,28 @@ impl SessionBatches {
             counts[kind_slot(d.kind)] += 1;
         }
         let read = self.read.unwrap_or_else(Instant::now);
-        let full = queued > node.config.ws.outbound_queue
-            || match h.deliver.try_send(DeliverBatch(batch, read)) {
-                Ok(()) => {
-                    for (total, c) in self.counts.iter_mut().zip(counts) {
-                        *total += c;
-                    }
-                    false
+        // Ok(queued or not); Err when the session's queue is full.
+        let outcome = if queued > node.config.ws.outbound_queue {
+            Err(())
+        } else {
+            match &h.deliver {
+                Inlet::Worker(w) => {
+                    self.post_to_worker(w, id, Posted::Batch(DeliverBatch(batch, read)));
+                    Ok(true)
                 }
-                Err(SendError::Full(_)) => true,
-                Err(SendError::Closed(_)) => false,
-            };
+                Inlet::Mailbox(m) => match m.try_send(DeliverBatch(batch, read)) {
+                    Ok(()) => Ok(true),
+                    Err(SendError::Full(_)) => Err(()),
+                    Err(SendError::Closed(_)) => Ok(false),
+                },
+            }
+        };
+        if outcome == Ok(true) {
+            for (total, c) in self.counts.iter_mut().zip(counts) {
+                *total += c;
+            }
+        }
+        let full = outcome.is_err();
         if full && !h.kill.is_cancelled() {
             node.metrics.slow_consumer_closes.inc();
             h.kill.cancel();
@@ -392,12 +452,12 @@ fn dispatch(
         } => {
             if let Some(h) = node.sessions.session(session) {
                 // The frames gathered before the close go first.
-                batches.flush_one(node, session, &h);
-                h.control.do_send(SessionControl::Close {
+                let order = SessionControl::Close {
                     code,
                     reason,
                     frame: frame.map(ByteString::from),
-                });
+                };
+                batches.close(node, session, &h, order);
             }
         }
     }

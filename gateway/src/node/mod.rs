@@ -14,6 +14,7 @@ pub mod position_class;
 pub mod publisher;
 pub mod resume;
 pub mod waiters;
+pub mod worker_queue;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;

@@ -1,8 +1,8 @@
 //! One actix actor per WebSocket session: it reads the client's frames, answers control frames,
-//! forwards signals to the bus, and writes what the node's inbox delivers. Its mailbox is the
-//! session's bounded outbound queue: the inbox delivers in batches with `try_send`, counting the
-//! frames it queued in the session's handle, and a queue over its bound marks a slow consumer,
-//! which is closed rather than allowed to slow anyone else.
+//! forwards signals to the bus, and writes what the node's inbox delivers. Its queue on the worker
+//! thread (`node::worker_queue`) is the session's bounded outbound queue: the inbox delivers in
+//! batches, counting the frames it queued in the session's handle, and a queue over its bound
+//! marks a slow consumer, which is closed rather than allowed to slow anyone else.
 //!
 //! This file is the actor: its state, its lifecycle and the messages it handles (defined by the
 //! node's session directory, which the session imports and which never imports the session). Each
@@ -31,9 +31,11 @@ mod wire_errors;
 use crate::auth::AuthContext;
 use crate::error::GatewayError;
 use crate::metrics::OutKind;
-use crate::node::directory::{Deliver, DeliverBatch, SessionControl, SessionHandle};
+use crate::node::directory::{Deliver, DeliverBatch, Inlet, SessionControl, SessionHandle};
 use crate::node::publisher::BusWrite;
+use crate::node::worker_queue::{Posted, QueueProbe, SessionQueue, WorkerQueue};
 use crate::node::Node;
+use crate::worker_metrics;
 use crate::ws::{Incoming, ReadError, Writer};
 use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, Message};
@@ -84,7 +86,7 @@ pub struct WsSession {
     close_code: u16,
     /// Frames waiting for the socket, and the writer's state.
     outbound: Outbound,
-    /// Frames the inbox queued in the mailbox and this session has not taken yet (shared with the
+    /// Frames the inbox queued for this session that it has not taken yet (shared with the
     /// session's handle, where the inbox checks it against `ws.outbound_queue`).
     queued: Arc<AtomicUsize>,
     /// The kinds whose START was acknowledged (the records live in the node's session directory).
@@ -108,19 +110,26 @@ pub struct WsSession {
     resume: resume::Resume,
     /// The `inbox` and `socket_write` hops of delivered batches (crate::hops).
     batch_clock: crate::hops::BatchClock,
+    /// What the inbox posted that the session has not taken yet (`worker_queue`).
+    posted: QueueProbe,
 }
 
 impl WsSession {
     /// Starts the actor on the current arbiter, reading `stream`.
     pub fn start<S>(node: Arc<Node>, init: SessionInit, ws: Writer, stream: S) -> Addr<WsSession>
     where
-        S: futures_util::Stream<Item = Result<Incoming, ReadError>> + 'static,
+        S: futures_util::Stream<Item = Result<Incoming, ReadError>> + Unpin + 'static,
     {
         let id = node.next_id();
         let t = &node.config.ws.throttling;
         let throttle = throttle::Throttle::new(t.limit, Duration::from_millis(t.interval_ms));
         WsSession::create(move |ctx| {
-            ctx.add_stream(stream);
+            // The socket is polled when it is readable, not whenever the actor runs.
+            ctx.add_stream(crate::ws::wake_gate::WakeGate::new(stream));
+            // Deliveries come through this worker thread's queue, not the mailbox.
+            let posted = SessionQueue::register(id);
+            let probe = posted.probe();
+            ctx.add_stream(posted);
             WsSession {
                 id,
                 node,
@@ -143,6 +152,7 @@ impl WsSession {
                 searches: Default::default(),
                 resume: Default::default(),
                 batch_clock: Default::default(),
+                posted: probe,
             }
         })
     }
@@ -175,9 +185,7 @@ impl WsSession {
         label: OutKind,
         written_ms: u64,
     ) {
-        let c = self.node.metrics.out(label);
-        c.frames.inc();
-        c.bytes.inc_by(text.len() as u64);
+        worker_metrics::with(&self.node.metrics, |w| w.frame_out(label, text.len()));
         self.push(ctx, Out::Text(text, written_ms));
     }
 
@@ -188,10 +196,13 @@ impl WsSession {
     }
 
     /// Writes what is queued, a burst at a time; while the socket's buffer is full the actor waits
-    /// here (and so stops taking mail), which is what turns a slow client into a full mailbox.
+    /// here (and so stops taking mail), which is what turns a slow client into a full queue.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(burst) = self.outbound.next_burst() else {
-            self.batch_clock.drained(&self.node.metrics.hops);
+            if self.batch_clock.is_open() {
+                let clock = &mut self.batch_clock;
+                worker_metrics::with(&self.node.metrics, |w| clock.drained(&w.socket_write));
+            }
             return;
         };
         let closes = matches!(burst.last(), Some(Out::Close(_)));
@@ -332,9 +343,8 @@ impl WsSession {
         match msg.give_back {
             // Shared subscriptions: the guard rides with the frame until it is written.
             Some(give_back) => {
-                let c = self.node.metrics.out(label);
-                c.frames.inc();
-                c.bytes.inc_by(msg.frame.len() as u64);
+                let len = msg.frame.len();
+                worker_metrics::with(&self.node.metrics, |w| w.frame_out(label, len));
                 self.push(ctx, Out::Shared(msg.frame, msg.written_ms, give_back));
             }
             None => self.send_journaled(ctx, msg.frame, label, msg.written_ms),
@@ -350,7 +360,7 @@ impl Actor for WsSession {
         self.node.sessions.insert_session(
             self.id,
             SessionHandle {
-                deliver: ctx.address().recipient(),
+                deliver: Inlet::Worker(WorkerQueue::current()),
                 control: ctx.address().recipient(),
                 kill: self.kill.clone(),
                 queued: self.queued.clone(),
@@ -480,20 +490,35 @@ impl StreamHandler<Result<Incoming, ReadError>> for WsSession {
     }
 }
 
-impl Handler<DeliverBatch> for WsSession {
-    type Result = ();
+impl StreamHandler<Posted> for WsSession {
+    fn handle(&mut self, item: Posted, ctx: &mut Self::Context) {
+        match item {
+            Posted::Batch(batch) => self.take_batch(batch, ctx),
+            Posted::Control(order) => self.obey(order, ctx),
+        }
+    }
 
-    fn handle(&mut self, batch: DeliverBatch, ctx: &mut Self::Context) {
+    /// The queue never ends while the session reads it.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
+
+impl WsSession {
+    /// A batch the inbox delivered.
+    fn take_batch(&mut self, batch: DeliverBatch, ctx: &mut Context<Self>) {
         self.queued.fetch_sub(batch.0.len(), Ordering::Relaxed);
         if self.kill.is_cancelled() {
             return;
         }
-        self.batch_clock.taken(&self.node.metrics.hops, batch.1);
+        let clock = &mut self.batch_clock;
+        worker_metrics::with(&self.node.metrics, |w| clock.taken(&w.inbox, batch.1));
         self.outbound.begin_batch();
         for msg in batch.0 {
             self.deliver(msg, ctx);
         }
-        if self.outbound.end_batch() {
+        // Batches already posted behind this one join its write, up to a burst: a session that
+        // fell behind catches up with fewer system calls, and nothing waits that was not waiting.
+        let more = self.posted.has_more() && self.outbound.room_in_burst();
+        if self.outbound.end_batch() && !more {
             self.pump(ctx);
         }
     }
@@ -503,6 +528,13 @@ impl Handler<SessionControl> for WsSession {
     type Result = ();
 
     fn handle(&mut self, msg: SessionControl, ctx: &mut Self::Context) {
+        self.obey(msg, ctx)
+    }
+}
+
+impl WsSession {
+    /// An order from the node.
+    fn obey(&mut self, msg: SessionControl, ctx: &mut Context<Self>) {
         match msg {
             SessionControl::Close {
                 code,

@@ -2,7 +2,7 @@
 //! state of the writer. Writes go out a burst at a time, one socket write per burst, through the
 //! actor's `ctx.wait`, which both keeps their order (actix runs concurrent waits newest-first) and
 //! stops the actor taking mail while the socket is full: that is what turns a slow client into a
-//! full mailbox, which the inbox then closes as a slow consumer. This module decides what to write
+//! full queue, which the inbox then closes as a slow consumer. This module decides what to write
 //! when; the actor runs the writes.
 
 use crate::metrics::Metrics;
@@ -52,6 +52,8 @@ pub struct Outbound {
     sealed: bool,
     /// When the last frame was queued, for the keep-alive ping.
     last_queued: Instant,
+    /// Frames of the batch being taken in are not stamped yet.
+    stamp_due: bool,
 }
 
 impl Default for Outbound {
@@ -61,6 +63,7 @@ impl Default for Outbound {
             writer: Writer::Idle,
             sealed: false,
             last_queued: Instant::now(),
+            stamp_due: false,
         }
     }
 }
@@ -75,9 +78,19 @@ impl Outbound {
         if matches!(out, Out::Close(_)) {
             self.sealed = true;
         }
-        self.last_queued = Instant::now();
+        // A batch's frames are stamped once, at its end.
+        if self.writer == Writer::Batching {
+            self.stamp_due = true;
+        } else {
+            self.last_queued = Instant::now();
+        }
         self.queue.push_back(out);
         self.writer == Writer::Idle
+    }
+
+    /// Whether the next burst can take more frames than are queued.
+    pub fn room_in_burst(&self) -> bool {
+        self.queue.len() < BURST
     }
 
     /// A close frame is queued (or written): the session is ending.
@@ -101,6 +114,9 @@ impl Outbound {
     pub fn end_batch(&mut self) -> bool {
         if self.writer == Writer::Batching {
             self.writer = Writer::Idle;
+        }
+        if std::mem::take(&mut self.stamp_due) {
+            self.last_queued = Instant::now();
         }
         self.writer == Writer::Idle
     }
@@ -158,17 +174,21 @@ pub async fn write_burst(
         };
         ws.queue(message);
     }
+    // The write first: it usually completes at once, and then the kill token is never polled
+    // (polling it registers a waiter under the token's lock).
     let ok = tokio::select! {
+        biased;
         written = ws.flush() => written.is_ok(),
         _ = kill.cancelled() => false,
     };
-    if ok {
+    if ok && journaled.iter().any(|ms| *ms > 0) {
         let now = now_ms();
-        for written_ms in journaled.into_iter().filter(|ms| *ms > 0) {
-            metrics
-                .fanout_latency
-                .observe(now.saturating_sub(written_ms) as f64 / 1000.0);
-        }
+        crate::worker_metrics::with(&metrics, |w| {
+            for written_ms in journaled.into_iter().filter(|ms| *ms > 0) {
+                w.fanout_latency
+                    .observe(now.saturating_sub(written_ms) as f64 / 1000.0);
+            }
+        });
     }
     ok
 }

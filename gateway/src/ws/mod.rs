@@ -5,10 +5,12 @@
 //! the dispatcher, its buffers and its task end there, and the session actor reads frames with
 //! [`reader`] and writes them with [`writer`], whose buffers exist only while bytes are in them.
 //! Since actix-server stops counting a connection once the dispatcher has handed it over,
-//! [`slots`] bounds the sessions per worker instead (`http.max_connections`).
+//! [`slots`] bounds the sessions per worker instead (`http.max_connections`). The session reads
+//! through a [`wake_gate`], so delivering to it does not poll its socket.
 
 pub mod reader;
 pub mod slots;
+pub mod wake_gate;
 pub mod writer;
 
 pub use reader::{Incoming, ReadError, Reader};
