@@ -293,8 +293,6 @@ impl SubscriptionRegistry {
         Ok(())
     }
 
-    /// Applies every subscription change written so far; reloads everything instead when
-    /// trimming may have removed changes this hub had not read.
     /// The first read of [`Self::catch_up`], to send with a round's command read (issue 13).
     pub fn catch_up_read(&self, keys: &twinwire_common::bus::Keys) -> crate::store::CatchUpRead {
         crate::store::CatchUpRead {
@@ -304,6 +302,8 @@ impl SubscriptionRegistry {
         }
     }
 
+    /// Applies every subscription change written so far; reloads everything instead when
+    /// trimming may have removed changes this hub had not read.
     pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         if self.caught_up.elapsed() > STALE_AFTER {
             return self

@@ -124,7 +124,6 @@ impl PolicyCache {
         Ok(())
     }
 
-    /// Drops cached policies that another writer changed since the last call.
     /// The first read of [`Self::catch_up`], to send with a round's command read (issue 13).
     pub fn catch_up_read(&self, keys: &twinwire_common::bus::Keys) -> crate::store::CatchUpRead {
         crate::store::CatchUpRead {
@@ -134,6 +133,7 @@ impl PolicyCache {
         }
     }
 
+    /// Drops cached policies that another writer changed since the last call.
     pub async fn catch_up(&mut self, store: &Store) -> Result<(), HubError> {
         loop {
             let updates = store

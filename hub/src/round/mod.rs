@@ -1,9 +1,11 @@
 //! The round (DESIGN.md §1–§3): read a batch of command entries of owned shards, catch up on
 //! subscription and policy changes, prepare each shard's batch (load what it reads, dispatch its
 //! commands), commit every shard's batch in one fenced atomic write each, then send responses and
-//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge; the round
-//! ends when those have landed ([`Worker::settle`]), so a shard's events stay in order. A shard
-//! whose batch fails anywhere on the way is forgotten and taken over again from Redis.
+//! fan-out in one pipeline per shard (response first), advance `fanned` and acknowledge. A light
+//! round ends when those have landed ([`Worker::settle`]); a round under load lets them land while
+//! the next one reads and prepares, whose commits wait for them: either way a shard's events stay
+//! in order. A shard whose batch fails anywhere on the way is forgotten and taken over again from
+//! Redis.
 //!
 //! [`Worker`] owns what rounds and takeovers work with: the store, the subscription registry, the
 //! policy and twin caches, and what it tracks of each owned shard.
@@ -65,8 +67,8 @@ pub struct Worker {
     replays: Replays,
     /// Policy announcements waiting for acknowledgements (`policies::expiry`).
     pending_acks: crate::policies::expiry::PendingAcks,
-    /// The round's delivery writes being sent; [`Worker::settle`] awaits them (at the round's end,
-    /// and before anything that must follow them).
+    /// The delivery writes being sent; [`Worker::settle`] awaits them (at the end of a light
+    /// round, before the next round's commits, and before anything else that must follow them).
     writing: Vec<(u32, DeliveryWrite)>,
 }
 
@@ -282,8 +284,8 @@ impl Worker {
         caught_up?;
         self.deliver_kept(leases).await?;
         // A round handles every shard's batch, commits them all together, then writes every
-        // shard's deliveries; all of those have landed before the round ends, so a shard's next
-        // batch never overtakes them.
+        // shard's deliveries; those have landed before the next round's commits, so a shard's
+        // next batch never overtakes them.
         // Resume (issue 16): a page of each replay (new requests first wait in `replays`), before
         // this round's batches, whose events the resuming sessions get live (held on their node
         // until their replay is done).
